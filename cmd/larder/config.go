@@ -1,0 +1,251 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is larder's configuration: a TOML file, then flags on top.
+type Config struct {
+	Listen    string           `toml:"listen"`
+	Data      string           `toml:"data"`
+	PublicURL string           `toml:"public_url"`
+	Offline   bool             `toml:"offline"`
+	LogLevel  string           `toml:"log_level"`
+	LogFormat string           `toml:"log_format"`
+	Registry  []RegistryConfig `toml:"registry"`
+
+	// RenderCache bounds the memory kept for rendered documents.
+	RenderCache string `toml:"render_cache_size"`
+}
+
+// RegistryConfig is one [[registry]] table.
+type RegistryConfig struct {
+	Name            string   `toml:"name"`
+	Kind            string   `toml:"kind"`
+	Upstream        string   `toml:"upstream"`
+	MetadataTTL     string   `toml:"metadata_ttl"`
+	Offline         bool     `toml:"offline"`
+	TarballHosts    []string `toml:"tarball_hosts"` // npm
+	FileHosts       []string `toml:"file_hosts"`    // pypi
+	ConnectTimeout  string   `toml:"connect_timeout"`
+	ResponseTimeout string   `toml:"response_timeout"`
+	IdleTimeout     string   `toml:"idle_timeout"`
+	MaxDocumentSize string   `toml:"max_document_size"`
+	MaxArtifactSize string   `toml:"max_artifact_size"`
+}
+
+// kinds are the ecosystems larder can mount, with their defaults.
+var kinds = map[string]RegistryConfig{
+	"npm": {Name: "npm", Kind: "npm", Upstream: "https://registry.npmjs.org/", MetadataTTL: "5m"},
+}
+
+func defaultConfig() Config {
+	return Config{Listen: "127.0.0.1:7070", Data: "./larder-data", LogLevel: "info", LogFormat: "text", RenderCache: "64MiB"}
+}
+
+// defaultRegistries are mounted when the configuration names none.
+func defaultRegistries() []RegistryConfig {
+	return []RegistryConfig{kinds["npm"]}
+}
+
+// loadConfig reads a TOML file over the defaults. Every problem names the
+// file, the key and what is wrong with it.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		cfg.Registry = defaultRegistries()
+		return cfg, cfg.validate("defaults")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return parseConfig(path, b)
+}
+
+func parseConfig(path string, b []byte) (Config, error) {
+	cfg := defaultConfig()
+	md, err := toml.Decode(string(b), &cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Config{}, fmt.Errorf("%s: line %d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("%s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	if len(cfg.Registry) == 0 {
+		cfg.Registry = defaultRegistries()
+	}
+	for i := range cfg.Registry {
+		r := &cfg.Registry[i]
+		def, ok := kinds[r.Kind]
+		if !ok {
+			return Config{}, fmt.Errorf("%s: registry[%d].kind: unknown kind %q (known: %s)", path, i, r.Kind, knownKinds())
+		}
+		if r.Name == "" {
+			r.Name = def.Name
+		}
+		if r.Upstream == "" {
+			r.Upstream = def.Upstream
+		}
+		if r.MetadataTTL == "" {
+			r.MetadataTTL = def.MetadataTTL
+		}
+	}
+	return cfg, cfg.validate(path)
+}
+
+func knownKinds() string {
+	var ks []string
+	for k := range kinds {
+		ks = append(ks, k)
+	}
+	return strings.Join(ks, ", ")
+}
+
+var mountName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// reservedNames are paths larder itself serves at the top level.
+var reservedNames = map[string]bool{"api": true, "metrics": true, "healthz": true, "readyz": true, "static": true, "-": true}
+
+func (c *Config) validate(path string) error {
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("%s: %s: %s", path, key, fmt.Sprintf(format, a...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "%q is not host:port (%v)", c.Listen, err)
+	}
+	if c.Data == "" {
+		return bad("data", "must name a folder")
+	}
+	if c.PublicURL != "" {
+		if _, err := parseHTTPURL(c.PublicURL); err != nil {
+			return bad("public_url", "%v", err)
+		}
+	}
+	if _, err := parseSize(c.RenderCache); err != nil {
+		return bad("render_cache_size", "%v", err)
+	}
+	seen := map[string]int{}
+	for i, r := range c.Registry {
+		key := func(k string) string { return fmt.Sprintf("registry[%d].%s", i, k) }
+		if !mountName.MatchString(r.Name) || reservedNames[r.Name] {
+			return bad(key("name"), "%q is not a usable mount name (lower-case letters, digits, . _ -; not api, metrics, healthz, readyz, static)", r.Name)
+		}
+		if j, dup := seen[r.Name]; dup {
+			return bad(key("name"), "duplicate name %q (also registry[%d])", r.Name, j)
+		}
+		seen[r.Name] = i
+		if _, err := parseHTTPURL(r.Upstream); err != nil {
+			return bad(key("upstream"), "%v", err)
+		}
+		for _, d := range []struct{ k, v string }{{"metadata_ttl", r.MetadataTTL}, {"connect_timeout", r.ConnectTimeout},
+			{"response_timeout", r.ResponseTimeout}, {"idle_timeout", r.IdleTimeout}} {
+			if _, err := parseDuration(d.v); err != nil {
+				return bad(key(d.k), "%v", err)
+			}
+		}
+		for _, s := range []struct{ k, v string }{{"max_document_size", r.MaxDocumentSize}, {"max_artifact_size", r.MaxArtifactSize}} {
+			if _, err := parseSize(s.v); err != nil {
+				return bad(key(s.k), "%v", err)
+			}
+		}
+		if r.Kind != "npm" && len(r.TarballHosts) > 0 {
+			return bad(key("tarball_hosts"), "only for kind npm")
+		}
+		if r.Kind != "pypi" && len(r.FileHosts) > 0 {
+			return bad(key("file_hosts"), "only for kind pypi")
+		}
+		for j, h := range append(append([]string{}, r.TarballHosts...), r.FileHosts...) {
+			if _, err := parseHost(h); err != nil {
+				return bad(fmt.Sprintf("%s[%d]", key(map[bool]string{true: "tarball_hosts", false: "file_hosts"}[r.Kind == "npm"]), j), "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// parseHTTPURL accepts an absolute http(s) URL without user info.
+func parseHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q: want an http:// or https:// URL", s)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%q: no host", s)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%q: user info in a URL is not supported", s)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u, nil
+}
+
+// parseHost accepts "host", "host:port" or a URL, and keeps its host.
+func parseHost(s string) (*url.URL, error) {
+	if strings.Contains(s, "://") {
+		return parseHTTPURL(s)
+	}
+	if s == "" || strings.ContainsAny(s, "/@ ") {
+		return nil, fmt.Errorf("%q is not a host name", s)
+	}
+	return &url.URL{Scheme: "https", Host: s, Path: "/"}, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 30s or 5m", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+var sizeUnits = map[string]int64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+var sizePattern = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$`)
+
+// parseSize reads "4GiB", "500MB" or a number of bytes; "" is 0 (default).
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	m := sizePattern.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size such as 500MB or 4GiB", s)
+	}
+	unit, ok := sizeUnits[strings.ToLower(m[2])]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q", s, m[2])
+	}
+	n, _ := strconv.ParseFloat(m[1], 64)
+	return int64(n * float64(unit)), nil
+}

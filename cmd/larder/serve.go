@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/larder-mirror/larder/npm"
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", "", "TOML configuration file")
+	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:7070)")
+	data := fs.String("data", "", "data folder (default ./larder-data)")
+	offline := fs.Bool("offline", false, "never contact any upstream; serve only what is cached")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "data":
+			cfg.Data = *data
+		case "offline":
+			cfg.Offline = *offline
+		}
+	})
+	if err := cfg.validate("flags"); err != nil {
+		return err
+	}
+
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	app, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	for _, r := range app.regs {
+		log.Info("mounted", "registry", r.Name(), "kind", r.Kind(), "url", "http://"+ln.Addr().String()+"/"+r.Name()+"/")
+	}
+	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func newLogger(cfg Config) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// app is a running larder: the store, the mounted registries and what they share.
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *storage.Store
+	env       registries.Env
+	regs      []registries.Registry
+	upstreams []*registries.Upstream
+	metrics   *prometheus.Registry
+}
+
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+	store, err := storage.Open(ctx, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "larder_blob_store_bytes", Help: "Bytes of blobs the database points at.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, _ := store.BlobBytes(ctx)
+		return float64(n)
+	}))
+	renderBytes, _ := parseSize(cfg.RenderCache)
+	a := &app{cfg: cfg, log: log, store: store, metrics: reg}
+	a.env = registries.Env{
+		Store:   store,
+		Metrics: registries.NewMetrics(reg),
+		Renders: registries.NewRenderCache(renderBytes),
+		Hits:    registries.NewHitRecorder(store.DB, log, 5*time.Second),
+		Log:     log,
+	}
+	for _, rc := range cfg.Registry {
+		opts, err := registryOptions(cfg, rc)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		up := registries.NewUpstream(a.env, opts)
+		a.upstreams = append(a.upstreams, up)
+		switch rc.Kind {
+		case "npm":
+			a.regs = append(a.regs, npm.New(up, cfg.PublicURL))
+		default:
+			a.close()
+			return nil, fmt.Errorf("registry %s: unknown kind %q", rc.Name, rc.Kind)
+		}
+	}
+	return a, nil
+}
+
+func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) {
+	// Values were checked by validate; errors here cannot happen.
+	upstream, _ := parseHTTPURL(rc.Upstream)
+	o := registries.Options{Name: rc.Name, Upstream: upstream, Offline: cfg.Offline || rc.Offline}
+	o.MetadataTTL, _ = parseDuration(rc.MetadataTTL)
+	o.ConnectTimeout, _ = parseDuration(rc.ConnectTimeout)
+	o.ResponseTimeout, _ = parseDuration(rc.ResponseTimeout)
+	o.IdleTimeout, _ = parseDuration(rc.IdleTimeout)
+	o.MaxDocumentSize, _ = parseSize(rc.MaxDocumentSize)
+	o.MaxArtifactSize, _ = parseSize(rc.MaxArtifactSize)
+	hosts := rc.FileHosts
+	if rc.Kind == "npm" {
+		hosts = rc.TarballHosts
+		if hosts == nil {
+			hosts = npm.DefaultTarballHosts
+		}
+	}
+	for _, h := range hosts {
+		u, err := parseHost(h)
+		if err != nil {
+			return o, err
+		}
+		o.AlsoFrom = append(o.AlsoFrom, u)
+	}
+	return o, nil
+}
+
+func (a *app) close() {
+	for _, up := range a.upstreams {
+		up.Close()
+	}
+	if a.env.Hits != nil {
+		a.env.Hits.Close()
+	}
+	a.store.Close()
+}

@@ -1,0 +1,303 @@
+package npm
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+const vary = "Accept, Accept-Encoding"
+
+var tarballOptions = registries.ArtifactOptions{
+	ContentType:  "application/octet-stream",
+	CacheControl: "public, max-age=31536000, immutable",
+}
+
+func (g *Registry) serve(w http.ResponseWriter, r *http.Request) {
+	rt, err := parseRoute(strings.TrimPrefix(r.URL.EscapedPath(), "/"))
+	if err != nil {
+		registries.WriteJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if rt.kind == kindEndpoint {
+		g.serveEndpoint(w, r, rt.rest)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		registries.WriteJSONError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported")
+		return
+	}
+	switch rt.kind {
+	case kindPackument:
+		err = g.servePackument(w, r, rt.name)
+	case kindVersion:
+		err = g.serveVersion(w, r, rt.name, rt.version)
+	case kindTarball:
+		err = g.serveTarball(w, r, rt)
+	}
+	if err != nil {
+		g.writeError(w, err)
+	}
+}
+
+// writeError maps an error to npm's JSON error shape, in one place.
+func (g *Registry) writeError(w http.ResponseWriter, err error) {
+	status := registries.StatusOf(err)
+	msg := registries.ErrorMessage(err)
+	if errors.Is(err, registries.ErrNotFound) {
+		msg = "Not found" // the registry's own words; clients match on them
+	}
+	registries.WriteJSONError(w, status, msg)
+}
+
+func (g *Registry) serveEndpoint(w http.ResponseWriter, r *http.Request, rest string) {
+	switch {
+	case rest == "ping" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte("{}\n"))
+	case rest == "npm/v1/keys" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		g.serveRaw(w, r, "-/npm/v1/keys")
+	case rest == "v1/search" && r.Method == http.MethodGet:
+		u := g.upstreamURL("-/v1/search")
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		g.up.Passthrough(w, r, u)
+	case (rest == "npm/v1/security/advisories/bulk" || rest == "npm/v1/security/audits/quick" ||
+		rest == "npm/v1/security/audits") && r.Method == http.MethodPost:
+		g.up.Passthrough(w, r, g.upstreamURL("-/"+rest))
+	default:
+		registries.WriteJSONError(w, http.StatusNotFound, "Not found")
+	}
+}
+
+// serveRaw caches and serves a registry-wide JSON document as it is.
+func (g *Registry) serveRaw(w http.ResponseWriter, r *http.Request, path string) {
+	doc, err := g.up.Document(r.Context(), registries.DocRequest{
+		Key: path, Variant: variantFull, URL: g.upstreamURL(path), Accept: mediaJSON,
+		Prepare: func(body []byte, ct string) (registries.Prepared, error) {
+			if err := checkDocument(body, ct); err != nil {
+				return registries.Prepared{}, err
+			}
+			return registries.Prepared{Body: body, ContentType: mediaJSON}, nil
+		},
+	})
+	if err != nil {
+		g.writeError(w, err)
+		return
+	}
+	rendered, err := g.up.Env().Renders.Get(g.name+"\x00raw\x00"+string(doc.Body), func() (*registries.Rendered, error) {
+		body, err := g.up.Body(r.Context(), doc.Document)
+		if err != nil {
+			return nil, err
+		}
+		return registries.NewRendered(body, mediaJSON), nil
+	})
+	if err != nil {
+		g.writeError(w, err)
+		return
+	}
+	g.up.ServeDocument(w, r, rendered, doc.Status, vary)
+}
+
+// chooseVariant reads the Accept header as npm, pnpm and yarn send it; the
+// abbreviated form wins when its q-value is the highest.
+func chooseVariant(accept string) string {
+	if registries.Negotiate(accept, []string{mediaAbbreviated, mediaJSON}) == mediaAbbreviated &&
+		strings.Contains(strings.ToLower(accept), mediaAbbreviated) {
+		return variantAbbreviated
+	}
+	return variantFull
+}
+
+// packument is a packument body in the variant asked for, before rewriting.
+type packument struct {
+	body   []byte
+	digest storage.Digest // of the stored body it came from
+	status registries.CacheStatus
+	// derived is set when the body was derived from the full document,
+	// which changes the render key.
+	derived bool
+}
+
+// loadPackument fetches a packument through the cache policy. When the
+// abbreviated form cannot be had (the upstream 404s only that form, or only
+// the full form is cached), it is derived from the full one: never 404 only
+// one form.
+func (g *Registry) loadPackument(ctx context.Context, name, variant string) (packument, error) {
+	doc, err := g.up.Document(ctx, g.docRequest(name, variant))
+	if err == nil {
+		body, err := g.up.Body(ctx, doc.Document)
+		return packument{body: body, digest: doc.Body, status: doc.Status}, err
+	}
+	other := variantFull
+	if variant == variantFull {
+		other = variantAbbreviated
+	}
+	switch {
+	case errors.Is(err, registries.ErrNotCached):
+		// Offline, or the upstream is down: any cached form will do. An
+		// abbreviated document is a subset of the full one that every
+		// installer accepts.
+		cached, cerr := g.up.Cached(ctx, name, other)
+		if cerr != nil {
+			return packument{}, err
+		}
+		body, berr := g.up.Body(ctx, cached)
+		if berr != nil {
+			return packument{}, berr
+		}
+		p := packument{body: body, digest: cached.Body, status: registries.Stale}
+		if variant == variantAbbreviated {
+			p.body, p.derived = abbreviate(body), true
+		}
+		return p, nil
+	case errors.Is(err, registries.ErrNotFound) && variant == variantAbbreviated:
+		full, ferr := g.loadPackument(ctx, name, variantFull)
+		if ferr != nil {
+			return packument{}, ferr
+		}
+		full.body, full.derived = abbreviate(full.body), true
+		return full, nil
+	}
+	return packument{}, err
+}
+
+func (g *Registry) docRequest(name, variant string) registries.DocRequest {
+	accept := mediaJSON
+	if variant == variantAbbreviated {
+		accept = mediaAbbreviated + "; q=1.0, " + mediaJSON + "; q=0.8, */*"
+	}
+	return registries.DocRequest{
+		Key: name, Variant: variant, Package: name, URL: g.upstreamURL(escapeName(name)), Accept: accept,
+		Prepare: func(body []byte, ct string) (registries.Prepared, error) {
+			if err := checkDocument(body, ct); err != nil {
+				return registries.Prepared{}, err
+			}
+			if variant == variantAbbreviated {
+				body = abbreviate(body)
+			}
+			arts, errs := announcedTarballs(name, body, g.tarballs)
+			for _, e := range errs {
+				g.up.Env().Log.Warn("tarball left out: larder will not fetch it", "registry", g.name, "package", name, "err", e)
+			}
+			ct = mediaJSON
+			if variant == variantAbbreviated {
+				ct = mediaAbbreviated
+			}
+			return registries.Prepared{Body: body, ContentType: ct, Artifacts: arts}, nil
+		},
+	}
+}
+
+func contentTypeOf(variant string) string {
+	if variant == variantAbbreviated {
+		return mediaAbbreviated
+	}
+	return mediaJSON
+}
+
+func (g *Registry) servePackument(w http.ResponseWriter, r *http.Request, name string) error {
+	variant := chooseVariant(r.Header.Get("Accept"))
+	p, err := g.loadPackument(r.Context(), name, variant)
+	if err != nil {
+		return err
+	}
+	base := g.baseURL(r)
+	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
+	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+		return registries.NewRendered(rewriteTarballs(p.body, name, base), contentTypeOf(variant)), nil
+	})
+	if err != nil {
+		return err
+	}
+	g.up.Env().Hits.Add(g.name, name, "")
+	g.up.ServeDocument(w, r, rendered, p.status, vary)
+	return nil
+}
+
+func boolKey(b bool) string {
+	if b {
+		return "derived"
+	}
+	return ""
+}
+
+// serveVersion answers /name/1.2.3 and /name/latest from the full packument.
+func (g *Registry) serveVersion(w http.ResponseWriter, r *http.Request, name, spec string) error {
+	p, err := g.loadPackument(r.Context(), name, variantFull)
+	if err != nil {
+		return err
+	}
+	base := g.baseURL(r)
+	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base}, "\x00")
+	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+		v, ok := findVersion(p.body, spec)
+		if !ok {
+			return nil, registries.ErrNotFound
+		}
+		// Wrap the version so that the rewriter finds it where it looks.
+		wrapped := append(append([]byte(`{"versions":{`+quote(v.version)+`:`), v.raw...), "}}"...)
+		out := gjson.GetBytes(rewriteTarballs(wrapped, name, base), "versions."+gjsonKey(v.version)).Raw
+		return registries.NewRendered([]byte(out), mediaJSON), nil
+	})
+	if err != nil {
+		return err
+	}
+	g.up.ServeDocument(w, r, rendered, p.status, vary)
+	return nil
+}
+
+type versionDoc struct {
+	version string
+	raw     []byte
+}
+
+// findVersion resolves a version or dist-tag in a packument.
+func findVersion(body []byte, spec string) (versionDoc, bool) {
+	doc := gjson.ParseBytes(body)
+	version := spec
+	if tagged := doc.Get("dist-tags." + gjsonKey(spec)); tagged.Type == gjson.String {
+		version = tagged.String()
+	}
+	v := doc.Get("versions." + gjsonKey(version))
+	if !v.IsObject() {
+		return versionDoc{}, false
+	}
+	return versionDoc{version: version, raw: []byte(v.Raw)}, true
+}
+
+func quote(s string) string {
+	b, _ := jsonMarshalString(s)
+	return string(b)
+}
+
+// serveTarball serves a tarball. A tarball asked for before its packument
+// (npm ci with a lockfile on a cold cache) makes larder read the packument
+// first, to learn where the tarball lives and what it must hash to.
+func (g *Registry) serveTarball(w http.ResponseWriter, r *http.Request, rt route) error {
+	version, _ := tarballVersion(rt.name, rt.file)
+	path := tarballPath(rt.name, version)
+	db := g.up.Store().DB
+	a, err := db.Artifact(r.Context(), g.name, path)
+	if errors.Is(err, storage.ErrNotFound) {
+		if _, perr := g.loadPackument(r.Context(), rt.name, variantAbbreviated); perr != nil {
+			return perr
+		}
+		a, err = db.Artifact(r.Context(), g.name, path)
+		if errors.Is(err, storage.ErrNotFound) {
+			return registries.ErrNotFound
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return g.up.ServeArtifact(w, r, a, tarballOptions)
+}

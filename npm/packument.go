@@ -1,0 +1,287 @@
+package npm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+const (
+	variantFull        = "full"
+	variantAbbreviated = "abbreviated"
+
+	mediaAbbreviated = "application/vnd.npm.install-v1+json"
+	mediaJSON        = "application/json"
+)
+
+// checkDocument accepts only a JSON object. An error page, an HTML page from
+// a captive portal or a truncated body must never be cached.
+func checkDocument(body []byte, contentType string) error {
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil && strings.Contains(mt, "html") {
+		return fmt.Errorf("upstream sent %s, not JSON", mt)
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return errors.New("upstream document is not a JSON object")
+	}
+	if !gjson.ValidBytes(body) {
+		return errors.New("upstream document is not valid JSON (truncated?)")
+	}
+	return nil
+}
+
+// abbreviatedFields are the per-version fields of the abbreviated ("corgi")
+// form: what an installer needs, plus libc, which the registry's own form
+// lacks and pnpm reads.
+var abbreviatedFields = []string{
+	"name", "version", "deprecated",
+	"dependencies", "optionalDependencies", "devDependencies", "peerDependencies",
+	"peerDependenciesMeta", "bundleDependencies", "bundledDependencies", "acceptDependencies",
+	"bin", "directories", "dist", "engines", "_hasShrinkwrap", "hasInstallScript",
+	"os", "cpu", "libc", "funding", "license",
+}
+
+// abbreviate derives the abbreviated form from a packument. It is
+// idempotent: an abbreviated document comes back as it was, so larder runs
+// every upstream answer to an abbreviated request through it, whatever the
+// upstream (or an intermediary) chose to send. Unlike the registry's own
+// abbreviated form it keeps `time`, so pnpm need not fetch the full document.
+func abbreviate(full []byte) []byte {
+	doc := gjson.ParseBytes(full)
+	var b bytes.Buffer
+	b.Grow(len(full) / 3)
+	b.WriteByte('{')
+	first := true
+	field := func(key string, raw string) {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		kb, _ := json.Marshal(key)
+		b.Write(kb)
+		b.WriteByte(':')
+		b.WriteString(raw)
+	}
+	if v := doc.Get("name"); v.Exists() {
+		field("name", v.Raw)
+	}
+	if v := doc.Get("modified"); v.Exists() {
+		field("modified", v.Raw)
+	} else if v := doc.Get("time.modified"); v.Exists() {
+		field("modified", v.Raw)
+	}
+	if v := doc.Get("dist-tags"); v.Exists() {
+		field("dist-tags", v.Raw)
+	}
+	if v := doc.Get("time"); v.IsObject() {
+		field("time", v.Raw)
+	}
+	if versions := doc.Get("versions"); versions.IsObject() {
+		var vb bytes.Buffer
+		vb.WriteByte('{')
+		n := 0
+		versions.ForEach(func(k, v gjson.Result) bool {
+			if n > 0 {
+				vb.WriteByte(',')
+			}
+			n++
+			vb.WriteString(k.Raw)
+			vb.WriteByte(':')
+			writeAbbreviatedVersion(&vb, v)
+			return true
+		})
+		vb.WriteByte('}')
+		field("versions", vb.String())
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+func writeAbbreviatedVersion(b *bytes.Buffer, v gjson.Result) {
+	b.WriteByte('{')
+	n := 0
+	for _, f := range abbreviatedFields {
+		x := v.Get(gjsonKey(f))
+		if !x.Exists() {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
+		fmt.Fprintf(b, "%q:%s", f, x.Raw)
+	}
+	// The registry derives hasInstallScript from the scripts a version runs
+	// on install; a full document only has the scripts.
+	if !v.Get("hasInstallScript").Exists() {
+		s := v.Get("scripts")
+		if s.Get("preinstall").Exists() || s.Get("install").Exists() || s.Get("postinstall").Exists() {
+			if n > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"hasInstallScript":true`)
+		}
+	}
+	b.WriteByte('}')
+}
+
+// gjsonKey escapes a literal key for a gjson path.
+func gjsonKey(k string) string {
+	var b strings.Builder
+	for _, c := range k {
+		if strings.ContainsRune(`.*?|#@\!=<>%`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// tarballResolver decides where larder fetches a tarball a document names:
+// from the upstream, as named, when the URL is on the upstream's host; from
+// the upstream at the same path when it is on one of tarball_hosts (the
+// upstream is a relay that left the public registry's URLs in place); and
+// nowhere otherwise, so that a document can never make larder an open proxy.
+type tarballResolver struct {
+	upstream *url.URL
+	hosts    []*url.URL
+}
+
+func (t tarballResolver) resolve(raw string) (string, error) {
+	u, err := t.upstream.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("tarball URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("tarball URL %q: scheme %q", raw, u.Scheme)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("tarball URL %q: has user info", raw)
+	}
+	u.Fragment, u.RawFragment = "", ""
+	if registries.SameHost(u, t.upstream) {
+		return u.String(), nil
+	}
+	for _, h := range t.hosts {
+		if strings.EqualFold(u.Host, h.Host) {
+			rel := &url.URL{Path: strings.TrimPrefix(u.Path, "/"), RawPath: strings.TrimPrefix(u.RawPath, "/"), RawQuery: u.RawQuery}
+			base := *t.upstream
+			if !strings.HasSuffix(base.Path, "/") {
+				base.Path += "/"
+			}
+			return base.ResolveReference(rel).String(), nil
+		}
+	}
+	return "", fmt.Errorf("tarball URL %q: host %s is neither the upstream nor in tarball_hosts", raw, u.Host)
+}
+
+// announcedTarballs lists the tarballs a packument names, with where to fetch
+// each and the digests it declares. Tarballs on hosts larder may not contact
+// are left out (and reported).
+func announcedTarballs(name string, body []byte, res tarballResolver) ([]storage.Artifact, []error) {
+	var arts []storage.Artifact
+	var errs []error
+	gjson.GetBytes(body, "versions").ForEach(func(k, v gjson.Result) bool {
+		version := k.String()
+		if !validVersionOrTag(version) {
+			errs = append(errs, fmt.Errorf("%s: version %q is not a valid version", name, version))
+			return true
+		}
+		dist := v.Get("dist")
+		tarball := dist.Get("tarball").String()
+		if tarball == "" {
+			return true
+		}
+		src, err := res.resolve(tarball)
+		if err != nil {
+			errs = append(errs, err)
+			return true
+		}
+		integrity := registries.Integrity(dist.Get("integrity").String())
+		if sha := dist.Get("shasum").String(); sha != "" {
+			integrity = integrity.Join(registries.SRIFromHex("sha1", sha))
+		}
+		arts = append(arts, storage.Artifact{
+			Path: tarballPath(name, version), Package: name, Version: version,
+			UpstreamURL: src, Integrity: string(integrity),
+		})
+		return true
+	})
+	return arts, errs
+}
+
+// rewriteTarballs points every dist.tarball at larder: base is the registry's
+// public base URL, ending in "/". Only the tarball strings change; every other
+// byte (signatures, attestations, integrity) passes through untouched.
+func rewriteTarballs(body []byte, name, base string) []byte {
+	type edit struct {
+		start, end int
+		repl       []byte
+	}
+	var edits []edit
+	ok := true
+	gjson.GetBytes(body, "versions").ForEach(func(k, v gjson.Result) bool {
+		t := v.Get("dist.tarball")
+		if !t.Exists() {
+			return true
+		}
+		if t.Index <= 0 || t.Index+len(t.Raw) > len(body) || string(body[t.Index:t.Index+len(t.Raw)]) != t.Raw {
+			ok = false
+			return false
+		}
+		repl, _ := json.Marshal(base + tarballPath(name, k.String()))
+		edits = append(edits, edit{t.Index, t.Index + len(t.Raw), repl})
+		return true
+	})
+	if !ok {
+		return rewriteTarballsSlow(body, name, base)
+	}
+	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	out := make([]byte, 0, len(body)+len(edits)*len(base))
+	last := 0
+	for _, e := range edits {
+		out = append(out, body[last:e.start]...)
+		out = append(out, e.repl...)
+		last = e.end
+	}
+	return append(out, body[last:]...)
+}
+
+// rewriteTarballsSlow is the fallback when gjson cannot give offsets (it
+// never should for documents it parsed): decode, edit, encode.
+func rewriteTarballsSlow(body []byte, name, base string) []byte {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return body
+	}
+	var versions map[string]map[string]json.RawMessage
+	if json.Unmarshal(doc["versions"], &versions) != nil {
+		return body
+	}
+	for ver, v := range versions {
+		var dist map[string]json.RawMessage
+		if json.Unmarshal(v["dist"], &dist) != nil {
+			continue
+		}
+		if _, has := dist["tarball"]; has {
+			dist["tarball"], _ = json.Marshal(base + tarballPath(name, ver))
+			v["dist"], _ = json.Marshal(dist)
+		}
+	}
+	doc["versions"], _ = json.Marshal(versions)
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return body
+	}
+	return out
+}

@@ -1,0 +1,397 @@
+package registries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/larder-mirror/larder/storage"
+)
+
+// An artifact is downloaded once, however many clients ask for it at once: the
+// first request starts a fill, which runs detached from any client; every
+// request for the same artifact joins it and streams the bytes as they land
+// in the blob store's writer. Waiters share the fill's state and read the
+// bytes back from the writer; no io.Reader is ever shared between them.
+//
+// A client never receives the complete bytes of an artifact that failed
+// verification: the last byte is held back until the digest is checked, and a
+// failure after the headers were sent cuts the connection. Small artifacts
+// (under holdBack) are verified entirely before the status line is sent, so a
+// mismatch is a clean 502.
+
+const holdBack = 1 << 20
+
+type fillTable struct {
+	mu sync.Mutex
+	m  map[string]*fill
+}
+
+type fill struct {
+	art storage.Artifact
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change
+	started bool          // the upstream answered 200 and w is set
+	size    int64         // -1 when the upstream did not say
+	w       storage.BlobWriter
+	written int64
+	done    bool
+	err     error
+	digest  storage.Digest
+}
+
+func (f *fill) notify() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+type fillState struct {
+	started, done bool
+	size, written int64
+	err           error
+	digest        storage.Digest
+	w             storage.BlobWriter
+	changed       <-chan struct{}
+}
+
+func (f *fill) state() fillState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fillState{f.started, f.done, f.size, f.written, f.err, f.digest, f.w, f.changed}
+}
+
+// ArtifactOptions say how an ecosystem's artifacts are served.
+type ArtifactOptions struct {
+	ContentType  string
+	CacheControl string // e.g. "public, max-age=31536000, immutable"
+}
+
+// ServeArtifact answers a request for an artifact: from the blob store when
+// held, else by joining or starting its download.
+func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a storage.Artifact, o ArtifactOptions) error {
+	if a.Cached() {
+		err := u.serveBlob(w, r, a, o, Hit)
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		// The row says held but the blob is gone (deleted by hand, a lost
+		// disk): forget it and fetch it again.
+		u.log.Error("artifact row points at a missing blob; fetching it again", "path", a.Path, "sha256", a.SHA256)
+		if err := u.env.Store.DB.ForgetArtifact(r.Context(), a.Registry, a.Path); err != nil {
+			return err
+		}
+		a.SHA256, a.Size = "", 0
+	}
+	if !u.reachable() {
+		return u.notCached(a.Path)
+	}
+	f, err := u.joinFill(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	if f == nil { // completed between our look-up and now
+		a, err = u.env.Store.DB.Artifact(r.Context(), a.Registry, a.Path)
+		if err != nil {
+			return err
+		}
+		return u.serveBlob(w, r, a, o, Hit)
+	}
+	return u.serveFill(w, r, f, o)
+}
+
+func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.Artifact, o ArtifactOptions, status CacheStatus) error {
+	rc, _, err := u.env.Store.Blobs.Open(r.Context(), a.SHA256)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := w.Header()
+	h.Set("Content-Type", o.ContentType)
+	h.Set("Cache-Control", o.CacheControl)
+	h.Set("ETag", `"sha256-`+string(a.SHA256)+`"`)
+	h.Set("X-Larder-Cache", string(status))
+	u.count("artifact", status)
+	u.env.Hits.Add(a.Registry, a.Package, a.Path)
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", time.Time{}, rc)
+	u.env.Metrics.BytesServed.WithLabelValues(u.opts.Name).Add(float64(cw.n))
+	return nil
+}
+
+func (u *Upstream) count(kind string, status CacheStatus) {
+	u.env.Metrics.Requests.WithLabelValues(u.opts.Name, kind, string(status)).Inc()
+}
+
+// joinFill returns the fill in progress for a, starting one if none is. It
+// returns nil when the artifact was stored meanwhile.
+func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact) (*fill, error) {
+	u.fills.mu.Lock()
+	defer u.fills.mu.Unlock()
+	if f, ok := u.fills.m[a.Path]; ok {
+		return f, nil
+	}
+	// A fill that just finished has left the table after writing its row.
+	if cur, err := u.env.Store.DB.Artifact(ctx, a.Registry, a.Path); err == nil && cur.Cached() {
+		return nil, nil
+	}
+	f := &fill{art: a, size: -1, changed: make(chan struct{})}
+	u.fills.m[a.Path] = f
+	go u.runFill(f)
+	return f, nil
+}
+
+func (u *Upstream) runFill(f *fill) {
+	a := f.art
+	err := u.download(f)
+	if err != nil {
+		u.log.Warn("artifact download failed; nothing stored", "path", a.Path, "url", a.UpstreamURL, "err", err)
+	}
+	u.fills.mu.Lock()
+	delete(u.fills.m, a.Path)
+	u.fills.mu.Unlock()
+	f.mu.Lock()
+	f.done, f.err = true, err
+	f.notify()
+	f.mu.Unlock()
+}
+
+func (u *Upstream) download(f *fill) error {
+	a := f.art
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
+	defer cancel()
+	verify, err := newVerifier(Integrity(a.Integrity))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+	}
+	resp, err := u.get(ctx, a.UpstreamURL, http.Header{})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return statusError(resp)
+	}
+	if resp.ContentLength > u.opts.MaxArtifactSize {
+		return fmt.Errorf("%w: %s is %d bytes, over max_artifact_size", ErrTooLarge, a.Path, resp.ContentLength)
+	}
+	bw, err := u.env.Store.Blobs.Create(ctx)
+	if err != nil {
+		return err
+	}
+	defer bw.Cancel()
+	f.mu.Lock()
+	f.started, f.size, f.w = true, resp.ContentLength, bw
+	f.notify()
+	f.mu.Unlock()
+
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		k, rerr := resp.Body.Read(buf)
+		if k > 0 {
+			if n += int64(k); n > u.opts.MaxArtifactSize {
+				return fmt.Errorf("%w: %s is over max_artifact_size", ErrTooLarge, a.Path)
+			}
+			verify.Write(buf[:k])
+			if _, err := bw.Write(buf[:k]); err != nil {
+				return fmt.Errorf("writing %s: %w", a.Path, err)
+			}
+			f.mu.Lock()
+			f.written = n
+			f.notify()
+			f.mu.Unlock()
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return upstreamErr(resp.Request.URL.Host, fmt.Errorf("reading %s after %d bytes: %w", a.Path, n, rerr))
+		}
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return upstreamErr(resp.Request.URL.Host, fmt.Errorf("%s truncated: %d of %d bytes", a.Path, n, resp.ContentLength))
+	}
+	if err := verify.check(); err != nil {
+		return fmt.Errorf("%s from %s: %w", a.Path, resp.Request.URL.Redacted(), err)
+	}
+	digest, size, err := bw.Commit(ctx, "")
+	if err != nil {
+		return err
+	}
+	// The row is the completion marker, written after the blob is durable.
+	if err := u.env.Store.DB.CommitArtifact(ctx, a, digest, size, time.Now()); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.digest = digest
+	f.mu.Unlock()
+	return nil
+}
+
+// serveFill streams a fill in progress to one client.
+func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o ArtifactOptions) error {
+	ctx := r.Context()
+	// Wait for the upstream's answer, and for small artifacts for all of it.
+	var st fillState
+	for {
+		st = f.state()
+		if st.done || (st.started && (r.Method == http.MethodHead || st.written >= holdBack)) {
+			break
+		}
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if st.done && st.err != nil {
+		u.count("artifact", "ERROR")
+		return st.err
+	}
+	if st.done || r.Header.Get("Range") != "" {
+		// Complete (or a range, which is served from the stored blob).
+		if !st.done {
+			if err := waitDone(ctx, f); err != nil {
+				return err
+			}
+		}
+		a, err := u.env.Store.DB.Artifact(ctx, f.art.Registry, f.art.Path)
+		if err != nil {
+			return err
+		}
+		return u.serveBlob(w, r, a, o, Miss)
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", o.ContentType)
+	h.Set("Cache-Control", o.CacheControl)
+	h.Set("X-Larder-Cache", string(Miss))
+	if st.size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(st.size, 10))
+	}
+	u.count("artifact", Miss)
+	u.env.Hits.Add(f.art.Registry, f.art.Package, f.art.Path)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	w.WriteHeader(http.StatusOK)
+	n, err := u.streamFill(ctx, w, f)
+	u.env.Metrics.BytesServed.WithLabelValues(u.opts.Name).Add(float64(n))
+	if err != nil {
+		// Headers are gone: the only honest signal left is a cut connection.
+		u.log.Warn("cutting a client off a failed download", "path", f.art.Path, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+func waitDone(ctx context.Context, f *fill) error {
+	for {
+		st := f.state()
+		if st.done {
+			return st.err
+		}
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// streamFill copies the fill's bytes to w as they arrive, holding back the
+// last byte until the download is verified.
+func (u *Upstream) streamFill(ctx context.Context, w io.Writer, f *fill) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var off int64
+	flusher, _ := w.(http.Flusher)
+	for {
+		st := f.state()
+		if st.done {
+			if st.err != nil {
+				return off, st.err
+			}
+			return u.copyRest(ctx, w, st.digest, off)
+		}
+		limit := st.written
+		if st.size >= 0 && limit >= st.size {
+			limit = st.size - 1
+		} else if st.size < 0 && limit > 0 {
+			limit--
+		}
+		if off < limit {
+			k := int64(len(buf))
+			if limit-off < k {
+				k = limit - off
+			}
+			n, err := st.w.ReadAt(buf[:k], off)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return off, werr
+				}
+				off += int64(n)
+			}
+			if err != nil && n == 0 {
+				// The writer closed under us: the fill finished. Loop to see how.
+				if err := waitDone(ctx, f); err != nil {
+					return off, err
+				}
+			}
+			continue
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return off, ctx.Err()
+		}
+	}
+}
+
+func (u *Upstream) copyRest(ctx context.Context, w io.Writer, d storage.Digest, off int64) (int64, error) {
+	rc, _, err := u.env.Store.Blobs.Open(ctx, d)
+	if err != nil {
+		return off, err
+	}
+	defer rc.Close()
+	if _, err := rc.Seek(off, io.SeekStart); err != nil {
+		return off, err
+	}
+	n, err := io.Copy(w, rc)
+	return off + n, err
+}
+
+// countingWriter counts body bytes and keeps io.ReaderFrom visible, so that
+// net/http can still use sendfile for blobs.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r)
+		c.n += n
+		return n, err
+	}
+	n, err := io.Copy(struct{ io.Writer }{c.ResponseWriter}, r)
+	c.n += n
+	return n, err
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -1,0 +1,202 @@
+package registries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/larder-mirror/larder/storage"
+)
+
+// CacheStatus says how a response was obtained; clients see it in
+// X-Larder-Cache.
+type CacheStatus string
+
+const (
+	Hit         CacheStatus = "HIT"         // a fresh cached copy
+	Miss        CacheStatus = "MISS"        // fetched from the upstream (new, or changed since cached)
+	Revalidated CacheStatus = "REVALIDATED" // the upstream confirmed the cached copy (304)
+	Stale       CacheStatus = "STALE"       // the cached copy, because the upstream failed, is down, or larder is offline
+)
+
+// DocRequest asks for one variant of a metadata document.
+type DocRequest struct {
+	Key     string // stored under; usually the package name
+	Variant string
+	Package string // the catalog entry; empty for endpoints that are not packages
+	URL     string // absolute upstream URL
+	Accept  string // sent upstream
+	// Prepare checks an upstream body and turns it into what is stored. An
+	// error means the body is unacceptable: a 502, and nothing is cached.
+	Prepare func(body []byte, contentType string) (Prepared, error)
+}
+
+// Prepared is an upstream document made ready to store.
+type Prepared struct {
+	Body        []byte
+	ContentType string
+	Artifacts   []storage.Artifact // the files it announces, recorded for later download
+	Serial      int64              // a monotonic upstream serial; 0 if none
+}
+
+// Doc is a stored document and how it was obtained.
+type Doc struct {
+	storage.Document
+	Status CacheStatus
+}
+
+// Document returns a document through the cache policy: a fresh copy is
+// served as is; a stale one is revalidated; an unreachable upstream gets the
+// cached copy (STALE). Concurrent requests for one document make one upstream
+// request, which runs to completion even if every client hangs up.
+func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
+	db := u.env.Store.DB
+	cached, err := db.Document(ctx, u.opts.Name, req.Key, req.Variant)
+	hasCopy := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return Doc{}, err
+	}
+	if hasCopy && time.Since(cached.FetchedAt) < u.opts.MetadataTTL {
+		return Doc{cached, Hit}, nil
+	}
+	if !u.reachable() {
+		if hasCopy {
+			return Doc{cached, Stale}, nil
+		}
+		return Doc{}, u.notCached(req.Key)
+	}
+
+	flightKey := req.Key + "\x00" + req.Variant
+	ch := u.docs.DoChan(flightKey, func() (any, error) {
+		// Detached: the fill outlives the client that started it.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.opts.ResponseTimeout+10*u.opts.IdleTimeout)
+		defer cancel()
+		return u.fetchDocument(fctx, req)
+	})
+	var patience <-chan time.Time
+	if hasCopy {
+		t := time.NewTimer(u.opts.StaleWait)
+		defer t.Stop()
+		patience = t.C
+	}
+	select {
+	case res := <-ch:
+		if res.Err == nil {
+			return res.Val.(Doc), nil
+		}
+		if hasCopy && !errors.Is(res.Err, ErrNotFound) {
+			u.log.Warn("serving stale document", "key", req.Key, "variant", req.Variant, "err", res.Err)
+			return Doc{cached, Stale}, nil
+		}
+		return Doc{}, res.Err
+	case <-patience:
+		u.log.Info("upstream slow; serving stale document while it revalidates", "key", req.Key, "variant", req.Variant)
+		return Doc{cached, Stale}, nil
+	case <-ctx.Done():
+		return Doc{}, ctx.Err()
+	}
+}
+
+// fetchDocument asks the upstream, conditionally when a copy is held, and
+// stores what it answers.
+func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, error) {
+	db := u.env.Store.DB
+	// Re-read inside the flight: the copy may have changed since the caller looked.
+	cached, err := db.Document(ctx, u.opts.Name, req.Key, req.Variant)
+	hasCopy := err == nil
+	h := http.Header{}
+	if req.Accept != "" {
+		h.Set("Accept", req.Accept)
+	}
+	if hasCopy {
+		if cached.ETag != "" {
+			h.Set("If-None-Match", cached.ETag)
+		}
+		if cached.LastModified != "" {
+			h.Set("If-Modified-Since", cached.LastModified)
+		}
+	}
+	resp, err := u.get(ctx, req.URL, h)
+	if err != nil {
+		return Doc{}, err
+	}
+	defer resp.Body.Close()
+	now := time.Now()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && hasCopy:
+		if err := db.TouchDocument(ctx, u.opts.Name, req.Key, req.Variant, now, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")); err != nil {
+			return Doc{}, err
+		}
+		cached.FetchedAt = now
+		return Doc{cached, Revalidated}, nil
+	case resp.StatusCode != http.StatusOK:
+		return Doc{}, statusError(resp)
+	}
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, u.opts.MaxDocumentSize+1))
+	if err != nil {
+		return Doc{}, upstreamErr(resp.Request.URL.Host, fmt.Errorf("reading %s: %w", req.Key, err))
+	}
+	if int64(len(body)) > u.opts.MaxDocumentSize {
+		return Doc{}, fmt.Errorf("%w: %s is over %d bytes", ErrTooLarge, req.Key, u.opts.MaxDocumentSize)
+	}
+	prep, err := req.Prepare(body, resp.Header.Get("Content-Type"))
+	if err != nil {
+		return Doc{}, &UpstreamError{Upstream: resp.Request.URL.Host, Status: http.StatusBadGateway,
+			Err: fmt.Errorf("unusable document for %s: %w", req.Key, err)}
+	}
+	if hasCopy && prep.Serial != 0 && prep.Serial < cached.Serial {
+		// An older page from a lagging CDN node: keep what is held.
+		u.log.Warn("upstream sent an older serial; keeping the cached copy", "key", req.Key, "got", prep.Serial, "held", cached.Serial)
+		return Doc{cached, Stale}, nil
+	}
+	digest, size, err := u.putBlob(ctx, prep.Body)
+	if err != nil {
+		return Doc{}, err
+	}
+	doc := storage.Document{
+		Registry: u.opts.Name, Key: req.Key, Variant: req.Variant,
+		Body: digest, Size: size, ContentType: prep.ContentType,
+		ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
+		Serial: prep.Serial, FetchedAt: now,
+	}
+	// Artifacts first: once the document row exists, a client may ask for
+	// any file it names.
+	if err := db.AnnounceArtifacts(ctx, u.opts.Name, prep.Artifacts); err != nil {
+		return Doc{}, err
+	}
+	if err := db.PutDocument(ctx, doc, req.Package); err != nil {
+		return Doc{}, err
+	}
+	return Doc{doc, Miss}, nil
+}
+
+// Cached returns a stored document without any upstream traffic.
+func (u *Upstream) Cached(ctx context.Context, key, variant string) (storage.Document, error) {
+	return u.env.Store.DB.Document(ctx, u.opts.Name, key, variant)
+}
+
+// Body reads a stored document's body.
+func (u *Upstream) Body(ctx context.Context, doc storage.Document) ([]byte, error) {
+	rc, _, err := u.env.Store.Blobs.Open(ctx, doc.Body)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func (u *Upstream) putBlob(ctx context.Context, b []byte) (storage.Digest, int64, error) {
+	w, err := u.env.Store.Blobs.Create(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	defer w.Cancel()
+	if _, err := w.Write(b); err != nil {
+		return "", 0, err
+	}
+	return w.Commit(ctx, "")
+}

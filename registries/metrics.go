@@ -1,0 +1,43 @@
+package registries
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the Prometheus series every registry reports.
+type Metrics struct {
+	Requests         *prometheus.CounterVec   // registry, kind (document|artifact), cache
+	BytesServed      *prometheus.CounterVec   // registry
+	UpstreamRequests *prometheus.CounterVec   // registry, outcome
+	UpstreamLatency  *prometheus.HistogramVec // registry
+	UpstreamUp       *prometheus.GaugeVec     // registry
+}
+
+// NewMetrics registers the series with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "larder_requests_total",
+			Help: "Requests answered, by registry, kind of resource and cache status (HIT, MISS, REVALIDATED, STALE, ERROR).",
+		}, []string{"registry", "kind", "cache"}),
+		BytesServed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "larder_served_bytes_total",
+			Help: "Body bytes sent to clients for artifacts, by registry.",
+		}, []string{"registry"}),
+		UpstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "larder_upstream_requests_total",
+			Help: "Requests to upstreams, by registry and outcome (ok, not_modified, not_found, error, timeout).",
+		}, []string{"registry", "outcome"}),
+		UpstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "larder_upstream_response_seconds",
+			Help:    "Time to the upstream's response headers.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
+		}, []string{"registry"}),
+		UpstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "larder_upstream_up",
+			Help: "1 while the upstream is considered reachable, 0 while it is marked down.",
+		}, []string{"registry"}),
+	}
+	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp)
+	return m
+}

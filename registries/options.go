@@ -1,0 +1,59 @@
+package registries
+
+import (
+	"net/url"
+	"time"
+)
+
+// Options configure one mounted registry's upstream and cache policy. The
+// zero value of each field means the default named beside it.
+type Options struct {
+	Name     string   // mount name
+	Upstream *url.URL // base URL of the upstream registry, ending in "/"
+	// AlsoFrom lists other hosts whose URLs the upstream's documents may
+	// contain and that larder may resolve: npm's tarball_hosts, PyPI's
+	// file_hosts. What an ecosystem does with them is its own affair.
+	AlsoFrom    []*url.URL
+	MetadataTTL time.Duration // 5m
+	Offline     bool          // never contact the upstream
+
+	ConnectTimeout  time.Duration // 5s, as in the Apache recipe larder replaces
+	ResponseTimeout time.Duration // 15s to the response headers
+	IdleTimeout     time.Duration // 30s without a byte of body cuts the transfer
+	// StaleWait is how long a request that could be answered from a stale
+	// copy waits for revalidation before it is answered STALE (the
+	// revalidation goes on in the background). 2s.
+	StaleWait time.Duration
+
+	MaxDocumentSize int64 // 256 MiB (decompressed; real packuments reach 40 MB)
+	MaxArtifactSize int64 // 4 GiB
+
+	// FailuresToDown consecutive upstream failures mark it down. 3.
+	FailuresToDown int
+	// ProbeInterval is the first wait between probes of a down upstream;
+	// it doubles up to 30s. 2s.
+	ProbeInterval time.Duration
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.MetadataTTL, 5*time.Minute)
+	def(&o.ConnectTimeout, 5*time.Second)
+	def(&o.ResponseTimeout, 15*time.Second)
+	def(&o.IdleTimeout, 30*time.Second)
+	def(&o.StaleWait, 2*time.Second)
+	def(&o.ProbeInterval, 2*time.Second)
+	if o.MaxDocumentSize == 0 {
+		o.MaxDocumentSize = 256 << 20
+	}
+	if o.MaxArtifactSize == 0 {
+		o.MaxArtifactSize = 4 << 30
+	}
+	if o.FailuresToDown == 0 {
+		o.FailuresToDown = 3
+	}
+}

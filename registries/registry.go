@@ -1,0 +1,25 @@
+package registries
+
+import (
+	"net/http"
+)
+
+// Registry is what an ecosystem supplies to be mounted under /{name}/.
+type Registry interface {
+	// Kind names the ecosystem: "npm", "pypi".
+	Kind() string
+	// Name is the mount name, unique per larder.
+	Name() string
+	// Handler serves requests whose path has had "/{name}" stripped.
+	Handler() http.Handler
+	// ClientSetup returns copy-paste set-up for the ecosystem's clients,
+	// given the registry's public base URL (ending in "/").
+	ClientSetup(baseURL string) []Snippet
+}
+
+// Snippet is one client's set-up, for the UI.
+type Snippet struct {
+	Client string // "npm", "pip", …
+	Shell  string // commands or a file's text
+	Note   string
+}

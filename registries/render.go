@@ -1,0 +1,119 @@
+package registries
+
+import (
+	"bytes"
+	"compress/gzip"
+	"container/list"
+	"crypto/sha256"
+	"encoding/base64"
+	"sync"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Rendered is a document as a client receives it: rewritten for one base URL
+// and one variant. It is built once and served like a static file, so a
+// 10 MB packument is not parsed per request.
+type Rendered struct {
+	Body        []byte
+	ContentType string
+	ETag        string // strong, quoted; derived from Body
+
+	gzOnce sync.Once
+	gz     []byte
+}
+
+// NewRendered wraps rendered bytes.
+func NewRendered(body []byte, contentType string) *Rendered {
+	sum := sha256.Sum256(body)
+	return &Rendered{Body: body, ContentType: contentType, ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`}
+}
+
+// Gzip returns the body compressed, computing it on first use.
+func (r *Rendered) Gzip() []byte {
+	r.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+		zw.Write(r.Body)
+		zw.Close()
+		r.gz = buf.Bytes()
+	})
+	return r.gz
+}
+
+func (r *Rendered) cost() int64 {
+	// Count the gzip form too, as a guess before it exists: about a tenth.
+	return int64(len(r.Body)) + int64(len(r.Body))/10 + 512
+}
+
+// RenderCache keeps rendered documents in memory, least recently used first
+// out, within a byte budget. Concurrent misses on one key render once.
+type RenderCache struct {
+	max   int64
+	group singleflight.Group
+
+	mu    sync.Mutex
+	size  int64
+	order *list.List // front: most recent
+	items map[string]*list.Element
+}
+
+type renderItem struct {
+	key string
+	r   *Rendered
+}
+
+// NewRenderCache makes a cache holding at most maxBytes (64 MiB when 0).
+func NewRenderCache(maxBytes int64) *RenderCache {
+	if maxBytes == 0 {
+		maxBytes = 64 << 20
+	}
+	return &RenderCache{max: maxBytes, order: list.New(), items: map[string]*list.Element{}}
+}
+
+// Get returns the rendering under key, calling render on a miss. The key
+// must name everything the rendering depends on (document digest, variant,
+// base URL).
+func (c *RenderCache) Get(key string, render func() (*Rendered, error)) (*Rendered, error) {
+	c.mu.Lock()
+	if e, ok := c.items[key]; ok {
+		c.order.MoveToFront(e)
+		r := e.Value.(*renderItem).r
+		c.mu.Unlock()
+		return r, nil
+	}
+	c.mu.Unlock()
+	v, err, _ := c.group.Do(key, func() (any, error) {
+		r, err := render()
+		if err != nil {
+			return nil, err
+		}
+		c.put(key, r)
+		return r, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Rendered), nil
+}
+
+func (c *RenderCache) put(key string, r *Rendered) {
+	cost := r.cost()
+	if cost > c.max {
+		return // serve it, but do not evict everything for one giant
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[key]; ok {
+		return
+	}
+	c.items[key] = c.order.PushFront(&renderItem{key: key, r: r})
+	c.size += cost
+	for c.size > c.max {
+		e := c.order.Back()
+		it := e.Value.(*renderItem)
+		c.order.Remove(e)
+		delete(c.items, it.key)
+		c.size -= it.r.cost()
+	}
+}

@@ -1,0 +1,138 @@
+package registries
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ServeDocument writes a rendered document with the cache headers every
+// ecosystem shares: an ETag answered with 304, gzip when the client takes it,
+// X-Larder-Cache, and a max-age of the TTL without must-revalidate (so npm may
+// fall back on its own cache when larder is unreachable).
+func (u *Upstream) ServeDocument(w http.ResponseWriter, r *http.Request, doc *Rendered, status CacheStatus, vary string) {
+	u.count("document", status)
+	h := w.Header()
+	h.Set("Content-Type", doc.ContentType)
+	h.Set("ETag", doc.ETag)
+	h.Set("Vary", vary)
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(u.opts.MetadataTTL/time.Second)))
+	h.Set("X-Larder-Cache", string(status))
+	if etagMatches(r.Header.Get("If-None-Match"), doc.ETag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	body := doc.Body
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		body = doc.Gzip()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+func etagMatches(ifNoneMatch, etag string) bool {
+	if ifNoneMatch == "" {
+		return false
+	}
+	for _, t := range strings.Split(ifNoneMatch, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func acceptsGzip(acceptEncoding string) bool {
+	for _, part := range strings.Split(acceptEncoding, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") && qValue(params) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Negotiate picks among offers (media types, in the server's order of
+// preference) by the client's Accept header with q-values (RFC 9110 §12.5.1).
+// The highest q wins; ties go to the earlier offer; "type/*" and "*/*" match
+// with lower precedence than an exact type. It returns "" when nothing
+// offered is acceptable.
+func Negotiate(accept string, offers []string) string {
+	if strings.TrimSpace(accept) == "" {
+		return offers[0]
+	}
+	best, bestQ := "", 0.0
+	for _, offer := range offers {
+		q := acceptQ(accept, offer)
+		if q > bestQ {
+			best, bestQ = offer, q
+		}
+	}
+	return best
+}
+
+// acceptQ is the q-value the Accept header gives one media type: the most
+// specific matching range decides.
+func acceptQ(accept, offer string) float64 {
+	otype, _, _ := strings.Cut(offer, "/")
+	q, specificity := 0.0, -1
+	for _, part := range strings.Split(accept, ",") {
+		mr, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		mr = strings.ToLower(strings.TrimSpace(mr))
+		s := -1
+		switch {
+		case mr == offer:
+			s = 2
+		case mr == otype+"/*":
+			s = 1
+		case mr == "*/*":
+			s = 0
+		}
+		if s > specificity {
+			q, specificity = qValue(params), s
+		}
+	}
+	return q
+}
+
+// qValue reads "q=0.8" among a media range's parameters; absent means 1.
+func qValue(params string) float64 {
+	for _, p := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || f < 0 {
+				return 0
+			}
+			if f > 1 {
+				return 1
+			}
+			return f
+		}
+	}
+	return 1
+}
+
+// WriteJSONError writes {"error": msg}, the shape npm clients read.
+func WriteJSONError(w http.ResponseWriter, status int, msg string) {
+	writeJSONError(w, status, msg)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// ErrorMessage is the text a client should see for err.
+func ErrorMessage(err error) string { return errBodyMessage(err) }

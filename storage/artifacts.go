@@ -1,0 +1,144 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Artifact is an immutable file a registry serves (a tarball, a wheel…).
+// SHA256 is empty until the verified bytes are stored.
+type Artifact struct {
+	Registry    string
+	Path        string // under the registry's mount, e.g. "lodash/-/lodash-4.17.21.tgz"
+	Package     string
+	Version     string
+	UpstreamURL string
+	Integrity   string // what the upstream declared, in the ecosystem's notation
+	SHA256      Digest
+	Size        int64
+	FirstFetch  time.Time
+	LastFetch   time.Time
+	LastServed  time.Time
+	Hits        int64
+}
+
+// Cached reports whether the artifact's bytes are in the blob store.
+func (a Artifact) Cached() bool { return a.SHA256 != "" }
+
+// AnnounceArtifacts records the artifacts a freshly fetched document names.
+// A row whose bytes are already stored keeps the upstream URL and integrity it
+// was stored under: first seen wins, so a changed upstream cannot swap the
+// bytes behind a version.
+func (d *DB) AnnounceArtifacts(ctx context.Context, registry string, arts []Artifact) error {
+	if len(arts) == 0 {
+		return nil
+	}
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO artifacts (registry, path, package, version, upstream_url, integrity)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (registry, path) DO UPDATE SET
+			package = excluded.package, version = excluded.version,
+			upstream_url = excluded.upstream_url, integrity = excluded.integrity
+			WHERE artifacts.sha256 IS NULL`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, a := range arts {
+			if _, err := stmt.ExecContext(ctx, registry, a.Path, a.Package, a.Version, a.UpstreamURL, a.Integrity); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Artifact returns one artifact's row, or an error wrapping ErrNotFound.
+func (d *DB) Artifact(ctx context.Context, registry, path string) (Artifact, error) {
+	a := Artifact{Registry: registry, Path: path}
+	var sum sql.NullString
+	var size sql.NullInt64
+	var first, last, served int64
+	err := d.sql.QueryRowContext(ctx, `SELECT package, version, upstream_url, integrity, sha256, size,
+		first_fetched_at, last_fetched_at, last_served_at, hits
+		FROM artifacts WHERE registry = ? AND path = ?`, registry, path).
+		Scan(&a.Package, &a.Version, &a.UpstreamURL, &a.Integrity, &sum, &size, &first, &last, &served, &a.Hits)
+	if err != nil {
+		return Artifact{}, notFound(err, fmt.Sprintf("artifact %s/%s", registry, path))
+	}
+	a.SHA256, a.Size = Digest(sum.String), size.Int64
+	a.FirstFetch, a.LastFetch, a.LastServed = fromMillis(first), fromMillis(last), fromMillis(served)
+	return a, nil
+}
+
+// CommitArtifact records that an artifact's verified bytes are stored as
+// digest. It is the completion marker of a download: written last, in one
+// statement, after the blob is durable.
+func (d *DB) CommitArtifact(ctx context.Context, a Artifact, digest Digest, size int64, at time.Time) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO artifacts
+			(registry, path, package, version, upstream_url, integrity, sha256, size, first_fetched_at, last_fetched_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (registry, path) DO UPDATE SET
+			sha256 = excluded.sha256, size = excluded.size,
+			upstream_url = excluded.upstream_url, integrity = excluded.integrity,
+			first_fetched_at = CASE WHEN artifacts.first_fetched_at = 0 THEN excluded.first_fetched_at ELSE artifacts.first_fetched_at END,
+			last_fetched_at = excluded.last_fetched_at`,
+			a.Registry, a.Path, a.Package, a.Version, a.UpstreamURL, a.Integrity, string(digest), size, millis(at), millis(at))
+		if err != nil {
+			return err
+		}
+		return ensurePackage(ctx, tx, a.Registry, a.Package, at)
+	})
+}
+
+// ForgetArtifact clears the stored digest of an artifact whose blob turned
+// out to be missing or corrupt, so that the next request fetches it again.
+func (d *DB) ForgetArtifact(ctx context.Context, registry, path string) error {
+	_, err := d.sql.ExecContext(ctx, `UPDATE artifacts SET sha256 = NULL, size = NULL WHERE registry = ? AND path = ?`, registry, path)
+	return err
+}
+
+// Served is a batch of hits on one artifact or package, to be added to the
+// counters the UI shows.
+type Served struct {
+	Registry string
+	Package  string
+	Path     string // empty for a document (counts on the package only)
+	Hits     int64
+	At       time.Time
+}
+
+// RecordServed adds hit counts in one transaction. Callers batch them: a
+// write per request would serialise every download on SQLite's write lock.
+func (d *DB) RecordServed(ctx context.Context, batch []Served) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		for _, s := range batch {
+			if s.Path != "" {
+				if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET hits = hits + ?, last_served_at = MAX(last_served_at, ?)
+					WHERE registry = ? AND path = ?`, s.Hits, millis(s.At), s.Registry, s.Path); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE packages SET hits = hits + ?, last_served_at = MAX(last_served_at, ?)
+				WHERE registry = ? AND name = ?`, s.Hits, millis(s.At), s.Registry, s.Package); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// BlobBytes is the total size of the blobs rows point at, for /metrics.
+func (d *DB) BlobBytes(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	err := d.sql.QueryRowContext(ctx, `SELECT
+		(SELECT COALESCE(SUM(size), 0) FROM artifacts WHERE sha256 IS NOT NULL) +
+		(SELECT COALESCE(SUM(body_size), 0) FROM documents)`).Scan(&n)
+	return n.Int64, err
+}

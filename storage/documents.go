@@ -1,0 +1,75 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Document is one stored variant of a metadata document. Its body is the
+// blob Body.
+type Document struct {
+	Registry     string
+	Key          string // package name, or an endpoint path
+	Variant      string // meaning is the ecosystem's: "full", "abbreviated", "json"…
+	Body         Digest
+	Size         int64
+	ContentType  string
+	ETag         string // the upstream's validators, for revalidation
+	LastModified string
+	Serial       int64 // a monotonic upstream serial (X-PyPI-Last-Serial); 0 when unknown
+	FetchedAt    time.Time
+}
+
+// Document returns a stored document, or an error wrapping ErrNotFound.
+func (d *DB) Document(ctx context.Context, registry, key, variant string) (Document, error) {
+	doc := Document{Registry: registry, Key: key, Variant: variant}
+	var fetched int64
+	err := d.sql.QueryRowContext(ctx, `SELECT body_sha256, body_size, content_type, etag, last_modified, serial, fetched_at
+		FROM documents WHERE registry = ? AND doc_key = ? AND variant = ?`, registry, key, variant).
+		Scan(&doc.Body, &doc.Size, &doc.ContentType, &doc.ETag, &doc.LastModified, &doc.Serial, &fetched)
+	if err != nil {
+		return Document{}, notFound(err, fmt.Sprintf("document %s/%s (%s)", registry, key, variant))
+	}
+	doc.FetchedAt = fromMillis(fetched)
+	return doc, nil
+}
+
+// PutDocument stores a document (its body must already be in the blob store)
+// and records its package in the catalog.
+func (d *DB) PutDocument(ctx context.Context, doc Document, pkg string) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO documents
+			(registry, doc_key, variant, body_sha256, body_size, content_type, etag, last_modified, serial, fetched_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (registry, doc_key, variant) DO UPDATE SET
+			body_sha256 = excluded.body_sha256, body_size = excluded.body_size,
+			content_type = excluded.content_type, etag = excluded.etag,
+			last_modified = excluded.last_modified, serial = excluded.serial,
+			fetched_at = excluded.fetched_at`,
+			doc.Registry, doc.Key, doc.Variant, string(doc.Body), doc.Size, doc.ContentType,
+			doc.ETag, doc.LastModified, doc.Serial, millis(doc.FetchedAt))
+		if err != nil || pkg == "" {
+			return err
+		}
+		return ensurePackage(ctx, tx, doc.Registry, pkg, doc.FetchedAt)
+	})
+}
+
+// TouchDocument records that the upstream confirmed a stored document is
+// still current (a 304), with the validators it sent.
+func (d *DB) TouchDocument(ctx context.Context, registry, key, variant string, at time.Time, etag, lastModified string) error {
+	_, err := d.sql.ExecContext(ctx, `UPDATE documents SET fetched_at = ?,
+		etag = CASE WHEN ? = '' THEN etag ELSE ? END,
+		last_modified = CASE WHEN ? = '' THEN last_modified ELSE ? END
+		WHERE registry = ? AND doc_key = ? AND variant = ?`,
+		millis(at), etag, etag, lastModified, lastModified, registry, key, variant)
+	return err
+}
+
+func ensurePackage(ctx context.Context, tx *sql.Tx, registry, name string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO packages (registry, name, first_seen_at) VALUES (?, ?, ?)
+		ON CONFLICT (registry, name) DO NOTHING`, registry, name, millis(at))
+	return err
+}

@@ -1,0 +1,194 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+// FSBlobs keeps blobs in a local folder (see the package doc for the layout).
+type FSBlobs struct {
+	root string
+}
+
+// OpenFSBlobs opens (creating if needed) a blob folder and empties its tmp/
+// folder: anything there is a write a crash interrupted.
+func OpenFSBlobs(root string) (*FSBlobs, error) {
+	for _, dir := range []string{filepath.Join(root, "sha256"), filepath.Join(root, "tmp")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("blob store: %w", err)
+		}
+	}
+	tmp := filepath.Join(root, "tmp")
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(tmp, e.Name())); err != nil {
+			return nil, fmt.Errorf("blob store: removing interrupted write: %w", err)
+		}
+	}
+	return &FSBlobs{root: root}, nil
+}
+
+func (s *FSBlobs) path(d Digest) string {
+	return filepath.Join(s.root, "sha256", string(d[:2]), string(d))
+}
+
+func (s *FSBlobs) Open(ctx context.Context, d Digest) (io.ReadSeekCloser, int64, error) {
+	if !d.valid() {
+		return nil, 0, fmt.Errorf("blob %q: %w", d, ErrNotFound)
+	}
+	f, err := os.Open(s.path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, fmt.Errorf("blob %s: %w", d, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+func (s *FSBlobs) Stat(ctx context.Context, d Digest) (int64, error) {
+	if !d.valid() {
+		return 0, fmt.Errorf("blob %q: %w", d, ErrNotFound)
+	}
+	fi, err := os.Stat(s.path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("blob %s: %w", d, ErrNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func (s *FSBlobs) Delete(ctx context.Context, d Digest) error {
+	if !d.valid() {
+		return nil
+	}
+	err := os.Remove(s.path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (s *FSBlobs) Walk(ctx context.Context, fn func(Digest, int64) error) error {
+	return filepath.WalkDir(filepath.Join(s.root, "sha256"), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return ctx.Err()
+		}
+		d := Digest(e.Name())
+		if !d.valid() {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		return fn(d, fi.Size())
+	})
+}
+
+func (s *FSBlobs) Create(ctx context.Context) (BlobWriter, error) {
+	f, err := os.CreateTemp(filepath.Join(s.root, "tmp"), "blob-*")
+	if err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	return &fsBlobWriter{store: s, f: f, h: sha256.New()}, nil
+}
+
+type fsBlobWriter struct {
+	store   *FSBlobs
+	f       *os.File
+	h       hash.Hash
+	written atomic.Int64
+
+	mu   sync.Mutex // guards done against Commit/Cancel racing each other
+	done bool
+}
+
+func (w *fsBlobWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.written.Add(int64(n))
+	return n, err
+}
+
+func (w *fsBlobWriter) ReadAt(p []byte, off int64) (int, error) {
+	return w.f.ReadAt(p, off)
+}
+
+func (w *fsBlobWriter) Written() int64 { return w.written.Load() }
+
+func (w *fsBlobWriter) Commit(ctx context.Context, expected Digest) (Digest, int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return "", 0, errors.New("blob writer: already committed or cancelled")
+	}
+	w.done = true
+	size := w.written.Load()
+	got := Digest(hex.EncodeToString(w.h.Sum(nil)))
+	if expected != "" && expected != got {
+		w.discard()
+		return "", 0, fmt.Errorf("%w: expected sha256 %s, got %s", ErrDigestMismatch, expected, got)
+	}
+	if err := w.f.Sync(); err != nil {
+		w.discard()
+		return "", 0, fmt.Errorf("blob store: sync: %w", err)
+	}
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.f.Name())
+		return "", 0, fmt.Errorf("blob store: close: %w", err)
+	}
+	final := w.store.path(got)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		os.Remove(w.f.Name())
+		return "", 0, fmt.Errorf("blob store: %w", err)
+	}
+	if err := os.Rename(w.f.Name(), final); err != nil {
+		os.Remove(w.f.Name())
+		return "", 0, fmt.Errorf("blob store: %w", err)
+	}
+	// The rename is durable only once the directory entry is.
+	if dir, err := os.Open(filepath.Dir(final)); err == nil {
+		dir.Sync()
+		dir.Close()
+	}
+	return got, size, nil
+}
+
+func (w *fsBlobWriter) Cancel() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return nil
+	}
+	w.done = true
+	return w.discard()
+}
+
+func (w *fsBlobWriter) discard() error {
+	w.f.Close()
+	return os.Remove(w.f.Name())
+}

@@ -1,0 +1,201 @@
+package npm
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, got, "", "  "); err != nil {
+		t.Fatalf("%s: output is not JSON: %v\n%s", name, err, got)
+	}
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./npm -update to create it)", err)
+	}
+	if !bytes.Equal(pretty.Bytes(), want) {
+		t.Errorf("%s differs from the golden file; run go test ./npm -update and review the diff.\ngot:\n%s", name, pretty.Bytes())
+	}
+}
+
+func readPackument(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/packument.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAbbreviateKeepsWhatInstallersRead(t *testing.T) {
+	abbr := abbreviate(readPackument(t))
+	golden(t, "abbreviated.golden", abbr)
+	doc := gjson.ParseBytes(abbr)
+	for _, path := range []string{"time.2\\.0\\.0", "modified", "dist-tags.latest",
+		"versions.2\\.0\\.0.libc", "versions.2\\.0\\.0.os", "versions.2\\.0\\.0.cpu",
+		"versions.2\\.0\\.0.peerDependenciesMeta.react.optional", "versions.1\\.0\\.0.deprecated",
+		"versions.2\\.0\\.0.dist.signatures", "versions.2\\.0\\.0.dist.attestations"} {
+		if !doc.Get(path).Exists() {
+			t.Errorf("abbreviated form lost %s", path)
+		}
+	}
+	for _, path := range []string{"readme", "maintainers", "versions.1\\.0\\.0.readme", "versions.1\\.0\\.0.scripts", "versions.2\\.0\\.0._npmUser"} {
+		if doc.Get(path).Exists() {
+			t.Errorf("abbreviated form kept %s", path)
+		}
+	}
+	if !doc.Get("versions.1\\.0\\.0.hasInstallScript").Bool() {
+		t.Error("a version with a postinstall script should be marked hasInstallScript")
+	}
+}
+
+func TestAbbreviateIsIdempotent(t *testing.T) {
+	once := abbreviate(readPackument(t))
+	twice := abbreviate(once)
+	if !bytes.Equal(once, twice) {
+		t.Errorf("abbreviating an abbreviated document changed it:\n%s\n%s", once, twice)
+	}
+}
+
+func TestRewriteTarballsChangesOnlyTheTarballURLs(t *testing.T) {
+	in := readPackument(t)
+	out := rewriteTarballs(in, "@acme/widget", "http://larder.test:7070/npm/")
+	golden(t, "rewritten.golden", out)
+	doc := gjson.ParseBytes(out)
+	if got := doc.Get("versions.2\\.0\\.0.dist.tarball").String(); got != "http://larder.test:7070/npm/@acme/widget/-/widget-2.0.0.tgz" {
+		t.Errorf("tarball = %s", got)
+	}
+	// Every other byte is the upstream's: removing the tarball values from
+	// both documents leaves them identical.
+	strip := func(b []byte) string {
+		var s strings.Builder
+		gjson.GetBytes(b, "versions").ForEach(func(k, v gjson.Result) bool {
+			s.WriteString(v.Get("dist.signatures").Raw + v.Get("dist.attestations").Raw + v.Get("dist.integrity").Raw)
+			return true
+		})
+		return s.String()
+	}
+	if strip(in) != strip(out) {
+		t.Error("signatures, attestations or integrity changed in rewriting")
+	}
+	if !gjson.ValidBytes(out) {
+		t.Error("rewritten document is not valid JSON")
+	}
+}
+
+func TestRewriteTarballsSlowPathAgrees(t *testing.T) {
+	in := readPackument(t)
+	fast := rewriteTarballs(in, "@acme/widget", "http://h/npm/")
+	slow := rewriteTarballsSlow(in, "@acme/widget", "http://h/npm/")
+	gjson.GetBytes(fast, "versions").ForEach(func(k, v gjson.Result) bool {
+		want := gjson.GetBytes(slow, "versions."+gjsonKey(k.String())+".dist.tarball").String()
+		if got := v.Get("dist.tarball").String(); got != want {
+			t.Errorf("version %s: fast %s, slow %s", k, got, want)
+		}
+		return true
+	})
+}
+
+func TestTarballResolverNeverLeavesTheUpstream(t *testing.T) {
+	up, _ := url.Parse("http://127.0.0.1:4873/relay/")
+	npmjs, _ := url.Parse("https://registry.npmjs.org/")
+	res := tarballResolver{upstream: up, hosts: []*url.URL{npmjs}}
+	tests := []struct {
+		raw, want string
+	}{
+		{"http://127.0.0.1:4873/relay/lodash/-/lodash-1.0.0.tgz", "http://127.0.0.1:4873/relay/lodash/-/lodash-1.0.0.tgz"},
+		{"https://registry.npmjs.org/lodash/-/lodash-1.0.0.tgz", "http://127.0.0.1:4873/relay/lodash/-/lodash-1.0.0.tgz"},
+		{"https://registry.npmjs.org/@s/p/-/p-1.0.0.tgz", "http://127.0.0.1:4873/relay/@s/p/-/p-1.0.0.tgz"},
+		{"lodash/-/lodash-1.0.0.tgz", "http://127.0.0.1:4873/relay/lodash/-/lodash-1.0.0.tgz"},
+		{"http://169.254.169.254/latest/meta-data", ""},
+		{"http://127.0.0.1:9999/x.tgz", ""},
+		{"https://registry.npmjs.org@evil.example/x.tgz", ""},
+		{"https://user:pw@127.0.0.1:4873/relay/x.tgz", ""},
+		{"file:///etc/passwd", ""},
+		{"ftp://127.0.0.1:4873/relay/x.tgz", ""},
+	}
+	for _, tt := range tests {
+		got, err := res.resolve(tt.raw)
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("resolve(%q) = %q, want it refused", tt.raw, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("resolve(%q) = %q, %v; want %q", tt.raw, got, err, tt.want)
+		}
+	}
+}
+
+func TestAnnouncedTarballsRecordsWhereAndWhat(t *testing.T) {
+	up, _ := url.Parse("http://127.0.0.1:4873/")
+	npmjs, _ := url.Parse("https://registry.npmjs.org/")
+	arts, errs := announcedTarballs("@acme/widget", readPackument(t), tarballResolver{upstream: up, hosts: []*url.URL{npmjs}})
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "evil.example") {
+		t.Errorf("want one refused tarball (evil.example), got %v", errs)
+	}
+	if len(arts) != 2 {
+		t.Fatalf("want 2 artifacts, got %+v", arts)
+	}
+	a := arts[0]
+	if a.Path != "@acme/widget/-/widget-1.0.0.tgz" || a.Version != "1.0.0" || a.Package != "@acme/widget" {
+		t.Errorf("artifact = %+v", a)
+	}
+	if a.UpstreamURL != "http://127.0.0.1:4873/@acme/widget/-/widget-1.0.0.tgz" {
+		t.Errorf("upstream URL = %s", a.UpstreamURL)
+	}
+	if !strings.HasPrefix(a.Integrity, "sha512-AAAA sha1-") {
+		t.Errorf("integrity = %s, want the SRI and the shasum", a.Integrity)
+	}
+}
+
+func TestCheckDocumentRefusesWhatMustNotBeCached(t *testing.T) {
+	tests := []struct {
+		name, body, ct string
+		ok             bool
+	}{
+		{"a JSON object", `{"name":"x"}`, "application/json", true},
+		{"an HTML error page", `<html>502</html>`, "text/html", false},
+		{"JSON labelled as HTML", `{"name":"x"}`, "text/html; charset=utf-8", false},
+		{"a truncated body", `{"name":"x","versions":{`, "application/json", false},
+		{"an array", `[1,2]`, "application/json", false},
+		{"an empty body", ``, "application/json", false},
+	}
+	for _, tt := range tests {
+		if err := checkDocument([]byte(tt.body), tt.ct); (err == nil) != tt.ok {
+			t.Errorf("%s: checkDocument = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestFindVersionResolvesTagsAndVersions(t *testing.T) {
+	body := readPackument(t)
+	if v, ok := findVersion(body, "latest"); !ok || v.version != "2.0.0" {
+		t.Errorf("latest = %+v %v", v.version, ok)
+	}
+	if v, ok := findVersion(body, "1.0.0"); !ok || v.version != "1.0.0" {
+		t.Errorf("1.0.0 = %+v %v", v.version, ok)
+	}
+	if _, ok := findVersion(body, "9.9.9"); ok {
+		t.Error("an unknown version was found")
+	}
+}

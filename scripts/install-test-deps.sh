@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests drive when it is missing: Node.js and npm
+# (Debian), pnpm and yarn (from the npm registry), Python's pip (Debian).
+# Idempotent and quiet when everything is there.
+set -euo pipefail
+
+need_apt=()
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+  need_apt+=(python3-pip)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing from Debian: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}"
+fi
+
+npm_global=()
+command -v pnpm >/dev/null 2>&1 || npm_global+=(pnpm@10)
+command -v yarn >/dev/null 2>&1 || npm_global+=(yarn@1)
+if [ ${#npm_global[@]} -gt 0 ]; then
+  echo "installing from the npm registry: ${npm_global[*]}"
+  npm install -g --no-audit --no-fund --loglevel=error "${npm_global[@]}"
+fi

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigWithoutAFileMountsNpm(t *testing.T) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:7070" || cfg.Data != "./larder-data" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if len(cfg.Registry) != 1 || cfg.Registry[0].Name != "npm" || cfg.Registry[0].Upstream != "https://registry.npmjs.org/" {
+		t.Errorf("registries: %+v", cfg.Registry)
+	}
+}
+
+func TestConfigMountsTwoNpmUpstreams(t *testing.T) {
+	cfg, err := parseConfig("larder.toml", []byte(`
+listen = "127.0.0.1:8080"
+data = "/var/lib/larder"
+public_url = "https://npm-mirror.example.com"
+[[registry]]
+name = "npm"
+kind = "npm"
+upstream = "https://registry.npmjs.org/"
+metadata_ttl = "5m"
+[[registry]]
+name = "internal"
+kind = "npm"
+upstream = "https://npm.internal.example.com/base"
+tarball_hosts = ["registry.npmjs.org", "https://cdn.example.com/"]
+response_timeout = "3s"
+max_artifact_size = "1GiB"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Registry) != 2 || cfg.Registry[1].Name != "internal" {
+		t.Fatalf("registries: %+v", cfg.Registry)
+	}
+	o, err := registryOptions(cfg, cfg.Registry[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Upstream.String() != "https://npm.internal.example.com/base/" {
+		t.Errorf("upstream = %s, want a trailing slash added", o.Upstream)
+	}
+	if o.ResponseTimeout != 3*time.Second || o.MaxArtifactSize != 1<<30 || o.MetadataTTL != 5*time.Minute {
+		t.Errorf("options: %+v", o)
+	}
+	if len(o.AlsoFrom) != 2 || o.AlsoFrom[0].Host != "registry.npmjs.org" || o.AlsoFrom[1].Host != "cdn.example.com" {
+		t.Errorf("tarball hosts: %v", o.AlsoFrom)
+	}
+}
+
+func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		want       []string
+	}{
+		{"an unknown top-level key", `listn = "x"`, []string{"larder.toml", "unknown key", "listn"}},
+		{"an unknown registry key", "[[registry]]\nkind = \"npm\"\nupstrem = \"x\"", []string{"larder.toml", "unknown key", "registry.upstrem"}},
+		{"an unknown kind", "[[registry]]\nkind = \"cargo\"", []string{"larder.toml", "registry[0].kind", "unknown kind \"cargo\""}},
+		{"a duplicate name", "[[registry]]\nkind = \"npm\"\n[[registry]]\nkind = \"npm\"", []string{"larder.toml", "registry[1].name", "duplicate name \"npm\""}},
+		{"a bad upstream URL", "[[registry]]\nkind = \"npm\"\nupstream = \"ftp://x/\"", []string{"larder.toml", "registry[0].upstream", "http"}},
+		{"an upstream with user info", "[[registry]]\nkind = \"npm\"\nupstream = \"https://u:p@x/\"", []string{"registry[0].upstream", "user info"}},
+		{"a bad duration", "[[registry]]\nkind = \"npm\"\nmetadata_ttl = \"soon\"", []string{"registry[0].metadata_ttl", "not a duration"}},
+		{"a bad size", "[[registry]]\nkind = \"npm\"\nmax_artifact_size = \"huge\"", []string{"registry[0].max_artifact_size", "not a size"}},
+		{"a reserved name", "[[registry]]\nkind = \"npm\"\nname = \"metrics\"", []string{"registry[0].name", "metrics"}},
+		{"a bad listen address", `listen = "7070"`, []string{"larder.toml", "listen"}},
+		{"a syntax error", "listen = ", []string{"larder.toml", "line 1"}},
+		{"file_hosts on npm", "[[registry]]\nkind = \"npm\"\nfile_hosts = [\"x\"]", []string{"registry[0].file_hosts", "only for kind pypi"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig("larder.toml", []byte(tt.toml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{{"", 0}, {"1024", 1024}, {"4GiB", 4 << 30}, {"500MB", 500e6}, {"1.5 MiB", 3 << 19}, {"64k", 64 << 10}}
+	for _, tt := range tests {
+		if got, err := parseSize(tt.in); err != nil || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"-1", "lots", "4 parsecs"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}

@@ -120,13 +120,13 @@ func (d *DB) RecordServed(ctx context.Context, batch []Served) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		for _, s := range batch {
 			if s.Path != "" {
-				if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET hits = hits + ?, last_served_at = MAX(last_served_at, ?)
-					WHERE registry = ? AND path = ?`, s.Hits, millis(s.At), s.Registry, s.Path); err != nil {
+				if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET hits = hits + ?, last_served_at = CASE WHEN last_served_at > ? THEN last_served_at ELSE ? END
+					WHERE registry = ? AND path = ?`, s.Hits, millis(s.At), millis(s.At), s.Registry, s.Path); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE packages SET hits = hits + ?, last_served_at = MAX(last_served_at, ?)
-				WHERE registry = ? AND name = ?`, s.Hits, millis(s.At), s.Registry, s.Package); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE packages SET hits = hits + ?, last_served_at = CASE WHEN last_served_at > ? THEN last_served_at ELSE ? END
+				WHERE registry = ? AND name = ?`, s.Hits, millis(s.At), millis(s.At), s.Registry, s.Package); err != nil {
 				return err
 			}
 		}
@@ -134,11 +134,12 @@ func (d *DB) RecordServed(ctx context.Context, batch []Served) error {
 	})
 }
 
-// BlobBytes is the total size of the blobs rows point at, for /metrics.
+// BlobBytes is the total size of the blobs rows point at, each blob counted
+// once however many rows share it, for /metrics.
 func (d *DB) BlobBytes(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
-	err := d.sql.QueryRowContext(ctx, `SELECT
-		(SELECT COALESCE(SUM(size), 0) FROM artifacts WHERE sha256 IS NOT NULL) +
-		(SELECT COALESCE(SUM(body_size), 0) FROM documents)`).Scan(&n)
+	err := d.sql.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM (
+		SELECT sha256 AS digest, size FROM artifacts WHERE sha256 IS NOT NULL
+		UNION SELECT body_sha256, body_size FROM documents) AS held`).Scan(&n)
 	return n.Int64, err
 }

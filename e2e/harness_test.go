@@ -253,6 +253,7 @@ func (c *client) env(registry string) []string {
 		"npm_config_update_notifier=false",
 		"npm_config_fund=false",
 		"npm_config_fetch_retries=0",
+		"npm_config_omit_lockfile_registry_resolved=false",
 		"npm_config_fetch_timeout=60000",
 		"YARN_CACHE_FOLDER="+filepath.Join(c.cache, "yarn"),
 		"YARN_REGISTRY="+registry,

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -474,4 +476,69 @@ upstream = "https://registry.npmjs.org/"
 	c.freshCache()
 	c.mustRun(reg, "npm", "ci", "--no-audit")
 	installed(t, c, "express", "lodash", "@types/node", "chalk", "body-parser")
+}
+
+func sri512(b []byte) string {
+	s := sha512.Sum512(b)
+	return "sha512-" + base64.StdEncoding.EncodeToString(s[:])
+}
+
+// A lockfile written against the public registry installs through larder
+// unchanged: npm replaces the registry host in resolved URLs.
+func TestNpmCIFromALockfileWrittenAgainstThePublicRegistry(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	up.Publish("leaf", "1.0.0", nil)
+	up.Publish("@acme/util", "1.0.0", map[string]string{"leaf": "1.0.0"})
+	l := startLarder(t, npmConfig(up, ""))
+	c := newProject(t, `{"name":"app","version":"1.0.0","dependencies":{"@acme/util":"1.0.0"}}`)
+	lock := fmt.Sprintf(`{
+  "name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
+  "packages": {
+    "": {"name": "app", "version": "1.0.0", "dependencies": {"@acme/util": "1.0.0"}},
+    "node_modules/@acme/util": {"version": "1.0.0", "resolved": "https://registry.npmjs.org/@acme/util/-/util-1.0.0.tgz", "integrity": %q, "dependencies": {"leaf": "1.0.0"}},
+    "node_modules/leaf": {"version": "1.0.0", "resolved": "https://registry.npmjs.org/leaf/-/leaf-1.0.0.tgz", "integrity": %q}
+  }
+}`, sri512(npmtest.Tarball("@acme/util", "1.0.0", map[string]string{"leaf": "1.0.0"})), sri512(npmtest.Tarball("leaf", "1.0.0", nil)))
+	if err := os.WriteFile(filepath.Join(c.dir, "package-lock.json"), []byte(lock), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.mustRun(l.URL+"/npm/", "npm", "ci", "--no-audit")
+	installed(t, c, "@acme/util", "leaf")
+	// Cold larder, lockfile only: the tarballs were asked for before any
+	// packument, and larder found them through the packument itself.
+	if up.Count("GET", "/leaf/-/leaf-1.0.0.tgz") != 1 || up.Count("GET", "/@acme/util/-/util-1.0.0.tgz") != 1 {
+		t.Errorf("upstream tarball requests: %v", up.Requests())
+	}
+	tarballRequestsOnlyFromLarder(t, up)
+}
+
+func TestMetricsAndProbesAnswer(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	up.Publish("leaf", "1.0.0", nil)
+	l := startLarder(t, npmConfig(up, ""))
+	l.get(t, "/npm/leaf")
+	l.get(t, "/npm/leaf/-/leaf-1.0.0.tgz")
+	l.get(t, "/npm/leaf/-/leaf-1.0.0.tgz")
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if resp, _ := l.get(t, p); resp.StatusCode != 200 {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	_, body := l.get(t, "/metrics")
+	for _, want := range []string{
+		`larder_requests_total{cache="MISS",kind="document",registry="npm"} 1`,
+		`larder_requests_total{cache="HIT",kind="artifact",registry="npm"} 1`,
+		`larder_requests_total{cache="MISS",kind="artifact",registry="npm"} 1`,
+		`larder_upstream_up{registry="npm"} 1`,
+		`larder_upstream_requests_total{outcome="ok",registry="npm"} 2`,
+		"larder_served_bytes_total",
+		"larder_blob_store_bytes",
+		"larder_upstream_response_seconds_bucket",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

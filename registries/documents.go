@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/larder-mirror/larder/storage"
@@ -32,6 +33,10 @@ type DocRequest struct {
 	// Prepare checks an upstream body and turns it into what is stored. An
 	// error means the body is unacceptable: a 502, and nothing is cached.
 	Prepare func(body []byte, contentType string) (Prepared, error)
+	// SerialHeader names a response header carrying a serial that only ever
+	// grows (PyPI's X-PyPI-Last-Serial); a page with a lower serial than the
+	// one held is not accepted. Empty: none.
+	SerialHeader string
 }
 
 // Prepared is an upstream document made ready to store.
@@ -147,6 +152,9 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	if err != nil {
 		return Doc{}, &UpstreamError{Upstream: resp.Request.URL.Host, Status: http.StatusBadGateway,
 			Err: fmt.Errorf("unusable document for %s: %w", req.Key, err)}
+	}
+	if req.SerialHeader != "" && prep.Serial == 0 {
+		prep.Serial, _ = strconv.ParseInt(resp.Header.Get(req.SerialHeader), 10, 64)
 	}
 	if hasCopy && prep.Serial != 0 && prep.Serial < cached.Serial {
 		// An older page from a lagging CDN node: keep what is held.

@@ -110,6 +110,7 @@ func (u *Upstream) probe(ctx context.Context) error {
 // body is cut after IdleTimeout without progress. The caller closes it.
 func (u *Upstream) get(ctx context.Context, rawURL string, header http.Header) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(ctx)
+	ctx = withRedirectPolicy(ctx, u.allowRedirect)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		cancel()
@@ -148,6 +149,21 @@ func (u *Upstream) get(ctx context.Context, rawURL string, header http.Header) (
 		u.health.Success()
 	}
 	return resp, nil
+}
+
+// allowRedirect follows an upstream redirect only to the upstream itself or
+// to a host the registry may fetch from: a redirect must not make larder an
+// open proxy any more than a document may.
+func (u *Upstream) allowRedirect(req *http.Request) error {
+	if req.URL.User == nil && SameHost(req.URL, u.opts.Upstream) {
+		return nil
+	}
+	for _, h := range u.opts.AlsoFrom {
+		if req.URL.User == nil && SameHost(req.URL, h) {
+			return nil
+		}
+	}
+	return fmt.Errorf("redirect to %s refused: not the upstream or an allowed host", req.URL.Redacted())
 }
 
 // statusError turns an unexpected upstream status into an error.

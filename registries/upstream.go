@@ -76,6 +76,10 @@ func (u *Upstream) Close() { u.health.close() }
 // reachable reports whether a request should go to the upstream now.
 func (u *Upstream) reachable() bool { return !u.opts.Offline && u.health.Up() }
 
+// Reachable reports whether larder may ask the upstream now: not offline,
+// and not marked down. Ecosystems use it to serve the cached-only view.
+func (u *Upstream) Reachable() bool { return u.reachable() }
+
 // notCached explains why something that is not cached cannot be fetched.
 func (u *Upstream) notCached(what string) error {
 	if u.opts.Offline {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +47,8 @@ type RegistryConfig struct {
 
 // kinds are the ecosystems larder can mount, with their defaults.
 var kinds = map[string]RegistryConfig{
-	"npm": {Name: "npm", Kind: "npm", Upstream: "https://registry.npmjs.org/", MetadataTTL: "5m"},
+	"npm":  {Name: "npm", Kind: "npm", Upstream: "https://registry.npmjs.org/", MetadataTTL: "5m"},
+	"pypi": {Name: "pypi", Kind: "pypi", Upstream: "https://pypi.org/simple/", MetadataTTL: "10m"},
 }
 
 func defaultConfig() Config {
@@ -55,7 +57,7 @@ func defaultConfig() Config {
 
 // defaultRegistries are mounted when the configuration names none.
 func defaultRegistries() []RegistryConfig {
-	return []RegistryConfig{kinds["npm"]}
+	return []RegistryConfig{kinds["npm"], kinds["pypi"]}
 }
 
 // loadConfig reads a TOML file over the defaults. Every problem names the
@@ -117,6 +119,7 @@ func knownKinds() string {
 	for k := range kinds {
 		ks = append(ks, k)
 	}
+	sort.Strings(ks)
 	return strings.Join(ks, ", ")
 }
 

@@ -14,7 +14,8 @@ func TestConfigWithoutAFileMountsNpm(t *testing.T) {
 	if cfg.Listen != "127.0.0.1:7070" || cfg.Data != "./larder-data" {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	if len(cfg.Registry) != 1 || cfg.Registry[0].Name != "npm" || cfg.Registry[0].Upstream != "https://registry.npmjs.org/" {
+	if len(cfg.Registry) != 2 || cfg.Registry[0].Name != "npm" || cfg.Registry[0].Upstream != "https://registry.npmjs.org/" ||
+		cfg.Registry[1].Name != "pypi" || cfg.Registry[1].Upstream != "https://pypi.org/simple/" || cfg.Registry[1].MetadataTTL != "10m" {
 		t.Errorf("registries: %+v", cfg.Registry)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/larder-mirror/larder/npm"
+	"github.com/larder-mirror/larder/pypi"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
 )
@@ -146,6 +147,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		switch rc.Kind {
 		case "npm":
 			a.regs = append(a.regs, npm.New(up, cfg.PublicURL))
+		case "pypi":
+			a.regs = append(a.regs, pypi.New(up, cfg.PublicURL))
 		default:
 			a.close()
 			return nil, fmt.Errorf("registry %s: unknown kind %q", rc.Name, rc.Kind)
@@ -165,6 +168,9 @@ func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) 
 	o.MaxDocumentSize, _ = parseSize(rc.MaxDocumentSize)
 	o.MaxArtifactSize, _ = parseSize(rc.MaxArtifactSize)
 	hosts := rc.FileHosts
+	if rc.Kind == "pypi" && hosts == nil {
+		hosts = pypi.DefaultFileHosts
+	}
 	if rc.Kind == "npm" {
 		hosts = rc.TarballHosts
 		if hosts == nil {

@@ -1,0 +1,289 @@
+package pypi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+const (
+	variantPage = "page"
+	// pageAccept asks the upstream for JSON first: only JSON carries
+	// upload-time and size (PEP 700), which uv and poetry need.
+	pageAccept = mediaJSON + ", " + mediaV1HTML + ";q=0.2, " + mediaHTML + ";q=0.01"
+	vary       = "Accept, Accept-Encoding"
+)
+
+var fileOptions = registries.ArtifactOptions{
+	ContentType:  "application/octet-stream",
+	CacheControl: "max-age=365000000, immutable, public",
+}
+
+var metadataOptions = registries.ArtifactOptions{
+	ContentType:  "text/plain; charset=utf-8",
+	CacheControl: "max-age=365000000, immutable, public",
+}
+
+func (g *Registry) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "larder is a read-only mirror", http.StatusMethodNotAllowed)
+		return
+	}
+	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	for i, p := range parts {
+		u, err := url.PathUnescape(p)
+		if err != nil || strings.ContainsAny(u, "/\\\x00") {
+			http.Error(w, "bad path", http.StatusBadRequest)
+			return
+		}
+		parts[i] = u
+	}
+	var err error
+	switch {
+	case len(parts) == 1 && parts[0] == "simple":
+		http.Redirect(w, r, g.mount+"/simple/", http.StatusMovedPermanently)
+	case len(parts) == 2 && parts[0] == "simple" && parts[1] == "":
+		err = g.serveRoot(w, r)
+	case (len(parts) == 2 || len(parts) == 3 && parts[2] == "") && parts[0] == "simple":
+		err = g.serveProject(w, r, parts[1], len(parts) == 3)
+	case len(parts) == 3 && parts[0] == "files":
+		err = g.serveFile(w, r, parts[1], parts[2])
+	case (len(parts) == 3 || len(parts) == 4) && parts[0] == "pypi" && parts[len(parts)-1] == "json":
+		err = g.serveLegacyJSON(w, r, parts[1], parts[2:len(parts)-1])
+	default:
+		http.NotFound(w, r)
+	}
+	if err != nil {
+		g.writeError(w, err)
+	}
+}
+
+// writeError maps an error to a status, in one place; PyPI's clients read
+// only the status.
+func (g *Registry) writeError(w http.ResponseWriter, err error) {
+	status := registries.StatusOf(err)
+	switch {
+	case errors.Is(err, errBadName), errors.Is(err, errBadFilename):
+		status = http.StatusBadRequest
+	case errors.Is(err, registries.ErrNotFound):
+		http.Error(w, "404 Not Found", http.StatusNotFound)
+		return
+	}
+	http.Error(w, registries.ErrorMessage(err), status)
+}
+
+// serveProject answers /simple/{project}/. A non-normalized name is
+// redirected to the normalized one, as PyPI does (PEP 503).
+func (g *Registry) serveProject(w http.ResponseWriter, r *http.Request, name string, slash bool) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	project := Normalize(name)
+	if project != name || !slash {
+		http.Redirect(w, r, g.mount+"/simple/"+project+"/", http.StatusMovedPermanently)
+		return nil
+	}
+	doc, err := g.up.Document(r.Context(), g.pageRequest(project))
+	if err != nil {
+		return err
+	}
+	format := chooseFormat(r.Header.Get("Accept"))
+	var rendered *registries.Rendered
+	if doc.Status == registries.Stale || !g.up.Reachable() {
+		// The upstream cannot be asked: list only what larder holds, so the
+		// installer picks a version it can install.
+		rendered, err = g.renderHeld(r.Context(), doc.Document, project, format)
+	} else {
+		key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount}, "\x00")
+		rendered, err = g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+			p, err := g.loadProject(r.Context(), doc.Document)
+			if err != nil {
+				return nil, err
+			}
+			return render(p, format, g.filesPrefix(project)), nil
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if doc.Serial > 0 {
+		w.Header().Set("X-PyPI-Last-Serial", strconv.FormatInt(doc.Serial, 10))
+	}
+	g.up.Env().Hits.Add(g.name, project, "")
+	g.up.ServeDocument(w, r, rendered, doc.Status, vary)
+	return nil
+}
+
+func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project, format string) (*registries.Rendered, error) {
+	p, err := g.loadProject(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	held, err := g.up.Store().CachedPaths(ctx, g.name, project)
+	if err != nil {
+		return nil, err
+	}
+	files := p.Files[:0:0]
+	for _, f := range p.Files {
+		if held[filePath(project, f.Filename)] {
+			files = append(files, f)
+		}
+	}
+	p.Files, p.Versions = files, nil
+	p.Versions = versionsOf(p)
+	return render(p, format, g.filesPrefix(project)), nil
+}
+
+func render(p Project, format, filesPrefix string) *registries.Rendered {
+	if format == mediaJSON {
+		return registries.NewRendered(renderJSON(p, filesPrefix), mediaJSON)
+	}
+	return registries.NewRendered(renderHTML(p, filesPrefix), contentTypeOf(format))
+}
+
+// contentTypeOf is the exact Content-Type of a negotiated format.
+func contentTypeOf(format string) string {
+	if format == mediaHTML {
+		return "text/html; charset=utf-8"
+	}
+	return format
+}
+
+// chooseFormat negotiates as PyPI does: HTML when nothing offered is
+// acceptable (never 406), and text/html on a tie.
+func chooseFormat(accept string) string {
+	if f := registries.Negotiate(accept, []string{mediaHTML, mediaV1HTML, mediaJSON}); f != "" {
+		return f
+	}
+	return mediaHTML
+}
+
+func (g *Registry) loadProject(ctx context.Context, doc storage.Document) (Project, error) {
+	body, err := g.up.Body(ctx, doc)
+	if err != nil {
+		return Project{}, err
+	}
+	var p Project
+	if err := json.Unmarshal(body, &p); err != nil {
+		return Project{}, fmt.Errorf("stored page for %s: %w", doc.Key, err)
+	}
+	return p, nil
+}
+
+func filePath(project, filename string) string { return "files/" + project + "/" + filename }
+
+// pageRequest fetches a project page and keeps it as the parsed model, with
+// every file it links to announced for later download.
+func (g *Registry) pageRequest(project string) registries.DocRequest {
+	pageURL := g.up.Options().Upstream.JoinPath(project).String() + "/"
+	return registries.DocRequest{
+		Key: project, Variant: variantPage, Package: project, URL: pageURL, Accept: pageAccept,
+		SerialHeader: "X-PyPI-Last-Serial",
+		Prepare: func(body []byte, ct string) (registries.Prepared, error) {
+			base, _ := url.Parse(pageURL)
+			p, err := parsePage(body, ct, base)
+			if err != nil {
+				return registries.Prepared{}, err
+			}
+			if p.Name == "" {
+				p.Name = project
+			}
+			p.Files = g.acceptFiles(project, p.Files)
+			stored, err := json.Marshal(p)
+			if err != nil {
+				return registries.Prepared{}, err
+			}
+			return registries.Prepared{Body: stored, ContentType: "application/json", Serial: p.Serial, Artifacts: g.announce(project, p.Files)}, nil
+		},
+	}
+}
+
+// acceptFiles drops links larder must not follow, and says so.
+func (g *Registry) acceptFiles(project string, files []File) []File {
+	kept := files[:0]
+	for _, f := range files {
+		if err := validateFilename(f.Filename); err != nil {
+			g.up.Env().Log.Warn("file link dropped", "registry", g.name, "project", project, "err", err)
+			continue
+		}
+		if err := g.files.check(f.URL); err != nil {
+			g.up.Env().Log.Warn("file link dropped: larder will not fetch it", "registry", g.name, "project", project, "err", err)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept
+}
+
+// announce records each file, and each PEP 658 metadata file, with where it
+// lives and what it must hash to.
+func (g *Registry) announce(project string, files []File) []storage.Artifact {
+	arts := make([]storage.Artifact, 0, len(files))
+	for _, f := range files {
+		version := versionFromFilename(project, f.Filename)
+		arts = append(arts, storage.Artifact{
+			Path: filePath(project, f.Filename), Package: project, Version: version,
+			UpstreamURL: f.URL, Integrity: string(integrityOf(f.Hashes)),
+		})
+		if f.CoreMetadata {
+			arts = append(arts, storage.Artifact{
+				Path: filePath(project, f.Filename) + ".metadata", Package: project, Version: version,
+				UpstreamURL: f.URL + ".metadata", Integrity: string(integrityOf(f.CoreMetadataHashes)),
+			})
+		}
+	}
+	return arts
+}
+
+// integrityOf turns PyPI's hex hashes into SRI; md5 and unknown algorithms
+// are not trusted and left out.
+func integrityOf(hashes map[string]string) registries.Integrity {
+	var i registries.Integrity
+	for _, algo := range []string{"sha256", "sha384", "sha512"} {
+		if h, ok := hashes[algo]; ok {
+			i = i.Join(registries.SRIFromHex(algo, h))
+		}
+	}
+	return i
+}
+
+// serveFile serves a file or its metadata. A file asked for before its page
+// (a cache that lost its rows) makes larder read the page first.
+func (g *Registry) serveFile(w http.ResponseWriter, r *http.Request, project, filename string) error {
+	if err := ValidateName(project); err != nil {
+		return err
+	}
+	if err := validateFilename(filename); err != nil {
+		return err
+	}
+	project = Normalize(project)
+	path := filePath(project, filename)
+	db := g.up.Store().DB
+	a, err := db.Artifact(r.Context(), g.name, path)
+	if errors.Is(err, storage.ErrNotFound) {
+		if _, perr := g.up.Document(r.Context(), g.pageRequest(project)); perr != nil {
+			return perr
+		}
+		a, err = db.Artifact(r.Context(), g.name, path)
+		if errors.Is(err, storage.ErrNotFound) {
+			return registries.ErrNotFound
+		}
+	}
+	if err != nil {
+		return err
+	}
+	opts := fileOptions
+	if strings.HasSuffix(filename, ".metadata") {
+		opts = metadataOptions
+	}
+	return g.up.ServeArtifact(w, r, a, opts)
+}

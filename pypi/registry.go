@@ -1,0 +1,108 @@
+package pypi
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/larder-mirror/larder/registries"
+)
+
+// Registry is one mounted Python package index.
+type Registry struct {
+	up        *registries.Upstream
+	name      string
+	publicURL string // "" means: from each request's Host
+	mount     string // path prefix of larder's files, e.g. "/pypi"
+	files     fileResolver
+	legacy    *url.URL // the legacy JSON API's base, beside the simple API
+
+	refreshingRoot atomic.Bool
+}
+
+// DefaultFileHosts are the hosts files may come from when file_hosts is
+// not set: PyPI's.
+var DefaultFileHosts = []string{"https://files.pythonhosted.org/"}
+
+// New mounts a Python index on up; publicURL as for npm.
+func New(up *registries.Upstream, publicURL string) *Registry {
+	o := up.Options()
+	g := &Registry{
+		up:        up,
+		name:      o.Name,
+		publicURL: strings.TrimSuffix(publicURL, "/"),
+		files:     fileResolver{upstream: o.Upstream, hosts: o.AlsoFrom},
+	}
+	g.mount = "/" + o.Name
+	if g.publicURL != "" {
+		if u, err := url.Parse(g.publicURL); err == nil {
+			g.mount = strings.TrimSuffix(u.Path, "/") + g.mount
+		}
+	}
+	// https://pypi.org/simple/ has its JSON API at https://pypi.org/pypi/.
+	g.legacy, _ = o.Upstream.Parse("../pypi/")
+	return g
+}
+
+func (g *Registry) Kind() string          { return "pypi" }
+func (g *Registry) Name() string          { return g.name }
+func (g *Registry) Handler() http.Handler { return http.HandlerFunc(g.serve) }
+
+// ClientSetup gives the commands that point pip, uv and poetry at larder.
+func (g *Registry) ClientSetup(base string) []registries.Snippet {
+	index := base + "simple/"
+	return []registries.Snippet{
+		{Client: "pip", Shell: "pip config set global.index-url " + index, Note: "or: export PIP_INDEX_URL=" + index},
+		{Client: "uv", Shell: "export UV_DEFAULT_INDEX=" + index, Note: "or: uv pip install --default-index " + index + " PACKAGE"},
+		{Client: "poetry", Shell: "poetry source add --priority=primary larder " + index},
+	}
+}
+
+// baseURL is the registry's public base URL for a request, ending in "/".
+func (g *Registry) baseURL(r *http.Request) string {
+	if g.publicURL != "" {
+		return g.publicURL + "/" + g.name + "/"
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/" + g.name + "/"
+}
+
+// filesPrefix is the path-only prefix of a project's file links.
+func (g *Registry) filesPrefix(project string) string {
+	return g.mount + "/files/" + project + "/"
+}
+
+// fileResolver lets a page's file links through only when they point at the
+// upstream or a configured file host; any other link is dropped, so that no
+// page can make larder fetch from an arbitrary host.
+type fileResolver struct {
+	upstream *url.URL
+	hosts    []*url.URL
+}
+
+func (f fileResolver) check(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("file URL %q: scheme %q", raw, u.Scheme)
+	}
+	if u.User != nil {
+		return fmt.Errorf("file URL %q: has user info", raw)
+	}
+	if registries.SameHost(u, f.upstream) {
+		return nil
+	}
+	for _, h := range f.hosts {
+		if registries.SameHost(u, h) {
+			return nil
+		}
+	}
+	return fmt.Errorf("file URL %q: host %s is neither the upstream nor in file_hosts", raw, u.Host)
+}

@@ -126,7 +126,13 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 
 func (u *Upstream) count(kind string, status CacheStatus) {
 	u.env.Metrics.Requests.WithLabelValues(u.opts.Name, kind, string(status)).Inc()
+	if status != "ERROR" {
+		u.traffic.add(status, time.Now())
+	}
 }
+
+// Traffic returns the cache-versus-upstream counts of this registry.
+func (u *Upstream) Traffic() *Traffic { return &u.traffic }
 
 // joinFill returns the fill in progress for a, starting one if none is. It
 // returns nil when the artifact was stored meanwhile.

@@ -15,6 +15,10 @@ type Registry interface {
 	// ClientSetup returns copy-paste set-up for the ecosystem's clients,
 	// given the registry's public base URL (ending in "/").
 	ClientSetup(baseURL string) []Snippet
+	// Upstream is the registry's link to its upstream: options, health,
+	// traffic.
+	Upstream() *Upstream
+	Describer
 }
 
 // Snippet is one client's set-up, for the UI.

@@ -34,6 +34,8 @@ type Upstream struct {
 	health *Health
 	docs   singleflight.Group
 	fills  fillTable
+
+	traffic Traffic
 }
 
 // NewUpstream sets up the link; Close stops its background probe.

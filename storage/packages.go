@@ -1,6 +1,9 @@
 package storage
 
-import "context"
+import (
+	"context"
+	"database/sql"
+)
 
 // PackageNames lists the names of a registry's packages, in name order.
 func (d *DB) PackageNames(ctx context.Context, registry string) ([]string, error) {
@@ -37,4 +40,29 @@ func (d *DB) CachedPaths(ctx context.Context, registry, pkg string) (map[string]
 		held[p] = true
 	}
 	return held, rows.Err()
+}
+
+// PackageArtifacts lists every artifact row of a package, held or not.
+func (d *DB) PackageArtifacts(ctx context.Context, registry, pkg string) ([]Artifact, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT path, version, upstream_url, integrity, sha256, size,
+		first_fetched_at, last_fetched_at, last_served_at, hits
+		FROM artifacts WHERE registry = ? AND package = ? ORDER BY path`, registry, pkg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Artifact
+	for rows.Next() {
+		a := Artifact{Registry: registry, Package: pkg}
+		var sum sql.NullString
+		var size sql.NullInt64
+		var first, last, served int64
+		if err := rows.Scan(&a.Path, &a.Version, &a.UpstreamURL, &a.Integrity, &sum, &size, &first, &last, &served, &a.Hits); err != nil {
+			return nil, err
+		}
+		a.SHA256, a.Size = Digest(sum.String), size.Int64
+		a.FirstFetch, a.LastFetch, a.LastServed = fromMillis(first), fromMillis(last), fromMillis(served)
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }

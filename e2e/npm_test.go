@@ -542,3 +542,30 @@ func TestMetricsAndProbesAnswer(t *testing.T) {
 		}
 	}
 }
+
+func TestOfflineNpmInstallWithoutALockfileResolvesToCachedVersions(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	up.Publish("leaf", "1.0.0", nil)
+	up.Publish("leaf", "1.1.0", nil)
+	l := startLarder(t, npmConfig(up, ""))
+	reg := l.URL + "/npm/"
+	newProject(t, `{"name":"warm","version":"1.0.0"}`).mustRun(reg, "npm", "install", "--no-audit", "leaf@1.0.0")
+	up.Publish("leaf", "1.2.0", nil)
+
+	l.restart("--offline")
+	up.Reset()
+	c := newProject(t, `{"name":"app","version":"1.0.0"}`)
+	c.mustRun(reg, "npm", "install", "--no-audit", "leaf")
+	var pkg struct{ Version string }
+	if err := json.Unmarshal([]byte(c.read("node_modules/leaf/package.json")), &pkg); err != nil || pkg.Version != "1.0.0" {
+		t.Errorf("offline npm install leaf gave %q (%v), want the cached 1.0.0", pkg.Version, err)
+	}
+	resp, body := l.get(t, "/npm/never-cached")
+	if resp.StatusCode != 404 || !strings.Contains(string(body), "offline") {
+		t.Errorf("never cached, offline: %d %s", resp.StatusCode, body)
+	}
+	if n := len(up.Requests()); n != 0 {
+		t.Errorf("offline larder made %d upstream requests", n)
+	}
+}

@@ -211,10 +211,15 @@ func (g *Registry) servePackument(w http.ResponseWriter, r *http.Request, name s
 		return err
 	}
 	base := g.baseURL(r)
-	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
-		return registries.NewRendered(rewriteTarballs(p.body, name, base), contentTypeOf(variant)), nil
-	})
+	var rendered *registries.Rendered
+	if p.status == registries.Stale || !g.up.Reachable() {
+		rendered, err = g.offlineView(r.Context(), name, variant, p, base)
+	} else {
+		key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
+		rendered, err = g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+			return registries.NewRendered(rewriteTarballs(p.body, name, base), contentTypeOf(variant)), nil
+		})
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,122 @@
+package npm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/larder-mirror/larder/registries"
+)
+
+// While larder cannot ask the upstream (offline, or the upstream is down) a
+// packument is a view of what is cached: only versions whose tarball larder
+// holds, and dist-tags that point at them. A client resolving "^1.2.0" or
+// "latest" then picks a version it can actually install.
+
+// heldVersions returns the versions of a package whose tarballs are held,
+// and a key that changes whenever that set does.
+func (g *Registry) heldVersions(ctx context.Context, name string) (map[string]bool, string, error) {
+	paths, err := g.up.Store().CachedPaths(ctx, g.name, name)
+	if err != nil {
+		return nil, "", err
+	}
+	list := make([]string, 0, len(paths))
+	held := make(map[string]bool, len(paths))
+	for p := range paths {
+		list = append(list, p)
+		if v, ok := tarballVersion(name, p[strings.LastIndexByte(p, '/')+1:]); ok {
+			held[v] = true
+		}
+	}
+	sort.Strings(list)
+	sum := sha256.Sum256([]byte(strings.Join(list, "\n")))
+	return held, hex.EncodeToString(sum[:8]), nil
+}
+
+// cachedView filters a packument to the held versions. The latest tag falls
+// back to the newest held version not newer than the upstream's latest (and
+// not a pre-release, unless latest itself is one); other tags pointing at
+// versions not held are dropped.
+func cachedView(body []byte, held map[string]bool) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, err
+	}
+	var versions map[string]json.RawMessage
+	if raw, ok := doc["versions"]; ok {
+		if err := json.Unmarshal(raw, &versions); err != nil {
+			return nil, err
+		}
+	}
+	kept := map[string]json.RawMessage{}
+	for v, raw := range versions {
+		if held[v] {
+			kept[v] = raw
+		}
+	}
+	var tags map[string]string
+	if raw, ok := doc["dist-tags"]; ok {
+		json.Unmarshal(raw, &tags)
+	}
+	newTags := map[string]string{}
+	for tag, v := range tags {
+		if held[v] {
+			newTags[tag] = v
+		}
+	}
+	if _, ok := newTags["latest"]; !ok {
+		upstreamLatest := tags["latest"]
+		best := ""
+		for v := range kept {
+			if _, ok := parseSemver(v); !ok || (isPrerelease(v) && !isPrerelease(upstreamLatest)) {
+				continue
+			}
+			if upstreamLatest != "" && compareVersions(v, upstreamLatest) > 0 {
+				continue
+			}
+			if best == "" || compareVersions(v, best) > 0 {
+				best = v
+			}
+		}
+		if best != "" {
+			newTags["latest"] = best
+		}
+	}
+	var err error
+	if doc["versions"], err = json.Marshal(kept); err != nil {
+		return nil, err
+	}
+	if doc["dist-tags"], err = json.Marshal(newTags); err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
+}
+
+func isPrerelease(v string) bool {
+	sv, ok := parseSemver(v)
+	return ok && len(sv.pre) > 0
+}
+
+// offlineView renders the cached-only view of a packument, or explains why
+// there is nothing to install.
+func (g *Registry) offlineView(ctx context.Context, name, variant string, p packument, base string) (*registries.Rendered, error) {
+	held, heldKey, err := g.heldVersions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(held) == 0 {
+		return nil, fmt.Errorf("%w: larder cannot reach the upstream and holds no tarball of %s", registries.ErrNotCached, name)
+	}
+	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey}, "\x00")
+	return g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+		view, err := cachedView(p.body, held)
+		if err != nil {
+			return nil, err
+		}
+		return registries.NewRendered(rewriteTarballs(view, name, base), contentTypeOf(variant)), nil
+	})
+}

@@ -215,10 +215,7 @@ func (g *Registry) servePackument(w http.ResponseWriter, r *http.Request, name s
 	if p.status == registries.Stale || !g.up.Reachable() {
 		rendered, err = g.offlineView(r.Context(), name, variant, p, base)
 	} else {
-		key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
-		rendered, err = g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
-			return registries.NewRendered(rewriteTarballs(p.body, name, base), contentTypeOf(variant)), nil
-		})
+		rendered, err = g.render(name, variant, p, base)
 	}
 	if err != nil {
 		return err
@@ -226,6 +223,14 @@ func (g *Registry) servePackument(w http.ResponseWriter, r *http.Request, name s
 	g.up.Env().Hits.Add(g.name, name, "")
 	g.up.ServeDocument(w, r, rendered, p.status, vary)
 	return nil
+}
+
+// render rewrites a packument for base, once per stored body.
+func (g *Registry) render(name, variant string, p packument, base string) (*registries.Rendered, error) {
+	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
+	return g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+		return registries.NewRendered(rewriteTarballs(p.body, name, base), contentTypeOf(variant)), nil
+	})
 }
 
 func boolKey(b bool) string {

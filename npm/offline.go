@@ -109,6 +109,11 @@ func (g *Registry) offlineView(ctx context.Context, name, variant string, p pack
 		return nil, err
 	}
 	if len(held) == 0 {
+		if g.up.Reachable() {
+			// A passing upstream failure with nothing held: the stale
+			// document is still the best answer.
+			return g.render(name, variant, p, base)
+		}
 		return nil, fmt.Errorf("%w: larder cannot reach the upstream and holds no tarball of %s", registries.ErrNotCached, name)
 	}
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey}, "\x00")

@@ -102,7 +102,8 @@ func (g *Registry) serveProject(w http.ResponseWriter, r *http.Request, name str
 		// The upstream cannot be asked: list only what larder holds, so the
 		// installer picks a version it can install.
 		rendered, err = g.renderHeld(r.Context(), doc.Document, project, format)
-	} else {
+	}
+	if rendered == nil && err == nil {
 		key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount}, "\x00")
 		rendered, err = g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
 			p, err := g.loadProject(r.Context(), doc.Document)
@@ -137,6 +138,13 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 		if held[filePath(project, f.Filename)] {
 			files = append(files, f)
 		}
+	}
+	if len(files) == 0 {
+		if g.up.Reachable() {
+			return nil, nil // a passing failure with nothing held: serve the stale page
+		}
+		// Never an empty 200 page: uv takes that for "no such project here".
+		return nil, fmt.Errorf("%w: larder cannot reach the upstream and holds no file of %s", registries.ErrNotCached, project)
 	}
 	p.Files, p.Versions = files, nil
 	p.Versions = versionsOf(p)

@@ -30,6 +30,10 @@ func OpenDB(ctx context.Context, path string) (*DB, error) {
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
+	// Write transactions take the write lock when they begin: a deferred
+	// transaction that reads first and then writes fails with
+	// SQLITE_BUSY_SNAPSHOT under concurrency, which busy_timeout cannot wait out.
+	q.Set("_txlock", "immediate")
 	// SQLite reads the name as a URI: '?' would start its parameters, '#' a
 	// fragment, and '%' an escape, each moving the database somewhere else.
 	name := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)

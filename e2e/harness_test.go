@@ -90,7 +90,7 @@ func startLarderEnv(t *testing.T, config string, env []string, flags ...string) 
 	l.start()
 	t.Cleanup(func() {
 		l.stop()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("LARDER_E2E_LOG") != "" {
 			t.Logf("larder log (tail):\n%s", tail(l.log.String(), 60))
 		}
 	})

@@ -29,6 +29,9 @@ func newClient(o Options) *http.Client {
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
+		// Bounded headers: a hostile upstream cannot make larder buffer
+		// without end.
+		MaxResponseHeaderBytes: 1 << 20,
 	}
 	return &http.Client{
 		Transport: tr,

@@ -112,6 +112,11 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	// Re-read inside the flight: the copy may have changed since the caller looked.
 	cached, err := db.Document(ctx, u.opts.Name, req.Key, req.Variant)
 	hasCopy := err == nil
+	if hasCopy && time.Since(cached.FetchedAt) < u.opts.MetadataTTL {
+		// A flight that ended between the caller's look-up and this one
+		// stored it: concurrent requests make one upstream request.
+		return Doc{cached, Hit}, nil
+	}
 	h := http.Header{}
 	if req.Accept != "" {
 		h.Set("Accept", req.Accept)

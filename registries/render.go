@@ -84,6 +84,14 @@ func (c *RenderCache) Get(key string, render func() (*Rendered, error)) (*Render
 	}
 	c.mu.Unlock()
 	v, err, _ := c.group.Do(key, func() (any, error) {
+		// A render that ended between the look-up above and this one
+		// stored it: concurrent misses render once.
+		c.mu.Lock()
+		e, ok := c.items[key]
+		c.mu.Unlock()
+		if ok {
+			return e.Value.(*renderItem).r, nil
+		}
 		r, err := render()
 		if err != nil {
 			return nil, err

@@ -199,3 +199,20 @@ func TestFSBlobsNeverLetAMalformedDigestReachTheFileSystem(t *testing.T) {
 		t.Errorf("Delete(%q) removed a file outside the blob folder: %v", d, err)
 	}
 }
+
+func TestASecondProcessCannotOpenAHeldDataFolder(t *testing.T) {
+	dir := t.TempDir()
+	s, err := storage.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storage.Open(t.Context(), dir); !errors.Is(err, storage.ErrInUse) {
+		t.Fatalf("second Open = %v, want storage.ErrInUse", err)
+	}
+	s.Close()
+	s2, err := storage.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s2.Close()
+}

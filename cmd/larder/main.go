@@ -12,8 +12,16 @@ const usage = `larder: a protocol-aware mirror for package registries
 
 usage:
   larder serve [--config FILE] [--listen ADDR] [--data DIR] [--offline]
+  larder export --out FILE [--registry NAME] [--since DATE] [--data DIR | --config FILE]
+  larder import FILE [--data DIR | --config FILE]
+  larder verify [--data DIR | --config FILE]
+  larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]
 
-  serve    run the mirror (default: 127.0.0.1:7070, data in ./larder-data, npm at /npm/)
+  serve    run the mirror (default: 127.0.0.1:7070, data in ./larder-data, npm at /npm/, PyPI at /pypi/)
+  export   write cached metadata and artifacts to one archive, to carry across an air gap
+  import   load an archive into a data folder; every digest is checked before anything is kept
+  verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem
+  gc       evict the least recently served artifacts until the cache fits SIZE
 `
 
 func main() {
@@ -25,6 +33,14 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "export":
+		err = runExport(os.Args[2:])
+	case "import":
+		err = runImport(os.Args[2:])
+	case "verify":
+		err = runVerify(os.Args[2:])
+	case "gc":
+		err = runGC(os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

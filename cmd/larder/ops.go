@@ -1,0 +1,478 @@
+package main
+
+// The maintenance subcommands: export, import, verify and gc. Each finds its
+// data folder the way serve does (--config gives the file's data, --data
+// overrides it, ./larder-data without either), does its work through
+// storage, and prints what it did: results on standard output, progress and
+// notes on standard error.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/larder-mirror/larder/storage"
+)
+
+// runExport is `larder export --out FILE [--registry NAME] [--since DATE] [--data DIR | --config FILE]`.
+func runExport(args []string) error { return withSignals(args, exportCmd) }
+
+// runImport is `larder import FILE [--data DIR | --config FILE]`.
+func runImport(args []string) error { return withSignals(args, importCmd) }
+
+// runVerify is `larder verify [--data DIR | --config FILE]`; it fails when it
+// found a missing or corrupt blob.
+func runVerify(args []string) error { return withSignals(args, verifyCmd) }
+
+// runGC is `larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]`.
+func runGC(args []string) error { return withSignals(args, gcCmd) }
+
+// console is where a subcommand writes.
+type console struct {
+	out io.Writer // results
+	err io.Writer // progress and notes
+	tty bool      // err is a terminal: progress redraws one line
+}
+
+func withSignals(args []string, cmd func(context.Context, []string, console) error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return cmd(ctx, args, console{out: os.Stdout, err: os.Stderr, tty: isTerminal(os.Stderr)})
+}
+
+// isTerminal reports whether f is a character device (a terminal, though
+// /dev/null is one too, where redrawn progress does no harm).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// opFlags is a subcommand's flag set with --config and --data.
+type opFlags struct {
+	*flag.FlagSet
+	config, data *string
+}
+
+func newOpFlags(name, usage string, c console) opFlags {
+	fl := flag.NewFlagSet(name, flag.ContinueOnError)
+	fl.SetOutput(c.err)
+	fl.Usage = func() {
+		fmt.Fprintf(c.err, "usage: %s\n\n", usage)
+		fl.PrintDefaults()
+	}
+	return opFlags{
+		FlagSet: fl,
+		config:  fl.String("config", "", "TOML configuration file; its data folder is used"),
+		data:    fl.String("data", "", "data folder (default: the configuration's, else ./larder-data)"),
+	}
+}
+
+// parse parses flags that may come before, between or after the positional
+// arguments, which it returns.
+func (f opFlags) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			return nil, err
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// dataDir is the data folder the flags name.
+func (f opFlags) dataDir() (string, error) {
+	if *f.data != "" {
+		return *f.data, nil
+	}
+	cfg, err := loadConfig(*f.config)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Data, nil
+}
+
+// openData opens a data folder. Unless create is set it must hold a
+// database already: a mistyped --data must not make an empty folder.
+func openData(ctx context.Context, dir string, create bool) (*storage.Store, error) {
+	if !create {
+		if _, err := os.Stat(filepath.Join(dir, "larder.db")); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not a larder data folder (it has no larder.db); name one with --data DIR or --config FILE", dir)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return storage.Open(ctx, dir)
+}
+
+// flagErr turns -h into a quiet success: the usage is printed already.
+func flagErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func exportCmd(ctx context.Context, args []string, c console) error {
+	f := newOpFlags("export", "larder export --out FILE [--registry NAME] [--since DATE] [--data DIR | --config FILE]", c)
+	out := f.String("out", "", "archive to write (- for standard output); replaced only once it is complete")
+	registry := f.String("registry", "", "export only this registry's rows (its mount name, such as npm)")
+	since := f.String("since", "", "export only what was fetched on or after DATE: 2024-05-01 (local midnight) or an RFC 3339 time")
+	pos, err := f.parse(args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("export: unexpected argument %q (the archive is named with --out FILE)", pos[0])
+	}
+	if *out == "" {
+		return errors.New("export: --out FILE is required")
+	}
+	filter := storage.ExportFilter{Registry: *registry}
+	if *since != "" {
+		if filter.Since, err = parseSince(*since); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	dir, err := f.dataDir()
+	if err != nil {
+		return err
+	}
+	store, err := openData(ctx, dir, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	report := c.out
+	bar := newProgressBar(c, "export")
+	var sum storage.ExportSummary
+	if *out == "-" {
+		report = c.err // the archive has standard output
+		w := bufio.NewWriterSize(c.out, 1<<20)
+		if sum, err = store.Export(ctx, w, storage.ExportOptions{Filter: filter, Progress: bar.update}); err == nil {
+			err = w.Flush()
+		}
+	} else {
+		sum, err = exportToFile(ctx, store, *out, storage.ExportOptions{Filter: filter, Progress: bar.update})
+	}
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(report, "exported %s: %s, %s, %s; %s, %s\n", *out,
+		plural(sum.Packages, "package"), plural(sum.Documents, "document"), plural(sum.Artifacts, "artifact"),
+		plural(sum.Blobs, "blob"), formatBytes(sum.Bytes))
+	if sum.Packages+sum.Documents+sum.Artifacts == 0 {
+		fmt.Fprintf(c.err, "note: nothing in %s matched%s\n", dir, describeFilter(filter))
+	}
+	return nil
+}
+
+// exportToFile writes the archive beside path and renames it into place once
+// it is complete, so that a failed export leaves no half archive.
+func exportToFile(ctx context.Context, store *storage.Store, path string, opts storage.ExportOptions) (storage.ExportSummary, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return storage.ExportSummary{}, fmt.Errorf("export: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	sum, err := store.Export(ctx, w, opts)
+	if err != nil {
+		return sum, err
+	}
+	for _, step := range []func() error{w.Flush, tmp.Sync, func() error { return tmp.Chmod(0o644) }, tmp.Close} {
+		if err := step(); err != nil {
+			return sum, fmt.Errorf("export: %s: %w", path, err)
+		}
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return sum, fmt.Errorf("export: %w", err)
+	}
+	done = true
+	return sum, nil
+}
+
+func describeFilter(f storage.ExportFilter) string {
+	var parts []string
+	if f.Registry != "" {
+		parts = append(parts, fmt.Sprintf(" registry %q", f.Registry))
+	}
+	if !f.Since.IsZero() {
+		parts = append(parts, " since "+f.Since.Format(time.RFC3339))
+	}
+	return strings.Join(parts, ",")
+}
+
+// parseSince reads --since: an RFC 3339 time, or a date meaning its
+// midnight in local time.
+func parseSince(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a date (2024-05-01, local midnight) or an RFC 3339 time (2024-05-01T12:00:00Z)", s)
+}
+
+func importCmd(ctx context.Context, args []string, c console) error {
+	f := newOpFlags("import", "larder import FILE [--data DIR | --config FILE]", c)
+	pos, err := f.parse(args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 1 {
+		return errors.New("import: name one archive: larder import FILE (- for standard input)")
+	}
+	var r io.Reader = os.Stdin
+	if pos[0] != "-" {
+		file, err := os.Open(pos[0])
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer file.Close()
+		r = file
+	}
+	dir, err := f.dataDir()
+	if err != nil {
+		return err
+	}
+	store, err := openData(ctx, dir, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	bar := newProgressBar(c, "import")
+	sum, err := store.Import(ctx, bufio.NewReaderSize(r, 1<<20), storage.ImportOptions{Progress: bar.update})
+	bar.finish()
+	if err != nil {
+		return fmt.Errorf("%w (nothing was imported)", err)
+	}
+	fmt.Fprintf(c.out, "imported %s into %s: %s\n", pos[0], dir, plural(sum.Packages, "package"))
+	fmt.Fprintf(c.out, "  documents: %d written, %d kept (the copy here was as new)\n", sum.DocumentsWritten, sum.DocumentsKept)
+	fmt.Fprintf(c.out, "  artifacts: %d written, %d kept (held here already)\n", sum.ArtifactsWritten, sum.ArtifactsKept)
+	fmt.Fprintf(c.out, "  blobs: %d verified (%s), %d new\n", sum.Blobs, formatBytes(sum.Bytes), sum.NewBlobs)
+	return nil
+}
+
+func verifyCmd(ctx context.Context, args []string, c console) error {
+	f := newOpFlags("verify", "larder verify [--data DIR | --config FILE]", c)
+	pos, err := f.parse(args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("verify: unexpected argument %q", pos[0])
+	}
+	dir, err := f.dataDir()
+	if err != nil {
+		return err
+	}
+	store, err := openData(ctx, dir, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	bar := newProgressBar(c, "verify")
+	rep, err := store.Verify(ctx, storage.VerifyOptions{Progress: bar.update})
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	for _, p := range rep.Problems {
+		if p.Missing {
+			fmt.Fprintf(c.out, "missing blob %s\n", p.Digest)
+		} else {
+			fmt.Fprintf(c.out, "corrupt blob %s: %s\n", p.Digest, p.Detail)
+			if p.Quarantined != "" {
+				fmt.Fprintf(c.out, "  moved to %s\n", p.Quarantined)
+			}
+		}
+		for _, r := range p.Rows {
+			what := "its bytes forgotten"
+			if r.Path == "" {
+				what = "deleted"
+			}
+			fmt.Fprintf(c.out, "  %s: %s, fetched again on next use\n", r, what)
+		}
+	}
+	fmt.Fprintf(c.out, "checked %s (%s): %d ok, %d missing, %d corrupt\n",
+		plural(rep.Checked, "blob"), formatBytes(rep.Bytes), rep.OK, rep.Missing, rep.Corrupt)
+	if rep.Unreferenced > 0 {
+		fmt.Fprintf(c.out, "%s no row points at (larder gc removes them once they are an hour old)\n", plural(rep.Unreferenced, "blob"))
+	}
+	if !rep.Clean() {
+		return fmt.Errorf("verify found %d missing and %d corrupt blobs in %s", rep.Missing, rep.Corrupt, dir)
+	}
+	return nil
+}
+
+func gcCmd(ctx context.Context, args []string, c console) error {
+	f := newOpFlags("gc", "larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]", c)
+	maxSize := f.String("max-size", "", "evict least recently served artifacts until blobs take at most SIZE (such as 500MB or 20GiB)")
+	orphanAge := f.String("orphan-age", "1h", "remove blobs no row points at once they are this old")
+	verbose := f.Bool("v", false, "list every evicted artifact")
+	pos, err := f.parse(args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("gc: unexpected argument %q", pos[0])
+	}
+	if *maxSize == "" {
+		return errors.New("gc: --max-size SIZE is required (such as 500MB or 20GiB)")
+	}
+	limit, err := parseSize(*maxSize)
+	if err != nil {
+		return fmt.Errorf("gc: --max-size: %w", err)
+	}
+	if limit <= 0 {
+		return fmt.Errorf("gc: --max-size %q: want more than 0 (1 evicts every artifact)", *maxSize)
+	}
+	age, err := parseDuration(*orphanAge)
+	if err != nil || age <= 0 {
+		return fmt.Errorf("gc: --orphan-age %q: want a positive duration such as 1h", *orphanAge)
+	}
+	dir, err := f.dataDir()
+	if err != nil {
+		return err
+	}
+	store, err := openData(ctx, dir, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	rep, err := store.GC(ctx, storage.GCOptions{MaxSize: limit, OrphanAge: age})
+	if err != nil {
+		return err
+	}
+	if *verbose {
+		for _, e := range rep.Evicted {
+			when := "never served"
+			if !e.LastServed.IsZero() {
+				when = "last served " + e.LastServed.Format(time.DateTime)
+			}
+			kept := ""
+			if !e.Deleted {
+				kept = "; its blob stays, another row uses it"
+			}
+			fmt.Fprintf(c.out, "evicted %s/%s (%s, %s)%s\n", e.Registry, e.Path, formatBytes(e.Size), when, kept)
+		}
+	}
+	fmt.Fprintf(c.out, "evicted %s, deleting %s: freed %s\n", plural(len(rep.Evicted), "artifact"), plural(rep.BlobsDeleted, "blob"), formatBytes(rep.BytesFreed))
+	fmt.Fprintf(c.out, "removed %s no row pointed at: freed %s\n", plural(rep.Orphans, "orphan blob"), formatBytes(rep.OrphanBytes))
+	fmt.Fprintf(c.out, "blobs the database points at: %s before, %s after (limit %s)\n", formatBytes(rep.Before), formatBytes(rep.After), formatBytes(limit))
+	if rep.After > limit {
+		fmt.Fprintf(c.err, "note: still above the limit: what is left is metadata (documents), which gc keeps, or what was fetched while it ran\n")
+	}
+	return nil
+}
+
+// progressBar shows bytes done of a total on standard error: one line
+// redrawn in place on a terminal, a line every few seconds otherwise.
+type progressBar struct {
+	w           io.Writer
+	tty         bool
+	label       string
+	every       time.Duration
+	last        time.Time
+	done, total int64
+	drawn       int // width of the line on the terminal; 0 before the first draw
+	lines       int // lines written when not a terminal
+}
+
+func newProgressBar(c console, label string) *progressBar {
+	every := 5 * time.Second
+	if c.tty {
+		every = 100 * time.Millisecond
+	}
+	return &progressBar{w: c.err, tty: c.tty, label: label, every: every, last: time.Now()}
+}
+
+func (p *progressBar) update(done, total int64) {
+	p.done, p.total = done, total
+	if now := time.Now(); now.Sub(p.last) >= p.every {
+		p.last = now
+		p.draw()
+	}
+}
+
+func (p *progressBar) line() string {
+	if p.total <= 0 {
+		return fmt.Sprintf("%s %s", p.label, formatBytes(p.done))
+	}
+	pct := p.done * 100 / p.total
+	return fmt.Sprintf("%s %3d%% %s / %s", p.label, pct, formatBytes(p.done), formatBytes(p.total))
+}
+
+func (p *progressBar) draw() {
+	if !p.tty {
+		fmt.Fprintln(p.w, p.line())
+		p.lines++
+		return
+	}
+	const width = 30
+	filled := width
+	if p.total > 0 {
+		filled = int(min(p.done, p.total) * width / p.total)
+	}
+	s := "[" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "] " + p.line()
+	pad := max(p.drawn-len(s), 0)
+	fmt.Fprint(p.w, "\r"+s+strings.Repeat(" ", pad))
+	p.drawn = len(s)
+}
+
+// finish shows the final state and ends the line on a terminal that has
+// shown the bar; elsewhere the summary that follows says it all.
+func (p *progressBar) finish() {
+	if p.tty && p.drawn > 0 {
+		p.draw()
+		fmt.Fprintln(p.w)
+	}
+}
+
+// formatBytes writes a size in binary units: 512 B, 1.5 KiB, 20.0 GiB.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,546 @@
+package storage
+
+// Maintenance of a data folder: Verify re-hashes the blobs the database
+// points at and repairs the rows of those that are missing or corrupt; GC
+// evicts the least recently served artifacts down to a size and collects
+// blobs no row points at. Both run against a folder a server may be using:
+// rows are changed only while they still point at the blob in question, and
+// a row is always changed before its blob is removed, so that a crash leaves
+// an orphan blob (collected later), never a row naming a missing blob.
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Quarantiner is a blob store that can set a corrupt blob aside, out of
+// reach of Open and Walk, instead of deleting it. FSBlobs moves it to
+// blobs/quarantine/.
+type Quarantiner interface {
+	// Quarantine moves the blob named d aside and says where it went; a
+	// missing blob is an error wrapping ErrNotFound.
+	Quarantine(ctx context.Context, d Digest) (string, error)
+}
+
+// BlobAger is a blob store that knows when each blob was written. GC removes
+// orphan blobs only from a store that is one, so that a blob committed a
+// moment ago, whose row is still to be written, is never taken for an orphan.
+type BlobAger interface {
+	// ModTime returns when the blob was last committed, or an error wrapping
+	// ErrNotFound.
+	ModTime(ctx context.Context, d Digest) (time.Time, error)
+}
+
+// Quarantine moves a blob to quarantine/ beside sha256/, under its digest
+// (with a number added when that name is taken).
+func (s *FSBlobs) Quarantine(ctx context.Context, d Digest) (string, error) {
+	if !d.valid() {
+		return "", fmt.Errorf("blob %q: %w", d, ErrNotFound)
+	}
+	dir := filepath.Join(s.root, "quarantine")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("blob store: %w", err)
+	}
+	dst := filepath.Join(dir, string(d))
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		dst = filepath.Join(dir, fmt.Sprintf("%s.%d", d, i))
+	}
+	err := os.Rename(s.path(d), dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("blob %s: %w", d, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("blob store: %w", err)
+	}
+	return dst, nil
+}
+
+// ModTime returns the blob file's modification time: when it was committed,
+// since a commit renames a freshly written file into place.
+func (s *FSBlobs) ModTime(ctx context.Context, d Digest) (time.Time, error) {
+	if !d.valid() {
+		return time.Time{}, fmt.Errorf("blob %q: %w", d, ErrNotFound)
+	}
+	fi, err := os.Stat(s.path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, fmt.Errorf("blob %s: %w", d, ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
+}
+
+// BlobRef is a row that points at a blob.
+type BlobRef struct {
+	Registry string
+	Path     string // an artifact's path; "" for a document
+	Key      string // a document's key and variant; "" for an artifact
+	Variant  string
+	Size     int64 // the size the row records
+}
+
+func (r BlobRef) String() string {
+	if r.Path != "" {
+		return fmt.Sprintf("artifact %s/%s", r.Registry, r.Path)
+	}
+	return fmt.Sprintf("document %s/%s (%s)", r.Registry, r.Key, r.Variant)
+}
+
+// BlobProblem is a blob Verify found missing or corrupt.
+type BlobProblem struct {
+	Digest Digest
+	// Missing is true when the blob is not in the store; otherwise its bytes
+	// do not hash to its digest, or could not be read.
+	Missing bool
+	Detail  string // what is wrong with a corrupt blob
+	// Quarantined is where a corrupt blob was moved; "" when the store cannot
+	// quarantine (the blob is then left where it is) or the move failed.
+	Quarantined string
+	// Rows are the rows that pointed at the blob. Verify has forgotten each
+	// artifact's bytes and deleted each document, so that they are fetched
+	// again on next use.
+	Rows []BlobRef
+}
+
+// VerifyOptions say how to verify. The zero value reports no progress.
+type VerifyOptions struct {
+	// Progress, when not nil, is called as blob bytes are hashed, with the
+	// bytes so far and the total the database records.
+	Progress func(done, total int64)
+}
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Checked, OK, Missing, Corrupt int   // blobs
+	Bytes                         int64 // bytes hashed
+	Problems                      []BlobProblem
+	// Unreferenced counts blobs in the store that no row points at: not a
+	// problem (a replaced document leaves its old body behind); GC removes them.
+	Unreferenced int
+}
+
+// Clean reports whether Verify found nothing missing or corrupt.
+func (r VerifyReport) Clean() bool { return r.Missing == 0 && r.Corrupt == 0 }
+
+// Verify re-hashes every blob a row points at (held artifacts and document
+// bodies). A missing or corrupt blob is reported and its rows repaired so
+// that the thing is fetched again on next use: an artifact's digest is
+// forgotten, a document row is deleted. A corrupt blob is quarantined when
+// the store can (never deleted). The error is for Verify failing to run, not
+// for what it found: see VerifyReport.Clean.
+func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
+	refs, err := s.DB.blobRefs(ctx)
+	if err != nil {
+		return VerifyReport{}, fmt.Errorf("verify: %w", err)
+	}
+	digests := make([]Digest, 0, len(refs))
+	var total int64
+	for d, rs := range refs {
+		digests = append(digests, d)
+		total += rs[0].Size
+	}
+	slices.Sort(digests)
+
+	var rep VerifyReport
+	var done int64 // progress: the recorded sizes of the blobs checked, plus what is hashed of this one
+	for _, d := range digests {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		rep.Checked++
+		var hashed int64
+		p, err := s.checkBlob(ctx, d, func(n int64) {
+			rep.Bytes += n
+			hashed += n
+			if opts.Progress != nil {
+				opts.Progress(done+hashed, total)
+			}
+		})
+		if err != nil {
+			return rep, fmt.Errorf("verify: blob %s: %w", d, err)
+		}
+		if done += refs[d][0].Size; opts.Progress != nil && hashed != refs[d][0].Size {
+			opts.Progress(done, total)
+		}
+		if p == nil {
+			rep.OK++
+			continue
+		}
+		if p.Missing {
+			rep.Missing++
+		} else {
+			rep.Corrupt++
+			if q, ok := s.Blobs.(Quarantiner); ok {
+				where, err := q.Quarantine(ctx, d)
+				switch {
+				case err == nil:
+					p.Quarantined = where
+				case errors.Is(err, ErrNotFound):
+				default:
+					p.Detail += fmt.Sprintf("; moving it to quarantine failed: %v", err)
+				}
+			}
+		}
+		for _, r := range refs[d] {
+			changed, err := s.DB.dropRef(ctx, r, d)
+			if err != nil {
+				return rep, fmt.Errorf("verify: %s: %w", r, err)
+			}
+			if changed {
+				p.Rows = append(p.Rows, r)
+			}
+		}
+		rep.Problems = append(rep.Problems, *p)
+	}
+
+	err = s.Blobs.Walk(ctx, func(d Digest, _ int64) error {
+		if _, used := refs[d]; !used {
+			rep.Unreferenced++
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
+	}
+	return rep, nil
+}
+
+// checkBlob hashes one blob; nil means it is sound.
+func (s *Store) checkBlob(ctx context.Context, d Digest, progress func(int64)) (*BlobProblem, error) {
+	rc, _, err := s.Blobs.Open(ctx, d)
+	if errors.Is(err, ErrNotFound) {
+		return &BlobProblem{Digest: d, Missing: true}, nil
+	}
+	if err != nil {
+		// Not a verdict on the blob (a permission problem would otherwise
+		// have every row forgotten): stop and say so.
+		return nil, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(h, progressWriter(progress)), rc)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return &BlobProblem{Digest: d, Detail: fmt.Sprintf("unreadable after %d bytes: %v", n, err)}, nil
+	}
+	if got := Digest(hex.EncodeToString(h.Sum(nil))); got != d {
+		return &BlobProblem{Digest: d, Detail: fmt.Sprintf("its %d bytes hash to %s", n, got)}, nil
+	}
+	return nil, nil
+}
+
+// blobRefs reads every row that points at a blob, by digest.
+func (d *DB) blobRefs(ctx context.Context) (map[Digest][]BlobRef, error) {
+	refs := map[Digest][]BlobRef{}
+	rows, err := d.sql.QueryContext(ctx, `SELECT registry, path, sha256, size FROM artifacts WHERE sha256 IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r BlobRef
+		var dg Digest
+		if err := rows.Scan(&r.Registry, &r.Path, &dg, &r.Size); err != nil {
+			return nil, err
+		}
+		refs[dg] = append(refs[dg], r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	rows, err = d.sql.QueryContext(ctx, `SELECT registry, doc_key, variant, body_sha256, body_size FROM documents`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r BlobRef
+		var dg Digest
+		if err := rows.Scan(&r.Registry, &r.Key, &r.Variant, &dg, &r.Size); err != nil {
+			return nil, err
+		}
+		refs[dg] = append(refs[dg], r)
+	}
+	return refs, rows.Err()
+}
+
+// dropRef makes a row stop pointing at a blob, if it still does: an
+// artifact's digest is forgotten, a document is deleted.
+func (d *DB) dropRef(ctx context.Context, r BlobRef, digest Digest) (bool, error) {
+	if r.Path != "" {
+		return d.forgetArtifactIf(ctx, r.Registry, r.Path, digest)
+	}
+	res, err := d.sql.ExecContext(ctx, `DELETE FROM documents WHERE registry = ? AND doc_key = ? AND variant = ? AND body_sha256 = ?`,
+		r.Registry, r.Key, r.Variant, string(digest))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// forgetArtifactIf is ForgetArtifact for a row that still holds digest; it
+// reports whether it changed the row. The condition keeps a maintenance pass
+// from forgetting bytes a server fetched again in the meantime.
+func (d *DB) forgetArtifactIf(ctx context.Context, registry, path string, digest Digest) (bool, error) {
+	changed := false
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		pkg, held, size, err := heldState(ctx, tx, registry, path)
+		if err != nil || !held {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE artifacts SET sha256 = NULL, size = NULL WHERE registry = ? AND path = ? AND sha256 = ?`,
+			registry, path, string(digest))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		changed = true
+		_, err = tx.ExecContext(ctx, `UPDATE packages SET files = files - 1, bytes = bytes - ? WHERE registry = ? AND name = ?`, size, registry, pkg)
+		return err
+	})
+	return changed, err
+}
+
+// DefaultOrphanAge is how old a blob no row points at must be before GC
+// removes it.
+const DefaultOrphanAge = time.Hour
+
+// GCOptions say what GC does. The zero value evicts nothing and removes
+// orphan blobs older than DefaultOrphanAge.
+type GCOptions struct {
+	// MaxSize is the most bytes of blobs the database may point at once GC
+	// is done (each blob counted once). 0 or less evicts nothing.
+	MaxSize int64
+	// OrphanAge is how old a blob no row points at must be to be removed; 0
+	// is DefaultOrphanAge; negative keeps every orphan.
+	OrphanAge time.Duration
+	// Now is the current time, for the orphans' age; zero is time.Now().
+	Now time.Time
+}
+
+// Evicted is an artifact whose bytes GC dropped.
+type Evicted struct {
+	Registry, Path string
+	Digest         Digest
+	Size           int64
+	LastServed     time.Time // zero when never served
+	FirstFetch     time.Time
+	// Deleted is true when the blob left the disk with this eviction; false
+	// while another row still points at it.
+	Deleted bool
+}
+
+// GCReport is what GC did.
+type GCReport struct {
+	Before, After int64     // bytes of blobs the database points at
+	Evicted       []Evicted // least recently served first
+	BlobsDeleted  int       // blobs removed by eviction
+	BytesFreed    int64     // their bytes
+	Orphans       int       // blobs no row pointed at, removed
+	OrphanBytes   int64
+}
+
+// GC evicts held artifacts, least recently served first (then first fetched
+// first), until the blobs the database points at take at most opts.MaxSize
+// bytes, and removes blobs no row points at that are older than
+// opts.OrphanAge. Documents are never evicted. An evicted artifact's row
+// stays, its digest forgotten, so that it is fetched again on next use; its
+// blob leaves the disk only once no row points at it. A server can call GC
+// while it serves.
+func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
+	var rep GCReport
+	before, err := s.BlobBytes(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("gc: %w", err)
+	}
+	rep.Before = before
+	if opts.MaxSize > 0 && before > opts.MaxSize {
+		if err := s.evict(ctx, opts.MaxSize, &rep); err != nil {
+			return rep, fmt.Errorf("gc: %w", err)
+		}
+	}
+	if opts.OrphanAge >= 0 {
+		age := opts.OrphanAge
+		if age == 0 {
+			age = DefaultOrphanAge
+		}
+		now := opts.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if err := s.collectOrphans(ctx, now.Add(-age), &rep); err != nil {
+			return rep, fmt.Errorf("gc: %w", err)
+		}
+	}
+	if rep.After, err = s.BlobBytes(ctx); err != nil {
+		return rep, fmt.Errorf("gc: %w", err)
+	}
+	return rep, nil
+}
+
+func (s *Store) evict(ctx context.Context, maxSize int64, rep *GCReport) error {
+	// Document bodies are never evicted; an artifact whose bytes equal one
+	// frees nothing.
+	docBodies := map[Digest]bool{}
+	rows, err := s.DB.sql.QueryContext(ctx, `SELECT DISTINCT body_sha256 FROM documents`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var d Digest
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return err
+		}
+		docBodies[d] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	current := rep.Before
+	for current > maxSize {
+		// Every candidate read is evicted (or already was), so the next
+		// batch is again the least recently served of those still held.
+		batch, err := s.DB.lruHeld(ctx, 256)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		for _, e := range batch {
+			if current <= maxSize {
+				break
+			}
+			changed, err := s.DB.forgetArtifactIf(ctx, e.Registry, e.Path, e.Digest)
+			if err != nil {
+				return fmt.Errorf("artifact %s/%s: %w", e.Registry, e.Path, err)
+			}
+			if !changed {
+				continue
+			}
+			used := docBodies[e.Digest]
+			if !used {
+				if used, err = s.DB.artifactUses(ctx, e.Digest); err != nil {
+					return err
+				}
+			}
+			if !used {
+				if err := s.Blobs.Delete(ctx, e.Digest); err != nil {
+					return fmt.Errorf("blob %s: %w", e.Digest, err)
+				}
+				e.Deleted = true
+				rep.BlobsDeleted++
+				rep.BytesFreed += e.Size
+				current -= e.Size
+			}
+			rep.Evicted = append(rep.Evicted, e)
+		}
+	}
+	return nil
+}
+
+// lruHeld returns up to n held artifacts, least recently served first, then
+// first fetched first.
+func (d *DB) lruHeld(ctx context.Context, n int) ([]Evicted, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT registry, path, sha256, size, last_served_at, first_fetched_at
+		FROM artifacts WHERE sha256 IS NOT NULL
+		ORDER BY last_served_at, first_fetched_at, registry, path LIMIT ?`, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Evicted
+	for rows.Next() {
+		var e Evicted
+		var served, first int64
+		if err := rows.Scan(&e.Registry, &e.Path, &e.Digest, &e.Size, &served, &first); err != nil {
+			return nil, err
+		}
+		e.LastServed, e.FirstFetch = fromMillis(served), fromMillis(first)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// artifactUses reports whether an artifact row points at a blob (an indexed
+// look-up, unlike one in documents).
+func (d *DB) artifactUses(ctx context.Context, digest Digest) (bool, error) {
+	var n int
+	err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE sha256 = ?`, string(digest)).Scan(&n)
+	return n > 0, err
+}
+
+// collectOrphans removes blobs committed before cutoff that no row points
+// at. The rows are read after the walk, so a row written while it runs
+// protects its blob; a blob committed again since is young again and kept.
+func (s *Store) collectOrphans(ctx context.Context, cutoff time.Time, rep *GCReport) error {
+	ager, ok := s.Blobs.(BlobAger)
+	if !ok {
+		return nil
+	}
+	type blob struct {
+		d    Digest
+		size int64
+	}
+	var old []blob
+	err := s.Blobs.Walk(ctx, func(d Digest, size int64) error {
+		t, err := ager.ModTime(ctx, d)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if t.Before(cutoff) {
+			old = append(old, blob{d, size})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	refs, err := s.DB.blobRefs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range old {
+		if _, used := refs[b.d]; used {
+			continue
+		}
+		if t, err := ager.ModTime(ctx, b.d); err != nil || !t.Before(cutoff) {
+			continue // gone, or committed again a moment ago
+		}
+		if err := s.Blobs.Delete(ctx, b.d); err != nil {
+			return fmt.Errorf("blob %s: %w", b.d, err)
+		}
+		rep.Orphans++
+		rep.OrphanBytes += b.size
+	}
+	return nil
+}

@@ -75,10 +75,23 @@ func (d *DB) Artifact(ctx context.Context, registry, path string) (Artifact, err
 
 // CommitArtifact records that an artifact's verified bytes are stored as
 // digest. It is the completion marker of a download: written last, in one
-// statement, after the blob is durable.
+// transaction, after the blob is durable. The package's counters gain the
+// file when its digest goes from unset to set.
 func (d *DB) CommitArtifact(ctx context.Context, a Artifact, digest Digest, size int64, at time.Time) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO artifacts
+		// A write first: a transaction that reads and then writes can fail
+		// with SQLITE_BUSY when another writer got in between.
+		if err := ensurePackage(ctx, tx, a.Registry, a.Package, at); err != nil {
+			return err
+		}
+		pkg, held, oldSize, err := heldState(ctx, tx, a.Registry, a.Path)
+		if err != nil {
+			return err
+		}
+		if pkg == "" {
+			pkg = a.Package
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO artifacts
 			(registry, path, package, version, upstream_url, integrity, sha256, size, first_fetched_at, last_fetched_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (registry, path) DO UPDATE SET
@@ -90,15 +103,45 @@ func (d *DB) CommitArtifact(ctx context.Context, a Artifact, digest Digest, size
 		if err != nil {
 			return err
 		}
-		return ensurePackage(ctx, tx, a.Registry, a.Package, at)
+		files := int64(1)
+		if held {
+			files = 0
+		}
+		return adjustPackageCounts(ctx, tx, a.Registry, pkg, files, size-oldSize, at)
 	})
 }
 
 // ForgetArtifact clears the stored digest of an artifact whose blob turned
 // out to be missing or corrupt, so that the next request fetches it again.
+// The package's counters lose the file.
 func (d *DB) ForgetArtifact(ctx context.Context, registry, path string) error {
-	_, err := d.sql.ExecContext(ctx, `UPDATE artifacts SET sha256 = NULL, size = NULL WHERE registry = ? AND path = ?`, registry, path)
-	return err
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		// Counters first, while the row still says what it held; both
+		// statements write, so no read comes before the write lock.
+		if _, err := tx.ExecContext(ctx, `UPDATE packages SET files = files - 1,
+			bytes = bytes - (SELECT COALESCE(size, 0) FROM artifacts WHERE registry = ? AND path = ?)
+			WHERE registry = ? AND name = (SELECT package FROM artifacts WHERE registry = ? AND path = ? AND sha256 IS NOT NULL)`,
+			registry, path, registry, registry, path); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE artifacts SET sha256 = NULL, size = NULL WHERE registry = ? AND path = ?`, registry, path)
+		return err
+	})
+}
+
+// heldState reads an artifact row's package and whether (and at what size)
+// its bytes are held; pkg is "" when there is no row.
+func heldState(ctx context.Context, tx *sql.Tx, registry, path string) (pkg string, held bool, size int64, err error) {
+	var sum sql.NullString
+	var sz sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT package, sha256, size FROM artifacts WHERE registry = ? AND path = ?`, registry, path).Scan(&pkg, &sum, &sz)
+	if err == sql.ErrNoRows {
+		return "", false, 0, nil
+	}
+	if !sum.Valid {
+		return pkg, false, 0, err
+	}
+	return pkg, true, sz.Int64, err
 }
 
 // Served is a batch of hits on one artifact or package, to be added to the

@@ -68,6 +68,10 @@ type larder struct {
 	extra  []string // extra serve flags
 	env    []string
 	exited chan struct{}
+	// readyPath and wantReady say how start knows larder is up: by default
+	// GET /readyz answers 200.
+	readyPath string
+	wantReady int
 }
 
 // startLarder writes config (a TOML body without listen/data) and starts
@@ -123,10 +127,14 @@ func (l *larder) start() {
 	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(l.cmd, l.exited)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(l.URL + "/readyz")
+		path, want := l.readyPath, l.wantReady
+		if path == "" {
+			path, want = "/readyz", 200
+		}
+		resp, err := http.Get(l.URL + path)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == want {
 				return
 			}
 		}

@@ -25,6 +25,14 @@ type Config struct {
 	LogFormat string           `toml:"log_format"`
 	Registry  []RegistryConfig `toml:"registry"`
 
+	// Access: client networks allowed, read tokens (plain, or SHA-256 in a
+	// file), and optional TLS.
+	Allow      []string `toml:"allow"`
+	Tokens     []string `toml:"tokens"`
+	TokensFile string   `toml:"tokens_file"`
+	TLSCert    string   `toml:"tls_cert"`
+	TLSKey     string   `toml:"tls_key"`
+
 	// RenderCache bounds the memory kept for rendered documents.
 	RenderCache string `toml:"render_cache_size"`
 }
@@ -142,6 +150,12 @@ func (c *Config) validate(path string) error {
 		if _, err := parseHTTPURL(c.PublicURL); err != nil {
 			return bad("public_url", "%v", err)
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return bad("tls_cert", "tls_cert and tls_key go together")
+	}
+	if _, err := newAccess(*c); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if _, err := parseSize(c.RenderCache); err != nil {
 		return bad("render_cache_size", "%v", err)

@@ -59,21 +59,35 @@ func serve(args []string) error {
 	}
 	defer app.close()
 
+	acl, err := newAccess(cfg)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           app.handler(),
+		Handler:           acl.wrap(app.handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	for _, r := range app.regs {
-		log.Info("mounted", "registry", r.Name(), "kind", r.Kind(), "url", "http://"+ln.Addr().String()+"/"+r.Name()+"/")
+		scheme := "http://"
+		if cfg.TLSCert != "" {
+			scheme = "https://"
+		}
+		log.Info("mounted", "registry", r.Name(), "kind", r.Kind(), "url", scheme+ln.Addr().String()+"/"+r.Name()+"/")
 	}
 	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline)
 

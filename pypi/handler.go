@@ -136,6 +136,11 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 	files := p.Files[:0:0]
 	for _, f := range p.Files {
 		if held[filePath(project, f.Filename)] {
+			// Advertise metadata only when larder can serve it: pip fails
+			// an install on a metadata 404.
+			if f.CoreMetadata && !held[filePath(project, f.Filename)+".metadata"] {
+				f.CoreMetadata, f.CoreMetadataHashes = false, nil
+			}
 			files = append(files, f)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
 	"strings"
 )
 
@@ -118,4 +119,19 @@ func (v *verifier) check() error {
 		}
 	}
 	return nil
+}
+
+// Check reads r to the end and reports whether its bytes match every digest
+// the declaration names that larder can compute (an error wrapping
+// ErrIntegrity if not). It returns the number of bytes read.
+func (i Integrity) Check(r io.Reader) (int64, error) {
+	v, err := newVerifier(i)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(v, r)
+	if err != nil {
+		return n, err
+	}
+	return n, v.check()
 }

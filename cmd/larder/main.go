@@ -12,12 +12,15 @@ const usage = `larder: a protocol-aware mirror for package registries
 
 usage:
   larder serve [--config FILE] [--listen ADDR] [--data DIR] [--offline]
+  larder warm [--registry NAME] [--url URL | --data DIR | --config FILE] [--jobs N] FILE...
   larder export --out FILE [--registry NAME] [--since DATE] [--data DIR | --config FILE]
   larder import FILE [--data DIR | --config FILE]
   larder verify [--data DIR | --config FILE]
   larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]
 
   serve    run the mirror (default: 127.0.0.1:7070, data in ./larder-data, npm at /npm/, PyPI at /pypi/)
+  warm     fetch everything lockfiles name into the cache (package-lock.json, npm-shrinkwrap.json,
+           yarn.lock, pnpm-lock.yaml, requirements.txt, pylock.toml)
   export   write cached metadata and artifacts to one archive, to carry across an air gap
   import   load an archive into a data folder; every digest is checked before anything is kept
   verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem
@@ -33,6 +36,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "warm":
+		err = runWarm(os.Args[2:])
 	case "export":
 		err = runExport(os.Args[2:])
 	case "import":

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 var errBadName = errors.New("invalid project name")
 
 // validName is the PEP 508 name grammar: ASCII letters, digits, and . _ -
-// inside, starting and ending with a letter or digit.
-var validName = regexp.MustCompile(`^(?i:[a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9])$`)
+// inside, starting and ending with a letter or digit. The ranges are spelled
+// out: (?i) would also match the Kelvin sign (U+212A) and the long s (U+017F),
+// which fold to k and s.
+var validName = regexp.MustCompile(`^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$`)
 
 var separators = regexp.MustCompile(`[-_.]+`)
 
@@ -31,10 +34,12 @@ func ValidateName(name string) error {
 
 var errBadFilename = errors.New("invalid file name")
 
-// validateFilename accepts what a distribution file name may be; never a
-// path.
+// validateFilename accepts what a distribution file name may be: UTF-8,
+// never a path, and never with white space around it (an HTML page trims the
+// anchor's text, so such a name would not survive a round trip).
 func validateFilename(name string) error {
-	if name == "" || len(name) > 255 || name == "." || name == ".." || strings.HasPrefix(name, ".") {
+	if name == "" || len(name) > 255 || name == "." || name == ".." || strings.HasPrefix(name, ".") ||
+		strings.TrimSpace(name) != name || !utf8.ValidString(name) {
 		return fmt.Errorf("%w: %q", errBadFilename, name)
 	}
 	for i := 0; i < len(name); i++ {

@@ -101,7 +101,9 @@ func parseJSON(body []byte, pageURL *url.URL) (Project, error) {
 func lowerHashes(h map[string]string) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, v := range h {
-		out[strings.ToLower(k)] = strings.ToLower(v)
+		if k != "" && v != "" { // half a hash: nothing to check, and no way to write it in HTML
+			out[strings.ToLower(k)] = strings.ToLower(v)
+		}
 	}
 	return out
 }
@@ -202,7 +204,7 @@ func htmlFile(n *html.Node, base *url.URL) (File, error) {
 		return File{}, fmt.Errorf("upstream HTML page: link %q: %w", href, err)
 	}
 	f := File{Hashes: map[string]string{}}
-	if algo, sum, ok := strings.Cut(u.Fragment, "="); ok && sum != "" {
+	if algo, sum, ok := strings.Cut(u.Fragment, "="); ok && algo != "" && sum != "" {
 		f.Hashes[strings.ToLower(algo)] = strings.ToLower(sum)
 	}
 	u.Fragment, u.RawFragment = "", ""
@@ -220,7 +222,7 @@ func htmlFile(n *html.Node, base *url.URL) (File, error) {
 		if !ok {
 			continue
 		}
-		if algo, sum, isHash := strings.Cut(v, "="); isHash {
+		if algo, sum, isHash := strings.Cut(v, "="); isHash && algo != "" && sum != "" {
 			f.CoreMetadata, f.CoreMetadataHashes = true, map[string]string{strings.ToLower(algo): strings.ToLower(sum)}
 		} else {
 			f.CoreMetadata = v == "" || strings.EqualFold(v, "true")

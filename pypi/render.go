@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"html"
+	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // fileLink is the path-only URL larder serves a file under. No query string:
@@ -41,14 +43,16 @@ func renderHTML(p Project, filesPrefix string) []byte {
 	for _, f := range p.Files {
 		href := fileLink(filesPrefix, f)
 		if algo, sum := preferredHash(f.Hashes); algo != "" {
-			href += "#" + algo + "=" + sum
+			// Escaped, so that a client reads back the same value; a hex
+			// digest is left as it is.
+			href += "#" + (&url.URL{Fragment: algo + "=" + sum}).EscapedFragment()
 		}
-		b.WriteString(`    <a href="` + html.EscapeString(href) + `"`)
+		b.WriteString(`    <a href="` + attrEscape(href) + `"`)
 		if f.RequiresPython != "" {
-			b.WriteString(` data-requires-python="` + html.EscapeString(f.RequiresPython) + `"`)
+			b.WriteString(` data-requires-python="` + attrEscape(f.RequiresPython) + `"`)
 		}
 		if f.Yanked {
-			b.WriteString(` data-yanked="` + html.EscapeString(f.YankedReason) + `"`)
+			b.WriteString(` data-yanked="` + attrEscape(f.YankedReason) + `"`)
 		}
 		if f.CoreMetadata {
 			v := "true"
@@ -56,7 +60,7 @@ func renderHTML(p Project, filesPrefix string) []byte {
 				v = algo + "=" + sum
 			}
 			// PEP 714: both names, so that old and new clients see it.
-			b.WriteString(` data-dist-info-metadata="` + html.EscapeString(v) + `" data-core-metadata="` + html.EscapeString(v) + `"`)
+			b.WriteString(` data-dist-info-metadata="` + attrEscape(v) + `" data-core-metadata="` + attrEscape(v) + `"`)
 		}
 		b.WriteString(">" + html.EscapeString(f.Filename) + "</a><br />\n")
 	}
@@ -65,6 +69,12 @@ func renderHTML(p Project, filesPrefix string) []byte {
 		b.WriteString("<!--SERIAL " + strconv.FormatInt(p.Serial, 10) + "-->\n")
 	}
 	return b.Bytes()
+}
+
+// attrEscape escapes an attribute value, and CR as well: an HTML parser
+// turns a raw CR into LF (a yank reason typed in a form may hold CR LF).
+func attrEscape(s string) string {
+	return strings.ReplaceAll(html.EscapeString(s), "\r", "&#13;")
 }
 
 type jsonPage struct {

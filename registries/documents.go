@@ -164,7 +164,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	if hasCopy && prep.Serial != 0 && prep.Serial < cached.Serial {
 		// An older page from a lagging CDN node: keep what is held.
 		u.log.Warn("upstream sent an older serial; keeping the cached copy", "key", req.Key, "got", prep.Serial, "held", cached.Serial)
-		return Doc{cached, Stale}, nil
+		return Doc{cached, Revalidated}, nil
 	}
 	digest, size, err := u.putBlob(ctx, prep.Body)
 	if err != nil {

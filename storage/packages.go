@@ -66,3 +66,21 @@ func (d *DB) PackageArtifacts(ctx context.Context, registry, pkg string) ([]Arti
 	}
 	return out, rows.Err()
 }
+
+// RegistriesWithPackage lists the registries that know a package name.
+func (d *DB) RegistriesWithPackage(ctx context.Context, name string) ([]string, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT registry FROM packages WHERE name = ? ORDER BY registry`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

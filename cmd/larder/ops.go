@@ -128,7 +128,9 @@ func flagErr(err error) error {
 }
 
 func exportCmd(ctx context.Context, args []string, c console) error {
-	f := newOpFlags("export", "larder export --out FILE [--registry NAME] [--since DATE] [--data DIR | --config FILE]", c)
+	f := newOpFlags("export", "larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--data DIR | --config FILE]", c)
+	var lockfiles stringList
+	f.Var(&lockfiles, "lockfile", "export only what this lockfile names (repeatable): package-lock.json, yarn.lock, pnpm-lock.yaml, requirements.txt, pylock.toml")
 	out := f.String("out", "", "archive to write (- for standard output); replaced only once it is complete")
 	registry := f.String("registry", "", "export only this registry's rows (its mount name, such as npm)")
 	since := f.String("since", "", "export only what was fetched on or after DATE: 2024-05-01 (local midnight) or an RFC 3339 time")
@@ -157,6 +159,11 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 		return err
 	}
 	defer store.Close()
+	if len(lockfiles) > 0 {
+		if filter.Paths, err = lockfilePaths(ctx, store, lockfiles, c); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
 
 	report := c.out
 	bar := newProgressBar(c, "export")

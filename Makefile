@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test unit e2e bench deps
+.PHONY: run build test fuzz bench deps
 
 run: ## run the mirror with the embedded defaults (127.0.0.1:7070, ./larder-data)
 	$(GO) run ./cmd/larder serve
@@ -12,6 +12,10 @@ build:
 test: deps ## every test: vet, unit (with -race) and end-to-end with real clients
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	FUZZTIME=$${FUZZTIME:-8s} ./scripts/fuzz.sh
+
+fuzz: ## every fuzz target, FUZZTIME each (default 10s)
+	./scripts/fuzz.sh
 
 deps:
 	./scripts/install-test-deps.sh

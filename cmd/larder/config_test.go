@@ -108,3 +108,30 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseConfig: any file either loads into a configuration that passes
+// validation, or is refused with a message naming the file; never a panic.
+func FuzzParseConfig(f *testing.F) {
+	f.Add("listen = \"127.0.0.1:7070\"\n[[registry]]\nkind = \"npm\"\n")
+	f.Add("[[registry]]\nkind = \"pypi\"\nfile_hosts = [\"https://files.pythonhosted.org/\"]\nmetadata_ttl = \"10m\"\n")
+	f.Add("allow = [\"10.0.0.0/8\"]\ntokens = [\"x\"]\nlisten = \"0.0.0.0:1\"\n")
+	f.Add("[[registry]]\nname = \"../etc\"\nkind = \"npm\"\n")
+	f.Add("max_artifact_size = 1")
+	f.Fuzz(func(t *testing.T, body string) {
+		cfg, err := parseConfig("fuzz.toml", []byte(body))
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz.toml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for _, r := range cfg.Registry {
+			if !mountName.MatchString(r.Name) {
+				t.Fatalf("accepted mount name %q", r.Name)
+			}
+			if _, err := registryOptions(cfg, r); err != nil {
+				t.Fatalf("validated config gives bad options: %v", err)
+			}
+		}
+	})
+}

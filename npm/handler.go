@@ -188,6 +188,13 @@ func (g *Registry) docRequest(name, variant string) registries.DocRequest {
 			for _, e := range errs {
 				g.up.Env().Log.Warn("tarball left out: larder will not fetch it", "registry", g.name, "package", name, "err", e)
 			}
+			changed, err := g.up.Pins(context.Background(), name, arts)
+			if err != nil {
+				return registries.Prepared{}, err
+			}
+			if len(changed) > 0 {
+				body = pinIntegrity(body, name, changed)
+			}
 			ct = mediaJSON
 			if variant == variantAbbreviated {
 				ct = mediaAbbreviated

@@ -285,3 +285,43 @@ func rewriteTarballsSlow(body []byte, name, base string) []byte {
 	}
 	return out
 }
+
+// pinIntegrity puts the pinned declaration back into the versions whose
+// tarball larder already holds under another digest (first seen wins), so
+// that clients check the bytes larder serves. changed maps tarball paths to
+// the pinned integrity.
+func pinIntegrity(body []byte, name string, changed map[string]string) []byte {
+	type edit struct {
+		start, end int
+		repl       []byte
+	}
+	var edits []edit
+	gjson.GetBytes(body, "versions").ForEach(func(k, v gjson.Result) bool {
+		pinned, ok := changed[tarballPath(name, k.String())]
+		if !ok {
+			return true
+		}
+		decl := registries.Integrity(pinned)
+		for field, value := range map[string]string{
+			"integrity": string(decl.Without("sha1")),
+			"shasum":    decl.HexDigest("sha1"),
+		} {
+			r := v.Get("dist." + field)
+			if !r.Exists() || value == "" || r.Index <= 0 || string(body[r.Index:r.Index+len(r.Raw)]) != r.Raw {
+				continue
+			}
+			repl, _ := json.Marshal(value)
+			edits = append(edits, edit{r.Index, r.Index + len(r.Raw), repl})
+		}
+		return true
+	})
+	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	out := make([]byte, 0, len(body))
+	last := 0
+	for _, e := range edits {
+		out = append(out, body[last:e.start]...)
+		out = append(out, e.repl...)
+		last = e.end
+	}
+	return append(out, body[last:]...)
+}

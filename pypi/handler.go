@@ -211,6 +211,9 @@ func (g *Registry) pageRequest(project string) registries.DocRequest {
 				p.Name = project
 			}
 			p.Files = g.acceptFiles(project, p.Files)
+			if err := g.keepPins(project, p.Files); err != nil {
+				return registries.Prepared{}, err
+			}
 			stored, err := json.Marshal(p)
 			if err != nil {
 				return registries.Prepared{}, err
@@ -218,6 +221,37 @@ func (g *Registry) pageRequest(project string) registries.DocRequest {
 			return registries.Prepared{Body: stored, ContentType: "application/json", Serial: p.Serial, Artifacts: g.announce(project, p.Files)}, nil
 		},
 	}
+}
+
+// keepPins puts the pinned hashes back on files larder already holds under
+// another digest (first seen wins), so that pip checks the bytes larder
+// serves.
+func (g *Registry) keepPins(project string, files []File) error {
+	changed, err := g.up.Pins(context.Background(), project, g.announce(project, files))
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	for i := range files {
+		f := &files[i]
+		path := filePath(project, f.Filename)
+		if pinned, ok := changed[path]; ok {
+			f.Hashes = pinnedHashes(registries.Integrity(pinned))
+		}
+		if pinned, ok := changed[path+".metadata"]; ok {
+			f.CoreMetadataHashes = pinnedHashes(registries.Integrity(pinned))
+		}
+	}
+	return nil
+}
+
+func pinnedHashes(i registries.Integrity) map[string]string {
+	h := map[string]string{}
+	for _, algo := range []string{"sha256", "sha384", "sha512"} {
+		if d := i.HexDigest(algo); d != "" {
+			h[algo] = d
+		}
+	}
+	return h
 }
 
 // acceptFiles drops links larder must not follow, and says so.

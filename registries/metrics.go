@@ -11,6 +11,7 @@ type Metrics struct {
 	UpstreamRequests *prometheus.CounterVec   // registry, outcome
 	UpstreamLatency  *prometheus.HistogramVec // registry
 	UpstreamUp       *prometheus.GaugeVec     // registry
+	PinConflicts     *prometheus.CounterVec   // registry
 }
 
 // NewMetrics registers the series with reg.
@@ -37,7 +38,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "larder_upstream_up",
 			Help: "1 while the upstream is considered reachable, 0 while it is marked down.",
 		}, []string{"registry"}),
+		PinConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "larder_pin_conflicts_total",
+			Help: "Times an upstream declared other bytes for an artifact larder had already pinned; the pinned bytes were kept.",
+		}, []string{"registry"}),
 	}
-	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp)
+	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.PinConflicts)
 	return m
 }

@@ -1,0 +1,29 @@
+package registries
+
+import "testing"
+
+func TestSameIntegrityComparesTheAlgorithmsBothName(t *testing.T) {
+	a := SRIFromHex("sha512", "aa").Join(SRIFromHex("sha1", "bb"))
+	tests := []struct {
+		name string
+		b    Integrity
+		same bool
+	}{
+		{"identical", a, true},
+		{"only the sha1, unchanged", SRIFromHex("sha1", "bb"), true},
+		{"a changed sha512", SRIFromHex("sha512", "ab").Join(SRIFromHex("sha1", "bb")), false},
+		{"a changed sha1 alone", SRIFromHex("sha1", "bc"), false},
+		{"nothing in common", SRIFromHex("sha256", "cc"), false},
+	}
+	for _, tt := range tests {
+		if got := sameIntegrity(a, tt.b); got != tt.same {
+			t.Errorf("%s: sameIntegrity = %v", tt.name, got)
+		}
+	}
+	if got := a.HexDigest("sha1"); got != "bb" {
+		t.Errorf("HexDigest(sha1) = %q", got)
+	}
+	if got := a.Without("sha1"); got != SRIFromHex("sha512", "aa") {
+		t.Errorf("Without(sha1) = %q", got)
+	}
+}

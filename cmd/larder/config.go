@@ -35,6 +35,9 @@ type Config struct {
 
 	// RenderCache bounds the memory kept for rendered documents.
 	RenderCache string `toml:"render_cache_size"`
+	// MaxCacheSize bounds the artifacts kept on disk; the least recently
+	// served are evicted while serving. "" or 0: no bound.
+	MaxCacheSize string `toml:"max_cache_size"`
 }
 
 // RegistryConfig is one [[registry]] table.
@@ -159,6 +162,9 @@ func (c *Config) validate(path string) error {
 	}
 	if _, err := parseSize(c.RenderCache); err != nil {
 		return bad("render_cache_size", "%v", err)
+	}
+	if _, err := parseSize(c.MaxCacheSize); err != nil {
+		return bad("max_cache_size", "%v", err)
 	}
 	seen := map[string]int{}
 	for i, r := range c.Registry {

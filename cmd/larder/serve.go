@@ -74,6 +74,9 @@ func serve(args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 {
+		go app.keepCacheUnder(ctx, max, 10*time.Minute)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLSCert != "" {
@@ -199,6 +202,29 @@ func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) 
 		o.AlsoFrom = append(o.AlsoFrom, u)
 	}
 	return o, nil
+}
+
+// keepCacheUnder evicts the least recently served artifacts whenever the
+// cache grows past max (max_cache_size), checking every interval.
+func (a *app) keepCacheUnder(ctx context.Context, max int64, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		a.env.Hits.Flush(ctx) // eviction goes by last served: count the latest hits first
+		rep, err := a.store.GC(ctx, storage.GCOptions{MaxSize: max})
+		switch {
+		case err != nil:
+			a.log.Error("max_cache_size: eviction failed", "err", err)
+		case len(rep.Evicted) > 0 || rep.Orphans > 0:
+			a.log.Info("max_cache_size: evicted least recently served artifacts", "evicted", len(rep.Evicted),
+				"freed", rep.BytesFreed+rep.OrphanBytes, "before", rep.Before, "after", rep.After, "limit", max)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (a *app) close() {

@@ -26,7 +26,7 @@ func TestMaxCacheSizeEvictsTheLeastRecentlyServed(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	l.get(t, "/npm/mid/-/mid-1.0.0.tgz") // mid is now more recent than old
-	l.stop()                              // flushes hit counters
+	l.stop()                             // flushes hit counters
 
 	cfg, _ := os.ReadFile(l.config)
 	os.WriteFile(l.config, append([]byte("max_cache_size = \"150KiB\"\n"), cfg...), 0o644)

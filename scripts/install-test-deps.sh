@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests drive when it is missing: Node.js and npm
-# (Debian), pnpm and yarn (from the npm registry), Python's pip (Debian).
+# (Debian), pnpm and yarn (from the npm registry), Python's pip (Debian), and
+# chromium (Debian) for the web UI's browser tests.
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   need_apt+=(python3-pip)
 fi
+# The web UI's browser tests (e2e/web_test.go) drive Debian's chromium.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing from Debian: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -25,3 +28,4 @@ if [ ${#npm_global[@]} -gt 0 ]; then
   echo "installing from the npm registry: ${npm_global[*]}"
   npm install -g --no-audit --no-fund --loglevel=error "${npm_global[@]}"
 fi
+

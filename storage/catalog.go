@@ -22,8 +22,10 @@ import (
 // in the pure-Go SQLite), and a deep OFFSET walks the index up to it. So the
 // Catalog keeps a snapshot of a registry's rows in memory (about 90 bytes a
 // package), with each sort's order worked out once per snapshot; a query is
-// then one pass over names at most. The snapshot is read again when it is
-// older than MaxAge, in the background, while the old one goes on answering.
+// then one pass over names at most. A snapshot older than MaxAge is checked
+// against a fingerprint of the table (one aggregate query) and read again
+// only when that changed: at once for a registry of up to 10,000 packages,
+// in the background for a larger one, whose old snapshot answers meanwhile.
 
 // RegistryTotals sums a registry's catalog.
 type RegistryTotals struct {
@@ -118,8 +120,8 @@ func (d *DB) Package(ctx context.Context, registry, name string) (PackageRow, er
 	return p, nil
 }
 
-// CatalogRows returns every package row of a registry, in name order.
-func (d *DB) CatalogRows(ctx context.Context, registry string) ([]PackageRow, error) {
+// catalogRows returns every package row of a registry, in name order.
+func (d *DB) catalogRows(ctx context.Context, registry string) ([]PackageRow, error) {
 	rows, err := d.sql.QueryContext(ctx, `SELECT `+packageColumns+` FROM packages
 		WHERE registry = ? ORDER BY name`, registry)
 	if err != nil {
@@ -156,24 +158,25 @@ func (d *DB) catalogFingerprint(ctx context.Context, registry string) (catalogFi
 // Catalog answers listing queries from a snapshot of each registry's
 // packages. It is safe for concurrent use.
 type Catalog struct {
-	db     *DB
-	maxAge time.Duration
-	loads  singleflight.Group
+	db       *DB
+	maxAge   time.Duration
+	syncRows int // syncReload, but for tests
+	loads    singleflight.Group
 
 	mu         sync.Mutex
 	snaps      map[string]*catalogSnapshot
 	refreshing map[string]bool
 }
 
-// NewCatalog returns a catalog over db. A snapshot older than maxAge is read
-// again in the background while the old one answers; zero means 5 seconds
-// (hit counts reach the database in batches about that often), and a
-// negative maxAge reads the database on every query (for tests).
+// NewCatalog returns a catalog over db. A snapshot older than maxAge is
+// checked against the database again (see above); zero means 5 seconds (hit
+// counts reach the database in batches about that often), and a negative
+// maxAge checks on every query (for tests).
 func NewCatalog(db *DB, maxAge time.Duration) *Catalog {
 	if maxAge == 0 {
 		maxAge = 5 * time.Second
 	}
-	return &Catalog{db: db, maxAge: maxAge, snaps: map[string]*catalogSnapshot{}, refreshing: map[string]bool{}}
+	return &Catalog{db: db, maxAge: maxAge, syncRows: syncReload, snaps: map[string]*catalogSnapshot{}, refreshing: map[string]bool{}}
 }
 
 type catalogSnapshot struct {
@@ -193,19 +196,23 @@ func newSnapshot(rows []PackageRow, at time.Time) *catalogSnapshot {
 		s.totals.Bytes += r.Bytes
 	}
 	s.totals.Packages = int64(len(rows))
-	keys := map[PackageSort]func(PackageRow) int64{
-		SortLastUsed: func(r PackageRow) int64 { return millis(r.LastServed) },
-		SortSize:     func(r PackageRow) int64 { return r.Bytes },
-		SortHits:     func(r PackageRow) int64 { return r.Hits },
+	keys := map[PackageSort]func(*PackageRow) int64{
+		SortLastUsed: func(r *PackageRow) int64 { return millis(r.LastServed) },
+		SortSize:     func(r *PackageRow) int64 { return r.Bytes },
+		SortHits:     func(r *PackageRow) int64 { return r.Hits },
 	}
+	vals := make([]int64, len(rows))
 	for sort, key := range keys {
+		for i := range rows {
+			vals[i] = key(&rows[i])
+		}
 		order := make([]int32, len(rows))
 		for i := range order {
 			order[i] = int32(i)
 		}
 		// Rows are in name order, so the index breaks ties by name.
 		slices.SortFunc(order, func(a, b int32) int {
-			return cmp.Or(cmp.Compare(key(rows[a]), key(rows[b])), cmp.Compare(a, b))
+			return cmp.Or(cmp.Compare(vals[a], vals[b]), cmp.Compare(a, b))
 		})
 		s.orders[sort] = order
 	}
@@ -222,8 +229,15 @@ func (c *Catalog) Invalidate() {
 func (c *Catalog) snapshot(ctx context.Context, registry string) (*catalogSnapshot, error) {
 	c.mu.Lock()
 	s := c.snaps[registry]
-	if s != nil && c.maxAge > 0 {
-		if time.Since(s.at) >= c.maxAge && !c.refreshing[registry] {
+	switch {
+	case s == nil || c.maxAge < 0:
+	case time.Since(s.at) < c.maxAge:
+		c.mu.Unlock()
+		return s, nil
+	case len(s.rows) > c.syncRows:
+		// Too many rows to read while a page waits: the old snapshot
+		// answers, and the next query sees the new one.
+		if !c.refreshing[registry] {
 			c.refreshing[registry] = true
 			go c.refresh(registry)
 		}
@@ -231,8 +245,13 @@ func (c *Catalog) snapshot(ctx context.Context, registry string) (*catalogSnapsh
 		return s, nil
 	}
 	c.mu.Unlock()
+	// Read now: the fingerprint first, the rows only if it changed.
 	return c.load(ctx, registry)
 }
+
+// syncReload is the most rows a query waits to have read again (about
+// 50 ms); a larger registry's stale snapshot is refreshed in the background.
+const syncReload = 10_000
 
 // load reads a registry's rows once however many ask at the same time.
 func (c *Catalog) load(ctx context.Context, registry string) (*catalogSnapshot, error) {
@@ -259,7 +278,7 @@ func (c *Catalog) load(ctx context.Context, registry string) (*catalogSnapshot, 
 			c.mu.Unlock()
 			return &s, nil
 		}
-		rows, err := c.db.CatalogRows(ctx, registry)
+		rows, err := c.db.catalogRows(ctx, registry)
 		if err != nil {
 			return nil, fmt.Errorf("catalog of %s: %w", registry, err)
 		}
@@ -288,11 +307,9 @@ func (c *Catalog) refresh(registry string) {
 
 // Totals returns a registry's totals; zero for one that holds nothing.
 func (c *Catalog) Totals(ctx context.Context, registry string) (RegistryTotals, error) {
-	s, err := c.snapshot(ctx, registry)
-	if err != nil {
-		return RegistryTotals{}, err
-	}
-	return s.totals, nil
+	// One aggregate query: the overview must not lag behind an install
+	// the way a list snapshot may.
+	return c.db.RegistryTotals(ctx, registry)
 }
 
 // List returns one page of a registry's packages and how many match.

@@ -137,7 +137,7 @@ func knownKinds() string {
 var mountName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // reservedNames are paths larder itself serves at the top level.
-var reservedNames = map[string]bool{"api": true, "metrics": true, "healthz": true, "readyz": true, "static": true, "-": true}
+var reservedNames = map[string]bool{"r": true, "setup": true, "favicon.ico": true, "api": true, "metrics": true, "healthz": true, "readyz": true, "static": true, "-": true}
 
 func (c *Config) validate(path string) error {
 	bad := func(key, format string, a ...any) error {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/larder-mirror/larder/web"
 )
 
 func (a *app) handler() http.Handler {
@@ -23,7 +24,12 @@ func (a *app) handler() http.Handler {
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	r.Get("/readyz", a.ready)
 	r.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{}))
-	r.Get("/", a.index)
+	// The UI and its JSON API answer everything the routes above and the
+	// registry mounts below do not.
+	ui := web.New(web.Config{Registries: a.regs, Store: a.store, DataDir: a.cfg.Data, PublicURL: a.cfg.PublicURL, Log: a.log})
+	go ui.Warm(context.Background())
+	r.Handle("/", ui)
+	r.Handle("/*", ui)
 	for _, reg := range a.regs {
 		prefix := "/" + reg.Name()
 		h := http.StripPrefix(prefix, reg.Handler())
@@ -49,37 +55,6 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 	f.Close()
 	os.Remove(f.Name())
 	io.WriteString(w, "ready\n")
-}
-
-var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>larder</title></head><body>
-<h1>larder</h1>
-<p>A protocol-aware mirror for package registries.</p>
-{{range .}}<h2>{{.Name}} ({{.Kind}})</h2>
-<p>Upstream health: {{if .Up}}up{{else}}down{{end}}</p>
-{{range .Snippets}}<h3>{{.Client}}</h3><pre>{{.Shell}}</pre>{{if .Note}}<p>{{.Note}}</p>{{end}}{{end}}
-{{end}}
-<p><a href="/metrics">metrics</a></p>
-</body></html>
-`))
-
-func (a *app) index(w http.ResponseWriter, r *http.Request) {
-	type regView struct {
-		Name, Kind string
-		Up         bool
-		Snippets   any
-	}
-	var views []regView
-	for i, reg := range a.regs {
-		base := a.cfg.PublicURL
-		if base == "" {
-			base = "http://" + r.Host
-		}
-		views = append(views, regView{reg.Name(), reg.Kind(), a.upstreams[i].Health().Up(), reg.ClientSetup(base + "/" + reg.Name() + "/")})
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	indexPage.Execute(w, views)
 }
 
 // accessLog writes one line per request.

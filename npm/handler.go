@@ -117,14 +117,26 @@ func chooseVariant(accept string) string {
 	return variantFull
 }
 
-// packument is a packument body in the variant asked for, before rewriting.
+// packument is a packument in the variant asked for, before rewriting. Its
+// body is read only when a rendering of it is not cached already: serving a
+// cached packument must not read 10 MB from disk per request.
 type packument struct {
-	body   []byte
-	digest storage.Digest // of the stored body it came from
+	digest storage.Digest // of the stored body it comes from
 	status registries.CacheStatus
-	// derived is set when the body was derived from the full document,
+	// derived is set when the body is derived from the full document,
 	// which changes the render key.
 	derived bool
+	load    func() ([]byte, error)
+}
+
+func (g *Registry) bodyOf(ctx context.Context, doc storage.Document, derive bool) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		body, err := g.up.Body(ctx, doc)
+		if err != nil || !derive {
+			return body, err
+		}
+		return abbreviate(body), nil
+	}
 }
 
 // loadPackument fetches a packument through the cache policy. When the
@@ -134,8 +146,7 @@ type packument struct {
 func (g *Registry) loadPackument(ctx context.Context, name, variant string) (packument, error) {
 	doc, err := g.up.Document(ctx, g.docRequest(name, variant))
 	if err == nil {
-		body, err := g.up.Body(ctx, doc.Document)
-		return packument{body: body, digest: doc.Body, status: doc.Status}, err
+		return packument{digest: doc.Body, status: doc.Status, load: g.bodyOf(ctx, doc.Document, false)}, nil
 	}
 	other := variantFull
 	if variant == variantFull {
@@ -150,21 +161,22 @@ func (g *Registry) loadPackument(ctx context.Context, name, variant string) (pac
 		if cerr != nil {
 			return packument{}, err
 		}
-		body, berr := g.up.Body(ctx, cached)
-		if berr != nil {
-			return packument{}, berr
-		}
-		p := packument{body: body, digest: cached.Body, status: registries.Stale}
-		if variant == variantAbbreviated {
-			p.body, p.derived = abbreviate(body), true
-		}
-		return p, nil
+		derive := variant == variantAbbreviated
+		return packument{digest: cached.Body, status: registries.Stale, derived: derive, load: g.bodyOf(ctx, cached, derive)}, nil
 	case errors.Is(err, registries.ErrNotFound) && variant == variantAbbreviated:
 		full, ferr := g.loadPackument(ctx, name, variantFull)
 		if ferr != nil {
 			return packument{}, ferr
 		}
-		full.body, full.derived = abbreviate(full.body), true
+		loadFull := full.load
+		full.derived = true
+		full.load = func() ([]byte, error) {
+			body, err := loadFull()
+			if err != nil {
+				return nil, err
+			}
+			return abbreviate(body), nil
+		}
 		return full, nil
 	}
 	return packument{}, err
@@ -236,7 +248,11 @@ func (g *Registry) servePackument(w http.ResponseWriter, r *http.Request, name s
 func (g *Registry) render(name, variant string, p packument, base string) (*registries.Rendered, error) {
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
 	return g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
-		return registries.NewRendered(rewriteTarballs(p.body, name, base), contentTypeOf(variant)), nil
+		body, err := p.load()
+		if err != nil {
+			return nil, err
+		}
+		return registries.NewRendered(rewriteTarballs(body, name, base), contentTypeOf(variant)), nil
 	})
 }
 
@@ -256,7 +272,11 @@ func (g *Registry) serveVersion(w http.ResponseWriter, r *http.Request, name, sp
 	base := g.baseURL(r)
 	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
-		v, ok := findVersion(p.body, spec)
+		body, err := p.load()
+		if err != nil {
+			return nil, err
+		}
+		v, ok := findVersion(body, spec)
 		if !ok {
 			return nil, registries.ErrNotFound
 		}
@@ -302,13 +322,12 @@ func quote(s string) string {
 func (g *Registry) serveTarball(w http.ResponseWriter, r *http.Request, rt route) error {
 	version, _ := tarballVersion(rt.name, rt.file)
 	path := tarballPath(rt.name, version)
-	db := g.up.Store().DB
-	a, err := db.Artifact(r.Context(), g.name, path)
+	a, err := g.up.Artifact(r.Context(), path)
 	if errors.Is(err, storage.ErrNotFound) {
 		if _, perr := g.loadPackument(r.Context(), rt.name, variantAbbreviated); perr != nil {
 			return perr
 		}
-		a, err = db.Artifact(r.Context(), g.name, path)
+		a, err = g.up.Artifact(r.Context(), path)
 		if errors.Is(err, storage.ErrNotFound) {
 			return registries.ErrNotFound
 		}

@@ -118,7 +118,11 @@ func (g *Registry) offlineView(ctx context.Context, name, variant string, p pack
 	}
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey}, "\x00")
 	return g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
-		view, err := cachedView(p.body, held)
+		body, err := p.load()
+		if err != nil {
+			return nil, err
+		}
+		view, err := cachedView(body, held)
 		if err != nil {
 			return nil, err
 		}

@@ -314,13 +314,12 @@ func (g *Registry) serveFile(w http.ResponseWriter, r *http.Request, project, fi
 	}
 	project = Normalize(project)
 	path := filePath(project, filename)
-	db := g.up.Store().DB
-	a, err := db.Artifact(r.Context(), g.name, path)
+	a, err := g.up.Artifact(r.Context(), path)
 	if errors.Is(err, storage.ErrNotFound) {
 		if _, perr := g.up.Document(r.Context(), g.pageRequest(project)); perr != nil {
 			return perr
 		}
-		a, err = db.Artifact(r.Context(), g.name, path)
+		a, err = g.up.Artifact(r.Context(), path)
 		if errors.Is(err, storage.ErrNotFound) {
 			return registries.ErrNotFound
 		}

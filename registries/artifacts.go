@@ -83,6 +83,7 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 		// The row says held but the blob is gone (deleted by hand, a lost
 		// disk): forget it and fetch it again.
 		u.log.Error("artifact row points at a missing blob; fetching it again", "path", a.Path, "sha256", a.SHA256)
+		u.held.drop(a.Path)
 		if err := u.env.Store.DB.ForgetArtifact(r.Context(), a.Registry, a.Path); err != nil {
 			return err
 		}

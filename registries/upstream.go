@@ -36,6 +36,7 @@ type Upstream struct {
 	fills  fillTable
 
 	traffic Traffic
+	held    heldCache
 }
 
 // NewUpstream sets up the link; Close stops its background probe.

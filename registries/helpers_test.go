@@ -365,3 +365,13 @@ func allowedHeaders(t *testing.T, h http.Header, allowed ...string) {
 		}
 	}
 }
+
+// storageTmp lists what is in blobs/tmp: writes in progress or left behind.
+func storageTmp(e *testEnv) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(e.Store.Dir, "blobs", "tmp"))
+	var names []string
+	for _, en := range entries {
+		names = append(names, en.Name())
+	}
+	return names, err
+}

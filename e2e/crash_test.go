@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/larder-mirror/larder/npm/npmtest"
+)
+
+// consistent fails unless every row that points at a blob finds it whole,
+// and no write in progress survived.
+func (l *larder) consistent(t *testing.T) {
+	t.Helper()
+	if files := l.blobFiles("tmp"); len(files) != 0 {
+		t.Errorf("partial files: %v", files)
+	}
+	db := l.db()
+	rows, err := db.Query(`SELECT sha256, size FROM artifacts WHERE sha256 IS NOT NULL
+		UNION ALL SELECT body_sha256, body_size FROM documents`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var sum string
+		var size int64
+		rows.Scan(&sum, &size)
+		fi, err := os.Stat(filepath.Join(l.dir, "blobs", "sha256", sum[:2], sum))
+		if err != nil || fi.Size() != size {
+			t.Errorf("a row points at blob %s (%d bytes): %v", sum, size, err)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Error("nothing was stored at all")
+	}
+}
+
+// A loop of kill -9 while larder writes: after each restart there is no
+// partial blob and no row pointing at a missing one, and what was cut off is
+// fetched whole on the next request.
+func TestKill9InALoopLeavesNoPartialBlobAndNoDanglingRow(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	const rounds = 5
+	for i := range rounds {
+		big := make([]byte, 8<<20)
+		for j := range big {
+			big[j] = byte(j*i + j>>9)
+		}
+		up.PublishTarball(fmt.Sprintf("big-%d", i), "1.0.0", big, nil)
+		for j := range 20 {
+			up.Publish(fmt.Sprintf("small-%d-%d", i, j), "1.0.0", nil)
+		}
+	}
+	slow := newTrickleProxy(t, up.URL, 512<<10, 10*time.Millisecond)
+	l := startLarder(t, fmt.Sprintf(`
+[[registry]]
+name = "npm"
+kind = "npm"
+upstream = %q
+tarball_hosts = [%q]
+`, slow.URL, strings.TrimSuffix(strings.TrimPrefix(up.URL, "http://"), "/")))
+
+	for i := range rounds {
+		ctx, cancel := context.WithCancel(context.Background())
+		go http.DefaultClient.Do(mustRequest(ctx, l.URL+fmt.Sprintf("/npm/big-%d/-/big-%d-1.0.0.tgz", i, i)))
+		for j := range 20 {
+			go http.DefaultClient.Do(mustRequest(ctx, l.URL+fmt.Sprintf("/npm/small-%d-%d/-/small-%d-%d-1.0.0.tgz", i, j, i, j)))
+		}
+		time.Sleep(time.Duration(150+i*120) * time.Millisecond)
+		l.kill9()
+		cancel()
+		l.start()
+		l.consistent(t)
+	}
+	for i := range rounds {
+		_, body := l.get(t, fmt.Sprintf("/npm/big-%d/-/big-%d-1.0.0.tgz", i, i))
+		if len(body) != 8<<20 {
+			t.Errorf("big-%d after the crashes: %d bytes", i, len(body))
+		}
+	}
+	l.consistent(t)
+}
+
+func mustRequest(ctx context.Context, u string) *http.Request {
+	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return r
+}
+
+// A long reader holding the database (a backup, a curious sqlite3 shell)
+// does not stop larder from fetching and recording.
+func TestALongReaderDoesNotBlockLarder(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	up.Publish("leaf", "1.0.0", nil)
+	up.Publish("other", "1.0.0", nil)
+	l := startLarder(t, npmConfig(up, ""))
+	l.get(t, "/npm/leaf")
+	tx, err := l.db().Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM documents`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, p := range []string{"/npm/other", "/npm/other/-/other-1.0.0.tgz", "/npm/leaf/-/leaf-1.0.0.tgz"} {
+		if resp, _ := l.get(t, p); resp.StatusCode != 200 {
+			t.Errorf("%s with a reader holding the database: %d", p, resp.StatusCode)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("requests waited %v on the reader", d)
+	}
+	if l.storedSHA256("npm", "other/-/other-1.0.0.tgz") == "" {
+		t.Error("the tarball was not recorded while the reader held the database")
+	}
+}

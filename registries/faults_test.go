@@ -1,0 +1,90 @@
+package registries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/larder-mirror/larder/storage"
+)
+
+// fullDisk is a blob store whose disk fills up: every write past the first
+// room bytes (counted over all blobs) fails with ENOSPC, as on a full volume.
+type fullDisk struct {
+	storage.Blobs
+	room atomic.Int64
+}
+
+func (d *fullDisk) Create(ctx context.Context) (storage.BlobWriter, error) {
+	w, err := d.Blobs.Create(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &fullDiskWriter{BlobWriter: w, d: d}, nil
+}
+
+type fullDiskWriter struct {
+	storage.BlobWriter
+	d *fullDisk
+}
+
+func (w *fullDiskWriter) Write(p []byte) (int, error) {
+	if w.d.room.Add(-int64(len(p))) < 0 {
+		return 0, fmt.Errorf("write blob: %w", syscall.ENOSPC)
+	}
+	return w.BlobWriter.Write(p)
+}
+
+func TestAFullDiskFailsTheDownloadKeepsNothingAndServesWhatIsHeld(t *testing.T) {
+	t.Parallel()
+	x := newArtifactFixture(t, Options{})
+	held := randomBytes(smallSize, 7)
+	x.f.handle(tarballUpstream, bytesHandler(held))
+	x.announce(t, held)
+	mustStatus(t, x.get(t, http.MethodGet, nil), http.StatusOK)
+	waitFillsDone(t, x.u)
+
+	disk := &fullDisk{Blobs: x.e.Store.Blobs}
+	disk.room.Store(64 << 10)
+	x.e.Store.Blobs = disk
+	t.Cleanup(func() { x.e.Store.Blobs = disk.Blobs })
+
+	// Another artifact, too big for what is left.
+	const coldPath = "big/-/big-1.0.0.tgz"
+	cold := randomBytes(largeSize, 8)
+	x.f.handle("/"+coldPath, bytesHandler(cold))
+	if err := x.e.Store.DB.AnnounceArtifacts(context.Background(), testRegistry, []storage.Artifact{{
+		Path: coldPath, Package: "big", Version: "1.0.0", UpstreamURL: x.f.URL("/" + coldPath), Integrity: integrityOf(cold),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := x.srv.Client().Get(x.srv.URL + "/" + coldPath)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("a download that could not be written answered 200")
+		}
+	}
+	waitFillsDone(t, x.u)
+	errs := x.serveErrors()
+	if len(errs) == 0 || !errors.Is(errs[len(errs)-1], syscall.ENOSPC) {
+		t.Errorf("the client's error does not say the disk is full: %v", errs)
+	}
+	if a, err := x.e.Store.DB.Artifact(context.Background(), testRegistry, coldPath); err != nil || a.Cached() {
+		t.Errorf("the failed download was recorded as stored: %+v %v", a, err)
+	}
+	tmp, _ := storageTmp(x.e)
+	if len(tmp) != 0 {
+		t.Errorf("partial files left: %v", tmp)
+	}
+	// What is held is still served.
+	got := x.get(t, http.MethodGet, nil)
+	mustStatus(t, got, http.StatusOK)
+	if got.resp.Header.Get("X-Larder-Cache") != "HIT" {
+		t.Errorf("the held tarball: %s", got.resp.Header.Get("X-Larder-Cache"))
+	}
+}

@@ -66,4 +66,10 @@ func TestAnUpstreamCannotSwapTheBytesOfAPinnedVersion(t *testing.T) {
 	if !strings.Contains(l.log.String(), "UPSTREAM CHANGED THE BYTES") {
 		t.Error("the conflict was not logged")
 	}
+	if _, page := l.get(t, "/r/npm/p/leaf"); !strings.Contains(string(page), "tried to change published bytes") {
+		t.Error("the UI does not show the conflict")
+	}
+	if _, api := l.get(t, "/api/v1/registries/pypi/packages/beta"); !strings.Contains(string(api), `"offered_integrity"`) {
+		t.Errorf("the API does not list the conflict:\n%s", api)
+	}
 }

@@ -24,6 +24,9 @@ type packageView struct {
 	CachedVersions  int               `json:"cached_versions"`
 	Versions        []versionView     `json:"versions"` // newest first
 	HTMLURL         string            `json:"html_url"`
+	// PinConflicts are the upstream's attempts to change the bytes of a
+	// version larder holds; larder kept serving the pinned ones.
+	PinConflicts []pinConflictView `json:"pin_conflicts"`
 
 	// For the page.
 	RegistryURL  string `json:"-"`
@@ -46,6 +49,15 @@ type versionView struct {
 	Deprecated     string     `json:"deprecated,omitempty"`
 	Published      jsonTime   `json:"published"`
 	Files          []fileView `json:"files"`
+}
+
+type pinConflictView struct {
+	Path      string   `json:"path"`
+	Pinned    string   `json:"pinned_integrity"`
+	Offered   string   `json:"offered_integrity"`
+	FirstSeen jsonTime `json:"first_seen"`
+	LastSeen  jsonTime `json:"last_seen"`
+	Times     int64    `json:"times"`
 }
 
 type fileView struct {
@@ -89,6 +101,15 @@ func (h *Handler) describe(ctx context.Context, r *http.Request, reg registries.
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return v, err
 		}
+	}
+	conflicts, err := h.cfg.Store.PinConflicts(ctx, reg.Name(), v.Name)
+	if err != nil {
+		return v, err
+	}
+	v.PinConflicts = []pinConflictView{}
+	for _, c := range conflicts {
+		v.PinConflicts = append(v.PinConflicts, pinConflictView{Path: c.Path, Pinned: c.Pinned, Offered: c.Offered,
+			FirstSeen: stamp(c.FirstSeen), LastSeen: stamp(c.LastSeen), Times: c.Times})
 	}
 	base := h.registryBase(r, reg)
 	for _, vi := range info.Versions {

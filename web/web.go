@@ -111,7 +111,7 @@ func New(cfg Config) *Handler {
 // 100,000 packages that read takes a good part of a second.
 func (h *Handler) Warm(ctx context.Context) {
 	for _, reg := range h.cfg.Registries {
-		if _, err := h.catalog.Totals(ctx, reg.Name()); err != nil {
+		if _, err := h.catalog.List(ctx, reg.Name(), storage.PackageQuery{Limit: 1}); err != nil {
 			h.log.Warn("reading the package list for the UI", "registry", reg.Name(), "err", err)
 		}
 	}

@@ -1,10 +1,13 @@
 package registries
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -87,4 +90,36 @@ func TestAFullDiskFailsTheDownloadKeepsNothingAndServesWhatIsHeld(t *testing.T) 
 	if got.resp.Header.Get("X-Larder-Cache") != "HIT" {
 		t.Errorf("the held tarball: %s", got.resp.Header.Get("X-Larder-Cache"))
 	}
+}
+
+// A gzip bomb from the upstream (a few KB that inflate to gigabytes) is cut
+// at the document bound: larder never inflates more than it would store.
+func TestAGzipBombIsCutAtTheDocumentBound(t *testing.T) {
+	// Not parallel: it measures the process's allocations.
+	var bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	zeros := make([]byte, 1<<20)
+	for range 512 { // 512 MiB of zeros
+		zw.Write(zeros)
+	}
+	zw.Close()
+	e := newTestEnv(t)
+	f := newFakeUpstream(t)
+	f.handle("/left-pad", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(bomb.Bytes())
+	}))
+	u := e.upstream(t, f.URL("/"), Options{MaxDocumentSize: 4 << 20})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := u.Document(context.Background(), leftPad(f))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Document = %v, want ErrTooLarge", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Errorf("inflating the bomb allocated %d MiB", grew>>20)
+	}
+	assertNotCached(t, u, leftPad(f))
 }

@@ -344,22 +344,34 @@ func TestClientHeadersNeverReachTheUpstream(t *testing.T) {
 }
 
 func TestTarballsOnOtherHostsAreNeverFetched(t *testing.T) {
-	up := npmtest.New()
-	defer up.Close()
 	trap := npmtest.New() // a host that must see no request
 	defer trap.Close()
-	up.SetTarballBase(trap.URL)
-	up.Publish("elsewhere", "1.0.0", nil)
-	l := startLarder(t, npmConfig(up, ""))
-	resp, body := l.get(t, "/npm/elsewhere")
-	if resp.StatusCode != 200 || strings.Contains(string(body), trap.URL) {
-		t.Fatalf("packument: %d; it must not name the other host:\n%s", resp.StatusCode, body)
-	}
-	if resp, _ := l.get(t, "/npm/elsewhere/-/elsewhere-1.0.0.tgz"); resp.StatusCode != 404 {
-		t.Errorf("tarball on another host: %d, want 404", resp.StatusCode)
-	}
-	if n := len(trap.Requests()); n != 0 {
-		t.Errorf("the other host saw %d requests", n)
+	trapHost := strings.TrimSuffix(strings.TrimPrefix(trap.URL, "http://"), "/")
+	for _, base := range []string{
+		trap.URL, // another port on loopback
+		"http://registry.npmjs.org@" + trapHost + "/", // the user-info trick
+		"http://169.254.169.254/latest/meta-data/",     // cloud metadata
+	} {
+		t.Run(base, func(t *testing.T) {
+			up := npmtest.New()
+			defer up.Close()
+			up.SetTarballBase(base)
+			up.Publish("elsewhere", "1.0.0", nil)
+			l := startLarder(t, npmConfig(up, ""))
+			resp, body := l.get(t, "/npm/elsewhere")
+			if resp.StatusCode != 200 || strings.Contains(string(body), trapHost) || strings.Contains(string(body), "169.254") {
+				t.Fatalf("packument: %d; it must not name the other host:\n%s", resp.StatusCode, body)
+			}
+			if resp, _ := l.get(t, "/npm/elsewhere/-/elsewhere-1.0.0.tgz"); resp.StatusCode != 404 {
+				t.Errorf("tarball on another host: %d, want 404", resp.StatusCode)
+			}
+			if n := len(trap.Requests()); n != 0 {
+				t.Errorf("the other host saw %d requests", n)
+			}
+			if !strings.Contains(l.log.String(), "larder will not fetch it") {
+				t.Error("the refused tarball was not logged")
+			}
+		})
 	}
 }
 

@@ -350,7 +350,7 @@ func TestTarballsOnOtherHostsAreNeverFetched(t *testing.T) {
 	for _, base := range []string{
 		trap.URL, // another port on loopback
 		"http://registry.npmjs.org@" + trapHost + "/", // the user-info trick
-		"http://169.254.169.254/latest/meta-data/",     // cloud metadata
+		"http://169.254.169.254/latest/meta-data/",    // cloud metadata
 	} {
 		t.Run(base, func(t *testing.T) {
 			up := npmtest.New()

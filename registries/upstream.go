@@ -230,7 +230,9 @@ func (u *Upstream) Passthrough(w http.ResponseWriter, r *http.Request, upstreamU
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, newIdleBody(resp.Body, u.opts.IdleTimeout, cancel))
+	rb := newIdleBody(resp.Body, u.opts.IdleTimeout, cancel)
+	defer rb.Close() // stops its timer
+	io.Copy(w, rb)
 }
 
 // errBodyMessage is what a client sees for an error.

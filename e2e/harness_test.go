@@ -336,3 +336,14 @@ func tail(s string, lines int) string {
 	}
 	return strings.Join(parts, "\n")
 }
+
+// logged waits briefly for s to appear in larder's log, which larder
+// writes in batches.
+func (l *larder) logged(s string) bool {
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(l.log.String(), s) {
+			return true
+		}
+	}
+	return false
+}

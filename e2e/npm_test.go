@@ -368,7 +368,7 @@ func TestTarballsOnOtherHostsAreNeverFetched(t *testing.T) {
 			if n := len(trap.Requests()); n != 0 {
 				t.Errorf("the other host saw %d requests", n)
 			}
-			if !strings.Contains(l.log.String(), "larder will not fetch it") {
+			if !l.logged("larder will not fetch it") {
 				t.Error("the refused tarball was not logged")
 			}
 		})

@@ -63,7 +63,7 @@ func TestAnUpstreamCannotSwapTheBytesOfAPinnedVersion(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if !strings.Contains(l.log.String(), "UPSTREAM CHANGED THE BYTES") {
+	if !l.logged("UPSTREAM CHANGED THE BYTES") {
 		t.Error("the conflict was not logged")
 	}
 	if _, page := l.get(t, "/r/npm/p/leaf"); !strings.Contains(string(page), "tried to change published bytes") {

@@ -1,6 +1,7 @@
 package registries
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,6 +85,7 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 		// disk): forget it and fetch it again.
 		u.log.Error("artifact row points at a missing blob; fetching it again", "path", a.Path, "sha256", a.SHA256)
 		u.held.drop(a.Path)
+		u.small.drop(a.SHA256)
 		if err := u.env.Store.DB.ForgetArtifact(r.Context(), a.Registry, a.Path); err != nil {
 			return err
 		}
@@ -107,11 +109,25 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 }
 
 func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.Artifact, o ArtifactOptions, status CacheStatus) error {
-	rc, _, err := u.env.Store.Blobs.Open(r.Context(), a.SHA256)
-	if err != nil {
-		return err
+	var content io.ReadSeeker
+	if b, ok := u.small.get(a.SHA256); ok {
+		content = bytes.NewReader(b)
+	} else {
+		rc, size, err := u.env.Store.Blobs.Open(r.Context(), a.SHA256)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		content = rc
+		if size <= smallBlobMax {
+			if b, ok := readSmall(rc, a.SHA256, size); ok {
+				u.small.put(a.SHA256, b)
+				content = bytes.NewReader(b)
+			} else if _, err := rc.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+		}
 	}
-	defer rc.Close()
 	h := w.Header()
 	h.Set("Content-Type", o.ContentType)
 	h.Set("Cache-Control", o.CacheControl)
@@ -120,7 +136,7 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 	u.count("artifact", status)
 	u.env.Hits.Add(a.Registry, a.Package, a.Path)
 	cw := &countingWriter{ResponseWriter: w}
-	http.ServeContent(cw, r, "", time.Time{}, rc)
+	http.ServeContent(cw, r, "", time.Time{}, content)
 	u.env.Metrics.BytesServed.WithLabelValues(u.opts.Name).Add(float64(cw.n))
 	return nil
 }

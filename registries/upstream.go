@@ -37,6 +37,7 @@ type Upstream struct {
 
 	traffic Traffic
 	held    heldCache
+	small   smallBlobs
 }
 
 // NewUpstream sets up the link; Close stops its background probe.

@@ -42,6 +42,9 @@ func OpenDB(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
+	// As many idle as open: closing and reopening SQLite connections (and
+	// re-preparing statements) under load costs more than the queries.
+	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
 	d := &DB{sql: db}
 	if err := d.migrate(ctx); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,7 +50,9 @@ func serve(args []string) error {
 		return err
 	}
 
-	log := newLogger(cfg)
+	logOut := newLogBuffer(os.Stderr, 200*time.Millisecond)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -108,14 +111,14 @@ func serve(args []string) error {
 	return nil
 }
 
-func newLogger(cfg Config) *slog.Logger {
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // app is a running larder: the store, the mounted registries and what they share.

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"io"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"

@@ -2,7 +2,6 @@ package npm
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -50,14 +49,7 @@ func (g *Registry) ClientSetup(base string) []registries.Snippet {
 
 // baseURL is the registry's public base URL for a request, ending in "/".
 func (g *Registry) baseURL(r *http.Request) string {
-	if g.publicURL != "" {
-		return g.publicURL + "/" + g.name + "/"
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/" + url.PathEscape(g.name) + "/"
+	return registries.BaseURL(r, g.publicURL, g.name)
 }
 
 // upstreamURL is the upstream URL of a path such as "lodash" or "-/ping".

@@ -62,14 +62,7 @@ func (g *Registry) ClientSetup(base string) []registries.Snippet {
 
 // baseURL is the registry's public base URL for a request, ending in "/".
 func (g *Registry) baseURL(r *http.Request) string {
-	if g.publicURL != "" {
-		return g.publicURL + "/" + g.name + "/"
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/" + g.name + "/"
+	return registries.BaseURL(r, g.publicURL, g.name)
 }
 
 // filesPrefix is the path-only prefix of a project's file links.

@@ -2,6 +2,7 @@ package registries
 
 import (
 	"net/http"
+	"strings"
 )
 
 // Registry is what an ecosystem supplies to be mounted under /{name}/.
@@ -26,4 +27,18 @@ type Snippet struct {
 	Client string // "npm", "pip", …
 	Shell  string // commands or a file's text
 	Note   string
+}
+
+// BaseURL is a mounted registry's public base URL, ending in "/": from
+// publicURL when larder sits behind a reverse proxy, else from the request
+// (its Host, and https when it came over TLS).
+func BaseURL(r *http.Request, publicURL, name string) string {
+	if publicURL != "" {
+		return strings.TrimSuffix(publicURL, "/") + "/" + name + "/"
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/" + name + "/"
 }

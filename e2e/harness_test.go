@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 
 // requireTool fails (not skips) when a client is missing: `make test`
 // installs them, and a test that silently skips proves nothing.
-func requireTool(t *testing.T, name string) string {
+func requireTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -58,7 +58,7 @@ func requireTool(t *testing.T, name string) string {
 
 // larder is one running larder process.
 type larder struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string // data folder
 	config string // config file path
 	addr   string
@@ -76,13 +76,13 @@ type larder struct {
 
 // startLarder writes config (a TOML body without listen/data) and starts
 // larder on a free loopback port with a fresh data folder.
-func startLarder(t *testing.T, config string, flags ...string) *larder {
+func startLarder(t testing.TB, config string, flags ...string) *larder {
 	t.Helper()
 	return startLarderEnv(t, config, nil, flags...)
 }
 
 // startLarderEnv is startLarder with extra environment variables.
-func startLarderEnv(t *testing.T, config string, env []string, flags ...string) *larder {
+func startLarderEnv(t testing.TB, config string, env []string, flags ...string) *larder {
 	t.Helper()
 	l := &larder{t: t, dir: filepath.Join(t.TempDir(), "data"), extra: flags, env: env}
 	l.config = filepath.Join(t.TempDir(), "larder.toml")
@@ -101,7 +101,7 @@ func startLarderEnv(t *testing.T, config string, env []string, flags ...string) 
 	return l
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -210,7 +210,7 @@ func (l *larder) blobFiles(sub string) []string {
 	return out
 }
 
-func (l *larder) get(t *testing.T, path string, header ...string) (*http.Response, []byte) {
+func (l *larder) get(t testing.TB, path string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, l.URL+path, nil)
 	for i := 0; i+1 < len(header); i += 2 {
@@ -231,13 +231,13 @@ func (l *larder) get(t *testing.T, path string, header ...string) (*http.Respons
 // client runs a package manager in a project folder with its own cache, so
 // that every run asks larder rather than a cache left by another test.
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	cache string
 	home  string
 }
 
-func newProject(t *testing.T, pkgJSON string) *client {
+func newProject(t testing.TB, pkgJSON string) *client {
 	t.Helper()
 	c := &client{t: t, dir: t.TempDir(), home: t.TempDir()}
 	c.cache = filepath.Join(c.home, "cache")

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/npm/npmtest"
 )

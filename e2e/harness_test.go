@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"context"
 	"database/sql"
 	"fmt"
@@ -19,6 +20,12 @@ import (
 
 	_ "modernc.org/sqlite"
 )
+
+// testTransport trusts any certificate: the TLS test's larder has a
+// self-signed one made for the test.
+var testTransport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+
+var testClient = &http.Client{Transport: testTransport}
 
 // larderBin is the binary under test, built once by TestMain.
 var larderBin string
@@ -84,13 +91,21 @@ func startLarder(t testing.TB, config string, flags ...string) *larder {
 // startLarderEnv is startLarder with extra environment variables.
 func startLarderEnv(t testing.TB, config string, env []string, flags ...string) *larder {
 	t.Helper()
-	l := &larder{t: t, dir: filepath.Join(t.TempDir(), "data"), extra: flags, env: env}
+	return startLarderWith(t, config, func(l *larder) { l.env, l.extra = env, flags })
+}
+
+// startLarderWith is startLarder with the process's settings adjusted by
+// set before it starts.
+func startLarderWith(t testing.TB, config string, set func(*larder)) *larder {
+	t.Helper()
+	l := &larder{t: t, dir: filepath.Join(t.TempDir(), "data")}
 	l.config = filepath.Join(t.TempDir(), "larder.toml")
 	if err := os.WriteFile(l.config, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l.addr = freeAddr(t)
 	l.URL = "http://" + l.addr
+	set(l)
 	l.start()
 	t.Cleanup(func() {
 		l.stop()
@@ -131,7 +146,7 @@ func (l *larder) start() {
 		if path == "" {
 			path, want = "/readyz", 200
 		}
-		resp, err := http.Get(l.URL + path)
+		resp, err := testClient.Get(l.URL + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == want {
@@ -216,7 +231,7 @@ func (l *larder) get(t testing.TB, path string, header ...string) (*http.Respons
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	resp, err := testTransport.RoundTrip(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # larder's speed benchmark: larder against nginx serving the same bytes, on
 # warm data, over loopback, with wrk. Prints a Markdown table of larder/nginx
-# ratios and larder's peak RSS and writes it to bench/out/results.md.
-# See bench/README.md.
+# ratios and larder's peak RSS and writes it to bench/out/results.md. npm
+# tarballs and a large packument; PyPI project pages (2,000 files) and a
+# 50 MB wheel. See bench/README.md.
 #
 #   ./bench/run.sh            # or: make bench
 #
 # Knobs (environment): BENCH_DURATION (seconds per measured run, 2),
 # BENCH_ROUNDS (measured runs per server and case, 4), BENCH_THREADS (wrk
 # threads, 2), BENCH_CONNS (connections for tarballs, 32), BENCH_CONNS_LARGE
-# (connections for packuments, 8), BENCH_STRICT=1 (exit 1 on any MISS),
+# (connections for packuments and PyPI pages, 8), BENCH_CONNS_HUGE
+# (connections for the 50 MB wheel, 4), BENCH_STRICT=1 (exit 1 on any MISS),
 # BENCH_KEEP=1 (keep the temporary folder: logs, data, nginx root).
 set -euo pipefail
 
@@ -21,10 +23,14 @@ ROUNDS=${BENCH_ROUNDS:-4}
 THREADS=${BENCH_THREADS:-2}
 CONNS_TARBALL=${BENCH_CONNS:-32}
 CONNS_PACKUMENT=${BENCH_CONNS_LARGE:-8}
+CONNS_HUGE=${BENCH_CONNS_HUGE:-4}
 WARMUP=1 # seconds of unmeasured load per server and case before the rounds
+# Bodies from this size on are measured by bytes received rather than by
+# requests completed (see run_wrk).
+HUGE_BYTES=$((16 << 20))
 
-TARGET_TARBALL=0.9
-TARGET_PACKUMENT=0.8
+TARGET_TARBALL=0.9   # files: npm tarballs, PyPI distribution files
+TARGET_PACKUMENT=0.8 # documents: npm packuments, PyPI project pages
 TARGET_RSS_MB=150
 
 # What the fake upstream publishes (bench/cmd/fakeupstream).
@@ -32,12 +38,18 @@ BIG_PKG=bench-big
 BIG_VERSIONS=3000
 LARGE_TGZ=bench-large-tgz
 SMALL_TGZ=bench-small-tgz
+MANY_PROJECT=bench-many # 400 versions, 2,000 files
+LARGE_WHL_PROJECT=bench-large-whl
+LARGE_WHL=bench_large_whl-1.0.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 
 ACCEPT_FULL='application/json'
 ACCEPT_ABBREV='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
+ACCEPT_PYPI_HTML='text/html'
+# What pip (22.2 and later) sends; the JSON form wins.
+ACCEPT_PYPI_JSON='application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01'
 
 # One case a line: name|path|Accept|Accept-Encoding|connections. An empty
-# header is not sent. Plain packument cases come before their gzip ones.
+# header is not sent. Plain document cases come before their gzip ones.
 CASES=(
 	"tarball 1 MB|/npm/$LARGE_TGZ/-/$LARGE_TGZ-1.0.0.tgz|||$CONNS_TARBALL"
 	"tarball 10 KB|/npm/$SMALL_TGZ/-/$SMALL_TGZ-1.0.0.tgz|||$CONNS_TARBALL"
@@ -45,6 +57,11 @@ CASES=(
 	"packument full, gzip|/npm/$BIG_PKG|$ACCEPT_FULL|gzip|$CONNS_PACKUMENT"
 	"packument abbreviated|/npm/$BIG_PKG|$ACCEPT_ABBREV||$CONNS_PACKUMENT"
 	"packument abbreviated, gzip|/npm/$BIG_PKG|$ACCEPT_ABBREV|gzip|$CONNS_PACKUMENT"
+	"PyPI page HTML|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_HTML||$CONNS_PACKUMENT"
+	"PyPI page HTML, gzip|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_HTML|gzip|$CONNS_PACKUMENT"
+	"PyPI page JSON|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_JSON||$CONNS_PACKUMENT"
+	"PyPI page JSON, gzip|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_JSON|gzip|$CONNS_PACKUMENT"
+	"wheel 50 MB|/pypi/files/$LARGE_WHL_PROJECT/$LARGE_WHL|||$CONNS_HUGE"
 )
 
 TMP=""
@@ -53,7 +70,10 @@ LARDER_PID=""
 LARDER_URL=""
 NGINX_URL=""
 UPSTREAM_URL=""
+PYPI_INDEX_URL=""
+PYPI_FILES_URL=""
 RSS_FILE=""
+declare -A CTYPE # case name -> larder's Content-Type
 
 log() { printf 'bench [%3d s]: %s\n' "$SECONDS" "$*" >&2; }
 die() {
@@ -126,17 +146,21 @@ build() {
 
 start_upstream() {
 	"$TMP/fakeupstream" -big "$BIG_PKG" -versions "$BIG_VERSIONS" -large "$LARGE_TGZ" -small "$SMALL_TGZ" \
+		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" \
 		>"$TMP/upstream.url" 2>"$TMP/upstream.log" &
 	PIDS+=($!)
+	# Three lines: npm's base URL, PyPI's index URL, PyPI's files host.
 	local i
 	for ((i = 0; i < 600; i++)); do
-		UPSTREAM_URL=$(head -n 1 "$TMP/upstream.url")
-		[[ -n $UPSTREAM_URL ]] && break
+		PYPI_FILES_URL=$(sed -n 3p "$TMP/upstream.url")
+		[[ -n $PYPI_FILES_URL ]] && break
 		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TMP/upstream.log" >&2; die "fake upstream exited"; }
 		sleep 0.1
 	done
-	[[ -n $UPSTREAM_URL ]] || die "fake upstream did not start"
-	log "fake upstream at $UPSTREAM_URL ($(tail -n 1 "$TMP/upstream.log"))"
+	[[ -n $PYPI_FILES_URL ]] || die "fake upstream did not start"
+	UPSTREAM_URL=$(sed -n 1p "$TMP/upstream.url")
+	PYPI_INDEX_URL=$(sed -n 2p "$TMP/upstream.url")
+	log "fake upstream: $(tail -n 1 "$TMP/upstream.log")"
 }
 
 start_larder() {
@@ -154,6 +178,13 @@ start_larder() {
 		name = "npm"
 		kind = "npm"
 		upstream = "$UPSTREAM_URL"
+		metadata_ttl = "1h"
+
+		[[registry]]
+		name = "pypi"
+		kind = "pypi"
+		upstream = "$PYPI_INDEX_URL"
+		file_hosts = ["$PYPI_FILES_URL"]
 		metadata_ttl = "1h"
 	EOF
 	"$TMP/larder" serve --config "$TMP/larder.toml" --data "$TMP/data" --listen "127.0.0.1:$port" 2>"$TMP/larder.log" &
@@ -177,12 +208,22 @@ header() { # header NAME FILE: the value of a response header
 	awk -v h="$1" 'BEGIN { IGNORECASE = 1 } tolower($1) == tolower(h) ":" { sub(/^[^:]*:[ \t]*/, ""); sub(/\r$/, ""); print; exit }' "$2"
 }
 
+# is_file PATH: whether a case is an artifact (tarball, distribution file)
+# rather than a document (packument, project page).
+is_file() { [[ $1 == *.tgz || $1 == /pypi/files/* ]]; }
+
 # nginx_file CASE: where the case's bytes live under nginx's root.
 nginx_file() {
-	local name path accept enc conns variant
+	local name path accept enc conns variant project
 	IFS='|' read -r name path accept enc conns <<<"$1"
 	case $path in
-	*.tgz) echo "$path" ;;
+	*.tgz | /pypi/files/*) echo "$path" ;;
+	/pypi/simple/*)
+		variant=html
+		[[ $accept == *vnd.pypi.simple.v1+json* ]] && variant=v1json
+		project=${path#/pypi/simple/}
+		echo "/pages/${project%/}.$variant${enc:+.gz}"
+		;;
 	*)
 		variant=full.json
 		[[ $accept == *install-v1* ]] && variant=abbrev.corgi
@@ -204,6 +245,7 @@ warm() {
 			[[ $status == HIT ]] && break
 		done
 		[[ $status == HIT ]] || die "${c%%|*}: X-Larder-Cache is '$status' after 3 requests, want HIT"
+		CTYPE[${c%%|*}]=$(header Content-Type "$TMP/headers")
 		file=$TMP/nginx/root$(nginx_file "$c")
 		mkdir -p "$(dirname "$file")"
 		cp "$TMP/body" "$file"
@@ -236,6 +278,8 @@ start_nginx() {
 		        application/octet-stream tgz;
 		        application/json json;
 		        application/vnd.npm.install-v1+json corgi;
+		        text/html html;
+		        application/vnd.pypi.simple.v1+json v1json;
 		    }
 		    default_type application/octet-stream;
 		    sendfile on;
@@ -256,6 +300,11 @@ start_nginx() {
 		        default full.json;
 		        "~application/vnd\.npm\.install-v1\+json" abbrev.corgi;
 		    }
+		    # The PyPI page likewise: JSON (PEP 691) when Accept names it.
+		    map \$http_accept \$pypi_variant {
+		        default html;
+		        "~application/vnd\.pypi\.simple\.v1\+json" v1json;
+		    }
 
 		    server {
 		        listen 127.0.0.1:$port;
@@ -264,6 +313,12 @@ start_nginx() {
 		            gzip_static on;
 		            add_header Vary "Accept, Accept-Encoding";
 		            try_files /packuments/\$pkg.\$npm_variant =404;
+		        }
+		        location ~ "^/pypi/simple/(?<project>[^/]+)/\$" {
+		            gzip_static on;
+		            charset utf-8;
+		            add_header Vary "Accept, Accept-Encoding";
+		            try_files /pages/\$project.\$pypi_variant =404;
 		        }
 		    }
 		}
@@ -278,10 +333,13 @@ start_nginx() {
 
 # verify_nginx: nginx must answer every case with larder's bytes and encoding.
 verify_nginx() {
-	local c code want
+	local c code want ctype
 	for c in "${CASES[@]}"; do
 		code=$(fetch "$NGINX_URL" "$c" "$TMP/body" "$TMP/headers")
 		[[ $code == 200 ]] || die "${c%%|*}: nginx answered $code"
+		ctype=$(header Content-Type "$TMP/headers")
+		[[ $ctype == "${CTYPE[${c%%|*}]}" ]] ||
+			log "warning: ${c%%|*}: nginx sends Content-Type '$ctype', larder '${CTYPE[${c%%|*}]}'"
 		want=$TMP/nginx/root$(nginx_file "$c")
 		cmp -s "$TMP/body" "$want" || die "${c%%|*}: nginx's body differs from larder's"
 		if [[ $want == *.gz ]]; then
@@ -309,18 +367,24 @@ proc_kb() { # proc_kb PID FIELD: a /proc/PID/status field, in kB
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
 
-# run_wrk SERVER_URL CASE SECONDS RAWFILE: prints "rps bytes_per_response errors".
+# run_wrk SERVER_URL CASE SECONDS RAWFILE SIZE: prints "rps bytes_per_response
+# errors". For a body of HUGE_BYTES or more, rps is bytes received a second
+# divided by the body's size: a run completes only a few dozen such requests
+# and drops the ones under way when it ends, so counting requests would be
+# off by up to one request a connection; wrk counts every byte read.
 run_wrk() {
-	local base=$1 seconds=$3 raw=$4 name path accept enc conns
+	local base=$1 seconds=$3 raw=$4 size=$5 name path accept enc conns
 	IFS='|' read -r name path accept enc conns <<<"$2"
 	local args=(-t "$THREADS" -c "$conns" -d "${seconds}s" --timeout 10s -s "$ROOT/bench/wrk-report.lua")
 	[[ -n $accept ]] && args+=(-H "Accept: $accept")
 	[[ -n $enc ]] && args+=(-H "Accept-Encoding: $enc")
 	wrk "${args[@]}" "$base$path" >"$raw" 2>&1 || die "wrk failed: $(cat "$raw")"
-	awk '/^BENCH / {
+	awk -v size="$size" -v huge="$HUGE_BYTES" '/^BENCH / {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); m[kv[1]] = kv[2] }
 		errs = m["connect"] + m["read"] + m["write"] + m["status"] + m["timeout"]
-		printf "%.1f %d %d\n", m["requests"] / (m["duration_us"] / 1e6), (m["requests"] ? m["bytes"] / m["requests"] : 0), errs
+		secs = m["duration_us"] / 1e6
+		rps = (size >= huge ? m["bytes"] / size : m["requests"]) / secs
+		printf "%.1f %d %d\n", rps, (m["requests"] ? m["bytes"] / m["requests"] : 0), errs
 	}' "$raw"
 }
 
@@ -335,7 +399,7 @@ bench_case() {
 	size=$(stat -c %s "$TMP/nginx/root$(nginx_file "$c")")
 	declare -A url=([nginx]=$NGINX_URL [larder]=$LARDER_URL) bad=([nginx]=0 [larder]=0) got
 	for s in nginx larder; do
-		run_wrk "${url[$s]}" "$c" "$WARMUP" "$OUT/wrk/$idx-$s-warmup.txt" >/dev/null
+		run_wrk "${url[$s]}" "$c" "$WARMUP" "$OUT/wrk/$idx-$s-warmup.txt" "$size" >/dev/null
 	done
 	rounds=$TMP/rounds-$idx
 	: >"$rounds"
@@ -343,7 +407,7 @@ bench_case() {
 		order=(nginx larder)
 		((r % 2 == 0)) && order=(larder nginx)
 		for s in "${order[@]}"; do
-			line=$(run_wrk "${url[$s]}" "$c" "$DURATION" "$OUT/wrk/$idx-$s-$r.txt")
+			line=$(run_wrk "${url[$s]}" "$c" "$DURATION" "$OUT/wrk/$idx-$s-$r.txt" "$size")
 			read -r rps per errs <<<"$line"
 			# Fewer bytes a response than the body means truncated or wrong answers.
 			if ((per == 0)); then
@@ -393,7 +457,7 @@ report() {
 		echo "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
 		while IFS=$'\t' read -r name size conns nginx larder ratio lo hi nbad lbad path; do
 			target=$TARGET_PACKUMENT
-			[[ $path == *.tgz ]] && target=$TARGET_TARBALL
+			is_file "$path" && target=$TARGET_TARBALL
 			if ((nbad || lbad)); then
 				result="ERROR"
 				miss=1
@@ -435,7 +499,8 @@ main() {
 	TMP=$(mktemp -d /tmp/larder-bench.XXXXXX)
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
-	rm -rf "$OUT"
+	# Only what this script writes: bench/out/ holds other tools' reports too.
+	rm -rf "$OUT/wrk" "$OUT/results.md"
 	mkdir -p "$OUT/wrk"
 
 	build

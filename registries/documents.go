@@ -58,8 +58,7 @@ type Doc struct {
 // cached copy (STALE). Concurrent requests for one document make one upstream
 // request, which runs to completion even if every client hangs up.
 func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
-	db := u.env.Store.DB
-	cached, err := db.Document(ctx, u.opts.Name, req.Key, req.Variant)
+	cached, err := u.document(ctx, req.Key, req.Variant)
 	hasCopy := err == nil
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return Doc{}, err
@@ -110,7 +109,7 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, error) {
 	db := u.env.Store.DB
 	// Re-read inside the flight: the copy may have changed since the caller looked.
-	cached, err := db.Document(ctx, u.opts.Name, req.Key, req.Variant)
+	cached, err := u.document(ctx, req.Key, req.Variant)
 	hasCopy := err == nil
 	if hasCopy && time.Since(cached.FetchedAt) < u.opts.MetadataTTL {
 		// A flight that ended between the caller's look-up and this one
@@ -141,6 +140,13 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 			return Doc{}, err
 		}
 		cached.FetchedAt = now
+		if etag := resp.Header.Get("ETag"); etag != "" {
+			cached.ETag = etag
+		}
+		if lm := resp.Header.Get("Last-Modified"); lm != "" {
+			cached.LastModified = lm
+		}
+		u.docRows.put(cached)
 		return Doc{cached, Revalidated}, nil
 	case resp.StatusCode != http.StatusOK:
 		return Doc{}, statusError(resp)
@@ -184,12 +190,13 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	if err := db.PutDocument(ctx, doc, req.Package); err != nil {
 		return Doc{}, err
 	}
+	u.docRows.put(doc)
 	return Doc{doc, Miss}, nil
 }
 
 // Cached returns a stored document without any upstream traffic.
 func (u *Upstream) Cached(ctx context.Context, key, variant string) (storage.Document, error) {
-	return u.env.Store.DB.Document(ctx, u.opts.Name, key, variant)
+	return u.document(ctx, key, variant)
 }
 
 // Body reads a stored document's body.

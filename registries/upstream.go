@@ -38,6 +38,7 @@ type Upstream struct {
 	traffic Traffic
 	held    heldCache
 	small   smallBlobs
+	docRows docRows
 }
 
 // NewUpstream sets up the link; Close stops its background probe.

@@ -1,5 +1,6 @@
-// Command fakeupstream is the npm upstream of larder's speed benchmark
-// (bench/run.sh). It starts an npmtest.Server on 127.0.0.1, publishes
+// Command fakeupstream is the upstream of larder's speed benchmark
+// (bench/run.sh). It starts an npmtest.Server and a pypitest.Server on
+// 127.0.0.1. The npm one publishes
 //
 //   - a large package (default "bench-big") with 3,000 versions whose version
 //     objects look like the registry's (dependencies, devDependencies,
@@ -8,13 +9,24 @@
 //   - a package with a ~1 MB tarball ("bench-large-tgz") and one with a ~10 KB
 //     tarball ("bench-small-tgz"), each at version 1.0.0;
 //
-// prints the server's base URL on a line of its own, and serves until it is
-// sent SIGINT or SIGTERM. Everything is generated from a fixed seed, so every
-// run serves the same bytes.
+// and the PyPI one
+//
+//   - a project with many files (default "bench-many": 400 versions of 5
+//     files each, an sdist and 4 platform wheels, 2,000 in all) with
+//     requires-python, upload times, PEP 658 metadata for the wheels and a few
+//     yanked releases, as pypi.org lists them;
+//   - a project with one large wheel ("bench-large-whl", 50 MiB, its payload
+//     stored uncompressed and random, so incompressible).
+//
+// It prints three lines: the npm server's base URL, the PyPI index URL
+// (".../simple/") and the PyPI files host URL; then serves until it is sent
+// SIGINT or SIGTERM. Everything is generated from a fixed seed, so every run
+// serves the same bytes.
 package main
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -30,6 +42,7 @@ import (
 	"time"
 
 	"github.com/larder-mirror/larder/npm/npmtest"
+	"github.com/larder-mirror/larder/pypi/pypitest"
 )
 
 func main() {
@@ -40,6 +53,10 @@ func main() {
 	largeSize := flag.Int("large-bytes", 1<<20, "bytes of incompressible content in the large tarball")
 	smallName := flag.String("small", "bench-small-tgz", "name of the package with the small tarball")
 	smallSize := flag.Int("small-bytes", 10<<10, "bytes of incompressible content in the small tarball")
+	manyName := flag.String("pypi-many", "bench-many", "name of the PyPI project with many files")
+	manyVersions := flag.Int("pypi-versions", 400, "versions of the PyPI project with many files (5 files each)")
+	wheelName := flag.String("pypi-large", "bench-large-whl", "name of the PyPI project with the large wheel")
+	wheelSize := flag.Int("pypi-large-bytes", 50<<20, "bytes of incompressible content in the large wheel")
 	flag.Parse()
 
 	start := time.Now()
@@ -66,8 +83,15 @@ func main() {
 		}), map[string]string{})
 	}
 
+	py := pypitest.New()
+	defer py.Close()
+	publishMany(py, rng, *manyName, *manyVersions)
+	publishLargeWheel(py, *wheelName, *wheelSize)
+
 	fmt.Println(s.URL)
-	fmt.Fprintf(os.Stderr, "fakeupstream: %s ready in %s\n", s.URL, time.Since(start).Round(time.Millisecond))
+	fmt.Println(py.IndexURL)
+	fmt.Println(py.FilesURL)
+	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s) ready in %s\n", s.URL, py.IndexURL, py.FilesURL, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -182,4 +206,101 @@ func tarball(manifest map[string]any, files map[string][]byte) []byte {
 		panic(err)
 	}
 	return buf.Bytes()
+}
+
+// pyPlatforms are the wheel platform tags of the many-files project, each
+// built for two CPython versions (with the sdist: 5 files a version).
+var pyPlatforms = []string{
+	"manylinux_2_17_x86_64.manylinux2014_x86_64",
+	"macosx_11_0_arm64",
+}
+
+// publishMany adds n versions of project, five files each: the sdist and
+// wheels for two CPython versions on two platforms. Versions run from 0.1.0
+// over 2017-2025 with a pre-release now and then; the oldest supported Python
+// rises with time (requires-python ">=3.6" ... ">=3.12", with "<4" on some);
+// a version in 40 is yanked. Wheels have PEP 658 metadata, sdists not, as on
+// pypi.org. File contents are small distinct random bytes: only the pages are
+// measured for this project.
+func publishMany(py *pypitest.Server, rng *rand.Rand, project string, n int) {
+	dist := strings.ReplaceAll(pypitest.Normalize(project), "-", "_")
+	first := time.Date(2017, time.March, 6, 14, 0, 0, 0, time.UTC)
+	step := 8 * 365 * 24 * time.Hour / time.Duration(max(n, 1))
+	for i := range n {
+		major, minor, patch := i/100, (i/10)%10+1, i%10
+		version := fmt.Sprintf("%d.%d.%d", major, minor, patch)
+		switch {
+		case patch == 0 && minor%3 == 1:
+			version = fmt.Sprintf("%d.%d.0rc1", major, minor)
+		case patch == 9 && minor%4 == 2:
+			version = fmt.Sprintf("%d.%d.9.post1", major, minor)
+		}
+		py3 := 6 + i*7/max(n, 1) // oldest supported CPython minor: 3.6 ... 3.12
+		requires := fmt.Sprintf(">=3.%d", py3)
+		if i%3 == 0 {
+			requires += ",<4"
+		}
+		deps := []string{fmt.Sprintf("numpy>=1.%d", 10+i%15), "typing-extensions>=4.0; python_version < \"3.11\""}
+		meta := pypitest.WheelMetadata(project, version, deps, requires)
+		uploaded := first.Add(time.Duration(i) * step)
+		yanked := i%40 == 17
+		add := func(filename string, metadata []byte) {
+			data := make([]byte, 2048+rng.IntN(4096))
+			for j := range data {
+				data[j] = byte(rng.Uint32())
+			}
+			uploaded = uploaded.Add(time.Duration(30+rng.IntN(600)) * time.Second)
+			opts := pypitest.FileOpts{RequiresPython: requires, Metadata: metadata, UploadTime: uploaded}
+			if yanked {
+				opts.Yanked, opts.YankedReason = true, "broken build on "+version
+			}
+			py.AddFile(project, filename, data, opts)
+		}
+		add(fmt.Sprintf("%s-%s.tar.gz", dist, version), nil)
+		for _, cp := range []int{py3, py3 + 1} {
+			for _, plat := range pyPlatforms {
+				add(fmt.Sprintf("%s-%s-cp3%d-cp3%d-%s.whl", dist, version, cp, cp, plat), meta)
+			}
+		}
+	}
+}
+
+// publishLargeWheel adds one wheel of project, version 1.0.0, whose payload
+// is size random bytes stored without compression: a wheel of size bytes
+// and a little more that no gzip would shrink.
+func publishLargeWheel(py *pypitest.Server, project string, size int) {
+	dist := strings.ReplaceAll(pypitest.Normalize(project), "-", "_")
+	version := "1.0.0"
+	filename := fmt.Sprintf("%s-%s-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", dist, version)
+	payload := make([]byte, size)
+	rand.NewChaCha8([32]byte{'w', 'h', 'e', 'e', 'l'}).Read(payload)
+	meta := pypitest.WheelMetadata(project, version, nil, ">=3.12")
+	info := dist + "-" + version + ".dist-info"
+
+	var buf bytes.Buffer
+	buf.Grow(size + 4096)
+	zw := zip.NewWriter(&buf)
+	add := func(name string, method uint16, data []byte) {
+		h := &zip.FileHeader{Name: name, Method: method, Modified: time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)}
+		h.SetMode(0o644)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			panic(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			panic(err)
+		}
+	}
+	add(dist+"/__init__.py", zip.Deflate, fmt.Appendf(nil, "__version__ = %q\n", version))
+	add(dist+"/_data.bin", zip.Store, payload)
+	add(info+"/METADATA", zip.Deflate, meta)
+	add(info+"/WHEEL", zip.Deflate, []byte("Wheel-Version: 1.0\nGenerator: fakeupstream\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n\n"))
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
+	py.AddFile(project, filename, buf.Bytes(), pypitest.FileOpts{
+		RequiresPython: ">=3.12",
+		Metadata:       meta,
+		UploadTime:     time.Date(2024, time.May, 1, 12, 0, 0, 0, time.UTC),
+	})
 }

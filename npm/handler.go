@@ -126,7 +126,10 @@ type packument struct {
 	// derived is set when the body is derived from the full document,
 	// which changes the render key.
 	derived bool
-	load    func() ([]byte, error)
+	// degraded: served because the upstream failed or cannot be asked, so
+	// the cached-only view applies.
+	degraded bool
+	load     func() ([]byte, error)
 }
 
 func (g *Registry) bodyOf(ctx context.Context, doc storage.Document, derive bool) func() ([]byte, error) {
@@ -146,7 +149,7 @@ func (g *Registry) bodyOf(ctx context.Context, doc storage.Document, derive bool
 func (g *Registry) loadPackument(ctx context.Context, name, variant string) (packument, error) {
 	doc, err := g.up.Document(ctx, g.docRequest(name, variant))
 	if err == nil {
-		return packument{digest: doc.Body, status: doc.Status, load: g.bodyOf(ctx, doc.Document, false)}, nil
+		return packument{digest: doc.Body, status: doc.Status, degraded: doc.Degraded, load: g.bodyOf(ctx, doc.Document, false)}, nil
 	}
 	other := variantFull
 	if variant == variantFull {
@@ -162,7 +165,7 @@ func (g *Registry) loadPackument(ctx context.Context, name, variant string) (pac
 			return packument{}, err
 		}
 		derive := variant == variantAbbreviated
-		return packument{digest: cached.Body, status: registries.Stale, derived: derive, load: g.bodyOf(ctx, cached, derive)}, nil
+		return packument{digest: cached.Body, status: registries.Stale, derived: derive, degraded: true, load: g.bodyOf(ctx, cached, derive)}, nil
 	case errors.Is(err, registries.ErrNotFound) && variant == variantAbbreviated:
 		full, ferr := g.loadPackument(ctx, name, variantFull)
 		if ferr != nil {
@@ -231,7 +234,7 @@ func (g *Registry) servePackument(w http.ResponseWriter, r *http.Request, name s
 	}
 	base := g.baseURL(r)
 	var rendered *registries.Rendered
-	if p.status == registries.Stale || !g.up.Reachable() {
+	if p.degraded || !g.up.Reachable() {
 		rendered, err = g.offlineView(r.Context(), name, variant, p, base)
 	} else {
 		rendered, err = g.render(name, variant, p, base)

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -114,7 +113,7 @@ func (g *Registry) offlineView(ctx context.Context, name, variant string, p pack
 			// document is still the best answer.
 			return g.render(name, variant, p, base)
 		}
-		return nil, fmt.Errorf("%w: larder cannot reach the upstream and holds no tarball of %s", registries.ErrNotCached, name)
+		return nil, g.up.NotCached("any tarball of " + name)
 	}
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey}, "\x00")
 	return g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {

@@ -98,7 +98,7 @@ func (g *Registry) serveProject(w http.ResponseWriter, r *http.Request, name str
 	}
 	format := chooseFormat(r.Header.Get("Accept"))
 	var rendered *registries.Rendered
-	if doc.Status == registries.Stale || !g.up.Reachable() {
+	if doc.Degraded || !g.up.Reachable() {
 		// The upstream cannot be asked: list only what larder holds, so the
 		// installer picks a version it can install.
 		rendered, err = g.renderHeld(r.Context(), doc.Document, project, format)
@@ -149,7 +149,7 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 			return nil, nil // a passing failure with nothing held: serve the stale page
 		}
 		// Never an empty 200 page: uv takes that for "no such project here".
-		return nil, fmt.Errorf("%w: larder cannot reach the upstream and holds no file of %s", registries.ErrNotCached, project)
+		return nil, g.up.NotCached("any file of " + project)
 	}
 	p.Files, p.Versions = files, nil
 	p.Versions = versionsOf(p)

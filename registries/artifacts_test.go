@@ -520,9 +520,10 @@ func TestArtifactUncachedWithoutUpstream(t *testing.T) {
 		opts        Options
 		breakIt     func(u *Upstream)
 		wantMessage string
+		wantStatus  int // offline: a final 404; down: a 502 that clients retry
 	}{
-		{"offline", Options{Offline: true}, func(*Upstream) {}, "offline"},
-		{"upstream down", Options{FailuresToDown: 1}, func(u *Upstream) { u.Health().Failure(errors.New("connection refused")) }, "down"},
+		{"offline", Options{Offline: true}, func(*Upstream) {}, "offline", http.StatusNotFound},
+		{"upstream down", Options{FailuresToDown: 1}, func(u *Upstream) { u.Health().Failure(errors.New("connection refused")) }, "down", http.StatusBadGateway},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+", an uncached artifact is ErrNotCached", func(t *testing.T) {
@@ -535,8 +536,8 @@ func TestArtifactUncachedWithoutUpstream(t *testing.T) {
 
 			w := httptest.NewRecorder()
 			err := x.u.ServeArtifact(w, httptest.NewRequest(http.MethodGet, "/"+tarballPath, nil), x.row(t), tarballOptions)
-			if !errors.Is(err, ErrNotCached) || StatusOf(err) != http.StatusNotFound {
-				t.Fatalf("ServeArtifact = %v, want ErrNotCached and 404", err)
+			if !errors.Is(err, ErrNotCached) || StatusOf(err) != tt.wantStatus {
+				t.Fatalf("ServeArtifact = %v, want ErrNotCached and %d", err, tt.wantStatus)
 			}
 			if !strings.Contains(err.Error(), tt.wantMessage) || !strings.Contains(err.Error(), tarballPath) {
 				t.Errorf("message %q does not name the file and say %q", err, tt.wantMessage)

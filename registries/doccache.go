@@ -40,6 +40,11 @@ func (c *docRows) put(d storage.Document) {
 			break
 		}
 	}
+	// A reader that looked before a fetch stored a newer row must not put
+	// the older one back.
+	if old, ok := c.m[docKey{d.Key, d.Variant}]; ok && old.FetchedAt.After(d.FetchedAt) {
+		return
+	}
 	c.m[docKey{d.Key, d.Variant}] = d
 }
 

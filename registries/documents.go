@@ -51,6 +51,10 @@ type Prepared struct {
 type Doc struct {
 	storage.Document
 	Status CacheStatus
+	// Degraded is set on a STALE copy served because the upstream failed,
+	// is down, or larder is offline; not when it was merely slow. Then an
+	// ecosystem serves the cached-only view.
+	Degraded bool
 }
 
 // Document returns a document through the cache policy: a fresh copy is
@@ -64,11 +68,11 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 		return Doc{}, err
 	}
 	if hasCopy && time.Since(cached.FetchedAt) < u.opts.MetadataTTL {
-		return Doc{cached, Hit}, nil
+		return Doc{cached, Hit, false}, nil
 	}
 	if !u.reachable() {
 		if hasCopy {
-			return Doc{cached, Stale}, nil
+			return Doc{cached, Stale, true}, nil
 		}
 		return Doc{}, u.notCached(req.Key)
 	}
@@ -93,12 +97,12 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 		}
 		if hasCopy && !errors.Is(res.Err, ErrNotFound) {
 			u.log.Warn("serving stale document", "key", req.Key, "variant", req.Variant, "err", res.Err)
-			return Doc{cached, Stale}, nil
+			return Doc{cached, Stale, true}, nil
 		}
 		return Doc{}, res.Err
 	case <-patience:
 		u.log.Info("upstream slow; serving stale document while it revalidates", "key", req.Key, "variant", req.Variant)
-		return Doc{cached, Stale}, nil
+		return Doc{cached, Stale, false}, nil
 	case <-ctx.Done():
 		return Doc{}, ctx.Err()
 	}
@@ -114,7 +118,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	if hasCopy && time.Since(cached.FetchedAt) < u.opts.MetadataTTL {
 		// A flight that ended between the caller's look-up and this one
 		// stored it: concurrent requests make one upstream request.
-		return Doc{cached, Hit}, nil
+		return Doc{cached, Hit, false}, nil
 	}
 	h := http.Header{}
 	if req.Accept != "" {
@@ -147,7 +151,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 			cached.LastModified = lm
 		}
 		u.docRows.put(cached)
-		return Doc{cached, Revalidated}, nil
+		return Doc{cached, Revalidated, false}, nil
 	case resp.StatusCode != http.StatusOK:
 		return Doc{}, statusError(resp)
 	}
@@ -170,7 +174,13 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	if hasCopy && prep.Serial != 0 && prep.Serial < cached.Serial {
 		// An older page from a lagging CDN node: keep what is held.
 		u.log.Warn("upstream sent an older serial; keeping the cached copy", "key", req.Key, "got", prep.Serial, "held", cached.Serial)
-		return Doc{cached, Revalidated}, nil
+		// Checked now, all the same: ask again after the TTL, not on every request.
+		if err := db.TouchDocument(ctx, u.opts.Name, req.Key, req.Variant, now, "", ""); err != nil {
+			return Doc{}, err
+		}
+		cached.FetchedAt = now
+		u.docRows.put(cached)
+		return Doc{cached, Revalidated, false}, nil
 	}
 	digest, size, err := u.putBlob(ctx, prep.Body)
 	if err != nil {
@@ -191,7 +201,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 		return Doc{}, err
 	}
 	u.docRows.put(doc)
-	return Doc{doc, Miss}, nil
+	return Doc{doc, Miss, false}, nil
 }
 
 // Cached returns a stored document without any upstream traffic.

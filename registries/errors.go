@@ -45,12 +45,12 @@ func StatusOf(err error) int {
 		return http.StatusOK
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.As(err, &ue):
+		return ue.Status
 	case errors.Is(err, ErrNotCached):
 		// 404 lets clients fall through and report "not found", which is
 		// the truth from where they stand; the message says why.
 		return http.StatusNotFound
-	case errors.As(err, &ue):
-		return ue.Status
 	case errors.Is(err, ErrIntegrity), errors.Is(err, ErrTooLarge):
 		return http.StatusBadGateway
 	case errors.Is(err, context.Canceled):

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/storage"
 )
@@ -122,4 +123,33 @@ func TestAGzipBombIsCutAtTheDocumentBound(t *testing.T) {
 		t.Errorf("inflating the bomb allocated %d MiB", grew>>20)
 	}
 	assertNotCached(t, u, leftPad(f))
+}
+
+// Only a failing or unreachable upstream makes a STALE copy degraded (and
+// the ecosystems' cached-only view apply); a slow one does not.
+func TestAStaleCopyIsDegradedOnlyWhenTheUpstreamFailed(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		handler  func(f *fakeUpstream) http.Handler
+		degraded bool
+	}{
+		{"slow", func(f *fakeUpstream) http.Handler { return f.hangHandler() }, false},
+		{"failing", func(*fakeUpstream) http.Handler { return statusHandler(http.StatusInternalServerError) }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			f := newFakeUpstream(t)
+			f.handle("/left-pad", docHandler(`{"v":1}`, `"v1"`, lastModified))
+			u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Millisecond, StaleWait: 100 * time.Millisecond, ResponseTimeout: 2 * time.Second})
+			mustDocument(t, u, leftPad(f), Miss)
+			time.Sleep(5 * time.Millisecond)
+			f.handle("/left-pad", tt.handler(f))
+			d := mustDocument(t, u, leftPad(f), Stale)
+			if d.Degraded != tt.degraded {
+				t.Errorf("Degraded = %v, want %v", d.Degraded, tt.degraded)
+			}
+			f.releaseAll()
+		})
+	}
 }

@@ -149,10 +149,10 @@ func TestUpstreamMarkedDownServesFromCacheUntilAProbeSeesItBack(t *testing.T) {
 	t.Run("while down, a cached document is STALE without asking the upstream", func(t *testing.T) {
 		mustDocument(t, u, cachedReq, Stale)
 	})
-	t.Run("while down, an uncached document is ErrNotCached, a 404 that says down", func(t *testing.T) {
+	t.Run("while down, an uncached document is ErrNotCached, a 502 that says down", func(t *testing.T) {
 		_, err := u.Document(context.Background(), leftPad(f))
-		if !errors.Is(err, ErrNotCached) || StatusOf(err) != http.StatusNotFound {
-			t.Fatalf("Document = %v, want ErrNotCached and 404", err)
+		if !errors.Is(err, ErrNotCached) || StatusOf(err) != http.StatusBadGateway {
+			t.Fatalf("Document = %v, want ErrNotCached and 502 (npm retries it; a 404 is final)", err)
 		}
 		if !strings.Contains(ErrorMessage(err), "down") {
 			t.Errorf("message %q does not say the upstream is down", ErrorMessage(err))

@@ -85,14 +85,20 @@ func (u *Upstream) reachable() bool { return !u.opts.Offline && u.health.Up() }
 // and not marked down. Ecosystems use it to serve the cached-only view.
 func (u *Upstream) Reachable() bool { return u.reachable() }
 
-// notCached explains why something that is not cached cannot be fetched.
+// NotCached explains why something that is not cached cannot be fetched:
+// a 404 offline, a 502 naming the upstream while it is down.
+func (u *Upstream) NotCached(what string) error { return u.notCached(what) }
+
 func (u *Upstream) notCached(what string) error {
 	if u.opts.Offline {
 		return fmt.Errorf("%w: %s was never cached and larder is offline", ErrNotCached, what)
 	}
+	// Down, not offline: a 502 that names the upstream (DESIGN.md), which
+	// npm retries, rather than a 404 it would take as final.
 	st := u.health.State()
-	return fmt.Errorf("%w: %s was never cached and upstream %s is down since %s (%s)",
-		ErrNotCached, what, u.opts.Upstream.Host, st.DownSince.Format(time.RFC3339), st.LastError)
+	return &UpstreamError{Upstream: u.opts.Upstream.Host, Status: http.StatusBadGateway,
+		Err: fmt.Errorf("%w: %s was never cached and the upstream is down since %s (%s)",
+			ErrNotCached, what, st.DownSince.Format(time.RFC3339), st.LastError)}
 }
 
 // probe asks the upstream's base URL for anything at all: any HTTP answer
@@ -215,7 +221,9 @@ func (u *Upstream) Passthrough(w http.ResponseWriter, r *http.Request, upstreamU
 	req.ContentLength = r.ContentLength
 	resp, err := u.client.Do(req)
 	if err != nil {
-		u.health.Failure(err)
+		if r.Context().Err() == nil { // a client that left says nothing about the upstream
+			u.health.Failure(err)
+		}
 		ue := upstreamErr(req.URL.Host, err).(*UpstreamError)
 		writeJSONError(w, ue.Status, ue.Error())
 		return

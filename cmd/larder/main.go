@@ -12,7 +12,7 @@ const usage = `larder: a protocol-aware mirror for package registries
 
 usage:
   larder serve [--config FILE] [--listen ADDR] [--data DIR] [--offline]
-  larder warm [--registry NAME] [--url URL | --data DIR | --config FILE] [--jobs N] FILE...
+  larder warm [--registry NAME] [--url URL | --data DIR | --config FILE] [--jobs N] [--token T] FILE...
   larder export --out FILE [--registry NAME] [--since DATE] [--data DIR | --config FILE]
   larder import FILE [--data DIR | --config FILE]
   larder verify [--data DIR | --config FILE]

@@ -97,7 +97,14 @@ func (s *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (s *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	n, err := s.ResponseWriter.(io.ReaderFrom).ReadFrom(r)
+	var n int64
+	var err error
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		// HTTP/2's writer has no ReadFrom; hide ours from io.Copy.
+		n, err = io.Copy(struct{ io.Writer }{s.ResponseWriter}, r)
+	}
 	s.bytes += n
 	return n, err
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,6 +46,7 @@ func warmCmd(ctx context.Context, args []string, c console) error {
 	regName := fl.String("registry", "", "the registry to warm (default: the first of the lockfile's kind)")
 	base := fl.String("url", "", "a running larder to warm, e.g. http://127.0.0.1:7070 (default: work on the data folder directly, or through the configured listen address while a larder holds it)")
 	jobs := fl.Int("jobs", 8, "downloads at once")
+	token := fl.String("token", os.Getenv("LARDER_TOKEN"), "a read token for a larder that requires one (default: $LARDER_TOKEN)")
 	files, err := fl.parse(args)
 	if err != nil {
 		return flagErr(err)
@@ -74,7 +76,7 @@ func warmCmd(ctx context.Context, args []string, c console) error {
 		}
 		defer stop()
 	}
-	results := warmAll(ctx, target, items, *jobs, c)
+	results := warmAll(ctx, target, *token, items, *jobs, c)
 	results = append(failed, results...)
 
 	var fetched, cached int
@@ -171,6 +173,9 @@ func warmTarget(ctx context.Context, cfg Config, c console) (string, func(), err
 	a, err := newApp(ctx, cfg, quiet)
 	if errors.Is(err, storage.ErrInUse) {
 		u := "http://" + cfg.Listen
+		if cfg.TLSCert != "" {
+			u = "https://" + cfg.Listen
+		}
 		fmt.Fprintf(c.err, "a running larder holds %s; warming through %s\n", cfg.Data, u)
 		return u, func() {}, nil
 	}
@@ -193,8 +198,8 @@ func warmTarget(ctx context.Context, cfg Config, c console) (string, func(), err
 }
 
 // warmAll fetches the items, jobs at a time, showing progress.
-func warmAll(ctx context.Context, base string, items []warmItem, jobs int, c console) []warmResult {
-	client := &http.Client{Timeout: 30 * time.Minute}
+func warmAll(ctx context.Context, base, token string, items []warmItem, jobs int, c console) []warmResult {
+	client := &http.Client{Timeout: 30 * time.Minute, Transport: bearer{token: token, next: http.DefaultTransport}}
 	results := make([]warmResult, len(items))
 	work := make(chan int)
 	var mu sync.Mutex
@@ -328,4 +333,18 @@ func fetchPage(ctx context.Context, client *http.Client, u string) ([]byte, erro
 		return nil, fmt.Errorf("project page: %s", resp.Status)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+}
+
+// bearer sends a read token with every request, when there is one.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if b.token != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
 }

@@ -4,12 +4,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +66,21 @@ func TestTLSWithTokensServesNpmOverHTTPS(t *testing.T) {
 	resp, body := l.get(t, "/npm/leaf", "Authorization", "Bearer s3cret")
 	if resp.StatusCode != 200 || !strings.Contains(string(body), l.URL+"/npm/leaf/-/leaf-1.0.0.tgz") {
 		t.Fatalf("over HTTPS with the token: %d\n%s", resp.StatusCode, body)
+	}
+	// Over HTTP/2, as browsers, curl and uv speak it.
+	h2 := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for range 2 { // cold, then from the cache
+		req, _ := http.NewRequest("GET", l.URL+"/npm/leaf/-/leaf-1.0.0.tgz", nil)
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := h2.Do(req)
+		if err != nil {
+			t.Fatalf("HTTP/2 download: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.ProtoMajor != 2 || sha(body) != sha(npmtest.Tarball("leaf", "1.0.0", nil)) {
+			t.Errorf("HTTP/2 download: %s %d, %d bytes, %v", resp.Proto, resp.StatusCode, len(body), err)
+		}
 	}
 	c := newProject(t, `{"name":"app","version":"1.0.0","dependencies":{"leaf":"1.0.0"}}`)
 	host := strings.TrimPrefix(l.URL, "https://")

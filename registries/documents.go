@@ -150,7 +150,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 		if lm := resp.Header.Get("Last-Modified"); lm != "" {
 			cached.LastModified = lm
 		}
-		u.docRows.put(cached)
+		u.rememberDoc(cached)
 		return Doc{cached, Revalidated, false}, nil
 	case resp.StatusCode != http.StatusOK:
 		return Doc{}, statusError(resp)
@@ -179,7 +179,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 			return Doc{}, err
 		}
 		cached.FetchedAt = now
-		u.docRows.put(cached)
+		u.rememberDoc(cached)
 		return Doc{cached, Revalidated, false}, nil
 	}
 	digest, size, err := u.putBlob(ctx, prep.Body)
@@ -200,7 +200,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	if err := db.PutDocument(ctx, doc, req.Package); err != nil {
 		return Doc{}, err
 	}
-	u.docRows.put(doc)
+	u.rememberDoc(doc)
 	return Doc{doc, Miss, false}, nil
 }
 

@@ -36,9 +36,9 @@ type Upstream struct {
 	fills  fillTable
 
 	traffic Traffic
-	held    heldCache
+	held    memo[string, storage.Artifact]
 	small   smallBlobs
-	docRows docRows
+	docRows memo[docKey, storage.Document]
 }
 
 // NewUpstream sets up the link; Close stops its background probe.
@@ -46,6 +46,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	opts.setDefaults()
 	u := &Upstream{opts: opts, env: env, log: env.Log.With("registry", opts.Name), client: newClient(opts)}
 	u.fills.m = map[string]*fill{}
+	u.held, u.docRows = newHeldRows(), newDocRows()
 	up := env.Metrics.UpstreamUp.WithLabelValues(opts.Name)
 	up.Set(1)
 	if opts.Offline {

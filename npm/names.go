@@ -69,8 +69,8 @@ func validPart(s string) error {
 // validVersionOrTag accepts what may follow a name in a version document's
 // path: a semver version or a dist-tag; never a path separator.
 func validVersionOrTag(s string) bool {
-	if s == "" || len(s) > 256 || s == "." || s == ".." {
-		return false
+	if s == "" || len(s) > 256 || !isAlnum(s[0]) {
+		return false // versions start with a digit (or v), tags with a letter
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -125,7 +125,9 @@ func parseRoute(escaped string) (route, error) {
 	}
 	if strings.HasPrefix(escaped, "@") {
 		// Only the separator after the scope may be encoded.
-		if i := strings.Index(strings.ToLower(escaped), "%2f"); i >= 0 && !strings.Contains(escaped[:i], "/") {
+		// Not strings.ToLower: it may change the length of non-ASCII text,
+		// and the index must be one into escaped itself.
+		if i := indexEscapedSlash(escaped); i >= 0 && !strings.Contains(escaped[:i], "/") {
 			escaped = escaped[:i] + "/" + escaped[i+3:]
 		}
 	}
@@ -190,3 +192,19 @@ func tarballPath(name, version string) string {
 }
 
 func jsonMarshalString(s string) ([]byte, error) { return json.Marshal(s) }
+
+// indexEscapedSlash finds the first "%2f" or "%2F" in s, or -1.
+func indexEscapedSlash(s string) int {
+	lower, upper := strings.Index(s, "%2f"), strings.Index(s, "%2F")
+	switch {
+	case lower < 0:
+		return upper
+	case upper < 0 || lower < upper:
+		return lower
+	}
+	return upper
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}

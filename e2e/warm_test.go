@@ -45,7 +45,12 @@ func TestWarmFromNpmLockfilesThenInstallOffline(t *testing.T) {
 		}
 		projects[tool] = c
 	}
+	// npm-shrinkwrap.json is a package-lock.json under another name.
+	shrinkwrap := filepath.Join(t.TempDir(), "npm-shrinkwrap.json")
+	lockBytes, _ := os.ReadFile(filepath.Join(projects["npm"].dir, "package-lock.json"))
+	os.WriteFile(shrinkwrap, lockBytes, 0o644)
 	lockfiles := []string{
+		shrinkwrap,
 		filepath.Join(projects["npm"].dir, "package-lock.json"),
 		filepath.Join(projects["pnpm"].dir, "pnpm-lock.yaml"),
 		filepath.Join(projects["yarn"].dir, "yarn.lock"),

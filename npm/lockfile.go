@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -75,32 +74,11 @@ const maxLockfileSize = 256 << 20
 
 // ReadLockfile reads the lockfile at path; see ParseLockfile.
 func ReadLockfile(path string) ([]LockedPackage, []error, error) {
-	data, err := readLimited(path, maxLockfileSize)
+	data, err := registries.ReadLocalFile(path, maxLockfileSize)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ParseLockfile(filepath.Base(path), data)
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // ParseLockfile reads a lockfile's bytes; name is the file's base name. It

@@ -21,9 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -31,6 +29,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 // LockedFile is a release (requirements.txt) or one file of it
@@ -78,25 +78,9 @@ func ReadPythonLockfile(path string) ([]LockedFile, []error, error) {
 	return ReadRequirements(path)
 }
 
+// readLockInput reads a lockfile or a file it includes.
 func readLockInput(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxLockfileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxLockfileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxLockfileSize)
-	}
-	return data, nil
+	return registries.ReadLocalFile(path, maxLockfileSize)
 }
 
 // ---- requirements.txt -----------------------------------------------------
@@ -104,7 +88,7 @@ func readLockInput(path string) ([]byte, error) {
 // ReadRequirements reads a requirements file and the files it includes with
 // -r, relative to the including file; see ParseRequirements.
 func ReadRequirements(path string) ([]LockedFile, []error, error) {
-	data, err := readLockInput(path)
+	data, err := registries.ReadLocalFile(path, maxLockfileSize)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -528,7 +512,7 @@ type pylockFile struct {
 
 // ReadPylock reads a PEP 751 lock file; see ParsePylock.
 func ReadPylock(path string) ([]LockedFile, []error, error) {
-	data, err := readLockInput(path)
+	data, err := registries.ReadLocalFile(path, maxLockfileSize)
 	if err != nil {
 		return nil, nil, err
 	}

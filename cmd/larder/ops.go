@@ -106,6 +106,16 @@ func (f opFlags) dataDir() (string, error) {
 	return cfg.Data, nil
 }
 
+// open opens the data folder the flags name; see openData.
+func (f opFlags) open(ctx context.Context, create bool) (*storage.Store, string, error) {
+	dir, err := f.dataDir()
+	if err != nil {
+		return nil, "", err
+	}
+	store, err := openData(ctx, dir, create)
+	return store, dir, err
+}
+
 // openData opens a data folder. Unless create is set it must hold a
 // database already: a mistyped --data must not make an empty folder.
 func openData(ctx context.Context, dir string, create bool) (*storage.Store, error) {
@@ -150,11 +160,7 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 			return fmt.Errorf("export: %w", err)
 		}
 	}
-	dir, err := f.dataDir()
-	if err != nil {
-		return err
-	}
-	store, err := openData(ctx, dir, false)
+	store, dir, err := f.open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -262,11 +268,7 @@ func importCmd(ctx context.Context, args []string, c console) error {
 		defer file.Close()
 		r = file
 	}
-	dir, err := f.dataDir()
-	if err != nil {
-		return err
-	}
-	store, err := openData(ctx, dir, true)
+	store, dir, err := f.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -294,11 +296,7 @@ func verifyCmd(ctx context.Context, args []string, c console) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("verify: unexpected argument %q", pos[0])
 	}
-	dir, err := f.dataDir()
-	if err != nil {
-		return err
-	}
-	store, err := openData(ctx, dir, false)
+	store, dir, err := f.open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -364,11 +362,7 @@ func gcCmd(ctx context.Context, args []string, c console) error {
 	if err != nil || age <= 0 {
 		return fmt.Errorf("gc: --orphan-age %q: want a positive duration such as 1h", *orphanAge)
 	}
-	dir, err := f.dataDir()
-	if err != nil {
-		return err
-	}
-	store, err := openData(ctx, dir, false)
+	store, _, err := f.open(ctx, false)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,30 @@
+package registries
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// ReadLocalFile reads a regular file of at most limit bytes, such as a
+// lockfile a user names: a device, a FIFO or a huge file is refused.
+func ReadLocalFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return data, nil
+}

@@ -12,7 +12,8 @@
 # threads, 2), BENCH_CONNS (connections for tarballs, 32), BENCH_CONNS_LARGE
 # (connections for packuments and PyPI pages, 8), BENCH_CONNS_HUGE
 # (connections for the 50 MB wheel, 4), BENCH_STRICT=1 (exit 1 on any MISS),
-# BENCH_KEEP=1 (keep the temporary folder: logs, data, nginx root).
+# BENCH_KEEP=1 (keep the temporary folder: logs, data, nginx root),
+# BENCH_ONLY (an extended regular expression: only the cases whose names match).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -522,6 +523,7 @@ main() {
 	local i
 	: >"$TMP/results.tsv"
 	for i in "${!CASES[@]}"; do
+		[[ -z ${BENCH_ONLY:-} || ${CASES[$i]%%|*} =~ $BENCH_ONLY ]] || continue
 		bench_case "${CASES[$i]}" "$((i + 1))"
 	done
 

@@ -129,6 +129,7 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 			}
 		}
 	}
+	defer corkResponse(w, r)()
 	h := w.Header()
 	h.Set("Content-Type", o.ContentType)
 	h.Set("Cache-Control", o.CacheControl)
@@ -316,6 +317,7 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 		return u.serveBlob(w, r, a, o, Miss)
 	}
 
+	defer corkResponse(w, r)()
 	h := w.Header()
 	h.Set("Content-Type", o.ContentType)
 	h.Set("Cache-Control", o.CacheControl)

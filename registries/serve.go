@@ -14,6 +14,7 @@ import (
 // fall back on its own cache when larder is unreachable).
 func (u *Upstream) ServeDocument(w http.ResponseWriter, r *http.Request, doc *Rendered, status CacheStatus, vary string) {
 	u.count("document", status)
+	defer corkResponse(w, r)()
 	h := w.Header()
 	h.Set("Content-Type", doc.ContentType)
 	h.Set("ETag", doc.ETag)

@@ -63,18 +63,31 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
-			a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.RequestURI()),
-				slog.Int("status", sw.status),
-				slog.Int64("bytes", sw.bytes),
-				slog.String("cache", sw.Header().Get("X-Larder-Cache")),
-				slog.Duration("took", time.Since(start)),
-				slog.String("remote", r.RemoteAddr),
-			)
+			if !a.log.Enabled(r.Context(), slog.LevelInfo) {
+				return
+			}
+			a.requests.write(requestEntry{
+				at:     time.Now(),
+				method: r.Method,
+				path:   r.URL.RequestURI(),
+				status: sw.status,
+				bytes:  sw.bytes,
+				cache:  cacheStatus(sw.Header()),
+				took:   time.Since(start),
+				remote: r.RemoteAddr,
+			})
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// cacheStatus is the response's X-Larder-Cache, read without
+// canonicalizing the key on every request.
+func cacheStatus(h http.Header) string {
+	if v := h["X-Larder-Cache"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // statusWriter records the status and size of a response. It keeps

@@ -56,7 +56,7 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	app, err := newApp(ctx, cfg, log)
+	app, err := newApp(ctx, cfg, log, newRequestLog(cfg, logOut))
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,7 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 type app struct {
 	cfg       Config
 	log       *slog.Logger
+	requests  *requestLog // one line a request, at level info
 	store     *storage.Store
 	env       registries.Env
 	regs      []registries.Registry
@@ -133,7 +134,7 @@ type app struct {
 	metrics   *prometheus.Registry
 }
 
-func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *requestLog) (*app, error) {
 	store, err := storage.Open(ctx, cfg.Data)
 	if err != nil {
 		return nil, err
@@ -149,7 +150,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		return float64(n)
 	}))
 	renderBytes, _ := parseSize(cfg.RenderCache)
-	a := &app{cfg: cfg, log: log, store: store, metrics: reg}
+	a := &app{cfg: cfg, log: log, requests: requests, store: store, metrics: reg}
 	a.env = registries.Env{
 		Store:   store,
 		Metrics: registries.NewMetrics(reg),

@@ -170,7 +170,7 @@ func pickRegistry(cfg Config, kind, name string) (string, error) {
 // a running larder holds the folder, it warms through that larder instead.
 func warmTarget(ctx context.Context, cfg Config, c console) (string, func(), error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := newApp(ctx, cfg, quiet)
+	a, err := newApp(ctx, cfg, quiet, newRequestLog(cfg, io.Discard))
 	if errors.Is(err, storage.ErrInUse) {
 		u := "http://" + cfg.Listen
 		if cfg.TLSCert != "" {

@@ -130,35 +130,38 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 		}
 	}
 	defer corkResponse(w, r)()
+	// Canonical keys assigned directly: Header.Set canonicalizes each key
+	// on every call, a visible cost on small cached files.
 	h := w.Header()
-	h.Set("Content-Type", o.ContentType)
-	h.Set("Cache-Control", o.CacheControl)
-	h.Set("ETag", `"sha256-`+string(a.SHA256)+`"`)
-	h.Set("X-Larder-Cache", string(status))
+	h["Content-Type"] = []string{o.ContentType}
+	h["Cache-Control"] = []string{o.CacheControl}
+	h["Etag"] = []string{`"sha256-` + string(a.SHA256) + `"`}
+	h["X-Larder-Cache"] = []string{string(status)}
 	u.count("artifact", status)
 	u.env.Hits.Add(a.Registry, a.Package, a.Path)
 	if small != nil && plainRequest(r) {
 		// The common case, a whole small file: one write, none of
 		// ServeContent's range and precondition work.
-		h.Set("Accept-Ranges", "bytes")
-		h.Set("Content-Length", strconv.Itoa(len(small)))
+		h["Accept-Ranges"] = []string{"bytes"}
+		h["Content-Length"] = []string{strconv.Itoa(len(small))}
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			w.Write(small)
-			u.env.Metrics.BytesServed.WithLabelValues(u.opts.Name).Add(float64(len(small)))
+			u.served.bytes.Add(float64(len(small)))
 		}
 		return nil
 	}
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, "", time.Time{}, content)
-	u.env.Metrics.BytesServed.WithLabelValues(u.opts.Name).Add(float64(cw.n))
+	u.served.bytes.Add(float64(cw.n))
 	return nil
 }
 
-// plainRequest is a request without ranges or preconditions.
+// plainRequest is a request without ranges or preconditions. The server
+// has canonicalized the request's header keys.
 func plainRequest(r *http.Request) bool {
-	for _, k := range []string{"Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"} {
-		if r.Header.Get(k) != "" {
+	for _, k := range [...]string{"Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"} {
+		if firstValue(r.Header, k) != "" {
 			return false
 		}
 	}
@@ -166,7 +169,14 @@ func plainRequest(r *http.Request) bool {
 }
 
 func (u *Upstream) count(kind string, status CacheStatus) {
-	u.env.Metrics.Requests.WithLabelValues(u.opts.Name, kind, string(status)).Inc()
+	switch {
+	case status == Hit && kind == "artifact":
+		u.served.artifactHits.Inc()
+	case status == Hit && kind == "document":
+		u.served.documentHits.Inc()
+	default:
+		u.env.Metrics.Requests.WithLabelValues(u.opts.Name, kind, string(status)).Inc()
+	}
 	if status != "ERROR" {
 		u.traffic.add(status, time.Now())
 	}
@@ -333,7 +343,7 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 	}
 	w.WriteHeader(http.StatusOK)
 	n, err := u.streamFill(ctx, w, f)
-	u.env.Metrics.BytesServed.WithLabelValues(u.opts.Name).Add(float64(n))
+	u.served.bytes.Add(float64(n))
 	if err != nil {
 		// Headers are gone: the only honest signal left is a cut connection.
 		u.log.Warn("cutting a client off a failed download", "path", f.art.Path, "err", err)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // ServeDocument writes a rendered document with the cache headers every
@@ -15,26 +14,36 @@ import (
 func (u *Upstream) ServeDocument(w http.ResponseWriter, r *http.Request, doc *Rendered, status CacheStatus, vary string) {
 	u.count("document", status)
 	defer corkResponse(w, r)()
+	// Canonical keys assigned directly, as in serveBlob.
 	h := w.Header()
-	h.Set("Content-Type", doc.ContentType)
-	h.Set("ETag", doc.ETag)
-	h.Set("Vary", vary)
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(u.opts.MetadataTTL/time.Second)))
-	h.Set("X-Larder-Cache", string(status))
-	if etagMatches(r.Header.Get("If-None-Match"), doc.ETag) {
+	h["Content-Type"] = []string{doc.ContentType}
+	h["Etag"] = []string{doc.ETag}
+	h["Vary"] = []string{vary}
+	h["Cache-Control"] = []string{u.docCacheControl}
+	h["X-Larder-Cache"] = []string{string(status)}
+	if etagMatches(firstValue(r.Header, "If-None-Match"), doc.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	body := doc.Body
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if acceptsGzip(firstValue(r.Header, "Accept-Encoding")) {
 		body = doc.Gzip()
-		h.Set("Content-Encoding", "gzip")
+		h["Content-Encoding"] = []string{"gzip"}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
+}
+
+// firstValue is r.Header.Get(key) for a canonical key, without
+// canonicalizing it again.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func etagMatches(ifNoneMatch, etag string) bool {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -36,9 +37,12 @@ type Upstream struct {
 	fills  fillTable
 
 	traffic Traffic
-	held    memo[string, storage.Artifact]
-	small   smallBlobs
-	docRows memo[docKey, storage.Document]
+	served  servedCounters
+
+	docCacheControl string // documents stay fresh for the metadata TTL
+	held            memo[string, storage.Artifact]
+	small           smallBlobs
+	docRows         memo[docKey, storage.Document]
 }
 
 // NewUpstream sets up the link; Close stops its background probe.
@@ -47,6 +51,8 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	u := &Upstream{opts: opts, env: env, log: env.Log.With("registry", opts.Name), client: newClient(opts)}
 	u.fills.m = map[string]*fill{}
 	u.held, u.docRows = newHeldRows(), newDocRows()
+	u.served = newServedCounters(env.Metrics, opts.Name)
+	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
 	up := env.Metrics.UpstreamUp.WithLabelValues(opts.Name)
 	up.Set(1)
 	if opts.Offline {

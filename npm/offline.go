@@ -2,10 +2,7 @@ package npm
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"sort"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -23,17 +20,13 @@ func (g *Registry) heldVersions(ctx context.Context, name string) (map[string]bo
 	if err != nil {
 		return nil, "", err
 	}
-	list := make([]string, 0, len(paths))
 	held := make(map[string]bool, len(paths))
 	for p := range paths {
-		list = append(list, p)
 		if v, ok := tarballVersion(name, p[strings.LastIndexByte(p, '/')+1:]); ok {
 			held[v] = true
 		}
 	}
-	sort.Strings(list)
-	sum := sha256.Sum256([]byte(strings.Join(list, "\n")))
-	return held, hex.EncodeToString(sum[:8]), nil
+	return held, registries.HeldKey(paths), nil
 }
 
 // cachedView filters a packument to the held versions. The latest tag falls

@@ -125,36 +125,49 @@ func (g *Registry) serveProject(w http.ResponseWriter, r *http.Request, name str
 }
 
 func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project, format string) (*registries.Rendered, error) {
-	p, err := g.loadProject(ctx, doc)
-	if err != nil {
-		return nil, err
-	}
 	held, err := g.up.Store().CachedPaths(ctx, g.name, project)
 	if err != nil {
 		return nil, err
 	}
-	files := p.Files[:0:0]
-	for _, f := range p.Files {
-		if held[filePath(project, f.Filename)] {
-			// Advertise metadata only when larder can serve it: pip fails
-			// an install on a metadata 404.
-			if f.CoreMetadata && !held[filePath(project, f.Filename)+".metadata"] {
-				f.CoreMetadata, f.CoreMetadataHashes = false, nil
+	// Rendered once for each page and held set: filtering a page of
+	// thousands of files on every request made the offline view the
+	// slowest page larder served.
+	key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount, "held", registries.HeldKey(held)}, "\x00")
+	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+		p, err := g.loadProject(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		files := p.Files[:0:0]
+		for _, f := range p.Files {
+			if held[filePath(project, f.Filename)] {
+				// Advertise metadata only when larder can serve it: pip
+				// fails an install on a metadata 404.
+				if f.CoreMetadata && !held[filePath(project, f.Filename)+".metadata"] {
+					f.CoreMetadata, f.CoreMetadataHashes = false, nil
+				}
+				files = append(files, f)
 			}
-			files = append(files, f)
 		}
-	}
-	if len(files) == 0 {
-		if g.up.Reachable() {
-			return nil, nil // a passing failure with nothing held: serve the stale page
+		if len(files) == 0 {
+			return nil, errNothingHeld
 		}
-		// Never an empty 200 page: uv takes that for "no such project here".
-		return nil, g.up.NotCached("any file of " + project)
+		p.Files, p.Versions = files, nil
+		p.Versions = versionsOf(p)
+		return render(p, format, g.filesPrefix(project)), nil
+	})
+	if !errors.Is(err, errNothingHeld) {
+		return rendered, err
 	}
-	p.Files, p.Versions = files, nil
-	p.Versions = versionsOf(p)
-	return render(p, format, g.filesPrefix(project)), nil
+	if g.up.Reachable() {
+		return nil, nil // a passing failure with nothing held: serve the stale page
+	}
+	// Never an empty 200 page: uv takes that for "no such project here".
+	return nil, g.up.NotCached("any file of " + project)
 }
+
+// errNothingHeld says no file of a page is held; it is never cached.
+var errNothingHeld = errors.New("no file of the page is held")
 
 func render(p Project, format, filesPrefix string) *registries.Rendered {
 	if format == mediaJSON {

@@ -456,6 +456,18 @@ func TestOfflineListsOnlyHeldFiles(t *testing.T) {
 	if n := len(up.Requests()); n != 0 {
 		t.Errorf("offline, larder asked the upstream %d times", n)
 	}
+
+	// The view is rendered once, yet follows what is held: a file stored
+	// meanwhile (here through the online mirror on the same data) shows.
+	second := "foo_bar-2.0-py3-none-any.whl"
+	if r := online.get(t, "/pypi/files/foo-bar/"+second); r.status != http.StatusOK {
+		t.Fatalf("second file: %d", r.status)
+	}
+	online.waitHeld(t, "foo-bar", filePath("foo-bar", second))
+	r = offline.get(t, "/pypi/simple/foo-bar/", "Accept", pipAccept)
+	if got := filenames(t, r); !sameStrings(got, []string{heldName, second}) {
+		t.Errorf("after a second file is held, the offline page lists %q", got)
+	}
 }
 
 func TestLegacyJSONPointsFilesAtLarder(t *testing.T) {

@@ -6,6 +6,9 @@ import (
 	"container/list"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"sort"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/singleflight"
@@ -124,4 +127,17 @@ func (c *RenderCache) put(key string, r *Rendered) {
 		delete(c.items, it.key)
 		c.size -= it.r.cost()
 	}
+}
+
+// HeldKey names a set of held artifact paths in a render-cache key, so that
+// a cached-only view is rendered again exactly when what larder holds
+// changes.
+func HeldKey(paths map[string]bool) string {
+	list := make([]string, 0, len(paths))
+	for p := range paths {
+		list = append(list, p)
+	}
+	sort.Strings(list)
+	sum := sha256.Sum256([]byte(strings.Join(list, "\n")))
+	return hex.EncodeToString(sum[:8])
 }

@@ -10,26 +10,51 @@ import (
 
 var errBadName = errors.New("invalid project name")
 
-// validName is the PEP 508 name grammar: ASCII letters, digits, and . _ -
-// inside, starting and ending with a letter or digit. The ranges are spelled
-// out: (?i) would also match the Kelvin sign (U+212A) and the long s (U+017F),
-// which fold to k and s.
-var validName = regexp.MustCompile(`^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$`)
-
 var separators = regexp.MustCompile(`[-_.]+`)
 
 // Normalize is the PEP 503 normalization: runs of - _ . become one -, and
 // the name is lower-cased.
 func Normalize(name string) string {
+	if isNormalized(name) {
+		return name // every request for a page: no regexp, no copy
+	}
 	return strings.ToLower(separators.ReplaceAllString(name, "-"))
 }
 
-// ValidateName accepts a PEP 508 project name of at most 200 characters.
+// isNormalized says Normalize would return name unchanged.
+func isNormalized(name string) bool {
+	dash := false
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			dash = false
+		case c == '-' && !dash:
+			dash = true
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateName accepts a PEP 508 project name of at most 200 characters:
+// ASCII letters, digits, and . _ - inside, starting and ending with a
+// letter or digit. Bytes are compared, never folded: a case-insensitive
+// match would also take the Kelvin sign (U+212A) and the long s (U+017F).
 func ValidateName(name string) error {
-	if len(name) > 200 || !validName.MatchString(name) {
+	if name == "" || len(name) > 200 || !isAlnum(name[0]) || !isAlnum(name[len(name)-1]) {
 		return fmt.Errorf("%w: %q", errBadName, name)
 	}
+	for i := 1; i < len(name)-1; i++ {
+		if c := name[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return fmt.Errorf("%w: %q", errBadName, name)
+		}
+	}
 	return nil
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 var errBadFilename = errors.New("invalid file name")

@@ -140,6 +140,15 @@ func TestVersionFromFilenameReadsWheelsAndSdists(t *testing.T) {
 
 var normalizedName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
+// The grammars as the PEPs write them, which the hand-written checks must
+// agree with. PEP 508, with the ranges spelled out (see ValidateName):
+var pep508Name = regexp.MustCompile(`^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$`)
+
+// PEP 503's normalization.
+func pep503(name string) string {
+	return strings.ToLower(regexp.MustCompile(`[-_.]+`).ReplaceAllString(name, "-"))
+}
+
 // FuzzNormalize checks that normalization is idempotent and that a valid
 // name stays valid, ASCII and in the normalized alphabet.
 func FuzzNormalize(f *testing.F) {
@@ -148,6 +157,9 @@ func FuzzNormalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, name string) {
 		n := Normalize(name)
+		if want := pep503(name); n != want {
+			t.Fatalf("Normalize(%q) = %q, PEP 503 says %q", name, n, want)
+		}
 		if again := Normalize(n); again != n {
 			t.Fatalf("Normalize is not idempotent: %q -> %q -> %q", name, n, again)
 		}
@@ -170,6 +182,9 @@ func FuzzValidateName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := ValidateName(name) == nil, len(name) <= 200 && pep508Name.MatchString(name); got != want {
+			t.Fatalf("ValidateName(%q) accepts: %v, PEP 508: %v", name, got, want)
+		}
 		if ValidateName(name) != nil {
 			return
 		}

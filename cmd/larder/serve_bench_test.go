@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/larder-mirror/larder/npm/npmtest"
+	"github.com/larder-mirror/larder/pypi/pypitest"
 )
 
 // discardWriter is the cheapest http.ResponseWriter: what is measured is
@@ -27,9 +29,17 @@ func BenchmarkServeCached(b *testing.B) {
 	up := npmtest.New()
 	defer up.Close()
 	up.Publish("small", "1.0.0", nil)
+	py := pypitest.New()
+	defer py.Close()
+	for i := 0; i < 50; i++ {
+		py.AddWheel("many", fmt.Sprintf("1.%d", i), nil, ">=3.8")
+	}
 	cfg := defaultConfig()
 	cfg.Data = b.TempDir()
-	cfg.Registry = []RegistryConfig{{Name: "npm", Kind: "npm", Upstream: up.URL, MetadataTTL: "1h"}}
+	cfg.Registry = []RegistryConfig{
+		{Name: "npm", Kind: "npm", Upstream: up.URL, MetadataTTL: "1h"},
+		{Name: "pypi", Kind: "pypi", Upstream: py.IndexURL, FileHosts: []string{py.FilesURL}, MetadataTTL: "1h"},
+	}
 	if err := cfg.validate("bench"); err != nil {
 		b.Fatal(err)
 	}
@@ -46,9 +56,11 @@ func BenchmarkServeCached(b *testing.B) {
 	for _, c := range []struct{ name, path, accept string }{
 		{"tarball", "/npm/small/-/small-1.0.0.tgz", ""},
 		{"packument", "/npm/small", "application/vnd.npm.install-v1+json"},
+		{"pypi-page", "/pypi/simple/many/", "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"},
 	} {
 		req := httptest.NewRequest("GET", c.path, nil)
 		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Accept-Encoding", "gzip")
 		if c.accept != "" {
 			req.Header.Set("Accept", c.accept)
 		}

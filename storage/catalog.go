@@ -22,8 +22,10 @@ import (
 // in the pure-Go SQLite), and a deep OFFSET walks the index up to it. So the
 // Catalog keeps a snapshot of a registry's rows in memory (about 90 bytes a
 // package), with each sort's order worked out once per snapshot; a query is
-// then one pass over names at most. A snapshot older than MaxAge is checked
-// against a fingerprint of the table (one aggregate query) and read again
+// then one pass over names at most. A snapshot older than MaxAge, or taken
+// before larder last committed a write (a package just fetched must show in
+// the list the overview counts it in), is checked against a fingerprint of
+// the table (one aggregate query) and read again
 // only when that changed: at once for a registry of up to 10,000 packages,
 // in the background for a larger one, whose old snapshot answers meanwhile.
 
@@ -181,6 +183,7 @@ func NewCatalog(db *DB, maxAge time.Duration) *Catalog {
 
 type catalogSnapshot struct {
 	at     time.Time // when it was read, or last found unchanged
+	writes uint64    // the database's committed writes before it was read
 	fp     catalogFingerprint
 	rows   []PackageRow // name order
 	lower  []string     // the names in lower case, for search
@@ -231,7 +234,9 @@ func (c *Catalog) snapshot(ctx context.Context, registry string) (*catalogSnapsh
 	s := c.snaps[registry]
 	switch {
 	case s == nil || c.maxAge < 0:
-	case time.Since(s.at) < c.maxAge:
+	case time.Since(s.at) < c.maxAge && s.writes == c.db.writes.Load():
+		// Nothing committed since, and recent enough for hit counts (which
+		// change the rows without changing what is listed) not to matter.
 		c.mu.Unlock()
 		return s, nil
 	case len(s.rows) > c.syncRows:
@@ -259,7 +264,7 @@ func (c *Catalog) load(ctx context.Context, registry string) (*catalogSnapshot, 
 		// One caller's cancellation must not fail the others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		at := time.Now()
+		at, writes := time.Now(), c.db.writes.Load()
 		fp, err := c.db.catalogFingerprint(ctx, registry)
 		if err != nil {
 			return nil, fmt.Errorf("catalog of %s: %w", registry, err)
@@ -270,7 +275,7 @@ func (c *Catalog) load(ctx context.Context, registry string) (*catalogSnapshot, 
 		if old != nil && old.fp == fp {
 			// Unchanged: keep the rows and their orders, under a new date.
 			s := *old
-			s.at = at
+			s.at, s.writes = at, writes
 			c.mu.Lock()
 			if cur := c.snaps[registry]; cur == old {
 				c.snaps[registry] = &s
@@ -283,7 +288,7 @@ func (c *Catalog) load(ctx context.Context, registry string) (*catalogSnapshot, 
 			return nil, fmt.Errorf("catalog of %s: %w", registry, err)
 		}
 		s := newSnapshot(rows, at)
-		s.fp = fp
+		s.fp, s.writes = fp, writes
 		c.mu.Lock()
 		if old := c.snaps[registry]; old == nil || old.at.Before(at) {
 			c.snaps[registry] = s

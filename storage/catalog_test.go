@@ -227,6 +227,8 @@ func TestCatalogAnswersFromAFreshSnapshotAndChecksAStaleOne(t *testing.T) {
 	if n := total(); n != 1 {
 		t.Fatalf("%d packages", n)
 	}
+	// A change made behind larder's back (here raw SQL; in production,
+	// nothing) waits for the snapshot to age.
 	fillCatalog(t, d, "npm", PackageRow{Name: "b"})
 	if n := total(); n != 1 {
 		t.Errorf("a fresh snapshot was read again: %d packages", n)
@@ -256,6 +258,29 @@ func TestCatalogAnswersFromAFreshSnapshotAndChecksAStaleOne(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
+}
+
+// A package larder just fetched is listed at once, however fresh the
+// snapshot: the overview counts it from the database, and a list missing
+// it would contradict that.
+func TestCatalogListsAFetchedPackageAtOnce(t *testing.T) {
+	d := newTestDB(t)
+	c := NewCatalog(d, time.Hour)
+	names := func() []string {
+		t.Helper()
+		page, err := c.List(t.Context(), "npm", PackageQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pageNames(page)
+	}
+	if got := names(); len(got) != 0 {
+		t.Fatalf("an empty registry lists %q", got)
+	}
+	commit(t, d, "leaf", "leaf/-/leaf-1.0.0.tgz", 100)
+	if got := names(); !slices.Equal(got, []string{"leaf"}) {
+		t.Errorf("after a fetch the list is %q, want [leaf]", got)
+	}
 }
 
 func fill100k(b *testing.B) *DB {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/larder-mirror/larder/migrations"
@@ -18,6 +19,9 @@ import (
 // DB is larder's metadata database.
 type DB struct {
 	sql *sql.DB
+	// writes counts committed write transactions: a catalog snapshot
+	// taken before the latest one may be missing a package.
+	writes atomic.Uint64
 }
 
 // OpenDB opens (creating if needed) the SQLite database at path in WAL mode
@@ -96,7 +100,11 @@ func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	d.writes.Add(1)
+	return nil
 }
 
 func notFound(err error, what string) error {

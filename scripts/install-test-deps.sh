@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests drive when it is missing: Node.js and npm
-# (Debian), pnpm and yarn (from the npm registry), Python's pip (Debian), and
-# chromium (Debian) for the web UI's browser tests.
+# (Debian), pnpm and yarn (from the npm registry), Python's pip and poetry
+# (Debian), and chromium (Debian) for the web UI's browser tests.
 # Idempotent and quiet when everything is there.
 set -euo pipefail
 
@@ -12,6 +12,8 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   need_apt+=(python3-pip)
 fi
+# e2e/poetry_test.go drives Debian's poetry.
+command -v poetry >/dev/null 2>&1 || need_apt+=(python3-poetry)
 # The web UI's browser tests (e2e/web_test.go) drive Debian's chromium.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then

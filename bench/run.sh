@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # larder's speed benchmark: larder against nginx serving the same bytes, on
-# warm data, over loopback, with wrk. Prints a Markdown table of larder/nginx
-# ratios and larder's peak RSS and writes it to bench/out/results.md. npm
+# warm data, over loopback, with wrk, and a bare Go net/http server (the
+# floor, bench/cmd/gofloor) beside them. Prints a Markdown table of
+# larder/nginx ratios and larder's peak RSS and writes it to
+# bench/out/results.md. npm
 # tarballs and a large packument; PyPI project pages (2,000 files) and a
 # 50 MB wheel. See bench/README.md.
 #
@@ -70,6 +72,7 @@ PIDS=()
 LARDER_PID=""
 LARDER_URL=""
 NGINX_URL=""
+FLOOR_URL=""
 UPSTREAM_URL=""
 PYPI_INDEX_URL=""
 PYPI_FILES_URL=""
@@ -142,7 +145,8 @@ wait_http() {
 
 build() {
 	log "building larder and the fake upstream"
-	(cd "$ROOT" && go build -o "$TMP/larder" ./cmd/larder && go build -o "$TMP/fakeupstream" ./bench/cmd/fakeupstream)
+	(cd "$ROOT" && go build -o "$TMP/larder" ./cmd/larder && go build -o "$TMP/fakeupstream" ./bench/cmd/fakeupstream &&
+		go build -o "$TMP/gofloor" ./bench/cmd/gofloor)
 }
 
 start_upstream() {
@@ -350,6 +354,23 @@ verify_nginx() {
 	log "nginx serves the same bytes as larder for every case"
 }
 
+# start_floor: the net/http floor (bench/cmd/gofloor) over nginx's root, and
+# a check that it answers every case with the same bytes.
+start_floor() {
+	local port c code
+	port=$(free_port)
+	FLOOR_URL=http://127.0.0.1:$port
+	"$TMP/gofloor" -listen "127.0.0.1:$port" -root "$TMP/nginx/root" 2>"$TMP/gofloor.log" &
+	PIDS+=($!)
+	wait_http "$FLOOR_URL/npm/$LARGE_TGZ/-/$LARGE_TGZ-1.0.0.tgz" "$TMP/gofloor.log"
+	for c in "${CASES[@]}"; do
+		code=$(fetch "$FLOOR_URL" "$c" "$TMP/body" "$TMP/headers")
+		[[ $code == 200 ]] || die "${c%%|*}: the net/http floor answered $code"
+		cmp -s "$TMP/body" "$TMP/nginx/root$(nginx_file "$c")" || die "${c%%|*}: the net/http floor's body differs from nginx's"
+	done
+	log "net/http floor at $FLOOR_URL serves the same bytes"
+}
+
 # sample_rss PID FILE: the highest VmRSS (kB) seen, every 100 ms, until PID exits.
 sample_rss() {
 	local pid=$1 file=$2 max=0 k v _
@@ -389,24 +410,27 @@ run_wrk() {
 	}' "$raw"
 }
 
-# bench_case CASE INDEX: a warm-up per server, then ROUNDS pairs of measured
-# runs, nginx and larder back to back (ABBA order, so that a drift in the
-# machine's speed hits both alike). Appends to $TMP/results.tsv: name, size,
-# connections, median req/s of nginx and of larder, the median, lowest and
-# highest of the per-round ratios, error flags, path.
+# bench_case CASE INDEX: a warm-up per server, then ROUNDS rounds of measured
+# runs, nginx, larder and the net/http floor back to back, the order rotated
+# each round so that a drift in the machine's speed hits all alike. Appends
+# to $TMP/results.tsv: name, size, connections, median req/s of nginx and of
+# larder, the median, lowest and highest of the per-round larder/nginx
+# ratios, error flags, path, and the medians of the per-round floor/nginx
+# and larder/floor ratios.
 bench_case() {
 	local c=$1 idx=$2 name path accept enc conns size r s order line rps per errs rounds
 	IFS='|' read -r name path accept enc conns <<<"$c"
 	size=$(stat -c %s "$TMP/nginx/root$(nginx_file "$c")")
-	declare -A url=([nginx]=$NGINX_URL [larder]=$LARDER_URL) bad=([nginx]=0 [larder]=0) got
-	for s in nginx larder; do
+	declare -A url=([nginx]=$NGINX_URL [larder]=$LARDER_URL [floor]=$FLOOR_URL) bad=([nginx]=0 [larder]=0 [floor]=0) got
+	local servers=(nginx larder floor)
+	for s in "${servers[@]}"; do
 		run_wrk "${url[$s]}" "$c" "$WARMUP" "$OUT/wrk/$idx-$s-warmup.txt" "$size" >/dev/null
 	done
 	rounds=$TMP/rounds-$idx
 	: >"$rounds"
 	for ((r = 1; r <= ROUNDS; r++)); do
-		order=(nginx larder)
-		((r % 2 == 0)) && order=(larder nginx)
+		order=("${servers[@]:r%3}" "${servers[@]:0:r%3}")
+		((r % 2 == 0)) && order=("${order[2]}" "${order[1]}" "${order[0]}")
 		for s in "${order[@]}"; do
 			line=$(run_wrk "${url[$s]}" "$c" "$DURATION" "$OUT/wrk/$idx-$s-$r.txt" "$size")
 			read -r rps per errs <<<"$line"
@@ -420,18 +444,19 @@ bench_case() {
 			fi
 			got[$s]=$rps
 		done
-		awk -v n="${got[nginx]}" -v l="${got[larder]}" 'BEGIN { printf "%s %s %.4f\n", n, l, (n > 0 ? l / n : 0) }' >>"$rounds"
-		log "$name: round $r: nginx ${got[nginx]} req/s, larder ${got[larder]} req/s"
+		awk -v n="${got[nginx]}" -v l="${got[larder]}" -v f="${got[floor]}" \
+			'BEGIN { printf "%s %s %.4f %.4f %.4f\n", n, l, (n > 0 ? l / n : 0), (n > 0 ? f / n : 0), (f > 0 ? l / f : 0) }' >>"$rounds"
+		log "$name: round $r: nginx ${got[nginx]} req/s, larder ${got[larder]} req/s, net/http floor ${got[floor]} req/s"
 	done
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$size" "$conns" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$size" "$conns" \
 		"$(median 1 "$rounds" %.0f)" "$(median 2 "$rounds" %.0f)" "$(median 3 "$rounds" %.2f)" \
 		"$(sort -g -k3 "$rounds" | awk 'NR == 1 { printf "%.2f", $3 }')" \
 		"$(sort -g -k3 "$rounds" | awk 'END { printf "%.2f", $3 }')" \
-		"${bad[nginx]}" "${bad[larder]}" "$path" >>"$TMP/results.tsv"
+		"${bad[nginx]}" "${bad[larder]}" "$path" "$(median 4 "$rounds" %.2f)" "$(median 5 "$rounds" %.2f)" >>"$TMP/results.tsv"
 }
 
 # median COLUMN FILE FORMAT: the median of a column of a rounds file (1: nginx
-# req/s, 2: larder req/s, 3: larder/nginx).
+# req/s, 2: larder req/s, 3: larder/nginx, 4: floor/nginx, 5: larder/floor).
 median() {
 	awk -v c="$1" '{ print $c }' "$2" | sort -g |
 		awk -v f="$3" '{ v[NR] = $1 } END { m = (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); printf f, m }'
@@ -446,7 +471,7 @@ human_size() {
 
 report() {
 	local hwm=$1 rss=$2 load_before=$3 load_after=$4 md=$OUT/results.md miss=0
-	local name size conns nginx larder ratio lo hi nbad lbad path target result
+	local name size conns nginx larder ratio lo hi nbad lbad path floor ofloor target result
 	{
 		echo "# larder vs nginx, warm data"
 		echo
@@ -454,9 +479,9 @@ report() {
 		echo "$(go version | awk '{ print $3 }'), $(nginx -v 2>&1 | sed 's/.*: //'), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo));"
 		echo "wrk -t$THREADS on loopback, $ROUNDS rounds of ${DURATION} s per server and case; load average $load_before before, $load_after after."
 		echo
-		echo "| case | larder/nginx | target | result | round ratios | nginx req/s | larder req/s | body | conns |"
-		echo "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
-		while IFS=$'\t' read -r name size conns nginx larder ratio lo hi nbad lbad path; do
+		echo "| case | larder/nginx | target | result | round ratios | net/http floor/nginx | larder/floor | nginx req/s | larder req/s | body | conns |"
+		echo "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		while IFS=$'\t' read -r name size conns nginx larder ratio lo hi nbad lbad path floor ofloor; do
 			target=$TARGET_PACKUMENT
 			is_file "$path" && target=$TARGET_TARBALL
 			if ((nbad || lbad)); then
@@ -468,7 +493,7 @@ report() {
 				result=MISS
 				miss=1
 			fi
-			echo "| $name | **$ratio** | ≥ $target | $result | $lo–$hi | $nginx | $larder | $(human_size "$size") | $conns |"
+			echo "| $name | **$ratio** | ≥ $target | $result | $lo–$hi | $floor | $ofloor | $nginx | $larder | $(human_size "$size") | $conns |"
 		done <"$TMP/results.tsv"
 		echo
 		echo "| larder memory | MB | target | result |"
@@ -480,7 +505,10 @@ report() {
 		echo
 		echo "larder/nginx is the median over the rounds of larder's requests per second divided by nginx's in"
 		echo "the same round (nginx serving the same bytes with sendfile and gzip_static); round ratios is"
-		echo "the lowest and highest of those. req/s columns are medians. MB are MiB."
+		echo "the lowest and highest of those. req/s columns are medians. MB are MiB. The net/http floor"
+		echo "(bench/cmd/gofloor) is the least a Go net/http server does to send the same bytes: from"
+		echo "memory, one write, corked, no router, no log; floor/nginx is how far Go's HTTP server itself"
+		echo "reaches here, larder/floor what larder's own work costs on top."
 		if awk -v l="$load_before" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 			echo
 			echo "**The machine was busy before the run (load average $load_before on $(nproc) CPUs): expect noise.**"
@@ -514,6 +542,7 @@ main() {
 	warm_lines=$(wc -l <"$TMP/larder.log")
 	start_nginx
 	verify_nginx
+	start_floor
 
 	RSS_FILE=$TMP/rss.max
 	echo 0 >"$RSS_FILE"

@@ -3,9 +3,8 @@
 # warm data, over loopback, with wrk, and a bare Go net/http server (the
 # floor, bench/cmd/gofloor) beside them. Prints a Markdown table of
 # larder/nginx ratios and larder's peak RSS and writes it to
-# bench/out/results.md. npm
-# tarballs and a large packument; PyPI project pages (2,000 files) and a
-# 50 MB wheel. See bench/README.md.
+# bench/out/results.md. npm tarballs and a large packument; PyPI project
+# pages (2,000 files) and a 50 MB wheel. See bench/README.md.
 #
 #   ./bench/run.sh            # or: make bench
 #

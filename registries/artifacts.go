@@ -327,7 +327,7 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 		return u.serveBlob(w, r, a, o, Miss)
 	}
 
-	defer corkResponse(w, r)()
+	// Not corked: the body arrives from the upstream as it is written.
 	h := w.Header()
 	h.Set("Content-Type", o.ContentType)
 	h.Set("Cache-Control", o.CacheControl)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,17 +43,33 @@ type artifactFixture struct {
 	u   *Upstream
 	srv *httptest.Server
 
-	mu   sync.Mutex
-	errs []error // what ServeArtifact returned
+	mu    sync.Mutex
+	errs  []error    // what ServeArtifact returned
+	conns []net.Conn // the server's side of each client connection
 }
 
 func newArtifactFixture(t *testing.T, opts Options) *artifactFixture {
 	t.Helper()
 	x := &artifactFixture{e: newTestEnv(t), f: newFakeUpstream(t)}
 	x.u = x.e.upstream(t, x.f.URL("/"), opts)
-	x.srv = httptest.NewServer(http.HandlerFunc(x.serve))
+	x.srv = httptest.NewUnstartedServer(http.HandlerFunc(x.serve))
+	// As larder's server does, so that responses are corked where larder
+	// corks them.
+	x.srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		x.mu.Lock()
+		x.conns = append(x.conns, c)
+		x.mu.Unlock()
+		return WithConn(ctx, c)
+	}
+	x.srv.Start()
 	t.Cleanup(x.srv.Close)
 	return x
+}
+
+func (x *artifactFixture) lastConn() net.Conn {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.conns[len(x.conns)-1]
 }
 
 // serve is an ecosystem's artifact handler in miniature: look the row up,

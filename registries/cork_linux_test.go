@@ -1,6 +1,7 @@
 package registries
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -12,7 +13,12 @@ import (
 
 func corkState(t *testing.T, r *http.Request) int {
 	t.Helper()
-	raw, err := r.Context().Value(connKey{}).(*net.TCPConn).SyscallConn()
+	return connCork(t, r.Context().Value(connKey{}).(net.Conn))
+}
+
+func connCork(t *testing.T, c net.Conn) int {
+	t.Helper()
+	raw, err := c.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,5 +72,40 @@ func TestCorkResponseWithoutConn(t *testing.T) {
 	corkResponse(w, httptest.NewRequest("GET", "/", nil))()
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d", w.Code)
+	}
+}
+
+// A download still arriving from the upstream goes out as it comes: corked,
+// its bytes would wait for a full segment or 200 ms.
+func TestAStreamingDownloadIsNotCorked(t *testing.T) {
+	x := newArtifactFixture(t, Options{})
+	good := randomBytes(largeSize, 11)
+	gate := make(chan struct{})
+	x.f.handle(tarballUpstream, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(good[:len(good)/2])
+		w.(http.Flusher).Flush()
+		select {
+		case <-gate:
+			w.Write(good[len(good)/2:])
+		case <-x.f.release:
+		}
+	}))
+	x.announce(t, good)
+	resp, err := x.srv.Client().Get(x.srv.URL + "/" + tarballPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 1000)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := connCork(t, x.lastConn()); got != 0 {
+		t.Errorf("TCP_CORK is %d while the download streams, want 0", got)
+	}
+	close(gate)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(first, rest...), good) {
+		t.Errorf("read %d bytes (%v), want the whole tarball", len(first)+len(rest), err)
 	}
 }

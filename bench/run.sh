@@ -76,7 +76,8 @@ UPSTREAM_URL=""
 PYPI_INDEX_URL=""
 PYPI_FILES_URL=""
 RSS_FILE=""
-declare -A CTYPE # case name -> larder's Content-Type
+declare -A CTYPE       # case name -> larder's Content-Type
+declare -A NGINX_CTYPE # case name -> nginx's Content-Type
 
 log() { printf 'bench [%3d s]: %s\n' "$SECONDS" "$*" >&2; }
 die() {
@@ -135,7 +136,7 @@ free_port() {
 wait_http() {
 	local i
 	for ((i = 0; i < 150; i++)); do
-		curl -fsS -o /dev/null "$1" 2>/dev/null && return
+		curl -fsS -m 2 -o /dev/null "$1" 2>/dev/null && return
 		sleep 0.1
 	done
 	tail -n 20 "$2" >&2 || true
@@ -198,11 +199,12 @@ start_larder() {
 	log "larder at $LARDER_URL (pid $LARDER_PID)"
 }
 
-# fetch BASE CASE BODY HEADERS: one request as the load generator makes it.
+# fetch BASE CASE BODY HEADERS: one request as the load generator makes it
+# (at most 2 minutes: larder fetches the 50 MB wheel from the fake upstream).
 fetch() {
 	local base=$1 body=$3 headers=$4 name path accept enc conns
 	IFS='|' read -r name path accept enc conns <<<"$2"
-	local args=(-sS --noproxy '*' -o "$body" -D "$headers" -w '%{http_code}')
+	local args=(-sS --noproxy '*' -m 120 -o "$body" -D "$headers" -w '%{http_code}')
 	[[ -n $accept ]] && args+=(-H "Accept: $accept")
 	[[ -n $enc ]] && args+=(-H "Accept-Encoding: $enc")
 	curl "${args[@]}" "$base$path"
@@ -342,6 +344,7 @@ verify_nginx() {
 		code=$(fetch "$NGINX_URL" "$c" "$TMP/body" "$TMP/headers")
 		[[ $code == 200 ]] || die "${c%%|*}: nginx answered $code"
 		ctype=$(header Content-Type "$TMP/headers")
+		NGINX_CTYPE[${c%%|*}]=$ctype
 		[[ $ctype == "${CTYPE[${c%%|*}]}" ]] ||
 			log "warning: ${c%%|*}: nginx sends Content-Type '$ctype', larder '${CTYPE[${c%%|*}]}'"
 		want=$TMP/nginx/root$(nginx_file "$c")
@@ -354,9 +357,10 @@ verify_nginx() {
 }
 
 # start_floor: the net/http floor (bench/cmd/gofloor) over nginx's root, and
-# a check that it answers every case with the same bytes.
+# a check that it answers every case as nginx does: status, bytes,
+# Content-Type and Content-Encoding; and 404 for a path nginx has not.
 start_floor() {
-	local port c code
+	local port c code want
 	port=$(free_port)
 	FLOOR_URL=http://127.0.0.1:$port
 	"$TMP/gofloor" -listen "127.0.0.1:$port" -root "$TMP/nginx/root" 2>"$TMP/gofloor.log" &
@@ -365,9 +369,17 @@ start_floor() {
 	for c in "${CASES[@]}"; do
 		code=$(fetch "$FLOOR_URL" "$c" "$TMP/body" "$TMP/headers")
 		[[ $code == 200 ]] || die "${c%%|*}: the net/http floor answered $code"
-		cmp -s "$TMP/body" "$TMP/nginx/root$(nginx_file "$c")" || die "${c%%|*}: the net/http floor's body differs from nginx's"
+		want=$TMP/nginx/root$(nginx_file "$c")
+		cmp -s "$TMP/body" "$want" || die "${c%%|*}: the net/http floor's body differs from nginx's"
+		[[ $(header Content-Type "$TMP/headers") == "${NGINX_CTYPE[${c%%|*}]}" ]] ||
+			die "${c%%|*}: the net/http floor sends Content-Type '$(header Content-Type "$TMP/headers")', nginx '${NGINX_CTYPE[${c%%|*}]}'"
+		if [[ $want == *.gz ]]; then
+			[[ $(header Content-Encoding "$TMP/headers") == gzip ]] || die "${c%%|*}: the net/http floor did not send Content-Encoding: gzip"
+		fi
 	done
-	log "net/http floor at $FLOOR_URL serves the same bytes"
+	code=$(fetch "$FLOOR_URL" "404|/npm/$SMALL_TGZ/-/nothing.tgz|||1" /dev/null "$TMP/headers")
+	[[ $code == 404 ]] || die "the net/http floor answered $code for a missing file, want 404"
+	log "net/http floor at $FLOOR_URL serves the same bytes as nginx for every case"
 }
 
 # sample_rss PID FILE: the highest VmRSS (kB) seen, every 100 ms, until PID exits.
@@ -410,14 +422,19 @@ run_wrk() {
 }
 
 # bench_case CASE INDEX: a warm-up per server, then ROUNDS rounds of measured
-# runs, nginx, larder and the net/http floor back to back, the order rotated
-# each round so that a drift in the machine's speed hits all alike. Appends
-# to $TMP/results.tsv: name, size, connections, median req/s of nginx and of
-# larder, the median, lowest and highest of the per-round larder/nginx
-# ratios, error flags, path, and the medians of the per-round floor/nginx
-# and larder/floor ratios.
+# runs, nginx, larder and the net/http floor back to back. The rounds go in
+# pairs, ABBA: an odd round runs the servers in some order, the even round
+# after it in the reverse order, and each pair rotates the order by one
+# (nginx larder floor, floor larder nginx, larder floor nginx, nginx floor
+# larder, ...). Over any pair every server's mean position is the middle one
+# and larder runs before nginx once and after it once, so a steady drift in
+# the machine's speed hits all alike. Appends to $TMP/results.tsv: name,
+# size, connections, median req/s of nginx and of larder, the median, lowest
+# and highest of the per-round larder/nginx ratios, error flags of nginx and
+# larder, path, the medians of the per-round floor/nginx and larder/floor
+# ratios, and the floor's error flag.
 bench_case() {
-	local c=$1 idx=$2 name path accept enc conns size r s order line rps per errs rounds
+	local c=$1 idx=$2 name path accept enc conns size r k s order line rps per errs rounds
 	IFS='|' read -r name path accept enc conns <<<"$c"
 	size=$(stat -c %s "$TMP/nginx/root$(nginx_file "$c")")
 	declare -A url=([nginx]=$NGINX_URL [larder]=$LARDER_URL [floor]=$FLOOR_URL) bad=([nginx]=0 [larder]=0 [floor]=0) got
@@ -428,7 +445,8 @@ bench_case() {
 	rounds=$TMP/rounds-$idx
 	: >"$rounds"
 	for ((r = 1; r <= ROUNDS; r++)); do
-		order=("${servers[@]:r%3}" "${servers[@]:0:r%3}")
+		k=$(((r - 1) / 2 % 3))
+		order=("${servers[@]:k}" "${servers[@]:0:k}")
 		((r % 2 == 0)) && order=("${order[2]}" "${order[1]}" "${order[0]}")
 		for s in "${order[@]}"; do
 			line=$(run_wrk "${url[$s]}" "$c" "$DURATION" "$OUT/wrk/$idx-$s-$r.txt" "$size")
@@ -447,11 +465,12 @@ bench_case() {
 			'BEGIN { printf "%s %s %.4f %.4f %.4f\n", n, l, (n > 0 ? l / n : 0), (n > 0 ? f / n : 0), (f > 0 ? l / f : 0) }' >>"$rounds"
 		log "$name: round $r: nginx ${got[nginx]} req/s, larder ${got[larder]} req/s, net/http floor ${got[floor]} req/s"
 	done
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$size" "$conns" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$size" "$conns" \
 		"$(median 1 "$rounds" %.0f)" "$(median 2 "$rounds" %.0f)" "$(median 3 "$rounds" %.2f)" \
 		"$(sort -g -k3 "$rounds" | awk 'NR == 1 { printf "%.2f", $3 }')" \
 		"$(sort -g -k3 "$rounds" | awk 'END { printf "%.2f", $3 }')" \
-		"${bad[nginx]}" "${bad[larder]}" "$path" "$(median 4 "$rounds" %.2f)" "$(median 5 "$rounds" %.2f)" >>"$TMP/results.tsv"
+		"${bad[nginx]}" "${bad[larder]}" "$path" "$(median 4 "$rounds" %.2f)" "$(median 5 "$rounds" %.2f)" \
+		"${bad[floor]}" >>"$TMP/results.tsv"
 }
 
 # median COLUMN FILE FORMAT: the median of a column of a rounds file (1: nginx
@@ -470,7 +489,7 @@ human_size() {
 
 report() {
 	local hwm=$1 rss=$2 load_before=$3 load_after=$4 md=$OUT/results.md miss=0
-	local name size conns nginx larder ratio lo hi nbad lbad path floor ofloor target result
+	local name size conns nginx larder ratio lo hi nbad lbad path floor ofloor fbad target result
 	{
 		echo "# larder vs nginx, warm data"
 		echo
@@ -480,7 +499,7 @@ report() {
 		echo
 		echo "| case | larder/nginx | target | result | round ratios | net/http floor/nginx | larder/floor | nginx req/s | larder req/s | body | conns |"
 		echo "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-		while IFS=$'\t' read -r name size conns nginx larder ratio lo hi nbad lbad path floor ofloor; do
+		while IFS=$'\t' read -r name size conns nginx larder ratio lo hi nbad lbad path floor ofloor fbad; do
 			target=$TARGET_PACKUMENT
 			is_file "$path" && target=$TARGET_TARBALL
 			if ((nbad || lbad)); then
@@ -492,6 +511,8 @@ report() {
 				result=MISS
 				miss=1
 			fi
+			# The floor's errors do not make larder's result, but its ratios are void.
+			((fbad)) && { floor=ERROR; ofloor=ERROR; }
 			echo "| $name | **$ratio** | ≥ $target | $result | $lo–$hi | $floor | $ofloor | $nginx | $larder | $(human_size "$size") | $conns |"
 		done <"$TMP/results.tsv"
 		echo
@@ -505,9 +526,11 @@ report() {
 		echo "larder/nginx is the median over the rounds of larder's requests per second divided by nginx's in"
 		echo "the same round (nginx serving the same bytes with sendfile and gzip_static); round ratios is"
 		echo "the lowest and highest of those. req/s columns are medians. MB are MiB. The net/http floor"
-		echo "(bench/cmd/gofloor) is the least a Go net/http server does to send the same bytes: from"
-		echo "memory, one write, corked, no router, no log; floor/nginx is how far Go's HTTP server itself"
-		echo "reaches here, larder/floor what larder's own work costs on top."
+		echo "(bench/cmd/gofloor) is a bare net/http handler serving the same bytes from memory in one"
+		echo "corked write, with no router and no log: the most a Go net/http server reaches on this"
+		echo "machine. net/http floor/nginx is the part of the gap to nginx that is Go's HTTP server itself;"
+		echo "larder/floor (both medians of per-round ratios) is larder's own cost on top. The targets"
+		echo "apply to larder/nginx only."
 		if awk -v l="$load_before" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 			echo
 			echo "**The machine was busy before the run (load average $load_before on $(nproc) CPUs): expect noise.**"

@@ -9,7 +9,8 @@
 // It maps URLs to files as the benchmark's nginx configuration does:
 // tarballs and /pypi/files/ by path; /npm/NAME to packuments/NAME.full.json
 // or .abbrev.corgi by Accept; /pypi/simple/P/ to pages/P.html or .v1json
-// by Accept; the .gz sibling when Accept-Encoding names gzip.
+// by Accept; the .gz sibling when Accept-Encoding names gzip and it exists
+// (gzip_static). Anything else is 404. Linux only, as the benchmark.
 package main
 
 import (
@@ -26,21 +27,37 @@ import (
 	"syscall"
 )
 
+// file is one file of the root with its header values built once at
+// start, so that a request assigns slices instead of formatting them.
 type file struct {
 	body        []byte
-	length      []string
-	contentType []string
+	length      []string // Content-Length
+	contentType []string // by the file's own extension, as nginx's types block
 }
 
+// types is nginx's types block in bench/run.sh; default_type is
+// application/octet-stream.
 var types = map[string]string{
 	".tgz":    "application/octet-stream",
-	".whl":    "application/octet-stream",
 	".json":   "application/json",
 	".corgi":  "application/vnd.npm.install-v1+json",
-	".html":   "text/html; charset=utf-8",
+	".html":   "text/html",
 	".v1json": "application/vnd.pypi.simple.v1+json",
 }
 
+// Header values shared by every response that needs them; net/http only
+// reads them.
+var (
+	gzipEncoding = []string{"gzip"}
+	// nginx's add_header in the packument and page locations.
+	varyDocument = []string{"Accept, Accept-Encoding"}
+	// nginx's "charset utf-8" in the page location: text/html only (its
+	// default charset_types), not the JSON variant.
+	htmlUTF8 = []string{"text/html; charset=utf-8"}
+)
+
+// load reads every file under root, keyed by its path from root as nginx
+// sees it ("/packuments/bench-big.full.json").
 func load(root string) (map[string]*file, error) {
 	files := map[string]*file{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -51,82 +68,118 @@ func load(root string) (map[string]*file, error) {
 		if err != nil {
 			return err
 		}
-		rel := "/" + filepath.ToSlash(strings.TrimPrefix(p, root+string(filepath.Separator)))
-		ext := filepath.Ext(strings.TrimSuffix(rel, ".gz"))
-		ct, ok := types[ext]
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		ct, ok := types[filepath.Ext(p)]
 		if !ok {
 			ct = "application/octet-stream"
 		}
-		files[rel] = &file{body: b, length: []string{strconv.Itoa(len(b))}, contentType: []string{ct}}
+		files["/"+filepath.ToSlash(rel)] = &file{body: b, length: []string{strconv.Itoa(len(b))}, contentType: []string{ct}}
 		return nil
 	})
 	return files, err
 }
 
-// path is the file nginx would serve for r.
-func path(r *http.Request) string {
-	p := r.URL.Path
-	accept := r.Header.Get("Accept")
-	switch {
-	case strings.HasPrefix(p, "/pypi/simple/"):
-		v := ".html"
-		if strings.Contains(accept, "application/vnd.pypi.simple.v1+json") {
-			v = ".v1json"
-		}
-		p = "/pages/" + strings.TrimSuffix(strings.TrimPrefix(p, "/pypi/simple/"), "/") + v
-	case strings.HasPrefix(p, "/npm/") && strings.Count(p, "/") == 2:
-		v := ".full.json"
+// negotiated says which file nginx's try_files picks for a packument or a
+// PyPI page, or "" when p is neither: /npm/NAME ("^/npm/([^/]+)$") or
+// /pypi/simple/P/ ("^/pypi/simple/([^/]+)/$").
+func negotiated(p, accept string) string {
+	if name, ok := strings.CutPrefix(p, "/npm/"); ok && name != "" && !strings.Contains(name, "/") {
 		if strings.Contains(accept, "application/vnd.npm.install-v1+json") {
-			v = ".abbrev.corgi"
+			return "/packuments/" + name + ".abbrev.corgi"
 		}
-		p = "/packuments/" + strings.TrimPrefix(p, "/npm/") + v
-	default:
-		return p
+		return "/packuments/" + name + ".full.json"
 	}
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		p += ".gz"
+	if rest, ok := strings.CutPrefix(p, "/pypi/simple/"); ok {
+		project, ok := strings.CutSuffix(rest, "/")
+		if !ok || project == "" || strings.Contains(project, "/") {
+			return ""
+		}
+		if strings.Contains(accept, "application/vnd.pypi.simple.v1+json") {
+			return "/pages/" + project + ".v1json"
+		}
+		return "/pages/" + project + ".html"
 	}
-	return p
+	return ""
 }
 
 type connKey struct{}
 
-func cork(r *http.Request, on int) {
-	if tc, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
-		if raw, err := tc.SyscallConn(); err == nil {
-			raw.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on) })
-		}
-	}
+// setCork sets TCP_CORK on raw's socket: while it is on, the kernel sends
+// only full segments, so headers and body leave together (net/http writes
+// them in two writes when the body is above its 4 KB buffer), as nginx's
+// tcp_nopush and larder's registries/cork.go do.
+func setCork(raw syscall.RawConn, on int) {
+	raw.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on)
+	})
 }
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	root := flag.String("root", "", "the benchmark's nginx root")
 	flag.Parse()
+	if *root == "" {
+		log.Fatal("gofloor: -root is needed")
+	}
 	files, err := load(filepath.Clean(*root))
-	if err != nil || *root == "" {
+	if err != nil {
 		log.Fatalf("gofloor: loading -root %q: %v", *root, err)
 	}
 	srv := &http.Server{
-		Addr:        *listen,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
+		Addr: *listen,
+		// The connection, for the handler to cork (net/http does not give
+		// a handler its connection otherwise).
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p := path(r)
+			h := w.Header()
+			p := negotiated(r.URL.Path, r.Header.Get("Accept"))
+			document := p != ""
+			if !document {
+				p = r.URL.Path
+			}
+			// try_files needs the plain file even when the gzip form is sent.
 			f, ok := files[p]
 			if !ok {
 				http.NotFound(w, r)
 				return
 			}
-			h := w.Header()
 			h["Content-Type"] = f.contentType
-			h["Content-Length"] = f.length
-			if strings.HasSuffix(p, ".gz") {
-				h["Content-Encoding"] = []string{"gzip"}
+			if document {
+				h["Vary"] = varyDocument
+				if strings.HasSuffix(p, ".html") {
+					h["Content-Type"] = htmlUTF8
+				}
+				if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+					// gzip_static: the .gz sibling if there is one, with the
+					// plain file's type.
+					if gz, ok := files[p+".gz"]; ok {
+						f = gz
+						h["Content-Encoding"] = gzipEncoding
+					}
+				}
 			}
-			cork(r, 1)
+			h["Content-Length"] = f.length
+			var raw syscall.RawConn
+			if tc, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
+				raw, _ = tc.SyscallConn()
+			}
+			if raw != nil {
+				setCork(raw, 1)
+			}
+			// Errors are the client's going away: nothing to do about them.
 			w.Write(f.body)
-			w.(http.Flusher).Flush()
-			cork(r, 0)
+			if raw != nil {
+				// Flush pushes net/http's buffer into the corked socket;
+				// uncorking then sends the last partial segment at once
+				// instead of after the kernel's 200 ms.
+				w.(http.Flusher).Flush()
+				setCork(raw, 0)
+			}
 		}),
 	}
 	log.Fatal(srv.ListenAndServe())

@@ -161,7 +161,7 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 // has canonicalized the request's header keys.
 func plainRequest(r *http.Request) bool {
 	for _, k := range [...]string{"Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"} {
-		if firstValue(r.Header, k) != "" {
+		if HeaderValue(r.Header, k) != "" {
 			return false
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/web"
 )
 
@@ -66,28 +67,20 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 			if !a.log.Enabled(r.Context(), slog.LevelInfo) {
 				return
 			}
+			end := time.Now()
 			a.requests.write(requestEntry{
-				at:     time.Now(),
+				at:     end,
 				method: r.Method,
 				path:   r.URL.RequestURI(),
 				status: sw.status,
 				bytes:  sw.bytes,
-				cache:  cacheStatus(sw.Header()),
-				took:   time.Since(start),
+				cache:  registries.HeaderValue(sw.Header(), "X-Larder-Cache"),
+				took:   end.Sub(start),
 				remote: r.RemoteAddr,
 			})
 		}()
 		next.ServeHTTP(sw, r)
 	})
-}
-
-// cacheStatus is the response's X-Larder-Cache, read without
-// canonicalizing the key on every request.
-func cacheStatus(h http.Header) string {
-	if v := h["X-Larder-Cache"]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }
 
 // statusWriter records the status and size of a response. It keeps

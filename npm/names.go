@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 // maxNameLength is npm's limit on a package name, scope included.
@@ -69,7 +71,7 @@ func validPart(s string) error {
 // validVersionOrTag accepts what may follow a name in a version document's
 // path: a semver version or a dist-tag; never a path separator.
 func validVersionOrTag(s string) bool {
-	if s == "" || len(s) > 256 || !isAlnum(s[0]) {
+	if s == "" || len(s) > 256 || !registries.IsAlnum(s[0]) {
 		return false // versions start with a digit (or v), tags with a letter
 	}
 	for i := 0; i < len(s); i++ {
@@ -203,8 +205,4 @@ func indexEscapedSlash(s string) int {
 		return lower
 	}
 	return upper
-}
-
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }

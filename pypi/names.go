@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 var errBadName = errors.New("invalid project name")
@@ -42,19 +44,15 @@ func isNormalized(name string) bool {
 // letter or digit. Bytes are compared, never folded: a case-insensitive
 // match would also take the Kelvin sign (U+212A) and the long s (U+017F).
 func ValidateName(name string) error {
-	if name == "" || len(name) > 200 || !isAlnum(name[0]) || !isAlnum(name[len(name)-1]) {
+	if name == "" || len(name) > 200 || !registries.IsAlnum(name[0]) || !registries.IsAlnum(name[len(name)-1]) {
 		return fmt.Errorf("%w: %q", errBadName, name)
 	}
 	for i := 1; i < len(name)-1; i++ {
-		if c := name[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+		if c := name[i]; !registries.IsAlnum(c) && c != '.' && c != '_' && c != '-' {
 			return fmt.Errorf("%w: %q", errBadName, name)
 		}
 	}
 	return nil
-}
-
-func isAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 var errBadFilename = errors.New("invalid file name")

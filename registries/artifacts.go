@@ -146,7 +146,7 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 		h["Content-Length"] = []string{strconv.Itoa(len(small))}
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
-			w.Write(small)
+			writeCached(w, small)
 			u.served.bytes.Add(float64(len(small)))
 		}
 		return nil

@@ -33,7 +33,7 @@ func (u *Upstream) ServeDocument(w http.ResponseWriter, r *http.Request, doc *Re
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(body)
+		writeCached(w, body)
 	}
 }
 

@@ -33,6 +33,10 @@ type Config struct {
 	TLSCert    string   `toml:"tls_cert"`
 	TLSKey     string   `toml:"tls_key"`
 
+	// HTTPEngine serves plain HTTP: "fasthttp" (the default) or "net/http".
+	// TLS is always served by net/http.
+	HTTPEngine string `toml:"http_engine"`
+
 	// RenderCache bounds the memory kept for rendered documents.
 	RenderCache string `toml:"render_cache_size"`
 	// MaxCacheSize bounds the artifacts kept on disk; the least recently
@@ -157,6 +161,12 @@ func (c *Config) validate(path string) error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return bad("tls_cert", "tls_cert and tls_key go together")
 	}
+	switch {
+	case c.HTTPEngine != "" && c.HTTPEngine != engineFast && c.HTTPEngine != engineStd:
+		return bad("http_engine", "%q is neither %q nor %q", c.HTTPEngine, engineFast, engineStd)
+	case c.HTTPEngine == engineFast && c.TLSCert != "":
+		return bad("http_engine", "%q serves plain HTTP only; with tls_cert, leave http_engine out (TLS is served by net/http)", engineFast)
+	}
 	if _, err := newAccess(*c); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -271,4 +281,18 @@ func parseSize(s string) (int64, error) {
 	}
 	n, _ := strconv.ParseFloat(m[1], 64)
 	return int64(n * float64(unit)), nil
+}
+
+const (
+	engineFast = "fasthttp"
+	engineStd  = "net/http"
+)
+
+// engine is the HTTP server larder runs: net/http for TLS (and HTTP/2),
+// fasthttp for plain HTTP unless the configuration says otherwise.
+func (c *Config) engine() string {
+	if c.TLSCert != "" || c.HTTPEngine == engineStd {
+		return engineStd
+	}
+	return engineFast
 }

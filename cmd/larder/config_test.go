@@ -75,6 +75,8 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 		{"a reserved name", "[[registry]]\nkind = \"npm\"\nname = \"metrics\"", []string{"registry[0].name", "metrics"}},
 		{"a bad listen address", `listen = "7070"`, []string{"larder.toml", "listen"}},
 		{"a syntax error", "listen = ", []string{"larder.toml", "line 1"}},
+		{"an unknown HTTP engine", `http_engine = "nginx"`, []string{"larder.toml", "http_engine", "\"nginx\""}},
+		{"fasthttp with TLS", "http_engine = \"fasthttp\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"", []string{"http_engine", "plain HTTP only"}},
 		{"file_hosts on npm", "[[registry]]\nkind = \"npm\"\nfile_hosts = [\"x\"]", []string{"registry[0].file_hosts", "only for kind pypi"}},
 	}
 	for _, tt := range tests {
@@ -134,4 +136,23 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestTheHTTPEngine(t *testing.T) {
+	for _, c := range []struct {
+		toml, want string
+	}{
+		{``, engineFast},
+		{`http_engine = "net/http"`, engineStd},
+		{`http_engine = "fasthttp"`, engineFast},
+		{"tls_cert = \"c.pem\"\ntls_key = \"k.pem\"", engineStd},
+	} {
+		cfg, err := parseConfig("larder.toml", []byte(c.toml))
+		if err != nil {
+			t.Fatalf("%q: %v", c.toml, err)
+		}
+		if got := cfg.engine(); got != c.want {
+			t.Errorf("%q: engine %q, want %q", c.toml, got, c.want)
+		}
+	}
 }

@@ -84,7 +84,8 @@ func (a *app) accessLog(next http.Handler) http.Handler {
 }
 
 // statusWriter records the status and size of a response. It keeps
-// io.ReaderFrom (sendfile), http.Flusher and http.Hijacker reachable.
+// io.ReaderFrom (sendfile), registries.KeepingWriter, http.Flusher and
+// http.Hijacker reachable.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -98,6 +99,18 @@ func (s *statusWriter) WriteHeader(code int) {
 
 func (s *statusWriter) Write(p []byte) (int, error) {
 	n, err := s.ResponseWriter.Write(p)
+	s.bytes += int64(n)
+	return n, err
+}
+
+func (s *statusWriter) WriteKept(p []byte) (int, error) {
+	var n int
+	var err error
+	if k, ok := s.ResponseWriter.(registries.KeepingWriter); ok {
+		n, err = k.WriteKept(p)
+	} else {
+		n, err = s.ResponseWriter.Write(p)
+	}
 	s.bytes += int64(n)
 	return n, err
 }

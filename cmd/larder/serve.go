@@ -70,8 +70,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	handler := acl.wrap(app.handler())
 	srv := &http.Server{
-		Handler:           acl.wrap(app.handler()),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -81,13 +82,20 @@ func serve(args []string) error {
 	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 {
 		go app.keepCacheUnder(ctx, max, 10*time.Minute)
 	}
+	var fast *front
+	if cfg.engine() == engineFast {
+		fast = newFront(handler, log)
+	}
 	errc := make(chan error, 1)
 	go func() {
-		if cfg.TLSCert != "" {
+		switch {
+		case cfg.TLSCert != "":
 			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
-			return
+		case fast != nil:
+			errc <- fast.Serve(ln)
+		default:
+			errc <- srv.Serve(ln)
 		}
-		errc <- srv.Serve(ln)
 	}()
 	for _, r := range app.regs {
 		scheme := "http://"
@@ -96,7 +104,7 @@ func serve(args []string) error {
 		}
 		log.Info("mounted", "registry", r.Name(), "kind", r.Kind(), "url", scheme+ln.Addr().String()+"/"+r.Name()+"/")
 	}
-	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline)
+	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline, "http_engine", cfg.engine())
 
 	select {
 	case err := <-errc:
@@ -106,7 +114,11 @@ func serve(args []string) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	shutdown := srv.Shutdown
+	if fast != nil {
+		shutdown = fast.Shutdown
+	}
+	if err := shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return nil

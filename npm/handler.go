@@ -323,8 +323,7 @@ func quote(s string) string {
 // (npm ci with a lockfile on a cold cache) makes larder read the packument
 // first, to learn where the tarball lives and what it must hash to.
 func (g *Registry) serveTarball(w http.ResponseWriter, r *http.Request, rt route) error {
-	version, _ := tarballVersion(rt.name, rt.file)
-	path := tarballPath(rt.name, version)
+	path := rt.tarball()
 	a, err := g.up.Artifact(r.Context(), path)
 	if errors.Is(err, storage.ErrNotFound) {
 		if _, perr := g.loadPackument(r.Context(), rt.name, variantAbbreviated); perr != nil {
@@ -339,4 +338,20 @@ func (g *Registry) serveTarball(w http.ResponseWriter, r *http.Request, rt route
 		return err
 	}
 	return g.up.ServeArtifact(w, r, a, tarballOptions)
+}
+
+// tarball is the artifact path of a tarball route.
+func (rt route) tarball() string {
+	version, _ := tarballVersion(rt.name, rt.file)
+	return tarballPath(rt.name, version)
+}
+
+// Quick answers a plain request for a tarball held in memory (see
+// registries.Quick).
+func (g *Registry) Quick(escapedPath string, head bool) (registries.Quick, bool) {
+	rt, err := parseRoute(strings.TrimPrefix(escapedPath, "/"))
+	if err != nil || rt.kind != kindTarball {
+		return registries.Quick{}, false
+	}
+	return g.up.Quick(rt.tarball(), tarballOptions, head)
 }

@@ -38,14 +38,10 @@ func (g *Registry) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "larder is a read-only mirror", http.StatusMethodNotAllowed)
 		return
 	}
-	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
-	for i, p := range parts {
-		u, err := url.PathUnescape(p)
-		if err != nil || strings.ContainsAny(u, "/\\\x00") {
-			http.Error(w, "bad path", http.StatusBadRequest)
-			return
-		}
-		parts[i] = u
+	parts, ok := splitPath(r.URL.EscapedPath())
+	if !ok {
+		http.Error(w, "bad path", http.StatusBadRequest)
+		return
 	}
 	var err error
 	switch {
@@ -65,6 +61,34 @@ func (g *Registry) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.writeError(w, err)
 	}
+}
+
+// splitPath splits an escaped path below the mount into its unescaped
+// segments; false when a segment is not one.
+func splitPath(escaped string) ([]string, bool) {
+	parts := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
+	for i, p := range parts {
+		u, err := url.PathUnescape(p)
+		if err != nil || strings.ContainsAny(u, "/\\\x00") {
+			return nil, false
+		}
+		parts[i] = u
+	}
+	return parts, true
+}
+
+// Quick answers a plain request for a file held in memory (see
+// registries.Quick).
+func (g *Registry) Quick(escapedPath string, head bool) (registries.Quick, bool) {
+	parts, ok := splitPath(escapedPath)
+	if !ok || len(parts) != 3 || parts[0] != "files" {
+		return registries.Quick{}, false
+	}
+	path, opts, err := fileArtifact(parts[1], parts[2])
+	if err != nil {
+		return registries.Quick{}, false
+	}
+	return g.up.Quick(path, opts, head)
 }
 
 // writeError maps an error to a status, in one place; PyPI's clients read
@@ -319,14 +343,11 @@ func integrityOf(hashes map[string]string) registries.Integrity {
 // serveFile serves a file or its metadata. A file asked for before its page
 // (a cache that lost its rows) makes larder read the page first.
 func (g *Registry) serveFile(w http.ResponseWriter, r *http.Request, project, filename string) error {
-	if err := ValidateName(project); err != nil {
-		return err
-	}
-	if err := validateFilename(filename); err != nil {
+	path, opts, err := fileArtifact(project, filename)
+	if err != nil {
 		return err
 	}
 	project = Normalize(project)
-	path := filePath(project, filename)
 	a, err := g.up.Artifact(r.Context(), path)
 	if errors.Is(err, storage.ErrNotFound) {
 		if _, perr := g.up.Document(r.Context(), g.pageRequest(project)); perr != nil {
@@ -340,9 +361,21 @@ func (g *Registry) serveFile(w http.ResponseWriter, r *http.Request, project, fi
 	if err != nil {
 		return err
 	}
+	return g.up.ServeArtifact(w, r, a, opts)
+}
+
+// fileArtifact is the artifact path of a file under /files/, and how it is
+// served.
+func fileArtifact(project, filename string) (string, registries.ArtifactOptions, error) {
+	if err := ValidateName(project); err != nil {
+		return "", registries.ArtifactOptions{}, err
+	}
+	if err := validateFilename(filename); err != nil {
+		return "", registries.ArtifactOptions{}, err
+	}
 	opts := fileOptions
 	if strings.HasSuffix(filename, ".metadata") {
 		opts = metadataOptions
 	}
-	return g.up.ServeArtifact(w, r, a, opts)
+	return filePath(Normalize(project), filename), opts, nil
 }

@@ -133,16 +133,12 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 	// Canonical keys assigned directly: Header.Set canonicalizes each key
 	// on every call, a visible cost on small cached files.
 	h := w.Header()
-	h["Content-Type"] = []string{o.ContentType}
-	h["Cache-Control"] = []string{o.CacheControl}
-	h["Etag"] = []string{`"sha256-` + string(a.SHA256) + `"`}
-	h["X-Larder-Cache"] = []string{string(status)}
+	Quick{ETag: etagOf(a.SHA256), Cache: status, ArtifactOptions: o}.EachHeader(func(k, v string) { h[k] = []string{v} })
 	u.count("artifact", status)
 	u.env.Hits.Add(a.Registry, a.Package, a.Path)
 	if small != nil && plainRequest(r) {
 		// The common case, a whole small file: one write, none of
 		// ServeContent's range and precondition work.
-		h["Accept-Ranges"] = []string{"bytes"}
 		h["Content-Length"] = []string{strconv.Itoa(len(small))}
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
@@ -157,16 +153,22 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 	return nil
 }
 
+func etagOf(d storage.Digest) string { return `"sha256-` + string(d) + `"` }
+
 // plainRequest is a request without ranges or preconditions. The server
 // has canonicalized the request's header keys.
 func plainRequest(r *http.Request) bool {
-	for _, k := range [...]string{"Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"} {
+	for _, k := range ConditionalHeaders {
 		if HeaderValue(r.Header, k) != "" {
 			return false
 		}
 	}
 	return true
 }
+
+// ConditionalHeaders are the request headers that make a request for an
+// artifact more than a plain one: ranges and preconditions.
+var ConditionalHeaders = [...]string{"Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"}
 
 func (u *Upstream) count(kind string, status CacheStatus) {
 	switch {

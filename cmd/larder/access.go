@@ -107,13 +107,19 @@ func (a *access) wrap(next http.Handler) http.Handler {
 			http.Error(w, "403 Forbidden: your address is not in larder's allow list", http.StatusForbidden)
 			return
 		}
-		if len(a.tokens) > 0 && !isProbe(r.URL.Path) && !a.authorized(r) {
+		if len(a.tokens) > 0 && !isProbe(r.URL.Path) && !a.authorized(r.Header.Get("Authorization")) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="larder"`)
 			http.Error(w, "401 Unauthorized: larder needs a token (Authorization: Bearer TOKEN, or basic auth with the token as password)", http.StatusUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// permits is wrap's decision for a request that is not a probe: true when
+// it may be served.
+func (a *access) permits(remote, authorization string) bool {
+	return a.allowed(remote) && (len(a.tokens) == 0 || a.authorized(authorization))
 }
 
 func (a *access) allowed(remote string) bool {
@@ -141,8 +147,7 @@ func (a *access) allowed(remote string) bool {
 // //host/:_authToken) and as pip sends it (basic auth from
 // https://user:token@host/: the password, or the user name when the
 // password is empty).
-func (a *access) authorized(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
+func (a *access) authorized(auth string) bool {
 	scheme, cred, _ := strings.Cut(auth, " ")
 	var candidates []string
 	switch strings.ToLower(scheme) {

@@ -26,6 +26,7 @@ import (
 // also brings HTTP/2.
 type front struct {
 	handler http.Handler
+	quick   func(*fasthttp.RequestCtx) bool // answers what needs no handler
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	workers *handlerWorkers
@@ -44,8 +45,9 @@ const (
 	frontMaxBodyBytes = 64 << 20
 )
 
-func newFront(h http.Handler, log *slog.Logger) *front {
-	f := &front{handler: h, log: log}
+// newFront serves h; quick, when not nil, answers first what it can.
+func newFront(h http.Handler, quick func(*fasthttp.RequestCtx) bool, log *slog.Logger) *front {
+	f := &front{handler: h, quick: quick, log: log}
 	f.workers = newHandlerWorkers(f.run)
 	f.srv = &fasthttp.Server{
 		Handler:      f.serve,
@@ -86,6 +88,9 @@ func (f *front) Shutdown(ctx context.Context) error {
 // streams (see frontWriter.startStream) this function returns first and
 // fasthttp pulls the body from the still-running handler.
 func (f *front) serve(ctx *fasthttp.RequestCtx) {
+	if f.quick != nil && f.quick(ctx) {
+		return
+	}
 	r, err := f.request(ctx)
 	if err != nil {
 		ctx.Error(err.Error(), http.StatusBadRequest)

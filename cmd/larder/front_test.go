@@ -27,7 +27,7 @@ func startFront(t *testing.T, h http.Handler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFront(h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f := newFront(h, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	done := make(chan struct{})
 	go func() {
 		f.Serve(ln)
@@ -442,7 +442,7 @@ func TestFrontShutdownWaitsForTheRequestUnderWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFront(h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f := newFront(h, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go f.Serve(ln)
 	got := make(chan string, 1)
 	go func() {

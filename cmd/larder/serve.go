@@ -84,7 +84,7 @@ func serve(args []string) error {
 	}
 	var fast *front
 	if cfg.engine() == engineFast {
-		fast = newFront(handler, log)
+		fast = newFront(handler, newQuickHits(app.regs, acl, app.requests, log).serve, log)
 	}
 	errc := make(chan error, 1)
 	go func() {

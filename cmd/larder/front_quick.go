@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/larder-mirror/larder/registries"
+)
+
+// quickHits answers, on fasthttp's own terms, the requests a registry can
+// answer with a registries.Quick: a plain GET or HEAD of a small artifact
+// held in memory, the bulk of an install. Everything else, and anything
+// unusual about such a request, goes to larder's handler. The access
+// rules and the request log apply as they do there.
+type quickHits struct {
+	mounts   map[string]registries.QuickServer
+	acl      *access
+	requests *requestLog
+	log      *slog.Logger
+}
+
+func newQuickHits(regs []registries.Registry, acl *access, requests *requestLog, log *slog.Logger) *quickHits {
+	q := &quickHits{mounts: map[string]registries.QuickServer{}, acl: acl, requests: requests, log: log}
+	for _, r := range regs {
+		if qs, ok := r.(registries.QuickServer); ok {
+			q.mounts[r.Name()] = qs
+		}
+	}
+	return q
+}
+
+// serve answers ctx and reports true, or leaves it untouched and reports
+// false.
+func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
+	start := time.Now()
+	method := ctx.Method()
+	head := string(method) == http.MethodHead
+	if !head && string(method) != http.MethodGet {
+		return false
+	}
+	hdr := &ctx.Request.Header
+	for _, k := range registries.ConditionalHeaders {
+		if len(hdr.Peek(k)) > 0 {
+			return false
+		}
+	}
+	uri := ctx.RequestURI()
+	if !plainPath(uri) {
+		return false
+	}
+	mount, below, ok := bytes.Cut(uri[1:], []byte("/"))
+	if !ok {
+		return false
+	}
+	reg := q.mounts[string(mount)]
+	if reg == nil {
+		return false
+	}
+	remote := ctx.RemoteAddr().String()
+	if !q.acl.permits(remote, string(hdr.Peek("Authorization"))) {
+		return false // the handler explains the refusal
+	}
+	hit, ok := reg.Quick("/"+string(below), head)
+	if !ok {
+		return false
+	}
+	resp := &ctx.Response
+	hit.EachHeader(func(k, v string) { resp.Header.Set(k, v) })
+	resp.SetBodyRaw(hit.Body) // for HEAD fasthttp sends only its length
+	if q.log.Enabled(context.Background(), slog.LevelInfo) {
+		end := time.Now()
+		sent := int64(len(hit.Body))
+		if head {
+			sent = 0
+		}
+		q.requests.write(requestEntry{
+			at: end, method: string(method), path: string(uri), status: http.StatusOK, bytes: sent,
+			cache: string(hit.Cache), took: end.Sub(start), remote: remote,
+		})
+	}
+	return true
+}
+
+// plainPath reports whether a request target is an origin-form path
+// without a query whose bytes net/url leaves as they are: for such a path,
+// what a registry sees here is what its handler would see as
+// URL.EscapedPath.
+func plainPath(uri []byte) bool {
+	if len(uri) < 2 || uri[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(uri); i++ {
+		c := uri[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case bytes.IndexByte([]byte("-._~!$&'()*+,;=:@/"), c) >= 0:
+		case c == '%' && i+2 < len(uri) && isHex(uri[i+1]) && isHex(uri[i+2]):
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}

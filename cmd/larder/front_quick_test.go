@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/larder-mirror/larder/npm/npmtest"
+	"github.com/larder-mirror/larder/pypi/pypitest"
+)
+
+// lockedBuffer is a log sink safe for handlers on many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// mirror is a larder app over fake npm and PyPI upstreams, served by the
+// fasthttp front (quick hits included) and by net/http, side by side.
+type mirror struct {
+	fast, std string       // base URLs
+	handled   atomic.Int64 // requests the front passed to the handler
+	log       *lockedBuffer
+	npm       *npmtest.Server
+	pypi      *pypitest.Server
+	wheel     string
+}
+
+func startMirror(t *testing.T, tokens []string) *mirror {
+	m := &mirror{log: &lockedBuffer{}, npm: npmtest.New(), pypi: pypitest.New()}
+	t.Cleanup(m.npm.Close)
+	t.Cleanup(m.pypi.Close)
+	m.npm.Publish("leftpad", "1.0.0", nil)
+	m.npm.Publish("@scope/util", "2.0.0", nil)
+	m.wheel = m.pypi.AddWheel("tiny", "1.0", nil, ">=3.8")
+	cfg := defaultConfig()
+	cfg.Data = t.TempDir()
+	cfg.Tokens = tokens
+	cfg.Registry = []RegistryConfig{
+		{Name: "npm", Kind: "npm", Upstream: m.npm.URL, MetadataTTL: "1h"},
+		{Name: "pypi", Kind: "pypi", Upstream: m.pypi.IndexURL, FileHosts: []string{m.pypi.FilesURL}, MetadataTTL: "1h"},
+	}
+	if err := cfg.validate("test"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, newLogger(cfg, io.Discard), newRequestLog(cfg, m.log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	acl, err := newAccess(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := acl.wrap(a.handler())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.handled.Add(1)
+		h.ServeHTTP(w, r)
+	})
+	f := newFront(counted, newQuickHits(a.regs, acl, a.requests, a.log).serve, a.log)
+	go f.Serve(ln)
+	t.Cleanup(func() { f.Shutdown(context.Background()) })
+	m.fast = "http://" + ln.Addr().String()
+	std := &http.Server{Handler: h}
+	sln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go std.Serve(sln)
+	t.Cleanup(func() { std.Close() })
+	m.std = "http://" + sln.Addr().String()
+	return m
+}
+
+func (m *mirror) do(t *testing.T, base, method, path string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := noProxy.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+// A held tarball or wheel is answered by the front itself with what the
+// handler would send: status, headers, bytes, the hit counted and logged.
+// What it cannot answer alike (ranges, conditions, queries, a refused
+// client) reaches the handler.
+func TestQuickHitsAnswerAsTheHandlerWould(t *testing.T) {
+	m := startMirror(t, []string{"s3cret"})
+	auth := http.Header{"Authorization": {"Bearer s3cret"}}
+	paths := []string{
+		"/npm/leftpad/-/leftpad-1.0.0.tgz",
+		"/npm/@scope/util/-/util-2.0.0.tgz",
+		"/npm/@scope%2futil/-/util-2.0.0.tgz",
+		"/pypi/files/tiny/" + m.wheel,
+	}
+	for _, p := range paths { // fetched and held
+		if resp, _ := m.do(t, m.std, "GET", p, auth); resp.StatusCode != 200 {
+			t.Fatalf("%s: %s", p, resp.Status)
+		}
+	}
+	for _, p := range paths {
+		for _, method := range []string{"GET", "HEAD"} {
+			want, wantBody := m.do(t, m.std, method, p, auth)
+			before := strings.Count(m.log.String(), "\n")
+			handled := m.handled.Load()
+			got, gotBody := m.do(t, m.fast, method, p, auth)
+			if m.handled.Load() != handled {
+				t.Errorf("%s %s: the front passed a held file to the handler", method, p)
+			}
+			if got.StatusCode != 200 || !bytes.Equal(gotBody, wantBody) {
+				t.Errorf("%s %s: %s, %d bytes; the handler: %s, %d bytes", method, p, got.Status, len(gotBody), want.Status, len(wantBody))
+			}
+			for _, k := range []string{"Content-Type", "Content-Length", "Cache-Control", "Etag", "X-Larder-Cache", "Accept-Ranges"} {
+				if got.Header.Get(k) != want.Header.Get(k) {
+					t.Errorf("%s %s: %s %q, the handler sends %q", method, p, k, got.Header.Get(k), want.Header.Get(k))
+				}
+			}
+			lines := strings.Split(strings.TrimSpace(m.log.String()), "\n")
+			if len(lines) != before+1 || !strings.Contains(lines[len(lines)-1], "method="+method) || !strings.Contains(lines[len(lines)-1], "cache=HIT") {
+				t.Errorf("%s %s: log lines after %d: %q", method, p, before, lines[before:])
+			}
+		}
+	}
+	tgz := paths[0]
+	for _, c := range []struct {
+		name   string
+		path   string
+		header http.Header
+		status int
+	}{
+		{"no token", tgz, nil, http.StatusUnauthorized},
+		{"a wrong token", tgz, http.Header{"Authorization": {"Bearer nope"}}, http.StatusUnauthorized},
+		{"a range", tgz, http.Header{"Authorization": auth["Authorization"], "Range": {"bytes=0-9"}}, http.StatusPartialContent},
+		{"a matching ETag", tgz, http.Header{"Authorization": auth["Authorization"], "If-None-Match": {"*"}}, http.StatusNotModified},
+		{"a query", tgz + "?cachebust=1", auth, http.StatusOK},
+		{"a name that is not one", "/npm/..%2f..%2fetc/-/x-1.0.0.tgz", auth, http.StatusBadRequest},
+	} {
+		want, wantBody := m.do(t, m.std, "GET", c.path, c.header)
+		handled := m.handled.Load()
+		got, gotBody := m.do(t, m.fast, "GET", c.path, c.header)
+		if m.handled.Load() == handled {
+			t.Errorf("%s: the front answered without the handler", c.name)
+		}
+		if got.StatusCode != c.status || want.StatusCode != c.status || !bytes.Equal(gotBody, wantBody) {
+			t.Errorf("%s: front %s (%d bytes), handler %s (%d bytes), want %d", c.name, got.Status, len(gotBody), want.Status, len(wantBody), c.status)
+		}
+	}
+	metrics := func() string {
+		_, b := m.do(t, m.std, "GET", "/metrics", auth)
+		return string(b)
+	}
+	before := metrics()
+	m.do(t, m.fast, "GET", tgz, auth)
+	if after := metrics(); after == before {
+		t.Error("a quick hit left /metrics as it was")
+	}
+	if n := m.npm.Count("GET", "/leftpad/-/leftpad-1.0.0.tgz"); n != 1 {
+		t.Errorf("the upstream was asked for the tarball %d times, want 1", n)
+	}
+}
+
+func TestPlainPath(t *testing.T) {
+	for uri, want := range map[string]bool{
+		"/npm/a/-/a-1.0.0.tgz":         true,
+		"/npm/@s%2fa/-/a-1.0.0.tgz":    true,
+		"/pypi/files/p/p-1.0+x.whl":    true,
+		"/npm/a?x=1":                   false,
+		"/npm/a%zz":                    false,
+		"/npm/a%2":                     false,
+		"http://h/npm/a/-/a-1.0.0.tgz": false,
+		"*":                            false,
+		"/npm/\xc3\xa9":                false,
+		"/npm/a\"b":                    false,
+	} {
+		if got := plainPath([]byte(uri)); got != want {
+			t.Errorf("plainPath(%q) = %v, want %v", uri, got, want)
+		}
+	}
+}

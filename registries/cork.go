@@ -22,7 +22,21 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 // lets the rest go. Only for bodies already in hand: corked bytes wait for
 // a full segment, or for up to 200 ms.
 func corkResponse(w http.ResponseWriter, r *http.Request) (release func()) {
-	tc, ok := r.Context().Value(connKey{}).(*net.TCPConn)
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	uncork := Cork(c)
+	return func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		uncork()
+	}
+}
+
+// Cork holds back partial TCP segments on c (see corkResponse) until the
+// returned function is called. Anything but a TCP connection is left
+// alone.
+func Cork(c net.Conn) (uncork func()) {
+	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return func() {}
 	}
@@ -30,10 +44,5 @@ func corkResponse(w http.ResponseWriter, r *http.Request) (release func()) {
 	if err != nil || !setCork(raw, true) {
 		return func() {}
 	}
-	return func() {
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-		setCork(raw, false)
-	}
+	return func() { setCork(raw, false) }
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -71,10 +73,15 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 	}
 	resp := &ctx.Response
 	hit.EachHeader(func(k, v string) { resp.Header.Set(k, v) })
-	resp.SetBodyRaw(hit.Body) // for HEAD fasthttp sends only its length
+	// For HEAD fasthttp sends only the length.
+	if hit.File != nil {
+		resp.SetBodyStream(&corkedFile{f: hit.File, size: hit.Size, conn: ctx.Conn()}, int(hit.Size))
+	} else {
+		resp.SetBodyRaw(hit.Body)
+	}
 	if q.log.Enabled(context.Background(), slog.LevelInfo) {
 		end := time.Now()
-		sent := int64(len(hit.Body))
+		sent := hit.Size
 		if head {
 			sent = 0
 		}
@@ -85,6 +92,30 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 	}
 	return true
 }
+
+// corkedFile is a blob fasthttp sends by sendfile, in full segments: the
+// connection is corked while the headers and the file go out, as nginx's
+// tcp_nopush does, or the headers would leave in a packet of their own.
+type corkedFile struct {
+	f    io.ReadCloser
+	size int64
+	conn net.Conn
+}
+
+func (c *corkedFile) Read(p []byte) (int, error) { return c.f.Read(p) }
+
+// SupportsBodyWriteTo has fasthttp call WriteTo, which corks.
+func (c *corkedFile) SupportsBodyWriteTo() bool { return true }
+
+// WriteTo hands the file to w's ReadFrom, which flushes the headers and
+// sendfiles the file when w is fasthttp's connection writer.
+func (c *corkedFile) WriteTo(w io.Writer) (int64, error) {
+	defer registries.Cork(c.conn)()
+	return io.Copy(w, &io.LimitedReader{R: c.f, N: c.size})
+}
+
+// Close is called by fasthttp once the response is sent, or given up.
+func (c *corkedFile) Close() error { return c.f.Close() }
 
 // plainPath reports whether a request target is an origin-form path
 // without a query whose bytes net/url leaves as they are: for such a path,

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,12 @@ func startMirror(t *testing.T, tokens []string) *mirror {
 	t.Cleanup(m.pypi.Close)
 	m.npm.Publish("leftpad", "1.0.0", nil)
 	m.npm.Publish("@scope/util", "2.0.0", nil)
+	// Larger than larder keeps in memory: sent from its blob.
+	big := make([]byte, 300_000)
+	for i := range big {
+		big[i] = byte(i * 7 % 251)
+	}
+	m.npm.PublishTarball("big", "1.0.0", big, nil)
 	m.wheel = m.pypi.AddWheel("tiny", "1.0", nil, ">=3.8")
 	cfg := defaultConfig()
 	cfg.Data = t.TempDir()
@@ -123,6 +130,7 @@ func TestQuickHitsAnswerAsTheHandlerWould(t *testing.T) {
 		"/npm/leftpad/-/leftpad-1.0.0.tgz",
 		"/npm/@scope/util/-/util-2.0.0.tgz",
 		"/npm/@scope%2futil/-/util-2.0.0.tgz",
+		"/npm/big/-/big-1.0.0.tgz",
 		"/pypi/files/tiny/" + m.wheel,
 	}
 	for _, p := range paths { // fetched and held
@@ -176,6 +184,22 @@ func TestQuickHitsAnswerAsTheHandlerWould(t *testing.T) {
 		if got.StatusCode != c.status || want.StatusCode != c.status || !bytes.Equal(gotBody, wantBody) {
 			t.Errorf("%s: front %s (%d bytes), handler %s (%d bytes), want %d", c.name, got.Status, len(gotBody), want.Status, len(wantBody), c.status)
 		}
+	}
+	// Every blob the front opens is closed once sent.
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(ents)
+	}
+	open := fds()
+	for range 50 {
+		m.do(t, m.fast, "GET", "/npm/big/-/big-1.0.0.tgz", auth)
+		m.do(t, m.fast, "HEAD", "/npm/big/-/big-1.0.0.tgz", auth)
+	}
+	if n := fds(); n > open+5 {
+		t.Errorf("%d files open after 100 requests for a blob, %d before", n, open)
 	}
 	metrics := func() string {
 		_, b := m.do(t, m.std, "GET", "/metrics", auth)

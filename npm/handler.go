@@ -108,8 +108,13 @@ func (g *Registry) serveRaw(w http.ResponseWriter, r *http.Request, path string)
 }
 
 // chooseVariant reads the Accept header as npm, pnpm and yarn send it; the
-// abbreviated form wins when its q-value is the highest.
-func chooseVariant(accept string) string {
+// abbreviated form wins when its q-value is the highest. Remembered per
+// Accept header.
+func chooseVariant(accept string) string { return variants.Of(accept) }
+
+var variants = registries.NewChoices(negotiateVariant)
+
+func negotiateVariant(accept string) string {
 	if registries.Negotiate(accept, []string{mediaAbbreviated, mediaJSON}) == mediaAbbreviated &&
 		strings.Contains(strings.ToLower(accept), mediaAbbreviated) {
 		return variantAbbreviated

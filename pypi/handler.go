@@ -210,7 +210,12 @@ func contentTypeOf(format string) string {
 
 // chooseFormat negotiates as PyPI does: HTML when nothing offered is
 // acceptable (never 406), and text/html on a tie.
-func chooseFormat(accept string) string {
+// chooseFormat is negotiateFormat, remembered per Accept header.
+func chooseFormat(accept string) string { return formats.Of(accept) }
+
+var formats = registries.NewChoices(negotiateFormat)
+
+func negotiateFormat(accept string) string {
 	if f := registries.Negotiate(accept, []string{mediaHTML, mediaV1HTML, mediaJSON}); f != "" {
 		return f
 	}
@@ -234,7 +239,8 @@ func filePath(project, filename string) string { return "files/" + project + "/"
 // pageRequest fetches a project page and keeps it as the parsed model, with
 // every file it links to announced for later download.
 func (g *Registry) pageRequest(project string) registries.DocRequest {
-	pageURL := g.up.Options().Upstream.JoinPath(project).String() + "/"
+	// project is normalized: letters, digits and "-", nothing to escape.
+	pageURL := g.pagesBase + project + "/"
 	return registries.DocRequest{
 		Key: project, Variant: variantPage, Package: project, URL: pageURL, Accept: pageAccept,
 		SerialHeader: "X-PyPI-Last-Serial",

@@ -18,6 +18,7 @@ type Registry struct {
 	mount     string // path prefix of larder's files, e.g. "/pypi"
 	files     fileResolver
 	legacy    *url.URL // the legacy JSON API's base, beside the simple API
+	pagesBase string   // the upstream's simple API, ending in "/"
 
 	refreshingRoot atomic.Bool
 }
@@ -41,6 +42,7 @@ func New(up *registries.Upstream, publicURL string) *Registry {
 			g.mount = strings.TrimSuffix(u.Path, "/") + g.mount
 		}
 	}
+	g.pagesBase = strings.TrimSuffix(o.Upstream.JoinPath("").String(), "/") + "/"
 	// https://pypi.org/simple/ has its JSON API at https://pypi.org/pypi/.
 	g.legacy, _ = o.Upstream.Parse("../pypi/")
 	return g

@@ -3,6 +3,8 @@ package pypi
 import (
 	"net/url"
 	"testing"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 func TestFileResolverLetsThroughOnlyTheUpstreamAndFileHosts(t *testing.T) {
@@ -35,6 +37,22 @@ func TestFileResolverLetsThroughOnlyTheUpstreamAndFileHosts(t *testing.T) {
 		err := r.check(tc.url)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: check(%q) = %v", tc.why, tc.url, err)
+		}
+	}
+}
+
+// A project page's upstream URL is the index URL joined with the project,
+// as url.JoinPath makes it, whatever the index URL's trailing slash.
+func TestPageURLJoinsTheIndexAndTheProject(t *testing.T) {
+	env := newTestEnv(t)
+	for _, index := range []string{"https://pypi.org/simple/", "http://127.0.0.1:1234/simple", "https://h/a%20b/simple/", "https://h/", "https://h"} {
+		u := mustURL(t, index)
+		up := registries.NewUpstream(env, registries.Options{Name: "pypi", Upstream: u})
+		t.Cleanup(up.Close)
+		g := New(up, "")
+		want := u.JoinPath("foo-bar").String() + "/"
+		if got := g.pageRequest("foo-bar").URL; got != want {
+			t.Errorf("%s: %q, want %q", index, got, want)
 		}
 	}
 }

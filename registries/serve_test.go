@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -296,4 +297,31 @@ func gunzip(t *testing.T, b []byte) []byte {
 		t.Fatalf("gunzip: %v", err)
 	}
 	return out
+}
+
+func TestChoicesRememberABoundedNumberOfHeaders(t *testing.T) {
+	calls := 0
+	c := NewChoices(func(accept string) string {
+		calls++
+		return "chose " + accept
+	})
+	for range 3 {
+		if got := c.Of("text/html"); got != "chose text/html" {
+			t.Fatalf("Of = %q", got)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("negotiated %d times for one header, want 1", calls)
+	}
+	for i := range 2 * choicesMax {
+		a := fmt.Sprintf("type/%d", i)
+		if got := c.Of(a); got != "chose "+a {
+			t.Fatalf("Of(%q) = %q", a, got)
+		}
+	}
+	held := 0
+	c.seen.Range(func(any, any) bool { held++; return true })
+	if held > choicesMax {
+		t.Errorf("%d headers remembered, at most %d wanted", held, choicesMax)
+	}
 }

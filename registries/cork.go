@@ -23,7 +23,12 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 // a full segment, or for up to 200 ms.
 func corkResponse(w http.ResponseWriter, r *http.Request) (release func()) {
 	c, _ := r.Context().Value(connKey{}).(net.Conn)
-	uncork := Cork(c)
+	uncork, corked := cork(c)
+	if !corked {
+		// Nothing held back, nothing to flush early: under the fasthttp
+		// front a flush would turn a response sent whole into a stream.
+		return uncork
+	}
 	return func() {
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
@@ -36,13 +41,18 @@ func corkResponse(w http.ResponseWriter, r *http.Request) (release func()) {
 // returned function is called. Anything but a TCP connection is left
 // alone.
 func Cork(c net.Conn) (uncork func()) {
+	uncork, _ = cork(c)
+	return uncork
+}
+
+func cork(c net.Conn) (uncork func(), corked bool) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
-		return func() {}
+		return func() {}, false
 	}
 	raw, err := tc.SyscallConn()
 	if err != nil || !setCork(raw, true) {
-		return func() {}
+		return func() {}, false
 	}
-	return func() { setCork(raw, false) }
+	return func() { setCork(raw, false) }, true
 }

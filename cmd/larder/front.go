@@ -32,14 +32,15 @@ type front struct {
 	workers *handlerWorkers
 }
 
-// Limits as net/http's server in serve.go has them, so both engines refuse
-// the same requests.
+// Limits as net/http's server in serve.go has them (but the header size),
+// so both engines refuse the same requests.
 const (
 	frontHeaderTimeout = 10 * time.Second
 	frontIdleTimeout   = 2 * time.Minute
 	// The largest request header: fasthttp reads a request's whole header
-	// into one buffer of this size. nginx allows 8 KB a line.
-	frontMaxHeaderBytes = 64 << 10
+	// into one buffer of this size, which each connection keeps. nginx
+	// allows 8 KB a line, 32 KB in all.
+	frontMaxHeaderBytes = 32 << 10
 	// Clients send bodies only to the audit endpoints (a lockfile's
 	// package list, gzip-compressed by npm).
 	frontMaxBodyBytes = 64 << 20
@@ -64,9 +65,9 @@ func newFront(h http.Handler, quick func(*fasthttp.RequestCtx) bool, log *slog.L
 		NoDefaultContentType:          true,
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
-		// Idle connections give their buffers back: one held open by
-		// every developer's npm must not cost 64 KB each.
-		ReduceMemoryUsage: true,
+		// Connections keep their buffers between requests (36 KB each):
+		// giving them back after every request cost a cache hit 5-10%.
+		ReduceMemoryUsage: false,
 		CloseOnShutdown:   true,
 		Logger:            frontLogger{log},
 	}

@@ -42,8 +42,10 @@ const (
 	// allows 8 KB a line, 32 KB in all.
 	frontMaxHeaderBytes = 32 << 10
 	// Clients send bodies only to the audit endpoints (a lockfile's
-	// package list, gzip-compressed by npm).
-	frontMaxBodyBytes = 64 << 20
+	// package list, gzip-compressed by npm), which pass on at most this
+	// much (registries.Upstream.Passthrough); fasthttp holds a body in
+	// memory, and refuses a larger one with 413.
+	frontMaxBodyBytes = 32 << 20
 )
 
 // newFront serves h; quick, when not nil, answers first what it can.

@@ -369,7 +369,7 @@ func TestFrontClientGoneStopsTheHandler(t *testing.T) {
 	}
 }
 
-func TestFrontRefusesHeadersOver32KBAndGarbage(t *testing.T) {
+func TestFrontRefusesHeadersOver32KBBodiesOver32MBAndGarbage(t *testing.T) {
 	base := startFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	addr := strings.TrimPrefix(base, "http://")
 	for _, c := range []struct {
@@ -379,6 +379,7 @@ func TestFrontRefusesHeadersOver32KBAndGarbage(t *testing.T) {
 		{"headers of 20 KB", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n", http.StatusOK},
 		{"headers over 32 KB", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 33<<10) + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge},
 		{"not HTTP", "HELLO\r\n\r\n", http.StatusBadRequest},
+		{"a body over 32 MB", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n", http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conn, err := net.Dial("tcp", addr)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # larder's speed benchmark: larder against nginx serving the same bytes, on
-# warm data, over loopback, with wrk, and a bare Go net/http server (the
-# floor, bench/cmd/gofloor) beside them. Prints a Markdown table of
-# larder/nginx ratios and larder's peak RSS and writes it to
+# warm data, over loopback, with wrk, and a bare Go server (the floor,
+# bench/cmd/gofloor, on fasthttp as larder's front) beside them. Prints a
+# Markdown table of larder/nginx ratios and larder's peak RSS and writes it to
 # bench/out/results.md. npm tarballs and a large packument; PyPI project
 # pages (2,000 files) and a 50 MB wheel. See bench/README.md.
 #
@@ -14,7 +14,9 @@
 # (connections for packuments and PyPI pages, 8), BENCH_CONNS_HUGE
 # (connections for the 50 MB wheel, 4), BENCH_STRICT=1 (exit 1 on any MISS),
 # BENCH_KEEP=1 (keep the temporary folder: logs, data, nginx root),
-# BENCH_ONLY (an extended regular expression: only the cases whose names match).
+# BENCH_ONLY (an extended regular expression: only the cases whose names match),
+# BENCH_FLOOR (the floor's HTTP stack: fasthttp, larder's front for plain
+# HTTP, or net/http; fasthttp).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +25,8 @@ OUT=$ROOT/bench/out
 DURATION=${BENCH_DURATION:-2}
 ROUNDS=${BENCH_ROUNDS:-4}
 THREADS=${BENCH_THREADS:-2}
+FLOOR_ENGINE=${BENCH_FLOOR:-fasthttp}
+FLOOR="$FLOOR_ENGINE floor"
 CONNS_TARBALL=${BENCH_CONNS:-32}
 CONNS_PACKUMENT=${BENCH_CONNS_LARGE:-8}
 CONNS_HUGE=${BENCH_CONNS_HUGE:-4}
@@ -356,30 +360,30 @@ verify_nginx() {
 	log "nginx serves the same bytes as larder for every case"
 }
 
-# start_floor: the net/http floor (bench/cmd/gofloor) over nginx's root, and
+# start_floor: the Go floor (bench/cmd/gofloor) over nginx's root, and
 # a check that it answers every case as nginx does: status, bytes,
 # Content-Type and Content-Encoding; and 404 for a path nginx has not.
 start_floor() {
 	local port c code want
 	port=$(free_port)
 	FLOOR_URL=http://127.0.0.1:$port
-	"$TMP/gofloor" -listen "127.0.0.1:$port" -root "$TMP/nginx/root" 2>"$TMP/gofloor.log" &
+	"$TMP/gofloor" -engine "$FLOOR_ENGINE" -listen "127.0.0.1:$port" -root "$TMP/nginx/root" 2>"$TMP/gofloor.log" &
 	PIDS+=($!)
 	wait_http "$FLOOR_URL/npm/$LARGE_TGZ/-/$LARGE_TGZ-1.0.0.tgz" "$TMP/gofloor.log"
 	for c in "${CASES[@]}"; do
 		code=$(fetch "$FLOOR_URL" "$c" "$TMP/body" "$TMP/headers")
-		[[ $code == 200 ]] || die "${c%%|*}: the net/http floor answered $code"
+		[[ $code == 200 ]] || die "${c%%|*}: the $FLOOR answered $code"
 		want=$TMP/nginx/root$(nginx_file "$c")
-		cmp -s "$TMP/body" "$want" || die "${c%%|*}: the net/http floor's body differs from nginx's"
+		cmp -s "$TMP/body" "$want" || die "${c%%|*}: the $FLOOR's body differs from nginx's"
 		[[ $(header Content-Type "$TMP/headers") == "${NGINX_CTYPE[${c%%|*}]}" ]] ||
-			die "${c%%|*}: the net/http floor sends Content-Type '$(header Content-Type "$TMP/headers")', nginx '${NGINX_CTYPE[${c%%|*}]}'"
+			die "${c%%|*}: the $FLOOR sends Content-Type '$(header Content-Type "$TMP/headers")', nginx '${NGINX_CTYPE[${c%%|*}]}'"
 		if [[ $want == *.gz ]]; then
-			[[ $(header Content-Encoding "$TMP/headers") == gzip ]] || die "${c%%|*}: the net/http floor did not send Content-Encoding: gzip"
+			[[ $(header Content-Encoding "$TMP/headers") == gzip ]] || die "${c%%|*}: the $FLOOR did not send Content-Encoding: gzip"
 		fi
 	done
 	code=$(fetch "$FLOOR_URL" "404|/npm/$SMALL_TGZ/-/nothing.tgz|||1" /dev/null "$TMP/headers")
-	[[ $code == 404 ]] || die "the net/http floor answered $code for a missing file, want 404"
-	log "net/http floor at $FLOOR_URL serves the same bytes as nginx for every case"
+	[[ $code == 404 ]] || die "the $FLOOR answered $code for a missing file, want 404"
+	log "$FLOOR at $FLOOR_URL serves the same bytes as nginx for every case"
 }
 
 # sample_rss PID FILE: the highest VmRSS (kB) seen, every 100 ms, until PID exits.
@@ -422,7 +426,7 @@ run_wrk() {
 }
 
 # bench_case CASE INDEX: a warm-up per server, then ROUNDS rounds of measured
-# runs, nginx, larder and the net/http floor back to back. The rounds go in
+# runs, nginx, larder and the $FLOOR back to back. The rounds go in
 # pairs, ABBA: an odd round runs the servers in some order, the even round
 # after it in the reverse order, and each pair rotates the order by one
 # (nginx larder floor, floor larder nginx, larder floor nginx, nginx floor
@@ -463,7 +467,7 @@ bench_case() {
 		done
 		awk -v n="${got[nginx]}" -v l="${got[larder]}" -v f="${got[floor]}" \
 			'BEGIN { printf "%s %s %.4f %.4f %.4f\n", n, l, (n > 0 ? l / n : 0), (n > 0 ? f / n : 0), (f > 0 ? l / f : 0) }' >>"$rounds"
-		log "$name: round $r: nginx ${got[nginx]} req/s, larder ${got[larder]} req/s, net/http floor ${got[floor]} req/s"
+		log "$name: round $r: nginx ${got[nginx]} req/s, larder ${got[larder]} req/s, $FLOOR ${got[floor]} req/s"
 	done
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$size" "$conns" \
 		"$(median 1 "$rounds" %.0f)" "$(median 2 "$rounds" %.0f)" "$(median 3 "$rounds" %.2f)" \
@@ -497,7 +501,7 @@ report() {
 		echo "$(go version | awk '{ print $3 }'), $(nginx -v 2>&1 | sed 's/.*: //'), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo));"
 		echo "wrk -t$THREADS on loopback, $ROUNDS rounds of ${DURATION} s per server and case; load average $load_before before, $load_after after."
 		echo
-		echo "| case | larder/nginx | target | result | round ratios | net/http floor/nginx | larder/floor | nginx req/s | larder req/s | body | conns |"
+		echo "| case | larder/nginx | target | result | round ratios | $FLOOR/nginx | larder/floor | nginx req/s | larder req/s | body | conns |"
 		echo "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		while IFS=$'\t' read -r name size conns nginx larder ratio lo hi nbad lbad path floor ofloor fbad; do
 			target=$TARGET_PACKUMENT
@@ -525,12 +529,12 @@ report() {
 		echo
 		echo "larder/nginx is the median over the rounds of larder's requests per second divided by nginx's in"
 		echo "the same round (nginx serving the same bytes with sendfile and gzip_static); round ratios is"
-		echo "the lowest and highest of those. req/s columns are medians. MB are MiB. The net/http floor"
-		echo "(bench/cmd/gofloor) is a bare net/http handler serving the same bytes from memory in one"
-		echo "corked write, with no router and no log: the most a Go net/http server reaches on this"
-		echo "machine. net/http floor/nginx is the part of the gap to nginx that is Go's HTTP server itself;"
-		echo "larder/floor (both medians of per-round ratios) is larder's own cost on top. The targets"
-		echo "apply to larder/nginx only."
+		echo "the lowest and highest of those. req/s columns are medians. MB are MiB. The $FLOOR"
+		echo "(bench/cmd/gofloor -engine $FLOOR_ENGINE) is a bare Go handler on that HTTP stack serving the"
+		echo "same bytes from memory in one write, with no router and no log: the most a Go server on it"
+		echo "reaches on this machine. $FLOOR/nginx is the part of the gap to nginx that is the HTTP"
+		echo "stack and serving from memory rather than by sendfile; larder/floor (both medians of per-round"
+		echo "ratios) is larder's own cost on top. The targets apply to larder/nginx only."
 		if awk -v l="$load_before" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 			echo
 			echo "**The machine was busy before the run (load average $load_before on $(nproc) CPUs): expect noise.**"

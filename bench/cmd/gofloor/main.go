@@ -1,10 +1,12 @@
 // Command gofloor is the third server of larder's speed benchmark
-// (bench/run.sh): the least a Go net/http server can do to serve the bytes
-// nginx serves there. It loads every file under -root into memory and
-// answers with one write of headers and body, corked as larder corks its
-// responses, with no router, no log and no look-up beyond a map. What it
-// reaches against nginx is the floor of a net/http server on the machine;
-// what larder reaches against it is larder's own cost.
+// (bench/run.sh): the least a Go server can do to serve the bytes nginx
+// serves there, on the HTTP stack -engine names: fasthttp (larder's front
+// for plain HTTP, the default) or net/http. It loads every file under -root
+// into memory and answers with one write of headers and body (corked, on
+// net/http, as larder corks its responses there), with no router, no log
+// and no look-up beyond a map. What it reaches against nginx is the floor
+// of a Go server on the machine; what larder reaches against it is
+// larder's own cost.
 //
 // It maps URLs to files as the benchmark's nginx configuration does:
 // tarballs and /pypi/files/ by path; /npm/NAME to packuments/NAME.full.json
@@ -25,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/valyala/fasthttp"
 )
 
 // file is one file of the root with its header values built once at
@@ -120,6 +124,7 @@ func setCork(raw syscall.RawConn, on int) {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	root := flag.String("root", "", "the benchmark's nginx root")
+	engine := flag.String("engine", "fasthttp", "fasthttp or net/http")
 	flag.Parse()
 	if *root == "" {
 		log.Fatal("gofloor: -root is needed")
@@ -127,6 +132,13 @@ func main() {
 	files, err := load(filepath.Clean(*root))
 	if err != nil {
 		log.Fatalf("gofloor: loading -root %q: %v", *root, err)
+	}
+	switch *engine {
+	case "fasthttp":
+		log.Fatal(serveFast(*listen, files))
+	case "net/http":
+	default:
+		log.Fatalf("gofloor: -engine %q is neither fasthttp nor net/http", *engine)
 	}
 	srv := &http.Server{
 		Addr: *listen,
@@ -183,4 +195,43 @@ func main() {
 		}),
 	}
 	log.Fatal(srv.ListenAndServe())
+}
+
+// serveFast is the floor on fasthttp: the same answers, the headers and a
+// body it does not copy written in one vectored write.
+func serveFast(listen string, files map[string]*file) error {
+	srv := &fasthttp.Server{
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			path := string(ctx.Path())
+			accept := string(ctx.Request.Header.Peek("Accept"))
+			p := negotiated(path, accept)
+			document := p != ""
+			if !document {
+				p = path
+			}
+			f, ok := files[p]
+			if !ok {
+				ctx.Error("404 page not found", fasthttp.StatusNotFound)
+				return
+			}
+			h := &ctx.Response.Header
+			h.SetContentType(f.contentType[0])
+			if document {
+				h.Set("Vary", varyDocument[0])
+				if strings.HasSuffix(p, ".html") {
+					h.SetContentType(htmlUTF8[0])
+				}
+				if strings.Contains(string(ctx.Request.Header.Peek("Accept-Encoding")), "gzip") {
+					if gz, ok := files[p+".gz"]; ok {
+						f = gz
+						h.Set("Content-Encoding", "gzip")
+					}
+				}
+			}
+			ctx.Response.SetBodyRaw(f.body)
+		},
+	}
+	return srv.ListenAndServe(listen)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -232,4 +233,24 @@ func TestPlainPath(t *testing.T) {
 			t.Errorf("plainPath(%q) = %v, want %v", uri, got, want)
 		}
 	}
+}
+
+// What plainPath lets through reaches a registry as the handler would see
+// it: net/url parses it, and its escaped path is the very bytes.
+func FuzzPlainPathIsWhatNetURLEscapes(f *testing.F) {
+	for _, s := range []string{"/npm/a/-/a-1.0.0.tgz", "/npm/@s%2fa", "/npm/%41", "/p/a+b:c@d", "/%", "/a?b", "/é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		if !plainPath([]byte(uri)) {
+			return
+		}
+		u, err := url.ParseRequestURI(uri)
+		if err != nil {
+			t.Fatalf("plainPath(%q) but net/url refuses it: %v", uri, err)
+		}
+		if u.EscapedPath() != uri || u.RawQuery != "" || u.Host != "" {
+			t.Fatalf("plainPath(%q) but net/url makes it path %q, query %q, host %q", uri, u.EscapedPath(), u.RawQuery, u.Host)
+		}
+	})
 }

@@ -473,3 +473,23 @@ func TestFrontShutdownWaitsForTheRequestUnderWay(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A handler that declares more than it writes has failed: the client must
+// see an error, not a shorter body it takes for the whole, as under
+// net/http.
+func TestFrontAShortBodyIsAnError(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.Write([]byte("only ten.."))
+	})
+	engines(t, h, func(t *testing.T, base string) {
+		resp, err := noProxy.Get(base + "/x")
+		if err != nil {
+			return // cut before the response: an error too
+		}
+		defer resp.Body.Close()
+		if b, err := io.ReadAll(resp.Body); err == nil {
+			t.Errorf("read %q and no error, Content-Length %d", b, resp.ContentLength)
+		}
+	})
+}

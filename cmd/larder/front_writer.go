@@ -262,7 +262,16 @@ func (w *frontWriter) finish() {
 			}
 		}
 	} else {
-		w.commitHeader(w.ctx.Response.Body())
+		body := w.ctx.Response.Body()
+		if n := w.declaredLength(); n >= 0 && n != int64(len(body)) && bodyAllowed(w.status) {
+			// fasthttp would send the body with its true length, and the
+			// client could not tell it from the whole. net/http sends the
+			// declared length and cuts the connection; so does this.
+			w.aborted = true
+			close(w.decided)
+			return
+		}
+		w.commitHeader(body)
 	}
 	close(w.decided)
 }

@@ -163,7 +163,9 @@ func (f *front) request(ctx *fasthttp.RequestCtx) (*http.Request, error) {
 	}
 	for k, v := range hdr.All() {
 		key := string(k)
-		if key == "Host" {
+		if key == "Host" || key == "Transfer-Encoding" {
+			// net/http keeps neither in the map: the body is already
+			// de-chunked.
 			continue
 		}
 		r.Header[key] = append(r.Header[key], string(v))

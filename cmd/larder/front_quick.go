@@ -15,8 +15,8 @@ import (
 )
 
 // quickHits answers, on fasthttp's own terms, the requests a registry can
-// answer with a registries.Quick: a plain GET or HEAD of a small artifact
-// held in memory, the bulk of an install. Everything else, and anything
+// answer with a registries.Quick: a plain GET or HEAD of an artifact larder
+// holds, the bulk of an install. Everything else, and anything
 // unusual about such a request, goes to larder's handler. The access
 // rules and the request log apply as they do there.
 type quickHits struct {

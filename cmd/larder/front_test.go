@@ -62,10 +62,10 @@ var noProxy = &http.Client{
 func TestFrontRequestIsWhatNetHTTPWouldHand(t *testing.T) {
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, "method=%s\nescaped=%s\npath=%s\nquery=%s\nhost=%s\nproto=%s\nuri=%s\naccept=%q\nauth=%q\nhostHeader=%q\nlength=%d\nbody=%s\nremoteIsLoopback=%v\n",
+		fmt.Fprintf(w, "method=%s\nescaped=%s\npath=%s\nquery=%s\nhost=%s\nproto=%s\nuri=%s\naccept=%q\nauth=%q\nhostHeader=%q\nte=%q\nbody=%s\nremoteIsLoopback=%v\n",
 			r.Method, r.URL.EscapedPath(), r.URL.Path, r.URL.RawQuery, r.Host, r.Proto, r.RequestURI,
 			r.Header.Values("Accept"), r.Header.Get("Authorization"), r.Header.Get("Host"),
-			r.ContentLength, body, strings.HasPrefix(r.RemoteAddr, "127.0.0.1:"))
+			r.Header.Get("Transfer-Encoding"), body, strings.HasPrefix(r.RemoteAddr, "127.0.0.1:"))
 	})
 	requests := []struct {
 		method, path, body string
@@ -75,11 +75,16 @@ func TestFrontRequestIsWhatNetHTTPWouldHand(t *testing.T) {
 		{"GET", "/npm/@scope%2Fname?write=true&x=%20y", "", nil},
 		{"HEAD", "/pypi/simple/Foo_Bar/", "", nil},
 		{"POST", "/npm/-/npm/v1/security/advisories/bulk", `{"left-pad":["1.3.0"]}`, http.Header{"Authorization": {"Bearer t0ken"}, "Content-Type": {"application/json"}}},
+		{"POST", "/npm/-/npm/v1/security/audits/quick", `{"name":"x"}`, http.Header{"Transfer-Encoding": {"chunked"}}},
 	}
 	engines(t, echo, func(t *testing.T, base string) {
 		for _, rq := range requests {
 			req, _ := http.NewRequest(rq.method, base+rq.path, strings.NewReader(rq.body))
 			for k, vs := range rq.header {
+				if k == "Transfer-Encoding" { // the client sends it from these fields
+					req.TransferEncoding, req.ContentLength = vs, -1
+					continue
+				}
 				req.Header[k] = vs
 			}
 			req.Host = "mirror.example:7070"
@@ -109,7 +114,9 @@ func echoOf(t *testing.T, h http.Handler, req *http.Request, body string) string
 	var raw bytes.Buffer
 	out := req.Clone(context.Background())
 	out.Body = io.NopCloser(strings.NewReader(body))
-	out.ContentLength = int64(len(body))
+	if len(out.TransferEncoding) == 0 {
+		out.ContentLength = int64(len(body))
+	}
 	if err := out.Write(&raw); err != nil {
 		t.Fatal(err)
 	}

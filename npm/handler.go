@@ -232,24 +232,32 @@ func contentTypeOf(variant string) string {
 }
 
 func (g *Registry) servePackument(w http.ResponseWriter, r *http.Request, name string) error {
-	variant := chooseVariant(r.Header.Get("Accept"))
-	p, err := g.loadPackument(r.Context(), name, variant)
+	rendered, status, err := g.packumentView(r.Context(), name, chooseVariant(r.Header.Get("Accept")), g.baseURL(r))
 	if err != nil {
 		return err
 	}
-	base := g.baseURL(r)
+	g.up.ServeDocument(w, r, rendered, status, vary)
+	return nil
+}
+
+// packumentView is the packument a client gets, rendered for base: the
+// offline view when the upstream cannot be asked. The hit is recorded.
+func (g *Registry) packumentView(ctx context.Context, name, variant, base string) (*registries.Rendered, registries.CacheStatus, error) {
+	p, err := g.loadPackument(ctx, name, variant)
+	if err != nil {
+		return nil, "", err
+	}
 	var rendered *registries.Rendered
 	if p.degraded || !g.up.Reachable() {
-		rendered, err = g.offlineView(r.Context(), name, variant, p, base)
+		rendered, err = g.offlineView(ctx, name, variant, p, base)
 	} else {
 		rendered, err = g.render(name, variant, p, base)
 	}
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	g.up.Env().Hits.Add(g.name, name, "")
-	g.up.ServeDocument(w, r, rendered, p.status, vary)
-	return nil
+	return rendered, p.status, nil
 }
 
 // render rewrites a packument for base, once per stored body.
@@ -351,12 +359,30 @@ func (rt route) tarball() string {
 	return tarballPath(rt.name, version)
 }
 
-// Quick answers a plain request for a tarball held in memory (see
-// registries.Quick).
-func (g *Registry) Quick(escapedPath string, head bool) (registries.Quick, bool) {
-	rt, err := parseRoute(strings.TrimPrefix(escapedPath, "/"))
-	if err != nil || rt.kind != kindTarball {
+// Quick answers a plain request for a held tarball, or for a packument
+// whose document is fresh in memory (see registries.Quick).
+func (g *Registry) Quick(q registries.QuickRequest) (registries.Quick, bool) {
+	rt, err := parseRoute(strings.TrimPrefix(q.Path, "/"))
+	if err != nil {
 		return registries.Quick{}, false
 	}
-	return g.up.Quick(rt.tarball(), tarballOptions, head)
+	switch rt.kind {
+	case kindTarball:
+		if q.IfNoneMatch != "" {
+			return registries.Quick{}, false
+		}
+		return g.up.Quick(rt.tarball(), tarballOptions, q.Head)
+	case kindPackument:
+		variant := chooseVariant(q.Accept)
+		if !g.up.Fresh(rt.name, variant) {
+			return registries.Quick{}, false
+		}
+		base := registries.BaseURLOf(q.Host, false, g.publicURL, g.name)
+		rendered, status, err := g.packumentView(context.Background(), rt.name, variant, base)
+		if err != nil {
+			return registries.Quick{}, false
+		}
+		return g.up.DocumentQuick(rendered, status, vary, q.Encoding, q.IfNoneMatch), true
+	}
+	return registries.Quick{}, false
 }

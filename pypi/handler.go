@@ -77,18 +77,31 @@ func splitPath(escaped string) ([]string, bool) {
 	return parts, true
 }
 
-// Quick answers a plain request for a file held in memory (see
-// registries.Quick).
-func (g *Registry) Quick(escapedPath string, head bool) (registries.Quick, bool) {
-	parts, ok := splitPath(escapedPath)
-	if !ok || len(parts) != 3 || parts[0] != "files" {
-		return registries.Quick{}, false
+// Quick answers a plain request for a held file, or for a project page
+// whose document is fresh in memory (see registries.Quick).
+func (g *Registry) Quick(q registries.QuickRequest) (registries.Quick, bool) {
+	parts, ok := splitPath(q.Path)
+	switch {
+	case !ok:
+	case len(parts) == 3 && parts[0] == "files" && q.IfNoneMatch == "":
+		path, opts, err := fileArtifact(parts[1], parts[2])
+		if err != nil {
+			return registries.Quick{}, false
+		}
+		return g.up.Quick(path, opts, q.Head)
+	case len(parts) == 3 && parts[0] == "simple" && parts[2] == "" && parts[1] != "":
+		// A name that is not normalized is redirected by the handler.
+		project := parts[1]
+		if ValidateName(project) != nil || Normalize(project) != project || !g.up.Fresh(project, variantPage) {
+			return registries.Quick{}, false
+		}
+		rendered, status, serial, err := g.projectView(context.Background(), project, chooseFormat(q.Accept))
+		if err != nil {
+			return registries.Quick{}, false
+		}
+		return g.up.DocumentQuick(rendered, status, vary, q.Encoding, q.IfNoneMatch, serial...), true
 	}
-	path, opts, err := fileArtifact(parts[1], parts[2])
-	if err != nil {
-		return registries.Quick{}, false
-	}
-	return g.up.Quick(path, opts, head)
+	return registries.Quick{}, false
 }
 
 // writeError maps an error to a status, in one place; PyPI's clients read
@@ -116,21 +129,31 @@ func (g *Registry) serveProject(w http.ResponseWriter, r *http.Request, name str
 		http.Redirect(w, r, g.mount+"/simple/"+project+"/", http.StatusMovedPermanently)
 		return nil
 	}
-	doc, err := g.up.Document(r.Context(), g.pageRequest(project))
+	rendered, status, serial, err := g.projectView(r.Context(), project, chooseFormat(r.Header.Get("Accept")))
 	if err != nil {
 		return err
 	}
-	format := chooseFormat(r.Header.Get("Accept"))
+	g.up.ServeDocument(w, r, rendered, status, vary, serial...)
+	return nil
+}
+
+// projectView is the project page a client gets in format: only the files
+// larder holds when the upstream cannot be asked. The hit is recorded.
+func (g *Registry) projectView(ctx context.Context, project, format string) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+	doc, err := g.up.Document(ctx, g.pageRequest(project))
+	if err != nil {
+		return nil, "", nil, err
+	}
 	var rendered *registries.Rendered
 	if doc.Degraded || !g.up.Reachable() {
 		// The upstream cannot be asked: list only what larder holds, so the
 		// installer picks a version it can install.
-		rendered, err = g.renderHeld(r.Context(), doc.Document, project, format)
+		rendered, err = g.renderHeld(ctx, doc.Document, project, format)
 	}
 	if rendered == nil && err == nil {
 		key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount}, "\x00")
 		rendered, err = g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
-			p, err := g.loadProject(r.Context(), doc.Document)
+			p, err := g.loadProject(ctx, doc.Document)
 			if err != nil {
 				return nil, err
 			}
@@ -138,14 +161,14 @@ func (g *Registry) serveProject(w http.ResponseWriter, r *http.Request, name str
 		})
 	}
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
+	var serial []registries.HeaderLine
 	if doc.Serial > 0 {
-		w.Header().Set("X-PyPI-Last-Serial", strconv.FormatInt(doc.Serial, 10))
+		serial = []registries.HeaderLine{{Key: "X-Pypi-Last-Serial", Value: strconv.FormatInt(doc.Serial, 10)}}
 	}
 	g.up.Env().Hits.Add(g.name, project, "")
-	g.up.ServeDocument(w, r, rendered, doc.Status, vary)
-	return nil
+	return rendered, doc.Status, serial, nil
 }
 
 func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project, format string) (*registries.Rendered, error) {

@@ -3,6 +3,8 @@ package registries
 import (
 	"context"
 	"io"
+	"net/http"
+	"time"
 )
 
 // Quick is a response larder can give without running a registry's
@@ -18,16 +20,43 @@ type Quick struct {
 	ETag  string
 	Cache CacheStatus
 	ArtifactOptions
+
+	// Documents only.
+	NotModified bool   // 304: the client's If-None-Match names ETag
+	Vary        string // the request headers the document depends on
+	Encoding    string // "gzip", or "" for the plain body
+	Extra       []HeaderLine
+}
+
+// HeaderLine is one more header line of a Quick, such as PyPI's
+// X-PyPI-Last-Serial.
+type HeaderLine struct{ Key, Value string }
+
+// QuickRequest is what a QuickServer reads of a request.
+type QuickRequest struct {
+	Path        string // escaped, below the registry's mount
+	Head        bool
+	Host        string // plain HTTP: the front does not serve TLS
+	Accept      string
+	Encoding    string // Accept-Encoding
+	IfNoneMatch string
+}
+
+// Status is the HTTP status of q.
+func (q Quick) Status() int {
+	if q.NotModified {
+		return http.StatusNotModified
+	}
+	return http.StatusOK
 }
 
 // QuickServer is a registry some of whose requests can be answered by a
 // Quick.
 type QuickServer interface {
-	// Quick answers a plain GET (or HEAD) of escapedPath, the request's
-	// path below the registry's mount, when it can; the hit is then
-	// counted as served. Anything else is false, for the handler to
-	// answer.
-	Quick(escapedPath string, head bool) (Quick, bool)
+	// Quick answers a plain GET (or HEAD) when it can, without waiting on
+	// the upstream; the hit is then counted as served. Anything else is
+	// false, for the handler to answer.
+	Quick(r QuickRequest) (Quick, bool)
 }
 
 // EachHeader gives the header lines of q's response but its length.
@@ -36,7 +65,44 @@ func (q Quick) EachHeader(set func(key, value string)) {
 	set("Cache-Control", q.CacheControl)
 	set("Etag", q.ETag)
 	set("X-Larder-Cache", string(q.Cache))
-	set("Accept-Ranges", "bytes")
+	if q.Vary == "" {
+		set("Accept-Ranges", "bytes") // artifacts
+	} else {
+		set("Vary", q.Vary)
+	}
+	if q.Encoding != "" {
+		set("Content-Encoding", q.Encoding)
+	}
+	for _, l := range q.Extra {
+		set(l.Key, l.Value)
+	}
+}
+
+// DocumentQuick is the response ServeDocument gives, as a Quick; the hit
+// is counted.
+func (u *Upstream) DocumentQuick(doc *Rendered, status CacheStatus, vary, acceptEncoding, ifNoneMatch string, extra ...HeaderLine) Quick {
+	u.count("document", status)
+	q := Quick{
+		ETag: doc.ETag, Cache: status, Vary: vary, Extra: extra,
+		ArtifactOptions: ArtifactOptions{ContentType: doc.ContentType, CacheControl: u.docCacheControl},
+	}
+	if etagMatches(ifNoneMatch, doc.ETag) {
+		q.NotModified = true
+		return q
+	}
+	q.Body = doc.Body
+	if acceptsGzip(acceptEncoding) {
+		q.Body, q.Encoding = doc.Gzip(), "gzip"
+	}
+	q.Size = int64(len(q.Body))
+	return q
+}
+
+// Fresh reports whether a document is held in memory and fresh: answering
+// for it waits on nothing.
+func (u *Upstream) Fresh(key, variant string) bool {
+	d, ok := u.docRows.get(docKey{key, variant})
+	return ok && time.Since(d.FetchedAt) < u.opts.MetadataTTL
 }
 
 // Quick returns the artifact at path when larder holds it: its bytes from

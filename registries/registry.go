@@ -33,12 +33,17 @@ type Snippet struct {
 // publicURL when larder sits behind a reverse proxy, else from the request
 // (its Host, and https when it came over TLS).
 func BaseURL(r *http.Request, publicURL, name string) string {
+	return BaseURLOf(r.Host, r.TLS != nil, publicURL, name)
+}
+
+// BaseURLOf is BaseURL for a request that came for host, over TLS or not.
+func BaseURLOf(host string, tls bool, publicURL, name string) string {
 	if publicURL != "" {
 		return strings.TrimSuffix(publicURL, "/") + "/" + name + "/"
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if tls {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + "/" + name + "/"
+	return scheme + "://" + host + "/" + name + "/"
 }

@@ -13,29 +13,19 @@ import (
 // ecosystem shares: an ETag answered with 304, gzip when the client takes it,
 // X-Larder-Cache, and a max-age of the TTL without must-revalidate (so npm may
 // fall back on its own cache when larder is unreachable).
-func (u *Upstream) ServeDocument(w http.ResponseWriter, r *http.Request, doc *Rendered, status CacheStatus, vary string) {
-	u.count("document", status)
+func (u *Upstream) ServeDocument(w http.ResponseWriter, r *http.Request, doc *Rendered, status CacheStatus, vary string, extra ...HeaderLine) {
+	q := u.DocumentQuick(doc, status, vary, HeaderValue(r.Header, "Accept-Encoding"), HeaderValue(r.Header, "If-None-Match"), extra...)
 	defer corkResponse(w, r)()
-	// Canonical keys assigned directly, as in serveBlob.
+	// Canonical keys assigned directly: Header.Set canonicalizes each key
+	// on every call, a visible cost on cache hits.
 	h := w.Header()
-	h["Content-Type"] = []string{doc.ContentType}
-	h["Etag"] = []string{doc.ETag}
-	h["Vary"] = []string{vary}
-	h["Cache-Control"] = []string{u.docCacheControl}
-	h["X-Larder-Cache"] = []string{string(status)}
-	if etagMatches(HeaderValue(r.Header, "If-None-Match"), doc.ETag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	q.EachHeader(func(k, v string) { h[k] = []string{v} })
+	if !q.NotModified {
+		h["Content-Length"] = []string{strconv.Itoa(len(q.Body))}
 	}
-	body := doc.Body
-	if acceptsGzip(HeaderValue(r.Header, "Accept-Encoding")) {
-		body = doc.Gzip()
-		h["Content-Encoding"] = []string{"gzip"}
-	}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		writeCached(w, body)
+	w.WriteHeader(q.Status())
+	if r.Method != http.MethodHead && !q.NotModified {
+		writeCached(w, q.Body)
 	}
 }
 

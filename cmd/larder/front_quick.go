@@ -16,7 +16,7 @@ import (
 
 // quickHits answers, on fasthttp's own terms, the requests a registry can
 // answer with a registries.Quick: a plain GET or HEAD of an artifact larder
-// holds, the bulk of an install. Everything else, and anything
+// holds or of a document fresh in memory, the bulk of an install. Everything else, and anything
 // unusual about such a request, goes to larder's handler. The access
 // rules and the request log apply as they do there.
 type quickHits struct {
@@ -47,7 +47,8 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 	}
 	hdr := &ctx.Request.Header
 	for _, k := range registries.ConditionalHeaders {
-		if len(hdr.Peek(k)) > 0 {
+		// If-None-Match is the registry's to answer (a document's 304).
+		if k != "If-None-Match" && len(hdr.Peek(k)) > 0 {
 			return false
 		}
 	}
@@ -67,26 +68,35 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 	if !q.acl.permits(remote, string(hdr.Peek("Authorization"))) {
 		return false // the handler explains the refusal
 	}
-	hit, ok := reg.Quick("/"+string(below), head)
+	hit, ok := reg.Quick(registries.QuickRequest{
+		Path:        "/" + string(below),
+		Head:        head,
+		Host:        string(hdr.Host()),
+		Accept:      string(hdr.Peek("Accept")),
+		Encoding:    string(hdr.Peek("Accept-Encoding")),
+		IfNoneMatch: string(hdr.Peek("If-None-Match")),
+	})
 	if !ok {
 		return false
 	}
 	resp := &ctx.Response
+	resp.SetStatusCode(hit.Status())
 	hit.EachHeader(func(k, v string) { resp.Header.Set(k, v) })
 	// For HEAD fasthttp sends only the length.
-	if hit.File != nil {
+	switch {
+	case hit.File != nil:
 		resp.SetBodyStream(&corkedFile{f: hit.File, size: hit.Size, conn: ctx.Conn()}, int(hit.Size))
-	} else {
+	case !hit.NotModified:
 		resp.SetBodyRaw(hit.Body)
 	}
 	if q.log.Enabled(context.Background(), slog.LevelInfo) {
 		end := time.Now()
 		sent := hit.Size
-		if head {
+		if head || hit.NotModified {
 			sent = 0
 		}
 		q.requests.write(requestEntry{
-			at: end, method: string(method), path: string(uri), status: http.StatusOK, bytes: sent,
+			at: end, method: string(method), path: string(uri), status: hit.Status(), bytes: sent,
 			cache: string(hit.Cache), took: end.Sub(start), remote: remote,
 		})
 	}

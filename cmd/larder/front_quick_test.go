@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -59,6 +61,9 @@ func startMirror(t *testing.T, tokens []string) *mirror {
 	}
 	m.npm.PublishTarball("big", "1.0.0", big, nil)
 	m.wheel = m.pypi.AddWheel("tiny", "1.0", nil, ">=3.8")
+	for i := range 300 { // a packument larger than the front holds in its buffer
+		m.npm.Publish("many", fmt.Sprintf("1.0.%d", i), map[string]string{"leftpad": "^1.0.0"})
+	}
 	cfg := defaultConfig()
 	cfg.Data = t.TempDir()
 	cfg.Tokens = tokens
@@ -253,4 +258,92 @@ func FuzzPlainPathIsWhatNetURLEscapes(f *testing.F) {
 			t.Fatalf("plainPath(%q) but net/url makes it path %q, query %q, host %q", uri, u.EscapedPath(), u.RawQuery, u.Host)
 		}
 	})
+}
+
+// A fresh document is answered by the front too, with what the handler
+// sends for the same request: negotiated variant or format, gzip, a 304
+// for a matching ETag, PyPI's serial.
+func TestQuickDocumentsAnswerAsTheHandlerWould(t *testing.T) {
+	m := startMirror(t, nil)
+	abbrev := "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
+	pipAccept := "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+	type req struct {
+		path, accept, encoding string
+	}
+	reqs := []req{
+		{"/npm/leftpad", abbrev, ""},
+		{"/npm/leftpad", abbrev, "gzip"},
+		{"/npm/leftpad", "application/json", "gzip, deflate"},
+		{"/npm/@scope%2futil", abbrev, ""},
+		{"/npm/many", abbrev, "gzip"},
+		{"/pypi/simple/tiny/", pipAccept, "gzip"},
+		{"/pypi/simple/tiny/", "text/html", ""},
+		{"/pypi/simple/tiny/", "", ""},
+	}
+	header := func(r req) http.Header {
+		h := http.Header{}
+		if r.accept != "" {
+			h.Set("Accept", r.accept)
+		}
+		if r.encoding != "" {
+			h.Set("Accept-Encoding", r.encoding)
+		}
+		return h
+	}
+	for _, r := range reqs { // fetched, fresh in memory, rendered for both hosts
+		m.do(t, m.std, "GET", r.path, header(r))
+		m.do(t, m.fast, "GET", r.path, header(r))
+	}
+	host := func(base string) []byte { return []byte(strings.TrimPrefix(base, "http://")) }
+	for _, r := range reqs {
+		for _, method := range []string{"GET", "HEAD"} {
+			want, wantBody := m.do(t, m.std, method, r.path, header(r))
+			handled := m.handled.Load()
+			got, gotBody := m.do(t, m.fast, method, r.path, header(r))
+			if m.handled.Load() != handled {
+				t.Errorf("%s %s %+v: the front passed a fresh document to the handler", method, r.path, r)
+			}
+			if got.Header.Get("Content-Encoding") == "gzip" && method == "GET" {
+				gotBody, wantBody = gunzip(t, gotBody), gunzip(t, wantBody)
+			}
+			if got.StatusCode != want.StatusCode || !bytes.Equal(gotBody, bytes.ReplaceAll(wantBody, host(m.std), host(m.fast))) {
+				t.Errorf("%s %s %+v: %s, %d bytes; the handler: %s, %d bytes", method, r.path, r, got.Status, len(gotBody), want.Status, len(wantBody))
+			}
+			for _, k := range []string{"Content-Type", "Content-Encoding", "Cache-Control", "Vary", "X-Larder-Cache", "X-Pypi-Last-Serial", "Accept-Ranges"} {
+				if got.Header.Get(k) != want.Header.Get(k) {
+					t.Errorf("%s %s %+v: %s %q, the handler sends %q", method, r.path, r, k, got.Header.Get(k), want.Header.Get(k))
+				}
+			}
+			if got.ContentLength != want.ContentLength && !strings.HasPrefix(r.path, "/npm/") {
+				t.Errorf("%s %s %+v: Content-Length %d, the handler's %d", method, r.path, r, got.ContentLength, want.ContentLength)
+			}
+			// A client holding this version gets a 304 from the front.
+			etag := got.Header.Get("Etag")
+			h := header(r)
+			h.Set("If-None-Match", etag)
+			handled = m.handled.Load()
+			nm, nmBody := m.do(t, m.fast, method, r.path, h)
+			if nm.StatusCode != http.StatusNotModified || len(nmBody) != 0 || nm.Header.Get("Etag") != etag || m.handled.Load() != handled {
+				t.Errorf("%s %s %+v with If-None-Match: %s, %d bytes, handled %v", method, r.path, r, nm.Status, len(nmBody), m.handled.Load() != handled)
+			}
+		}
+	}
+	// Not normalized: the handler redirects.
+	handled := m.handled.Load()
+	if resp, _ := m.do(t, m.fast, "GET", "/pypi/simple/Tiny/", nil); resp.StatusCode != http.StatusMovedPermanently || m.handled.Load() == handled {
+		t.Errorf("a name not normalized: %s, handled %v", resp.Status, m.handled.Load() != handled)
+	}
+}
+
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -22,6 +22,7 @@ type Quick struct {
 	ArtifactOptions
 
 	// Documents only.
+	Document    bool
 	NotModified bool   // 304: the client's If-None-Match names ETag
 	Vary        string // the request headers the document depends on
 	Encoding    string // "gzip", or "" for the plain body
@@ -65,9 +66,10 @@ func (q Quick) EachHeader(set func(key, value string)) {
 	set("Cache-Control", q.CacheControl)
 	set("Etag", q.ETag)
 	set("X-Larder-Cache", string(q.Cache))
-	if q.Vary == "" {
-		set("Accept-Ranges", "bytes") // artifacts
-	} else {
+	if !q.Document {
+		set("Accept-Ranges", "bytes")
+	}
+	if q.Vary != "" {
 		set("Vary", q.Vary)
 	}
 	if q.Encoding != "" {
@@ -83,7 +85,7 @@ func (q Quick) EachHeader(set func(key, value string)) {
 func (u *Upstream) DocumentQuick(doc *Rendered, status CacheStatus, vary, acceptEncoding, ifNoneMatch string, extra ...HeaderLine) Quick {
 	u.count("document", status)
 	q := Quick{
-		ETag: doc.ETag, Cache: status, Vary: vary, Extra: extra,
+		ETag: doc.ETag, Cache: status, Document: true, Vary: vary, Extra: extra,
 		ArtifactOptions: ArtifactOptions{ContentType: doc.ContentType, CacheControl: u.docCacheControl},
 	}
 	if etagMatches(ifNoneMatch, doc.ETag) {

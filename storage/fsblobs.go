@@ -49,7 +49,7 @@ func (s *FSBlobs) Open(ctx context.Context, d Digest) (io.ReadSeekCloser, int64,
 	if !d.valid() {
 		return nil, 0, fmt.Errorf("blob %q: %w", d, ErrNotFound)
 	}
-	f, err := os.Open(s.path(d))
+	f, err := openBlob(s.path(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, fmt.Errorf("blob %s: %w", d, ErrNotFound)
 	}

@@ -8,8 +8,11 @@ import (
 )
 
 // Quick is a response larder can give without running a registry's
-// handler: a held artifact asked for by a plain GET or HEAD. The fasthttp front answers these itself, most of a
-// mirror's traffic, at a fraction of the cost of the whole handler chain.
+// handler: a held artifact, or a document fresh in memory, asked for by a
+// plain GET or HEAD. The fasthttp front answers these itself, most of a
+// mirror's traffic, at a fraction of the cost of the whole handler chain;
+// ServeDocument and serveBlob send theirs from it too, so that both
+// engines send the same headers.
 type Quick struct {
 	// The content: Body, or File of Size bytes (a blob too large to keep
 	// in memory, which the sender closes).

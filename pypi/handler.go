@@ -231,13 +231,13 @@ func contentTypeOf(format string) string {
 	return format
 }
 
-// chooseFormat negotiates as PyPI does: HTML when nothing offered is
-// acceptable (never 406), and text/html on a tie.
 // chooseFormat is negotiateFormat, remembered per Accept header.
 func chooseFormat(accept string) string { return formats.Of(accept) }
 
 var formats = registries.NewChoices(negotiateFormat)
 
+// negotiateFormat negotiates as PyPI does: HTML when nothing offered is
+// acceptable (never 406), and text/html on a tie.
 func negotiateFormat(accept string) string {
 	if f := registries.Negotiate(accept, []string{mediaHTML, mediaV1HTML, mediaJSON}); f != "" {
 		return f

@@ -368,21 +368,14 @@ func (g *Registry) Quick(q registries.QuickRequest) (registries.Quick, bool) {
 	}
 	switch rt.kind {
 	case kindTarball:
-		if q.IfNoneMatch != "" {
-			return registries.Quick{}, false
-		}
-		return g.up.Quick(rt.tarball(), tarballOptions, q.Head)
+		return g.up.Quick(q, rt.tarball(), tarballOptions)
 	case kindPackument:
 		variant := chooseVariant(q.Accept)
-		if !g.up.Fresh(rt.name, variant) {
-			return registries.Quick{}, false
-		}
 		base := registries.BaseURLOf(q.Host, false, g.publicURL, g.name)
-		rendered, status, err := g.packumentView(context.Background(), rt.name, variant, base)
-		if err != nil {
-			return registries.Quick{}, false
-		}
-		return g.up.DocumentQuick(rendered, status, vary, q.Encoding, q.IfNoneMatch), true
+		return g.up.QuickDocument(q, rt.name, variant, vary, func() (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+			rendered, status, err := g.packumentView(context.Background(), rt.name, variant, base)
+			return rendered, status, nil, err
+		})
 	}
 	return registries.Quick{}, false
 }

@@ -83,23 +83,21 @@ func (g *Registry) Quick(q registries.QuickRequest) (registries.Quick, bool) {
 	parts, ok := splitPath(q.Path)
 	switch {
 	case !ok:
-	case len(parts) == 3 && parts[0] == "files" && q.IfNoneMatch == "":
+	case len(parts) == 3 && parts[0] == "files":
 		path, opts, err := fileArtifact(parts[1], parts[2])
 		if err != nil {
 			return registries.Quick{}, false
 		}
-		return g.up.Quick(path, opts, q.Head)
+		return g.up.Quick(q, path, opts)
 	case len(parts) == 3 && parts[0] == "simple" && parts[2] == "" && parts[1] != "":
 		// A name that is not normalized is redirected by the handler.
 		project := parts[1]
-		if ValidateName(project) != nil || Normalize(project) != project || !g.up.Fresh(project, variantPage) {
+		if ValidateName(project) != nil || Normalize(project) != project {
 			return registries.Quick{}, false
 		}
-		rendered, status, serial, err := g.projectView(context.Background(), project, chooseFormat(q.Accept))
-		if err != nil {
-			return registries.Quick{}, false
-		}
-		return g.up.DocumentQuick(rendered, status, vary, q.Encoding, q.IfNoneMatch, serial...), true
+		return g.up.QuickDocument(q, project, variantPage, vary, func() (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+			return g.projectView(context.Background(), project, chooseFormat(q.Accept))
+		})
 	}
 	return registries.Quick{}, false
 }

@@ -534,7 +534,7 @@ func TestDocumentFlightThatFindsAFreshCopyDoesNotAskTheUpstream(t *testing.T) {
 	}
 }
 
-// Fresh is what lets the fasthttp front answer a document without the
+// fresh is what lets the fasthttp front answer a document without the
 // handler: true only while a fetched document is within its TTL.
 func TestFreshIsTrueOnlyWithinTheTTL(t *testing.T) {
 	t.Parallel()
@@ -542,18 +542,18 @@ func TestFreshIsTrueOnlyWithinTheTTL(t *testing.T) {
 	f := newFakeUpstream(t)
 	f.handle("/left-pad", docHandler(`{}`, `"v1"`, lastModified))
 	u := e.upstream(t, f.URL("/"), Options{MetadataTTL: 50 * time.Millisecond})
-	if u.Fresh("left-pad", "full") {
+	if u.fresh("left-pad", "full") {
 		t.Fatal("fresh before it was ever fetched")
 	}
 	mustDocument(t, u, leftPad(f), Miss)
-	if !u.Fresh("left-pad", "full") {
+	if !u.fresh("left-pad", "full") {
 		t.Error("not fresh right after it was fetched")
 	}
-	if u.Fresh("left-pad", "abbreviated") {
+	if u.fresh("left-pad", "abbreviated") {
 		t.Error("a variant never fetched is fresh")
 	}
 	time.Sleep(60 * time.Millisecond)
-	if u.Fresh("left-pad", "full") {
+	if u.fresh("left-pad", "full") {
 		t.Error("fresh past its TTL")
 	}
 }

@@ -103,16 +103,35 @@ func (u *Upstream) DocumentQuick(doc *Rendered, status CacheStatus, vary, accept
 	return q
 }
 
-// Fresh reports whether a document is held in memory and fresh: answering
+// fresh reports whether a document is held in memory and fresh: answering
 // for it waits on nothing.
-func (u *Upstream) Fresh(key, variant string) bool {
+func (u *Upstream) fresh(key, variant string) bool {
 	d, ok := u.docRows.get(docKey{key, variant})
 	return ok && time.Since(d.FetchedAt) < u.opts.MetadataTTL
 }
 
-// Quick returns the artifact at path when larder holds it: its bytes from
-// memory, or its open blob.
-func (u *Upstream) Quick(path string, o ArtifactOptions, head bool) (Quick, bool) {
+// QuickDocument answers r with the document under key and variant when it
+// is fresh in memory; view renders it as the handler does (and records
+// the hit).
+func (u *Upstream) QuickDocument(r QuickRequest, key, variant, vary string, view func() (*Rendered, CacheStatus, []HeaderLine, error)) (Quick, bool) {
+	if !u.fresh(key, variant) {
+		return Quick{}, false
+	}
+	doc, status, extra, err := view()
+	if err != nil {
+		return Quick{}, false
+	}
+	return u.DocumentQuick(doc, status, vary, r.Encoding, r.IfNoneMatch, extra...), true
+}
+
+// Quick answers r with the artifact at path when larder holds it: its
+// bytes from memory, or its open blob. A conditional request is the
+// handler's.
+func (u *Upstream) Quick(r QuickRequest, path string, o ArtifactOptions) (Quick, bool) {
+	if r.IfNoneMatch != "" {
+		return Quick{}, false
+	}
+	head := r.Head
 	a, ok := u.held.get(path)
 	if !ok {
 		return Quick{}, false

@@ -17,7 +17,8 @@ import (
 
 // FSBlobs keeps blobs in a local folder (see the package doc for the layout).
 type FSBlobs struct {
-	root string
+	root   string
+	shared sharedBlobs
 }
 
 // OpenFSBlobs opens (creating if needed) a blob folder and empties its tmp/
@@ -83,6 +84,8 @@ func (s *FSBlobs) Delete(ctx context.Context, d Digest) error {
 		return nil
 	}
 	err := os.Remove(s.path(d))
+	// After the removal, so that no request can open it again meanwhile.
+	s.dropShared(d)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -59,6 +59,7 @@ func (s *FSBlobs) Quarantine(ctx context.Context, d Digest) (string, error) {
 		dst = filepath.Join(dir, fmt.Sprintf("%s.%d", d, i))
 	}
 	err := os.Rename(s.path(d), dst)
+	s.dropShared(d)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("blob %s: %w", d, ErrNotFound)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 
 // Close closes the database and releases the data folder.
 func (s *Store) Close() error {
+	if c, ok := s.Blobs.(io.Closer); ok {
+		c.Close()
+	}
 	err := s.DB.Close()
 	if s.lock != nil {
 		s.lock.Close() // closing the descriptor releases the flock

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/larder-mirror/larder/storage"
 )
 
 // Quick is a response larder can give without running a registry's
@@ -15,10 +17,14 @@ import (
 // engines send the same headers.
 type Quick struct {
 	// The content: Body, or File of Size bytes (a blob too large to keep
-	// in memory, which the sender closes).
+	// in memory, which the sender releases once sent).
 	Body []byte // never changed: send it without copying
-	File io.ReadCloser
-	Size int64
+	File *storage.SharedBlob
+	// FileInMemory: File was kept open from an earlier request, so its
+	// pages are most likely in the page cache and sending it will not
+	// wait on the disk.
+	FileInMemory bool
+	Size         int64
 
 	ETag  string
 	Cache CacheStatus
@@ -139,28 +145,39 @@ func (u *Upstream) Quick(r QuickRequest, path string, o ArtifactOptions) (Quick,
 	q := Quick{ETag: etagOf(a.SHA256), Cache: Hit, ArtifactOptions: o}
 	if b, ok := u.small.get(a.SHA256); ok {
 		q.Body, q.Size = b, int64(len(b))
-	} else {
-		// A blob gone from the folder is for the handler to deal with.
-		rc, size, err := u.env.Store.Blobs.Open(context.Background(), a.SHA256)
-		if err != nil {
-			return Quick{}, false
-		}
-		if size > smallBlobMax {
-			q.File, q.Size = rc, size
-		} else {
-			b, ok := readSmall(rc, a.SHA256, size)
-			rc.Close()
-			if !ok {
-				return Quick{}, false
-			}
-			u.small.put(a.SHA256, b)
-			q.Body, q.Size = b, size
-		}
+	} else if q, ok = u.quickBlob(q, a.SHA256); !ok {
+		return Quick{}, false
 	}
 	u.count("artifact", Hit)
 	u.env.Hits.Add(a.Registry, a.Package, a.Path)
 	if !head {
 		u.served.bytes.Add(float64(q.Size))
 	}
+	return q, true
+}
+
+// quickBlob gives q the blob d: its bytes when it is small enough to keep
+// in memory, else the blob shared open. A blob gone from the folder, or a
+// store that cannot share one, is for the handler to deal with.
+func (u *Upstream) quickBlob(q Quick, d storage.Digest) (Quick, bool) {
+	shared, ok := u.env.Store.Blobs.(storage.SharedOpener)
+	if !ok {
+		return Quick{}, false
+	}
+	b, kept, err := shared.OpenShared(context.Background(), d)
+	if err != nil {
+		return Quick{}, false
+	}
+	if b.Size() > smallBlobMax {
+		q.File, q.FileInMemory, q.Size = b, kept, b.Size()
+		return q, true
+	}
+	defer b.Release()
+	body, ok := readSmall(io.NewSectionReader(b, 0, b.Size()), d, b.Size())
+	if !ok {
+		return Quick{}, false
+	}
+	u.small.put(d, body)
+	q.Body, q.Size = body, int64(len(body))
 	return q, true
 }

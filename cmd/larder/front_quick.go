@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
 )
 
 // quickHits answers, on fasthttp's own terms, the requests a registry can
@@ -85,7 +86,7 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 	// For HEAD fasthttp sends only the length.
 	switch {
 	case hit.File != nil:
-		resp.SetBodyStream(&corkedFile{f: hit.File, size: hit.Size, conn: ctx.Conn()}, int(hit.Size))
+		resp.SetBodyStream(newBlobBody(resp, hit, ctx.Conn(), head), int(hit.Size))
 	case !hit.NotModified:
 		resp.SetBodyRaw(hit.Body)
 	}
@@ -103,29 +104,67 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 	return true
 }
 
-// corkedFile is a blob fasthttp sends by sendfile, in full segments: the
-// connection is corked while the headers and the file go out, as nginx's
-// tcp_nopush does, or the headers would leave in a packet of their own.
-type corkedFile struct {
-	f    io.ReadCloser
-	size int64
-	conn net.Conn
+// blobBody is a shared blob that fasthttp sends by sendfile, in full
+// segments: the connection is corked from before the headers go out until
+// the blob is sent, as nginx's tcp_nopush does, or the headers would leave
+// in a packet of their own.
+type blobBody struct {
+	blob     *storage.SharedBlob
+	inMemory bool  // registries.Quick's FileInMemory
+	off      int64 // how much has been sent or read
+	conn     net.Conn
+	uncork   func()
 }
 
-func (c *corkedFile) Read(p []byte) (int, error) { return c.f.Read(p) }
+// newBlobBody readies resp to send blob on conn. The headers are flushed
+// before WriteTo, which writes to conn directly.
+func newBlobBody(resp *fasthttp.Response, hit registries.Quick, conn net.Conn, head bool) *blobBody {
+	b := &blobBody{blob: hit.File, inMemory: hit.FileInMemory, conn: conn, uncork: func() {}}
+	if !head {
+		b.uncork = registries.Cork(conn)
+		resp.ImmediateHeaderFlush = true
+	}
+	return b
+}
 
-// SupportsBodyWriteTo has fasthttp call WriteTo, which corks.
-func (c *corkedFile) SupportsBodyWriteTo() bool { return true }
+// Read serves fasthttp when it does not call WriteTo.
+func (b *blobBody) Read(p []byte) (int, error) {
+	left := b.blob.Size() - b.off
+	if left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := b.blob.ReadAt(p[:min(int64(len(p)), left)], b.off)
+	b.off += int64(n)
+	if err == io.EOF && b.off < b.blob.Size() {
+		err = io.ErrUnexpectedEOF
+	} else if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
 
-// WriteTo hands the file to w's ReadFrom, which flushes the headers and
-// sendfiles the file when w is fasthttp's connection writer.
-func (c *corkedFile) WriteTo(w io.Writer) (int64, error) {
-	defer registries.Cork(c.conn)()
-	return io.Copy(w, &io.LimitedReader{R: c.f, N: c.size})
+// SupportsBodyWriteTo has fasthttp call WriteTo.
+func (b *blobBody) SupportsBodyWriteTo() bool { return true }
+
+// WriteTo sends the blob straight to the connection, fasthttp's buffer
+// being empty (ImmediateHeaderFlush); where sendfile cannot, through w.
+func (b *blobBody) WriteTo(w io.Writer) (int64, error) {
+	n, err, handled := sendFileAt(b.conn, b.blob.Fd(), b.off, b.blob.Size()-b.off, b.inMemory)
+	b.off += n
+	if handled {
+		return n, err
+	}
+	m, err := io.Copy(w, io.NewSectionReader(b.blob, b.off, b.blob.Size()-b.off))
+	b.off += m
+	return n + m, err
 }
 
 // Close is called by fasthttp once the response is sent, or given up.
-func (c *corkedFile) Close() error { return c.f.Close() }
+func (b *blobBody) Close() error {
+	b.uncork()
+	b.blob.Release()
+	return nil
+}
 
 // plainPath reports whether a request target is an origin-form path
 // without a query whose bytes net/url leaves as they are: for such a path,

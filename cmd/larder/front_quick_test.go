@@ -6,14 +6,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
@@ -46,6 +49,7 @@ type mirror struct {
 	npm       *npmtest.Server
 	pypi      *pypitest.Server
 	wheel     string
+	data      string // the data folder
 }
 
 func startMirror(t *testing.T, tokens []string) *mirror {
@@ -66,6 +70,7 @@ func startMirror(t *testing.T, tokens []string) *mirror {
 	}
 	cfg := defaultConfig()
 	cfg.Data = t.TempDir()
+	m.data = cfg.Data
 	cfg.Tokens = tokens
 	cfg.Registry = []RegistryConfig{
 		{Name: "npm", Kind: "npm", Upstream: m.npm.URL, MetadataTTL: "1h"},
@@ -191,7 +196,8 @@ func TestQuickHitsAnswerAsTheHandlerWould(t *testing.T) {
 			t.Errorf("%s: front %s (%d bytes), handler %s (%d bytes), want %d", c.name, got.Status, len(gotBody), want.Status, len(wantBody), c.status)
 		}
 	}
-	// Every blob the front opens is closed once sent.
+	// A blob the front sends is opened once and shared, not opened per
+	// request.
 	fds := func() int {
 		ents, err := os.ReadDir("/proc/self/fd")
 		if err != nil {
@@ -218,6 +224,57 @@ func TestQuickHitsAnswerAsTheHandlerWould(t *testing.T) {
 	}
 	if n := m.npm.Count("GET", "/leftpad/-/leftpad-1.0.0.tgz"); n != 1 {
 		t.Errorf("the upstream was asked for the tarball %d times, want 1", n)
+	}
+}
+
+// Requests under way at once for one blob each get all of it, though they
+// share its descriptor; a blob cut short on disk cuts the response short
+// rather than sending wrong bytes or hanging.
+func TestQuickHitsShareABlobAndCutOneShortOnDisk(t *testing.T) {
+	m := startMirror(t, nil)
+	const big = "/npm/big/-/big-1.0.0.tgz"
+	want, wantBody := m.do(t, m.std, "GET", big, nil)
+	if want.StatusCode != 200 || len(wantBody) != 300_000 {
+		t.Fatalf("the handler: %s, %d bytes", want.Status, len(wantBody))
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			resp, err := noProxy.Get(m.fast + big)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			if got, err := io.ReadAll(resp.Body); err != nil || !bytes.Equal(got, wantBody) {
+				t.Errorf("a request among 16: %d bytes, %v; want the tarball's %d", len(got), err, len(wantBody))
+			}
+		})
+	}
+	wg.Wait()
+
+	var blob string
+	filepath.WalkDir(filepath.Join(m.data, "blobs", "sha256"), func(p string, e fs.DirEntry, err error) error {
+		if fi, _ := e.Info(); err == nil && !e.IsDir() && fi.Size() == int64(len(wantBody)) {
+			blob = p
+		}
+		return nil
+	})
+	if blob == "" {
+		t.Fatal("the tarball's blob is not in the data folder")
+	}
+	if err := os.Truncate(blob, 1000); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: noProxy.Transport, Timeout: 10 * time.Second}
+	resp, err := client.Get(m.fast + big)
+	if err != nil {
+		return // cut before the headers: as good
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err == nil || len(got) >= len(wantBody) || !bytes.Equal(got, wantBody[:len(got)]) {
+		t.Errorf("a blob cut short on disk: %d bytes, %v; want its first bytes and an error", len(got), err)
 	}
 }
 

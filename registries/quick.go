@@ -20,11 +20,7 @@ type Quick struct {
 	// in memory, which the sender releases once sent).
 	Body []byte // never changed: send it without copying
 	File *storage.SharedBlob
-	// FileInMemory: File was kept open from an earlier request, so its
-	// pages are most likely in the page cache and sending it will not
-	// wait on the disk.
-	FileInMemory bool
-	Size         int64
+	Size int64
 
 	ETag  string
 	Cache CacheStatus
@@ -164,12 +160,12 @@ func (u *Upstream) quickBlob(q Quick, d storage.Digest) (Quick, bool) {
 	if !ok {
 		return Quick{}, false
 	}
-	b, kept, err := shared.OpenShared(context.Background(), d)
+	b, err := shared.OpenShared(context.Background(), d)
 	if err != nil {
 		return Quick{}, false
 	}
 	if b.Size() > smallBlobMax {
-		q.File, q.FileInMemory, q.Size = b, kept, b.Size()
+		q.File, q.Size = b, b.Size()
 		return q, true
 	}
 	defer b.Release()

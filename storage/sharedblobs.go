@@ -26,7 +26,10 @@ type SharedBlob struct {
 	// Guarded by set.mu.
 	refs    int
 	used    time.Time // last released
+	checked time.Time // last found still at its path, unchanged
 	dropped bool      // no longer in the set: closed at the last Release
+
+	pages pageMap // for Resident
 }
 
 // Size is the blob's length in bytes.
@@ -42,12 +45,26 @@ func (b *SharedBlob) ReadAt(p []byte, off int64) (int, error) { return b.f.ReadA
 // Release ends this use of b.
 func (b *SharedBlob) Release() { b.set.release(b) }
 
+// Invalidate stops b being handed out again, when a reader found it is
+// not what it was opened as (shorter than its size): the next OpenShared
+// opens the file afresh. Uses under way finish with it.
+func (b *SharedBlob) Invalidate() {
+	b.set.mu.Lock()
+	defer b.set.mu.Unlock()
+	if !b.dropped {
+		b.set.forget(b)
+	}
+}
+
+// Resident reports whether the n bytes from off are all in the page cache,
+// so that reading them will not wait on the disk. False when it cannot
+// tell. Valid until Release.
+func (b *SharedBlob) Resident(off, n int64) bool { return b.pages.resident(b.fd, b.size, off, n) }
+
 // SharedOpener is a Blobs that can hand out SharedBlobs.
 type SharedOpener interface {
 	// OpenShared returns the blob, open, or an error wrapping ErrNotFound.
-	// kept reports that it was open already, kept from an earlier use:
-	// its pages were read recently and are most likely in memory.
-	OpenShared(ctx context.Context, d Digest) (b *SharedBlob, kept bool, err error)
+	OpenShared(ctx context.Context, d Digest) (*SharedBlob, error)
 }
 
 const (
@@ -57,6 +74,9 @@ const (
 	// A blob unused this long is closed, so that the descriptors of a blob
 	// deleted by other means than Delete do not hold its disk space long.
 	sharedBlobIdle = time.Minute
+	// How often the set is swept for idle blobs, and how often a blob
+	// kept open is checked to be still the file at its path (as nginx's
+	// open_file_cache_valid): one removed or replaced by hand is dropped.
 	sharedSweepGap = 10 * time.Second
 )
 
@@ -65,7 +85,12 @@ type sharedBlobs struct {
 	mu    sync.Mutex
 	open  map[Digest]*SharedBlob
 	swept time.Time
-	clock func() time.Time // time.Now; tests move it on
+	// drops counts dropShared calls: a blob opened while one ran may be
+	// the file just removed, and is not kept.
+	drops uint64
+	// sweeper closes idle blobs when no request comes to do it.
+	sweeper *time.Timer
+	clock   func() time.Time // time.Now; tests move it on
 }
 
 func (set *sharedBlobs) now() time.Time {
@@ -75,47 +100,74 @@ func (set *sharedBlobs) now() time.Time {
 	return time.Now()
 }
 
-func (s *FSBlobs) OpenShared(ctx context.Context, d Digest) (*SharedBlob, bool, error) {
+func (s *FSBlobs) OpenShared(ctx context.Context, d Digest) (*SharedBlob, error) {
 	if !d.valid() {
-		return nil, false, fmt.Errorf("blob %q: %w", d, ErrNotFound)
+		return nil, fmt.Errorf("blob %q: %w", d, ErrNotFound)
 	}
+	path := s.path(d)
 	set := &s.shared
 	set.mu.Lock()
-	if b := set.open[d]; b != nil {
+	if b := set.open[d]; b != nil && set.stillAt(b, path) {
 		b.refs++
 		set.mu.Unlock()
-		return b, true, nil
+		return b, nil
 	}
+	drops := set.drops
 	set.mu.Unlock()
 
-	f, err := openBlob(s.path(d))
+	f, err := openBlob(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, fmt.Errorf("blob %s: %w", d, ErrNotFound)
+		return nil, fmt.Errorf("blob %s: %w", d, ErrNotFound)
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, false, err
+		return nil, err
 	}
-	b := &SharedBlob{f: f, fd: f.Fd(), size: fi.Size(), set: set, d: d, refs: 1}
+	now := set.now()
+	b := &SharedBlob{f: f, fd: f.Fd(), size: fi.Size(), set: set, d: d, refs: 1, checked: now}
 
 	set.mu.Lock()
 	defer set.mu.Unlock()
+	if set.drops != drops {
+		// Delete or Quarantine may have removed this very file after it
+		// was opened: this request may send it, as one under way would,
+		// but it is not kept.
+		b.dropped = true
+		return b, nil
+	}
 	if other := set.open[d]; other != nil {
 		// Opened by another request meanwhile: one descriptor is enough.
 		f.Close()
 		other.refs++
-		return other, false, nil
+		return other, nil
 	}
 	if set.open == nil {
 		set.open = make(map[Digest]*SharedBlob)
 	}
 	set.open[d] = b
-	set.trim(set.now())
-	return b, false, nil
+	set.trim(now)
+	return b, nil
+}
+
+// stillAt reports whether b, kept open, is still the file at path, checking
+// at most every sharedSweepGap; if not, b is forgotten. Called with mu held.
+func (set *sharedBlobs) stillAt(b *SharedBlob, path string) bool {
+	now := set.now()
+	if now.Sub(b.checked) < sharedSweepGap {
+		return true
+	}
+	onDisk, errPath := os.Stat(path)
+	held, errHeld := b.f.Stat()
+	if errPath != nil || errHeld != nil || !os.SameFile(onDisk, held) || held.Size() != b.size {
+		set.forget(b)
+		return false
+	}
+	b.checked = now
+	return true
 }
 
 func (set *sharedBlobs) release(b *SharedBlob) {
@@ -129,21 +181,45 @@ func (set *sharedBlobs) release(b *SharedBlob) {
 	b.used = now
 	if b.dropped {
 		if b.refs == 0 {
-			b.f.Close()
+			b.close()
 		}
 		return
 	}
 	if now.Sub(set.swept) >= sharedSweepGap {
 		set.trim(now)
 	}
+	if b.refs == 0 && set.sweeper == nil {
+		set.sweeper = time.AfterFunc(sharedBlobIdle+sharedSweepGap, set.sweep)
+	}
 }
 
-// drop forgets d: a deleted or quarantined blob is not served from a
+// sweep closes idle blobs while no request comes, and runs again while
+// some stay open unused.
+func (set *sharedBlobs) sweep() {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	set.sweeper = nil
+	set.trim(set.now())
+	for _, b := range set.open {
+		if b.refs == 0 {
+			set.sweeper = time.AfterFunc(sharedBlobIdle+sharedSweepGap, set.sweep)
+			return
+		}
+	}
+}
+
+func (b *SharedBlob) close() {
+	b.pages.unmap()
+	b.f.Close()
+}
+
+// dropShared forgets d: a deleted or quarantined blob is not served from a
 // descriptor kept open. Requests under way finish with it.
 func (s *FSBlobs) dropShared(d Digest) {
 	set := &s.shared
 	set.mu.Lock()
 	defer set.mu.Unlock()
+	set.drops++
 	if b := set.open[d]; b != nil {
 		set.forget(b)
 	}
@@ -178,7 +254,7 @@ func (set *sharedBlobs) forget(b *SharedBlob) {
 	delete(set.open, b.d)
 	b.dropped = true
 	if b.refs == 0 {
-		b.f.Close()
+		b.close()
 	}
 }
 
@@ -187,6 +263,10 @@ func (s *FSBlobs) Close() error {
 	set := &s.shared
 	set.mu.Lock()
 	defer set.mu.Unlock()
+	if set.sweeper != nil {
+		set.sweeper.Stop()
+		set.sweeper = nil
+	}
 	for _, b := range set.open {
 		set.forget(b)
 	}

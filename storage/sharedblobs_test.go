@@ -49,16 +49,13 @@ func TestSharedBlobsOpenEachBlobOnceAndReadByOffset(t *testing.T) {
 	content := bytes.Repeat([]byte("larder "), 1000)
 	d := commit(t, s, content)
 
-	a, kept, err := s.OpenShared(t.Context(), d)
-	if kept {
-		t.Error("a blob opened for the first time is reported kept")
-	}
+	a, err := s.OpenShared(t.Context(), d)
 	if err != nil {
 		t.Fatalf("OpenShared: %v", err)
 	}
-	b, kept, err := s.OpenShared(t.Context(), d)
-	if err != nil || !kept {
-		t.Fatalf("OpenShared again = kept %v, %v; want the kept one", kept, err)
+	b, err := s.OpenShared(t.Context(), d)
+	if err != nil {
+		t.Fatalf("OpenShared again: %v", err)
 	}
 	if a != b {
 		t.Error("a second OpenShared of a blob in use opened it again")
@@ -80,9 +77,9 @@ func TestSharedBlobsOpenEachBlobOnceAndReadByOffset(t *testing.T) {
 	if n := openOn(t, blobPath(root, d)); n != 1 {
 		t.Errorf("after release: %d descriptors open on the blob, want 1 kept", n)
 	}
-	c, kept, err := s.OpenShared(t.Context(), d)
-	if err != nil || c != a || !kept {
-		t.Errorf("OpenShared after release = %p (kept %v), %v; want the kept %p", c, kept, err, a)
+	c, err := s.OpenShared(t.Context(), d)
+	if err != nil || c != a {
+		t.Errorf("OpenShared after release = %p, %v; want the kept %p", c, err, a)
 	}
 	c.Release()
 	s.Close()
@@ -98,7 +95,7 @@ func TestSharedBlobsOfAMissingOrMalformedDigestAreNotFound(t *testing.T) {
 		"../../../etc/passwd",
 		"",
 	} {
-		if b, _, err := s.OpenShared(t.Context(), d); !errors.Is(err, storage.ErrNotFound) {
+		if b, err := s.OpenShared(t.Context(), d); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("OpenShared(%q) = %v, %v; want ErrNotFound", d, b, err)
 		}
 	}
@@ -116,14 +113,14 @@ func TestADeletedBlobIsNoLongerServedFromAKeptDescriptor(t *testing.T) {
 			s, root := newFSBlobs(t)
 			content := []byte("soon gone")
 			d := commit(t, s, content)
-			idle, _, _ := s.OpenShared(t.Context(), d)
+			idle, _ := s.OpenShared(t.Context(), d)
 			idle.Release()
-			inUse, _, _ := s.OpenShared(t.Context(), d)
+			inUse, _ := s.OpenShared(t.Context(), d)
 
 			if err := remove.do(s, d); err != nil {
 				t.Fatalf("%s: %v", remove.name, err)
 			}
-			if b, _, err := s.OpenShared(t.Context(), d); !errors.Is(err, storage.ErrNotFound) {
+			if b, err := s.OpenShared(t.Context(), d); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("OpenShared after %s = %v, %v; want ErrNotFound", remove.name, b, err)
 			}
 			// A request under way finishes with the bytes it started on.
@@ -166,7 +163,7 @@ func TestSharedBlobsCloseWhatStaysUnusedAndKeepABoundedNumber(t *testing.T) {
 	digests := make([]storage.Digest, blobs)
 	for i := range digests {
 		digests[i] = commit(t, s, []byte(fmt.Sprintf("blob %d", i)))
-		b, _, err := s.OpenShared(t.Context(), digests[i])
+		b, err := s.OpenShared(t.Context(), digests[i])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,9 +181,9 @@ func TestSharedBlobsCloseWhatStaysUnusedAndKeepABoundedNumber(t *testing.T) {
 		t.Errorf("the first blob used is still open")
 	}
 
-	inUse, _, _ := s.OpenShared(t.Context(), digests[blobs-1])
+	inUse, _ := s.OpenShared(t.Context(), digests[blobs-1])
 	now.Add(int64(2 * time.Minute))
-	other, _, _ := s.OpenShared(t.Context(), digests[0]) // any open or release sweeps
+	other, _ := s.OpenShared(t.Context(), digests[0]) // any open or release sweeps
 	other.Release()
 	if n := openDeleted(t, root); n != 2 {
 		t.Errorf("after two idle minutes %d blobs are open, want the two in use or just released", n)
@@ -199,7 +196,7 @@ func TestSharedBlobsCloseWhatStaysUnusedAndKeepABoundedNumber(t *testing.T) {
 
 func TestSharedBlobsReleasedMoreThanOpenedPanic(t *testing.T) {
 	s, _ := newFSBlobs(t)
-	b, _, err := s.OpenShared(t.Context(), commit(t, s, []byte("x")))
+	b, err := s.OpenShared(t.Context(), commit(t, s, []byte("x")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +221,7 @@ func TestSharedBlobsUnderConcurrentUseAndDeletion(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				k := (g + i) % len(digests)
-				b, _, err := s.OpenShared(t.Context(), digests[k])
+				b, err := s.OpenShared(t.Context(), digests[k])
 				if errors.Is(err, storage.ErrNotFound) {
 					continue
 				}
@@ -258,5 +255,166 @@ func TestSharedBlobsUnderConcurrentUseAndDeletion(t *testing.T) {
 	s.Close()
 	if n := openDeleted(t, root); n != 0 {
 		t.Errorf("%d descriptors left open after Close", n)
+	}
+}
+
+// Delete may remove a blob between another request's open and its entry
+// in the set: that descriptor must not be kept and handed out after the
+// Delete has returned.
+func TestABlobOpenedWhileItIsDeletedIsNotKept(t *testing.T) {
+	s, root := newFSBlobs(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for round := 0; round < 1000 && time.Now().Before(deadline); round++ {
+		d := commit(t, s, []byte(fmt.Sprintf("round %d", round)))
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if b, err := s.OpenShared(t.Context(), d); err == nil {
+					b.Release()
+				}
+			})
+		}
+		wg.Go(func() {
+			if err := s.Delete(t.Context(), d); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		if b, err := s.OpenShared(t.Context(), d); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("round %d: OpenShared after Delete = %v, %v; want ErrNotFound", round, b, err)
+		}
+	}
+	if n := openDeleted(t, root); n != 0 {
+		t.Errorf("%d descriptors still open on deleted blobs", n)
+	}
+}
+
+// A blob kept open but removed or replaced by other means than Delete (by
+// hand, a restore) is checked against its path, as nginx's
+// open_file_cache_valid does, and dropped.
+func TestAKeptBlobRemovedOrReplacedByHandIsDropped(t *testing.T) {
+	s, root := newFSBlobs(t)
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC).UnixNano())
+	storage.SetSharedBlobClock(s, func() time.Time { return time.Unix(0, now.Load()) })
+
+	gone := commit(t, s, []byte("removed by hand"))
+	replaced := commit(t, s, []byte("restored from a backup"))
+	kept := map[storage.Digest]*storage.SharedBlob{}
+	for _, d := range []storage.Digest{gone, replaced} {
+		b, err := s.OpenShared(t.Context(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+		kept[d] = b
+	}
+	if err := os.Remove(blobPath(root, gone)); err != nil {
+		t.Fatal(err)
+	}
+	copyPath := blobPath(root, replaced) + ".restored"
+	if err := os.WriteFile(copyPath, []byte("restored from a backup"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(copyPath, blobPath(root, replaced)); err != nil {
+		t.Fatal(err)
+	}
+
+	now.Add(int64(11 * time.Second))
+	if b, err := s.OpenShared(t.Context(), gone); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("OpenShared of a blob removed by hand = %v, %v; want ErrNotFound", b, err)
+	}
+	b, err := s.OpenShared(t.Context(), replaced)
+	if err != nil || b == kept[replaced] {
+		t.Fatalf("OpenShared of a blob replaced by hand = %p, %v; want it opened afresh", b, err)
+	}
+	b.Release()
+	if n := openDeleted(t, root); n != 1 {
+		t.Errorf("%d descriptors open under the blob folder, want only the restored blob's", n)
+	}
+}
+
+// Idle blobs are closed even when no request comes to sweep them.
+func TestSharedBlobsAreSweptWithoutRequests(t *testing.T) {
+	s, root := newFSBlobs(t)
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC).UnixNano())
+	storage.SetSharedBlobClock(s, func() time.Time { return time.Unix(0, now.Load()) })
+	d := commit(t, s, []byte("idle"))
+	b, err := s.OpenShared(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Release()
+	if !storage.SharedSweepPending(s) {
+		t.Fatal("no sweep waits for a blob released and kept open")
+	}
+	now.Add(int64(30 * time.Second))
+	storage.SweepSharedBlobs(s)
+	if openOn(t, blobPath(root, d)) != 1 || !storage.SharedSweepPending(s) {
+		t.Error("a blob idle for less than a minute was closed, or no sweep waits for it")
+	}
+	now.Add(int64(time.Minute))
+	storage.SweepSharedBlobs(s)
+	if n := openOn(t, blobPath(root, d)); n != 0 {
+		t.Errorf("%d descriptors open on a blob idle for 90 s", n)
+	}
+	if storage.SharedSweepPending(s) {
+		t.Error("a sweep still waits with nothing open")
+	}
+}
+
+// A blob found not to be what it was opened as is opened afresh next
+// time; a request under way keeps reading the one it has.
+func TestAnInvalidatedBlobIsOpenedAfresh(t *testing.T) {
+	s, root := newFSBlobs(t)
+	d := commit(t, s, []byte("suspect"))
+	a, err := s.OpenShared(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Invalidate()
+	b, err := s.OpenShared(t.Context(), d)
+	if err != nil || b == a {
+		t.Fatalf("OpenShared after Invalidate = %p, %v; want a new one", b, err)
+	}
+	if got := readShared(t, a); string(got) != "suspect" {
+		t.Errorf("the request under way read %q", got)
+	}
+	a.Release()
+	if n := openOn(t, blobPath(root, d)); n != 1 {
+		t.Errorf("%d descriptors open on the blob, want the new one only", n)
+	}
+	b.Release()
+}
+
+// Resident tells whether a range is in the page cache: after the kernel is
+// told to drop the blob's pages it is not, after a read it is.
+func TestSharedBlobResidentFollowsThePageCache(t *testing.T) {
+	s, root := newFSBlobs(t)
+	content := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	d := commit(t, s, content)
+	b, err := s.OpenShared(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	size := b.Size()
+	for _, r := range [][2]int64{{0, 0}, {-1, 10}, {size - 10, 11}, {0, size + 1}} {
+		if b.Resident(r[0], r[1]) {
+			t.Errorf("Resident(%d, %d) of a %d-byte blob = true", r[0], r[1], size)
+		}
+	}
+	if err := dropPages(blobPath(root, d)); err != nil {
+		t.Skipf("cannot drop the blob's pages here: %v", err)
+	}
+	if b.Resident(0, size) {
+		t.Error("Resident right after the blob's pages were dropped")
+	}
+	if got := readShared(t, b); !bytes.Equal(got, content) {
+		t.Fatal("read the wrong content")
+	}
+	if !b.Resident(0, size) || !b.Resident(5000, 300_000) {
+		t.Error("a blob just read in full is not resident")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -109,17 +110,16 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 // the blob is sent, as nginx's tcp_nopush does, or the headers would leave
 // in a packet of their own.
 type blobBody struct {
-	blob     *storage.SharedBlob
-	inMemory bool  // registries.Quick's FileInMemory
-	off      int64 // how much has been sent or read
-	conn     net.Conn
-	uncork   func()
+	blob   *storage.SharedBlob
+	off    int64 // how much has been sent or read
+	conn   net.Conn
+	uncork func()
 }
 
 // newBlobBody readies resp to send blob on conn. The headers are flushed
 // before WriteTo, which writes to conn directly.
 func newBlobBody(resp *fasthttp.Response, hit registries.Quick, conn net.Conn, head bool) *blobBody {
-	b := &blobBody{blob: hit.File, inMemory: hit.FileInMemory, conn: conn, uncork: func() {}}
+	b := &blobBody{blob: hit.File, conn: conn, uncork: func() {}}
 	if !head {
 		b.uncork = registries.Cork(conn)
 		resp.ImmediateHeaderFlush = true
@@ -148,9 +148,16 @@ func (b *blobBody) SupportsBodyWriteTo() bool { return true }
 
 // WriteTo sends the blob straight to the connection, fasthttp's buffer
 // being empty (ImmediateHeaderFlush); where sendfile cannot, through w.
+// Only fasthttp's writer for conn may be w: anything else would see the
+// body go past it.
 func (b *blobBody) WriteTo(w io.Writer) (int64, error) {
-	n, err, handled := sendFileAt(b.conn, b.blob.Fd(), b.off, b.blob.Size()-b.off, b.inMemory)
+	n, err, handled := sendFileAt(b.conn, b.blob.Fd(), b.off, b.blob.Size()-b.off, b.blob.Resident)
 	b.off += n
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// Cut short on disk since it was opened: the next request
+		// opens it afresh, and finds what is there now.
+		b.blob.Invalidate()
+	}
 	if handled {
 		return n, err
 	}

@@ -10,25 +10,26 @@ import (
 const (
 	// maxSendfileChunk bounds one sendfile call, as Go's own sendfile does.
 	maxSendfileChunk = 4 << 20
-	// maxInMemoryChunk bounds one call that holds its scheduler slot
-	// (see sendFileAt), as nginx's sendfile_max_chunk does its worker.
+	// maxInMemoryChunk bounds one raw call, which holds its scheduler
+	// slot (see sendFileAt), as nginx's sendfile_max_chunk does its worker.
 	maxInMemoryChunk = 2 << 20
 )
 
 // sendFileAt sends n bytes of the file fd, from offset off, to c by
 // sendfile with an explicit offset: the descriptor is shared by every
 // request sending that blob, so its own offset is never used. handled is
-// false, with nothing sent, when c cannot take sendfile.
+// false, with nothing sent, when c or the file cannot take sendfile; the
+// caller then copies.
 //
-// inMemory says the file's pages are most likely in the page cache, so a
-// call cannot wait on the disk: it then bypasses the Go scheduler's
-// system call protocol, as a call that cannot block may. A sendfile of a
-// 1 MB tarball takes a few hundred microseconds, long enough for the
-// runtime to hand the goroutine's processor to another thread and take
-// it back afterwards: two thread wake-ups a request and a busy sysmon,
-// about a tenth of serving it. nginx makes the same bet: its worker
-// blocks in sendfile.
-func sendFileAt(c net.Conn, fd uintptr, off, n int64, inMemory bool) (sent int64, err error, handled bool) {
+// resident, when not nil, tells whether a range of the file is all in the
+// page cache. A call on such a range cannot wait on the disk, so it is
+// made as a raw system call, bypassing the Go scheduler's protocol for a
+// call that may block: a sendfile of a 1 MB tarball takes a few hundred
+// microseconds, long enough for the runtime to hand the goroutine's
+// processor to another thread and take it back afterwards, two thread
+// wake-ups a request and a busy sysmon, about a tenth of serving it.
+// nginx's worker blocks in sendfile all the same.
+func sendFileAt(c net.Conn, fd uintptr, off, n int64, resident func(off, n int64) bool) (sent int64, err error, handled bool) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return 0, nil, false
@@ -43,8 +44,8 @@ func sendFileAt(c net.Conn, fd uintptr, off, n int64, inMemory bool) (sent int64
 			at := off + sent
 			var m int
 			var e error
-			if inMemory {
-				m, e = sendfileInMemory(sock, fd, &at, min(n-sent, maxInMemoryChunk))
+			if chunk := min(n-sent, maxInMemoryChunk); resident != nil && resident(at, chunk) {
+				m, e = sendfileInMemory(sock, fd, &at, chunk)
 			} else {
 				m, e = syscall.Sendfile(int(sock), int(fd), &at, int(min(n-sent, maxSendfileChunk)))
 			}
@@ -66,10 +67,19 @@ func sendFileAt(c net.Conn, fd uintptr, off, n int64, inMemory bool) (sent int64
 		}
 		return true
 	})
+	if sent == 0 && unsupported(sendErr) {
+		return 0, nil, false
+	}
 	if sendErr != nil {
 		err = sendErr
 	}
 	return sent, err, true
+}
+
+// unsupported reports a sendfile error that says the file or socket
+// cannot be sent this way, as opposed to one the connection failed with.
+func unsupported(err error) bool {
+	return err == syscall.EINVAL || err == syscall.ENOSYS || err == syscall.EOPNOTSUPP
 }
 
 // sendfileInMemory is sendfile(2) as a raw system call (see sendFileAt).

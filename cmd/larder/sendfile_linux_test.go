@@ -61,6 +61,7 @@ func testFile(t *testing.T, size int) (*os.File, []byte) {
 // shared by every request sending it, stays where it was.
 func TestSendFileAtSendsTheRangeAskedForAndLeavesTheFilesOffset(t *testing.T) {
 	for _, inMemory := range []bool{false, true} {
+		resident := func(off, n int64) bool { return inMemory }
 		f, content := testFile(t, 3<<20)
 		server, client := tcpPair(t)
 		// A small send buffer makes the socket fill and the send wait.
@@ -71,7 +72,7 @@ func TestSendFileAtSendsTheRangeAskedForAndLeavesTheFilesOffset(t *testing.T) {
 			got, _ := io.ReadAll(io.LimitReader(client, n))
 			received <- got
 		}()
-		sent, err, handled := sendFileAt(server, f.Fd(), off, n, inMemory)
+		sent, err, handled := sendFileAt(server, f.Fd(), off, n, resident)
 		if !handled || err != nil || sent != n {
 			t.Fatalf("inMemory %v: sendFileAt = %d, %v, handled %v; want %d sent", inMemory, sent, err, handled, n)
 		}
@@ -98,7 +99,11 @@ func TestSendFileAtSharesADescriptorBetweenSenders(t *testing.T) {
 			}
 		})
 		wg.Go(func() {
-			if _, err, _ := sendFileAt(server, f.Fd(), off, int64(len(content))-off, i%2 == 0); err != nil {
+			var resident func(off, n int64) bool
+			if i%2 == 0 {
+				resident = func(off, n int64) bool { return true }
+			}
+			if _, err, _ := sendFileAt(server, f.Fd(), off, int64(len(content))-off, resident); err != nil {
 				t.Errorf("sender %d: %v", i, err)
 			}
 		})
@@ -112,7 +117,7 @@ func TestSendFileAtReportsAFileShorterThanItsSize(t *testing.T) {
 	f, content := testFile(t, 100_000)
 	server, client := tcpPair(t)
 	go io.Copy(io.Discard, client)
-	sent, err, handled := sendFileAt(server, f.Fd(), 0, int64(len(content))+500, true)
+	sent, err, handled := sendFileAt(server, f.Fd(), 0, int64(len(content))+500, nil)
 	if !handled || !errors.Is(err, io.ErrUnexpectedEOF) || sent != int64(len(content)) {
 		t.Errorf("sendFileAt past the end = %d, %v (handled %v); want %d sent and io.ErrUnexpectedEOF", sent, err, handled, len(content))
 	}
@@ -123,7 +128,7 @@ func TestSendFileAtReportsAClosedConnection(t *testing.T) {
 	f, content := testFile(t, 4<<20)
 	server, client := tcpPair(t)
 	client.Close()
-	_, err, _ := sendFileAt(server, f.Fd(), 0, int64(len(content)), true)
+	_, err, _ := sendFileAt(server, f.Fd(), 0, int64(len(content)), nil)
 	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("sendFileAt to a closed peer: %v, want EPIPE or ECONNRESET", err)
 	}
@@ -135,7 +140,43 @@ func TestSendFileAtLeavesOtherConnectionsAlone(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if sent, err, handled := sendFileAt(a, f.Fd(), 0, 10, true); handled || sent != 0 || err != nil {
+	if sent, err, handled := sendFileAt(a, f.Fd(), 0, 10, nil); handled || sent != 0 || err != nil {
 		t.Errorf("sendFileAt on a pipe = %d, %v, handled %v; want it left alone", sent, err, handled)
+	}
+}
+
+// A file sendfile cannot read from (here a directory) is left to the
+// caller's copy, as Go's own sendfile does, not failed after the headers.
+func TestSendFileAtLeavesAFileItCannotSendToTheCopy(t *testing.T) {
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	server, _ := tcpPair(t)
+	if sent, err, handled := sendFileAt(server, dir.Fd(), 0, 10, nil); handled || sent != 0 || err != nil {
+		t.Errorf("sendFileAt of a directory = %d, %v, handled %v; want it left to the copy", sent, err, handled)
+	}
+}
+
+// Only the ranges resident says are in memory go by the raw call, and it
+// is asked of each chunk.
+func TestSendFileAtAsksResidentOfEachChunk(t *testing.T) {
+	f, content := testFile(t, 5<<20)
+	server, client := tcpPair(t)
+	go io.Copy(io.Discard, client)
+	var asked []int64
+	resident := func(off, n int64) bool {
+		if n > maxInMemoryChunk {
+			t.Errorf("resident asked of %d bytes, more than a raw call sends", n)
+		}
+		asked = append(asked, off)
+		return len(asked)%2 == 1
+	}
+	if sent, err, _ := sendFileAt(server, f.Fd(), 0, int64(len(content)), resident); err != nil || sent != int64(len(content)) {
+		t.Fatalf("sendFileAt = %d, %v", sent, err)
+	}
+	if len(asked) < 2 || asked[0] != 0 {
+		t.Errorf("resident asked at %v; want it asked from offset 0, then again further on", asked)
 	}
 }

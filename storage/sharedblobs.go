@@ -28,8 +28,6 @@ type SharedBlob struct {
 	used    time.Time // last released
 	checked time.Time // last found still at its path, unchanged
 	dropped bool      // no longer in the set: closed at the last Release
-
-	pages pageMap // for Resident
 }
 
 // Size is the blob's length in bytes.
@@ -59,7 +57,9 @@ func (b *SharedBlob) Invalidate() {
 // Resident reports whether the n bytes from off are all in the page cache,
 // so that reading them will not wait on the disk. False when it cannot
 // tell. Valid until Release.
-func (b *SharedBlob) Resident(off, n int64) bool { return b.pages.resident(b.fd, b.size, off, n) }
+func (b *SharedBlob) Resident(off, n int64) bool {
+	return n > 0 && off >= 0 && off+n <= b.size && inPageCache(b.fd, off, n)
+}
 
 // SharedOpener is a Blobs that can hand out SharedBlobs.
 type SharedOpener interface {
@@ -181,7 +181,7 @@ func (set *sharedBlobs) release(b *SharedBlob) {
 	b.used = now
 	if b.dropped {
 		if b.refs == 0 {
-			b.close()
+			b.f.Close()
 		}
 		return
 	}
@@ -206,11 +206,6 @@ func (set *sharedBlobs) sweep() {
 			return
 		}
 	}
-}
-
-func (b *SharedBlob) close() {
-	b.pages.unmap()
-	b.f.Close()
 }
 
 // dropShared forgets d: a deleted or quarantined blob is not served from a
@@ -254,7 +249,7 @@ func (set *sharedBlobs) forget(b *SharedBlob) {
 	delete(set.open, b.d)
 	b.dropped = true
 	if b.refs == 0 {
-		b.close()
+		b.f.Close()
 	}
 }
 

@@ -411,6 +411,15 @@ func TestSharedBlobResidentFollowsThePageCache(t *testing.T) {
 	if b.Resident(0, size) {
 		t.Error("Resident right after the blob's pages were dropped")
 	}
+	// Its last bytes read, not its start (reading ahead goes forwards).
+	tail := int64(16 << 10)
+	if _, err := b.ReadAt(make([]byte, tail), size-tail); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Resident(size-tail, tail) || !b.Resident(size-100, 100) || b.Resident(0, 100) || b.Resident(0, size) {
+		t.Errorf("after reading the last 16 KiB: Resident of them %v, of the last 100 bytes %v, of the first %v, of all %v; want true, true, false, false",
+			b.Resident(size-tail, tail), b.Resident(size-100, 100), b.Resident(0, 100), b.Resident(0, size))
+	}
 	if got := readShared(t, b); !bytes.Equal(got, content) {
 		t.Fatal("read the wrong content")
 	}

@@ -10,7 +10,7 @@ import (
 // sysCachestat is cachestat(2) (Linux 6.5) on amd64 and arm64 alike.
 const sysCachestat = 451
 
-// noCachestat is set once the kernel has said it lacks cachestat.
+// noCachestat is set once the kernel has said it lacks or forbids cachestat.
 var noCachestat atomic.Bool
 
 // inPageCache reports whether the n bytes of fd from off are all in the
@@ -28,7 +28,7 @@ func inPageCache(fd uintptr, off, n int64) bool {
 	// It takes no lock that can wait on the disk: no need to tell the
 	// scheduler.
 	_, _, errno := syscall.RawSyscall6(sysCachestat, fd, uintptr(unsafe.Pointer(&span)), uintptr(unsafe.Pointer(&stat)), 0, 0, 0)
-	if errno == syscall.ENOSYS {
+	if errno == syscall.ENOSYS || errno == syscall.EPERM { // an older kernel, or a seccomp filter
 		noCachestat.Store(true)
 	}
 	return errno == 0 && int64(stat.cache) == (end-first)/page

@@ -35,6 +35,15 @@ func blobPath(root string, d storage.Digest) string {
 	return filepath.Join(root, "sha256", string(d[:2]), string(d))
 }
 
+// fakeSharedClock has s's shared blobs read a clock that moves only when
+// the returned function moves it.
+func fakeSharedClock(s *storage.FSBlobs) (advance func(time.Duration)) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC).UnixNano())
+	storage.SetSharedBlobClock(s, func() time.Time { return time.Unix(0, now.Load()) })
+	return func(d time.Duration) { now.Add(int64(d)) }
+}
+
 func readShared(t *testing.T, b *storage.SharedBlob) []byte {
 	t.Helper()
 	got, err := io.ReadAll(io.NewSectionReader(b, 0, b.Size()))
@@ -155,9 +164,7 @@ func openDeleted(t *testing.T, root string) int {
 
 func TestSharedBlobsCloseWhatStaysUnusedAndKeepABoundedNumber(t *testing.T) {
 	s, root := newFSBlobs(t)
-	var now atomic.Int64
-	now.Store(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano())
-	storage.SetSharedBlobClock(s, func() time.Time { return time.Unix(0, now.Load()) })
+	advance := fakeSharedClock(s)
 
 	const blobs = 300 // more than are kept
 	digests := make([]storage.Digest, blobs)
@@ -167,7 +174,7 @@ func TestSharedBlobsCloseWhatStaysUnusedAndKeepABoundedNumber(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		now.Add(int64(time.Millisecond))
+		advance(time.Millisecond)
 		b.Release()
 	}
 	if n := openDeleted(t, root); n > 256 {
@@ -182,7 +189,7 @@ func TestSharedBlobsCloseWhatStaysUnusedAndKeepABoundedNumber(t *testing.T) {
 	}
 
 	inUse, _ := s.OpenShared(t.Context(), digests[blobs-1])
-	now.Add(int64(2 * time.Minute))
+	advance(2 * time.Minute)
 	other, _ := s.OpenShared(t.Context(), digests[0]) // any open or release sweeps
 	other.Release()
 	if n := openDeleted(t, root); n != 2 {
@@ -294,9 +301,7 @@ func TestABlobOpenedWhileItIsDeletedIsNotKept(t *testing.T) {
 // open_file_cache_valid does, and dropped.
 func TestAKeptBlobRemovedOrReplacedByHandIsDropped(t *testing.T) {
 	s, root := newFSBlobs(t)
-	var now atomic.Int64
-	now.Store(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC).UnixNano())
-	storage.SetSharedBlobClock(s, func() time.Time { return time.Unix(0, now.Load()) })
+	advance := fakeSharedClock(s)
 
 	gone := commit(t, s, []byte("removed by hand"))
 	replaced := commit(t, s, []byte("restored from a backup"))
@@ -320,7 +325,7 @@ func TestAKeptBlobRemovedOrReplacedByHandIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	now.Add(int64(11 * time.Second))
+	advance(11 * time.Second)
 	if b, err := s.OpenShared(t.Context(), gone); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("OpenShared of a blob removed by hand = %v, %v; want ErrNotFound", b, err)
 	}
@@ -337,9 +342,7 @@ func TestAKeptBlobRemovedOrReplacedByHandIsDropped(t *testing.T) {
 // Idle blobs are closed even when no request comes to sweep them.
 func TestSharedBlobsAreSweptWithoutRequests(t *testing.T) {
 	s, root := newFSBlobs(t)
-	var now atomic.Int64
-	now.Store(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC).UnixNano())
-	storage.SetSharedBlobClock(s, func() time.Time { return time.Unix(0, now.Load()) })
+	advance := fakeSharedClock(s)
 	d := commit(t, s, []byte("idle"))
 	b, err := s.OpenShared(t.Context(), d)
 	if err != nil {
@@ -349,12 +352,12 @@ func TestSharedBlobsAreSweptWithoutRequests(t *testing.T) {
 	if !storage.SharedSweepPending(s) {
 		t.Fatal("no sweep waits for a blob released and kept open")
 	}
-	now.Add(int64(30 * time.Second))
+	advance(30 * time.Second)
 	storage.SweepSharedBlobs(s)
 	if openOn(t, blobPath(root, d)) != 1 || !storage.SharedSweepPending(s) {
 		t.Error("a blob idle for less than a minute was closed, or no sweep waits for it")
 	}
-	now.Add(int64(time.Minute))
+	advance(time.Minute)
 	storage.SweepSharedBlobs(s)
 	if n := openOn(t, blobPath(root, d)); n != 0 {
 		t.Errorf("%d descriptors open on a blob idle for 90 s", n)

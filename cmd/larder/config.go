@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -42,6 +45,10 @@ type Config struct {
 	// MaxCacheSize bounds the artifacts kept on disk; the least recently
 	// served are evicted while serving. "" or 0: no bound.
 	MaxCacheSize string `toml:"max_cache_size"`
+	// MinFreeSpace is the free space below which /readyz says larder is not
+	// ready: a mirror that cannot store what it fetches fails every first
+	// download. "0": no floor.
+	MinFreeSpace string `toml:"min_free_space"`
 }
 
 // RegistryConfig is one [[registry]] table.
@@ -67,7 +74,7 @@ var kinds = map[string]RegistryConfig{
 }
 
 func defaultConfig() Config {
-	return Config{Listen: "127.0.0.1:7070", Data: "./larder-data", LogLevel: "info", LogFormat: "text", RenderCache: "64MiB"}
+	return Config{Listen: "127.0.0.1:7070", Data: "./larder-data", LogLevel: "info", LogFormat: "text", RenderCache: "64MiB", MinFreeSpace: "1GiB"}
 }
 
 // defaultRegistries are mounted when the configuration names none.
@@ -176,6 +183,15 @@ func (c *Config) validate(path string) error {
 	if _, err := parseSize(c.MaxCacheSize); err != nil {
 		return bad("max_cache_size", "%v", err)
 	}
+	if _, err := parseSize(c.MinFreeSpace); err != nil {
+		return bad("min_free_space", "%v", err)
+	}
+	if _, err := parseLogLevel(c.LogLevel); err != nil {
+		return bad("log_level", "%v", err)
+	}
+	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("log_format", "%q is neither \"text\" nor \"json\"", c.LogFormat)
+	}
 	seen := map[string]int{}
 	for i, r := range c.Registry {
 		key := func(k string) string { return fmt.Sprintf("registry[%d].%s", i, k) }
@@ -189,15 +205,25 @@ func (c *Config) validate(path string) error {
 		if _, err := parseHTTPURL(r.Upstream); err != nil {
 			return bad(key("upstream"), "%v", err)
 		}
-		for _, d := range []struct{ k, v string }{{"metadata_ttl", r.MetadataTTL}, {"connect_timeout", r.ConnectTimeout},
-			{"response_timeout", r.ResponseTimeout}, {"idle_timeout", r.IdleTimeout}} {
-			if _, err := parseDuration(d.v); err != nil {
+		// Zero is refused rather than read as "the default": a file that
+		// says 0s or 0 means something by it, and larder has no such setting.
+		for _, d := range []struct{ k, v, def string }{{"metadata_ttl", r.MetadataTTL, kinds[r.Kind].MetadataTTL},
+			{"connect_timeout", r.ConnectTimeout, "5s"}, {"response_timeout", r.ResponseTimeout, "15s"}, {"idle_timeout", r.IdleTimeout, "30s"}} {
+			v, err := parseDuration(d.v)
+			if err != nil {
 				return bad(key(d.k), "%v", err)
 			}
+			if v == 0 && d.v != "" {
+				return bad(key(d.k), "%q is zero; want a positive duration such as 1s (leave the key out for the default, %s)", d.v, d.def)
+			}
 		}
-		for _, s := range []struct{ k, v string }{{"max_document_size", r.MaxDocumentSize}, {"max_artifact_size", r.MaxArtifactSize}} {
-			if _, err := parseSize(s.v); err != nil {
+		for _, s := range []struct{ k, v, def string }{{"max_document_size", r.MaxDocumentSize, "256MiB"}, {"max_artifact_size", r.MaxArtifactSize, "4GiB"}} {
+			v, err := parseSize(s.v)
+			if err != nil {
 				return bad(key(s.k), "%v", err)
+			}
+			if v == 0 && s.v != "" {
+				return bad(key(s.k), "%q is zero, which would refuse everything; leave the key out for the default, %s", s.v, s.def)
 			}
 		}
 		if r.Kind != "npm" && len(r.TarballHosts) > 0 {
@@ -213,6 +239,46 @@ func (c *Config) validate(path string) error {
 		}
 	}
 	return nil
+}
+
+// parseLogLevel reads log_level; "" is info.
+func parseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not a level: want debug, info, warn, error", s)
+}
+
+// loadTLS reads tls_cert and tls_key, so that a file larder cannot use stops
+// start-up with the key that names it, before anything listens.
+func (c *Config) loadTLS(path string) (*tls.Config, error) {
+	if c.TLSCert == "" {
+		return nil, nil
+	}
+	for _, f := range []struct{ key, file string }{{"tls_cert", c.TLSCert}, {"tls_key", c.TLSKey}} {
+		if _, err := os.ReadFile(f.file); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, f.key, err)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		// Both files were readable: what is wrong is their content, which
+		// LoadX509KeyPair reports for the key in every case but a cert
+		// without a certificate in it.
+		key := "tls_key"
+		if strings.Contains(err.Error(), "certificate input") {
+			key = "tls_cert"
+		}
+		return nil, fmt.Errorf("%s: %s: %s and %s are not a usable certificate and key: %w", path, key, c.TLSCert, c.TLSKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
 }
 
 // parseHTTPURL accepts an absolute http(s) URL without user info.
@@ -267,6 +333,7 @@ var sizeUnits = map[string]int64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9,
 var sizePattern = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$`)
 
 // parseSize reads "4GiB", "500MB" or a number of bytes; "" is 0 (default).
+// A size beyond what an int64 holds is an error, not a wrapped negative.
 func parseSize(s string) (int64, error) {
 	if s == "" {
 		return 0, nil
@@ -279,8 +346,20 @@ func parseSize(s string) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("%q: unknown unit %q", s, m[2])
 	}
-	n, _ := strconv.ParseFloat(m[1], 64)
-	return int64(n * float64(unit)), nil
+	tooLarge := fmt.Errorf("%q is too large (at most %d bytes, about 8 EiB)", s, int64(math.MaxInt64))
+	if !strings.Contains(m[1], ".") {
+		// Whole numbers stay integers: a float64 cannot tell 2^63-1 from 2^63.
+		n, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || n > math.MaxInt64/unit {
+			return 0, tooLarge
+		}
+		return n * unit, nil
+	}
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil || f*float64(unit) >= math.MaxInt64 {
+		return 0, tooLarge
+	}
+	return int64(f * float64(unit)), nil
 }
 
 const (

@@ -1,7 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -78,6 +92,14 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 		{"an unknown HTTP engine", `http_engine = "nginx"`, []string{"larder.toml", "http_engine", "\"nginx\""}},
 		{"fasthttp with TLS", "http_engine = \"fasthttp\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"", []string{"http_engine", "plain HTTP only"}},
 		{"file_hosts on npm", "[[registry]]\nkind = \"npm\"\nfile_hosts = [\"x\"]", []string{"registry[0].file_hosts", "only for kind pypi"}},
+		{"a size that overflows", "[[registry]]\nkind = \"npm\"\nmax_artifact_size = \"99999999999999999999\"", []string{"larder.toml", "registry[0].max_artifact_size", "too large"}},
+		{"a size in units that overflows", `max_cache_size = "9000000TiB"`, []string{"larder.toml", "max_cache_size", "too large"}},
+		{"a zero artifact size", "[[registry]]\nkind = \"npm\"\nmax_artifact_size = \"0\"", []string{"registry[0].max_artifact_size", "leave the key out"}},
+		{"an unknown log level", `log_level = "verbose"`, []string{"larder.toml", "log_level", "\"verbose\"", "debug, info, warn, error"}},
+		{"an unknown log format", `log_format = "xml"`, []string{"larder.toml", "log_format", "\"xml\"", "text", "json"}},
+		{"a zero metadata_ttl", "[[registry]]\nkind = \"npm\"\nmetadata_ttl = \"0s\"", []string{"larder.toml", "registry[0].metadata_ttl", "\"0s\""}},
+		{"a zero time-out", "[[registry]]\nkind = \"npm\"\nconnect_timeout = \"0\"", []string{"registry[0].connect_timeout", "\"0\""}},
+		{"a bad free space floor", `min_free_space = "plenty"`, []string{"larder.toml", "min_free_space", "not a size"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,13 +120,14 @@ func TestParseSize(t *testing.T) {
 	tests := []struct {
 		in   string
 		want int64
-	}{{"", 0}, {"1024", 1024}, {"4GiB", 4 << 30}, {"500MB", 500e6}, {"1.5 MiB", 3 << 19}, {"64k", 64 << 10}}
+	}{{"", 0}, {"1024", 1024}, {"4GiB", 4 << 30}, {"500MB", 500e6}, {"1.5 MiB", 3 << 19}, {"64k", 64 << 10},
+		{"9223372036854775807", 1<<63 - 1}, {"8388607TiB", 8388607 << 40}}
 	for _, tt := range tests {
 		if got, err := parseSize(tt.in); err != nil || got != tt.want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"-1", "lots", "4 parsecs"} {
+	for _, bad := range []string{"-1", "lots", "4 parsecs", "99999999999999999999", "9223372036854775808", "8388608TiB", "1e3"} {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q) accepted", bad)
 		}
@@ -119,6 +142,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add("allow = [\"10.0.0.0/8\"]\ntokens = [\"x\"]\nlisten = \"0.0.0.0:1\"\n")
 	f.Add("[[registry]]\nname = \"../etc\"\nkind = \"npm\"\n")
 	f.Add("max_artifact_size = 1")
+	f.Add("[[registry]]\nkind = \"npm\"\nmax_artifact_size = \"99999999999999999999\"\n")
+	f.Add("log_level = \"verbose\"\nlog_format = \"xml\"\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		cfg, err := parseConfig("fuzz.toml", []byte(body))
 		if err != nil {
@@ -155,4 +180,103 @@ func TestTheHTTPEngine(t *testing.T) {
 			t.Errorf("%q: engine %q, want %q", c.toml, got, c.want)
 		}
 	}
+}
+
+// The log settings read as what was written, in any case.
+func TestLogSettings(t *testing.T) {
+	for _, c := range []struct {
+		toml  string
+		level slog.Level
+		json  bool
+	}{
+		{``, slog.LevelInfo, false},
+		{`log_level = "debug"`, slog.LevelDebug, false},
+		{"log_level = \"WARN\"\nlog_format = \"json\"", slog.LevelWarn, true},
+		{`log_level = "error"`, slog.LevelError, false},
+	} {
+		cfg, err := parseConfig("larder.toml", []byte(c.toml))
+		if err != nil {
+			t.Fatalf("%q: %v", c.toml, err)
+		}
+		var out bytes.Buffer
+		log := newLogger(cfg, &out)
+		if !log.Enabled(context.Background(), c.level) || (c.level > slog.LevelDebug && log.Enabled(context.Background(), c.level-1)) {
+			t.Errorf("%q: not at level %v", c.toml, c.level)
+		}
+		log.Log(context.Background(), c.level, "hello")
+		if got := strings.HasPrefix(out.String(), "{"); got != c.json {
+			t.Errorf("%q: wrote %q", c.toml, out.String())
+		}
+	}
+}
+
+// A TLS file that cannot be read stops start-up, naming the file and the
+// key, before larder listens or says it is serving.
+func TestAMissingTLSFileStopsStartUp(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeSelfSigned(t, dir)
+	for _, c := range []struct {
+		name, cert, key, want string
+	}{
+		{"no cert", filepath.Join(dir, "missing-cert.pem"), key, "tls_cert"},
+		{"no key", cert, filepath.Join(dir, "missing-key.pem"), "tls_key"},
+		{"a key of another cert", cert, cert, "tls_key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conf := filepath.Join(dir, "larder.toml")
+			data := filepath.Join(dir, "data-"+strings.ReplaceAll(c.name, " ", "-"))
+			body := fmt.Sprintf("listen = \"127.0.0.1:0\"\ndata = %q\ntls_cert = %q\ntls_key = %q\n", data, c.cert, c.key)
+			if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- serve([]string{"--config", conf}) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				syscall.Kill(os.Getpid(), syscall.SIGTERM) // serve is running: stop it
+				err = <-done
+				t.Fatalf("larder started serving with an unusable TLS file (then: %v)", err)
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range []string{conf, c.want} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if _, serr := os.Stat(data); serr == nil {
+				t.Errorf("the data folder was created before the TLS files were checked")
+			}
+		})
+	}
+}
+
+// writeSelfSigned writes a certificate and its key for 127.0.0.1.
+func writeSelfSigned(t *testing.T, dir string) (cert, key string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }

@@ -49,6 +49,14 @@ func serve(args []string) error {
 	if err := cfg.validate("flags"); err != nil {
 		return err
 	}
+	where := *configPath
+	if where == "" {
+		where = "flags"
+	}
+	tlsConfig, err := cfg.loadTLS(where)
+	if err != nil {
+		return err
+	}
 
 	logOut := newLogBuffer(os.Stderr, 200*time.Millisecond)
 	defer logOut.Close()
@@ -78,6 +86,7 @@ func serve(args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ConnContext:       registries.WithConn,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 {
 		go app.keepCacheUnder(ctx, max, 10*time.Minute)
@@ -90,7 +99,7 @@ func serve(args []string) error {
 	go func() {
 		switch {
 		case cfg.TLSCert != "":
-			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig, read at start-up
 		case fast != nil:
 			errc <- fast.Serve(ln)
 		default:
@@ -125,8 +134,7 @@ func serve(args []string) error {
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.LogLevel))
+	level, _ := parseLogLevel(cfg.LogLevel) // checked by validate
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -381,8 +381,16 @@ type ArchiveError struct {
 func (e *ArchiveError) Error() string { return "archive entry " + e.Entry + ": " + e.Err.Error() }
 func (e *ArchiveError) Unwrap() error { return e.Err }
 
-// ImportOptions say how to import. The zero value reports no progress.
+// MaxManifestSize is the largest manifest Import reads unless told
+// otherwise. A manifest is read whole and decoded in memory, at about twice
+// its size: 128 MiB holds some 300,000 artifact rows.
+const MaxManifestSize = 128 << 20
+
+// ImportOptions say how to import. The zero value reports no progress and
+// reads manifests of up to MaxManifestSize.
 type ImportOptions struct {
+	// MaxManifestSize bounds the manifest; 0 means MaxManifestSize.
+	MaxManifestSize int64
 	// Progress, when not nil, is called as blob bytes are verified, with the
 	// bytes so far and the total the manifest lists.
 	Progress func(done, total int64)
@@ -432,7 +440,20 @@ func (s *Store) importArchive(ctx context.Context, r io.Reader, opts ImportOptio
 	if hdr.Name != manifestEntry {
 		return ImportSummary{}, &ArchiveError{hdr.Name, fmt.Errorf("not a larder archive: the first entry must be %s", manifestEntry)}
 	}
-	body, err := io.ReadAll(tr)
+	if err := regularEntry(hdr); err != nil {
+		return ImportSummary{}, &ArchiveError{hdr.Name, err}
+	}
+	limit := opts.MaxManifestSize
+	if limit <= 0 {
+		limit = MaxManifestSize
+	}
+	if hdr.Size > limit {
+		return ImportSummary{}, &ArchiveError{hdr.Name, fmt.Errorf("%d bytes, over the limit of %d (larder import --max-manifest-size raises it)", hdr.Size, limit)}
+	}
+	body, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+	if err == nil && int64(len(body)) != hdr.Size {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
 		return ImportSummary{}, &ArchiveError{manifestEntry, truncated(err)}
 	}
@@ -466,6 +487,9 @@ func (s *Store) importArchive(ctx context.Context, r io.Reader, opts ImportOptio
 		if ended {
 			return ImportSummary{}, &ArchiveError{hdr.Name, fmt.Errorf("an entry after the end marker %s", endEntry)}
 		}
+		if err := regularEntry(hdr); err != nil {
+			return ImportSummary{}, &ArchiveError{hdr.Name, err}
+		}
 		switch {
 		case hdr.Name == endEntry:
 			b, err := io.ReadAll(io.LimitReader(tr, 1024))
@@ -485,8 +509,6 @@ func (s *Store) importArchive(ctx context.Context, r io.Reader, opts ImportOptio
 				return ImportSummary{}, &ArchiveError{hdr.Name, errors.New("a blob the manifest does not list")}
 			case seen[d]:
 				return ImportSummary{}, &ArchiveError{hdr.Name, errors.New("the blob appears twice")}
-			case hdr.Typeflag != tar.TypeReg:
-				return ImportSummary{}, &ArchiveError{hdr.Name, fmt.Errorf("not a regular file (type %q)", hdr.Typeflag)}
 			case hdr.Size != size:
 				return ImportSummary{}, &ArchiveError{hdr.Name, fmt.Errorf("%d bytes, the manifest says %d", hdr.Size, size)}
 			}
@@ -521,6 +543,21 @@ func (s *Store) importArchive(ctx context.Context, r io.Reader, opts ImportOptio
 		return ImportSummary{}, err
 	}
 	return sum, nil
+}
+
+// regularEntry refuses every entry but a plain regular file. Export writes
+// nothing else; a link or device means nothing in an archive, and a sparse
+// file is how a few bytes of archive read as gigabytes.
+func regularEntry(hdr *tar.Header) error {
+	if hdr.Typeflag != tar.TypeReg {
+		return fmt.Errorf("not a regular file (type %q)", hdr.Typeflag)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return errors.New("a sparse file, which a larder archive never holds")
+		}
+	}
+	return nil
 }
 
 // lastEntry names the last blob entry read, for an error that happens

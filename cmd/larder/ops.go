@@ -251,13 +251,18 @@ func parseSince(s string) (time.Time, error) {
 }
 
 func importCmd(ctx context.Context, args []string, c console) error {
-	f := newOpFlags("import", "larder import FILE [--data DIR | --config FILE]", c)
+	f := newOpFlags("import", "larder import FILE [--max-manifest-size SIZE] [--data DIR | --config FILE]", c)
+	maxManifest := f.String("max-manifest-size", fmt.Sprintf("%dMiB", storage.MaxManifestSize>>20), "refuse an archive whose manifest is larger: it is read into memory whole")
 	pos, err := f.parse(args)
 	if err != nil {
 		return flagErr(err)
 	}
 	if len(pos) != 1 {
 		return errors.New("import: name one archive: larder import FILE (- for standard input)")
+	}
+	manifestLimit, err := parseSize(*maxManifest)
+	if err != nil || manifestLimit <= 0 {
+		return fmt.Errorf("import: --max-manifest-size %q: want a size such as 256MiB", *maxManifest)
 	}
 	var r io.Reader = os.Stdin
 	if pos[0] != "-" {
@@ -275,7 +280,7 @@ func importCmd(ctx context.Context, args []string, c console) error {
 	defer store.Close()
 
 	bar := newProgressBar(c, "import")
-	sum, err := store.Import(ctx, bufio.NewReaderSize(r, 1<<20), storage.ImportOptions{Progress: bar.update})
+	sum, err := store.Import(ctx, bufio.NewReaderSize(r, 1<<20), storage.ImportOptions{Progress: bar.update, MaxManifestSize: manifestLimit})
 	bar.finish()
 	if err != nil {
 		return fmt.Errorf("%w (nothing was imported)", err)

@@ -389,3 +389,19 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestImportRefusesAManifestOverMaxManifestSize(t *testing.T) {
+	src := newFolder(t)
+	archive := filepath.Join(t.TempDir(), "a.tar")
+	if _, _, err := run(t, exportCmd, "--data", src.dir, "--out", archive); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	_, _, err := run(t, importCmd, "--max-manifest-size", "100B", "--data", dst, archive)
+	if err == nil || !strings.Contains(err.Error(), "manifest.json") || !strings.Contains(err.Error(), "over the limit of 100") {
+		t.Errorf("import = %v, want an error naming manifest.json and the limit", err)
+	}
+	if _, _, err := run(t, importCmd, "--max-manifest-size", "lots", "--data", dst, archive); err == nil || !strings.Contains(err.Error(), "--max-manifest-size") {
+		t.Errorf("import with a bad --max-manifest-size = %v, want an error naming the flag", err)
+	}
+}

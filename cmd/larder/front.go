@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -192,8 +193,19 @@ func methodString(m []byte) string {
 }
 
 // badRequest answers a request fasthttp could not parse, with the status
-// net/http would give.
+// net/http would give. fasthttp calls it for every failed read as well: a
+// connection that timed out or was closed before a whole request arrived
+// is closed without a word, as net/http closes it. A response there would
+// answer nothing, and a client that sends its next request on that
+// connection as it arrives (Go's client keeps spare connections it dialed
+// and never used) takes it for the answer.
 func (f *front) badRequest(ctx *fasthttp.RequestCtx, err error) {
+	if readFailed(err) {
+		// fasthttp writes whatever this leaves in the response, and then
+		// closes the connection; closed first, it takes nothing.
+		ctx.Conn().Close()
+		return
+	}
 	status, msg := http.StatusBadRequest, "400 Bad Request"
 	var small *fasthttp.ErrSmallBuffer
 	switch {
@@ -207,6 +219,24 @@ func (f *front) badRequest(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(msg)
 	ctx.SetConnectionClose()
+}
+
+// readFailed reports an error of the connection rather than of what the
+// client sent: what net/http's server answers by closing.
+func readFailed(err error) bool {
+	var nothing fasthttp.ErrNothingRead
+	var ne net.Error
+	var op *net.OpError
+	switch {
+	case errors.As(err, &nothing):
+		return true
+	case errors.As(err, &ne) && ne.Timeout():
+		return true
+	case errors.As(err, &op) && op.Op == "read":
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET)
 }
 
 // frontLogger sends fasthttp's own messages (a client that went away, a

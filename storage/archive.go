@@ -283,9 +283,12 @@ func (s *Store) manifest(ctx context.Context, f ExportFilter) (Manifest, error) 
 		return Manifest{}, err
 	}
 
-	where, args = "fetched_at >= ?", []any{since}
+	// A kept artifact's documents go with it however old they are: an
+	// import checks its bytes against what they declare, and an offline
+	// client needs them to find it.
+	where, args = "1 = 1", nil
 	if f.Registry != "" {
-		where, args = where+" AND registry = ?", append(args, f.Registry)
+		where, args = "registry = ?", []any{f.Registry}
 	}
 	rows, err = tx.QueryContext(ctx, `SELECT registry, doc_key, variant, body_sha256, body_size, content_type, etag, last_modified, serial, fetched_at
 		FROM documents WHERE `+where+` ORDER BY registry, doc_key, variant`, args...)
@@ -299,7 +302,7 @@ func (s *Store) manifest(ctx context.Context, f ExportFilter) (Manifest, error) 
 			rows.Close()
 			return Manifest{}, err
 		}
-		if f.Paths != nil && !named[pkgKey{d.Registry, d.Key}] {
+		if !named[pkgKey{d.Registry, d.Key}] && (f.Paths != nil || fetched < since) {
 			continue
 		}
 		d.FetchedAt = utcMillis(fetched)
@@ -391,6 +394,15 @@ const MaxManifestSize = 128 << 20
 type ImportOptions struct {
 	// MaxManifestSize bounds the manifest; 0 means MaxManifestSize.
 	MaxManifestSize int64
+	// Vet holds an archive's rows to the rules of the registries they
+	// belong to. It is called once every blob entry is verified against the
+	// manifest, with the blobs in the store, and before any row is written.
+	// It may rewrite an artifact's upstream URL and integrity to what those
+	// rules make of them, drop rows (with a note saying why), or refuse the
+	// whole archive with an error. storage knows no ecosystem: without Vet,
+	// every row the manifest verifies is imported; larder import always
+	// passes one.
+	Vet func(ctx context.Context, s *Store, m *Manifest) ([]ImportNote, error)
 	// Progress, when not nil, is called as blob bytes are verified, with the
 	// bytes so far and the total the manifest lists.
 	Progress func(done, total int64)
@@ -406,6 +418,25 @@ type ImportSummary struct {
 	Blobs            int   // blob entries verified
 	NewBlobs         int   // of them, not held before
 	Bytes            int64 // bytes of blob entries verified
+	// Notes name the rows not imported: conflicts with what the folder
+	// holds, and rows Vet refused.
+	Notes []ImportNote
+}
+
+// ImportNote is a row an import left out, and why.
+type ImportNote struct {
+	Row string // "artifact npm/lodash/-/lodash-4.17.21.tgz", "document npm/lodash (full)"
+	// Conflict: the archive disagrees with what the folder holds, which
+	// stays (first seen wins). Otherwise the row was refused.
+	Conflict bool
+	Detail   string
+}
+
+func (n ImportNote) String() string {
+	if n.Conflict {
+		return "archive conflict: " + n.Row + ": " + n.Detail
+	}
+	return "refused: " + n.Row + ": " + n.Detail
 }
 
 // Import reads an archive Export wrote. It checks every blob entry's size and
@@ -421,8 +452,9 @@ type ImportSummary struct {
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportSummary, error) {
 	var added []Digest // blobs this import created; removed again if it fails
 	sum, err := s.importArchive(ctx, r, opts, &added)
+	// Blobs of rows left out are as unwanted as those of a failed import.
+	s.removeUnreferenced(context.WithoutCancel(ctx), added)
 	if err != nil {
-		s.removeUnreferenced(context.WithoutCancel(ctx), added)
 		return ImportSummary{}, fmt.Errorf("import: %w", err)
 	}
 	return sum, nil
@@ -538,6 +570,16 @@ func (s *Store) importArchive(ctx context.Context, r io.Reader, opts ImportOptio
 	}
 	if !ended {
 		return ImportSummary{}, &ArchiveError{endEntry, errors.New("missing: the archive is truncated")}
+	}
+	if opts.Vet != nil {
+		notes, err := opts.Vet(ctx, s, &m)
+		if err != nil {
+			if ae := (*ArchiveError)(nil); errors.As(err, &ae) {
+				return ImportSummary{}, err
+			}
+			return ImportSummary{}, &ArchiveError{manifestEntry, err}
+		}
+		sum.Notes = append(sum.Notes, notes...)
 	}
 	if err := s.importRows(ctx, &m, &sum); err != nil {
 		return ImportSummary{}, err
@@ -737,7 +779,18 @@ func (s *Store) importRows(ctx context.Context, m *Manifest, sum *ImportSummary)
 				return fmt.Errorf("artifact %s/%s: %w", a.Registry, a.Path, err)
 			}
 			if held {
-				sum.ArtifactsKept++
+				var digest Digest
+				if err := tx.QueryRowContext(ctx, `SELECT sha256 FROM artifacts WHERE registry = ? AND path = ?`, a.Registry, a.Path).Scan(&digest); err != nil {
+					return fmt.Errorf("artifact %s/%s: %w", a.Registry, a.Path, err)
+				}
+				if digest == a.SHA256 {
+					sum.ArtifactsKept++
+					continue
+				}
+				// The upstream did not change these bytes: the archive
+				// disagrees with this folder, which saw the file first.
+				sum.Notes = append(sum.Notes, ImportNote{Row: "artifact " + a.Registry + "/" + a.Path, Conflict: true,
+					Detail: fmt.Sprintf("the archive has bytes with sha256 %s, this folder holds %s (kept: first seen wins)", a.SHA256, digest)})
 				continue
 			}
 			if pkg == "" {
@@ -754,6 +807,28 @@ func (s *Store) importRows(ctx context.Context, m *Manifest, sum *ImportSummary)
 		}
 		return nil
 	})
+}
+
+// DocumentsOf returns every stored variant of a document, for checking an
+// archive against what the folder holds.
+func (s *Store) DocumentsOf(ctx context.Context, registry, key string) ([]Document, error) {
+	rows, err := s.DB.sql.QueryContext(ctx, `SELECT variant, body_sha256, body_size, content_type, etag, last_modified, serial, fetched_at
+		FROM documents WHERE registry = ? AND doc_key = ? ORDER BY variant`, registry, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Document
+	for rows.Next() {
+		d := Document{Registry: registry, Key: key}
+		var fetched int64
+		if err := rows.Scan(&d.Variant, &d.Body, &d.Size, &d.ContentType, &d.ETag, &d.LastModified, &d.Serial, &fetched); err != nil {
+			return nil, err
+		}
+		d.FetchedAt = fromMillis(fetched)
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // removeUnreferenced deletes those of the given blobs that no row points at.

@@ -153,6 +153,24 @@ func (s *Server) Deprecate(name, version, message string) {
 	p.rev++
 }
 
+// SetDigests replaces the digests the registry declares for name@version
+// (dist.integrity and dist.shasum; an empty one is left out of the
+// documents), as old packuments without integrity, or a registry that
+// declares what it should not, do. It updates time.modified. It panics if
+// that version was never published.
+func (s *Server) SetDigests(name, version, integrity, shasum string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mustPkg(name, "SetDigests")
+	v := p.versions[version]
+	if v == nil {
+		panic(fmt.Sprintf("npmtest: SetDigests: %s@%s was never published", name, version))
+	}
+	v.integrity, v.shasum = integrity, shasum
+	p.modified = s.tick()
+	p.rev++
+}
+
 func (s *Server) mustPkg(name, op string) *pkg {
 	p := s.pkgs[name]
 	if p == nil {
@@ -276,9 +294,14 @@ func (p *pkg) dist(v *pkgVersion, base string) obj {
 	// The registry signs "name@version:integrity" (ECDSA P-256); this fake
 	// signature is only shaped like one, for pass-through tests.
 	sig := sha256.Sum256([]byte(p.name + "@" + v.version + ":" + v.integrity))
-	return obj{
-		{"integrity", v.integrity},
-		{"shasum", v.shasum},
+	var o obj
+	if v.integrity != "" {
+		o = append(o, field{"integrity", v.integrity})
+	}
+	if v.shasum != "" {
+		o = append(o, field{"shasum", v.shasum})
+	}
+	return append(o, obj{
 		{"tarball", base + TarballPath(p.name, v.version)},
 		{"fileCount", v.info.fileCount},
 		{"unpackedSize", v.info.unpackedSize},
@@ -286,7 +309,7 @@ func (p *pkg) dist(v *pkgVersion, base string) obj {
 			{"keyid", fakeKeyID},
 			{"sig", "MEUCIQ" + base64.StdEncoding.EncodeToString(sig[:])},
 		}}},
-	}
+	}...)
 }
 
 func (p *pkg) distTagsDoc() obj {

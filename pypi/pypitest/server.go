@@ -83,6 +83,10 @@ type FileOpts struct {
 	// UploadTime is the PEP 700 upload-time; the zero value means the time
 	// of AddFile.
 	UploadTime time.Time
+	// OmitHashes serves the file with no hash at all (a bare link in HTML,
+	// empty hashes in JSON and digests in the legacy JSON), as some
+	// self-hosted indexes do.
+	OmitHashes bool
 }
 
 // Request is one request either host received.
@@ -735,7 +739,7 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, norm string
 			jf := jsonFile{
 				Filename:             f.filename,
 				URL:                  f.url,
-				Hashes:               map[string]string{"sha256": f.sha256},
+				Hashes:               f.hashes(),
 				Size:                 len(f.data),
 				UploadTime:           f.opts.UploadTime.Format("2006-01-02T15:04:05.000000Z"),
 				Yanked:               false,
@@ -772,7 +776,11 @@ func (s *Server) serveDetail(w http.ResponseWriter, r *http.Request, norm string
 		esc := html.EscapeString
 		fmt.Fprintf(&b, "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n", esc(norm), esc(norm))
 		for _, f := range files {
-			fmt.Fprintf(&b, "    <a href=\"%s\"", esc(f.url+"#sha256="+f.sha256))
+			href := f.url + "#sha256=" + f.sha256
+			if f.opts.OmitHashes {
+				href = f.url
+			}
+			fmt.Fprintf(&b, "    <a href=\"%s\"", esc(href))
 			if f.opts.RequiresPython != "" {
 				fmt.Fprintf(&b, " data-requires-python=\"%s\"", esc(f.opts.RequiresPython))
 			}
@@ -826,10 +834,9 @@ type legacyInfo struct {
 
 func toLegacy(f fileEntry) legacyFile {
 	lf := legacyFile{
-		Digests:           map[string]string{"md5": f.md5, "sha256": f.sha256},
+		Digests:           f.hashes(),
 		Downloads:         -1,
 		Filename:          f.filename,
-		MD5Digest:         f.md5,
 		Packagetype:       "sdist",
 		PythonVersion:     "source",
 		Size:              len(f.data),
@@ -847,6 +854,9 @@ func toLegacy(f fileEntry) legacyFile {
 	case strings.HasSuffix(f.filename, ".egg"):
 		lf.Packagetype = "bdist_egg"
 	}
+	if !f.opts.OmitHashes {
+		lf.Digests["md5"], lf.MD5Digest = f.md5, f.md5
+	}
 	if f.opts.RequiresPython != "" {
 		rp := f.opts.RequiresPython
 		lf.RequiresPython = &rp
@@ -856,6 +866,14 @@ func toLegacy(f fileEntry) legacyFile {
 		lf.YankedReason = &reason
 	}
 	return lf
+}
+
+// hashes is what the simple API declares for the file.
+func (f fileEntry) hashes() map[string]string {
+	if f.opts.OmitHashes {
+		return map[string]string{}
+	}
+	return map[string]string{"sha256": f.sha256}
 }
 
 // metadataFields reads Summary and Requires-Dist from core metadata.

@@ -222,6 +222,9 @@ func (u *Upstream) runFill(f *fill) {
 
 func (u *Upstream) download(f *fill) error {
 	a := f.art
+	if err := u.mayFetch(a.UpstreamURL); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
 	defer cancel()
 	verify, err := newVerifier(Integrity(a.Integrity))

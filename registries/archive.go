@@ -1,0 +1,284 @@
+package registries
+
+// An archive (larder export, larder import) is not a trusted upstream: its
+// rows are held to the rules a registry's own documents are held to. The
+// upstream URL an artifact row carries is fetched again after an eviction or
+// a quarantine, so it must name a host the registry may contact; the bytes
+// an archive brings must be the bytes a document declares.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+
+	"github.com/larder-mirror/larder/storage"
+)
+
+// ArchiveRules is what an ecosystem supplies so that an import can check
+// an archive's rows as a fetch of its documents would.
+type ArchiveRules interface {
+	// ArtifactURL returns the URL larder records for an artifact a
+	// document links to as raw, under the registry's host rules (npm: a
+	// tarball on one of tarball_hosts is fetched from the upstream at the
+	// same path), or an error when the rules refuse it.
+	ArtifactURL(raw string) (string, error)
+	// Declared lists the artifacts a stored document announces, each with
+	// its path and declared integrity, as when the document was fetched;
+	// none for a document that announces no artifact.
+	Declared(key, variant string, body []byte) ([]storage.Artifact, error)
+}
+
+// mayFetch refuses an artifact URL that is not on the upstream or one of
+// the registry's other hosts: rows written by an import, or before a host
+// was taken out of the configuration, must not make larder fetch from
+// anywhere else.
+func (u *Upstream) mayFetch(raw string) error {
+	target, err := url.Parse(raw)
+	if err == nil && target.User == nil && (target.Scheme == "http" || target.Scheme == "https") {
+		if SameHost(target, u.opts.Upstream) {
+			return nil
+		}
+		for _, h := range u.opts.AlsoFrom {
+			if SameHost(target, h) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: larder will not fetch %q: not on the upstream %s or another host this registry may fetch from",
+		ErrNotCached, raw, u.opts.Upstream.Host)
+}
+
+// VetArchive returns the check larder import runs over an archive's rows
+// (storage.ImportOptions.Vet), for the registries mounted here. It refuses
+// the whole archive when a row names a registry not mounted here, when an
+// artifact's upstream URL breaks its registry's host rules, or when an
+// artifact's bytes are not what the archive's own documents declare for
+// them (a corrupt or tampered archive). It leaves out, with a note:
+//
+//   - an artifact whose bytes are not what a document held here declares:
+//     the archive's conflict with this folder, which keeps what it has;
+//   - an artifact for which no document, in the archive or here, declares a
+//     digest larder can check;
+//   - a document of the archive that declares other digests than those of
+//     files held here (the held document stays, as an upstream's would).
+//
+// An imported artifact keeps the integrity its document declares, so that
+// a later upstream document is compared with what was checked.
+func VetArchive(regs []Registry) func(context.Context, *storage.Store, *storage.Manifest) ([]storage.ImportNote, error) {
+	rules := map[string]ArchiveRules{}
+	maxDoc := map[string]int64{}
+	for _, r := range regs {
+		if ar, ok := r.(ArchiveRules); ok {
+			rules[r.Name()] = ar
+			maxDoc[r.Name()] = r.Upstream().Options().MaxDocumentSize
+		}
+	}
+	return func(ctx context.Context, s *storage.Store, m *storage.Manifest) ([]storage.ImportNote, error) {
+		v := &vet{rules: rules, maxDoc: maxDoc, s: s, held: map[pkgKey]map[string]Integrity{}}
+		return v.run(ctx, m)
+	}
+}
+
+type pkgKey struct{ registry, name string }
+
+type pathKey struct{ registry, path string }
+
+type vet struct {
+	rules  map[string]ArchiveRules
+	maxDoc map[string]int64
+	s      *storage.Store
+	held   map[pkgKey]map[string]Integrity // what the documents held here declare, by package
+}
+
+func (v *vet) rulesOf(registry string) (ArchiveRules, error) {
+	if r, ok := v.rules[registry]; ok {
+		return r, nil
+	}
+	return nil, fmt.Errorf("registry %q is not mounted here: without its rules the archive's files cannot be checked (name a configuration that mounts it with --config)", registry)
+}
+
+func (v *vet) run(ctx context.Context, m *storage.Manifest) ([]storage.ImportNote, error) {
+	for i := range m.Artifacts {
+		a := &m.Artifacts[i]
+		r, err := v.rulesOf(a.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("artifact %s/%s: %w", a.Registry, a.Path, err)
+		}
+		if a.UpstreamURL, err = r.ArtifactURL(a.UpstreamURL); err != nil {
+			return nil, fmt.Errorf("artifact %s/%s: upstream URL refused: %w", a.Registry, a.Path, err)
+		}
+	}
+
+	// What the archive's documents declare, by artifact.
+	declared := map[pathKey]Integrity{}
+	docDecls := make([][]storage.Artifact, len(m.Documents))
+	for i, d := range m.Documents {
+		r, ok := v.rules[d.Registry]
+		if !ok {
+			continue // no row of that registry's files is imported (see above)
+		}
+		arts, err := v.declared(ctx, r, d.Registry, d.Key, d.Variant, d.Body, d.Size)
+		if err != nil {
+			return nil, fmt.Errorf("document %s/%s (%s): %w", d.Registry, d.Key, d.Variant, err)
+		}
+		docDecls[i] = arts
+		for _, a := range arts {
+			k := pathKey{d.Registry, a.Path}
+			declared[k] = declared[k].Join(Integrity(a.Integrity))
+		}
+	}
+
+	var notes []storage.ImportNote
+	kept := m.Artifacts[:0]
+	for _, a := range m.Artifacts {
+		row := "artifact " + a.Registry + "/" + a.Path
+		if held, err := v.s.Artifact(ctx, a.Registry, a.Path); err == nil && held.Cached() {
+			kept = append(kept, a) // storage compares the digests
+			continue
+		} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		inArchive := declared[pathKey{a.Registry, a.Path}]
+		if checkable(inArchive) {
+			if err := v.check(ctx, a.SHA256, inArchive); err != nil {
+				return nil, &storage.ArchiveError{Entry: "sha256/" + string(a.SHA256),
+					Err: fmt.Errorf("%s: its bytes are not what the archive's own documents declare: %w", row, err)}
+			}
+		}
+		hereDecls, err := v.heldDeclarations(ctx, a.Registry, a.Package)
+		if err != nil {
+			return nil, err
+		}
+		here := hereDecls[a.Path]
+		if checkable(here) {
+			if err := v.check(ctx, a.SHA256, here); err != nil {
+				notes = append(notes, storage.ImportNote{Row: row, Conflict: true,
+					Detail: fmt.Sprintf("the document this folder holds declares other bytes (%v); not imported", err)})
+				continue
+			}
+		}
+		switch {
+		case checkable(inArchive):
+			a.Integrity = string(inArchive)
+		case checkable(here):
+			a.Integrity = string(here)
+		default:
+			notes = append(notes, storage.ImportNote{Row: row,
+				Detail: "no document, in the archive or here, declares a digest larder can check for it"})
+			continue
+		}
+		kept = append(kept, a)
+	}
+	m.Artifacts = kept
+
+	keptDocs := m.Documents[:0]
+	for i, d := range m.Documents {
+		if detail, err := v.contradictsPins(ctx, d.Registry, d.Key, docDecls[i]); err != nil {
+			return nil, err
+		} else if detail != "" {
+			notes = append(notes, storage.ImportNote{Row: fmt.Sprintf("document %s/%s (%s)", d.Registry, d.Key, d.Variant), Conflict: true, Detail: detail})
+			continue
+		}
+		keptDocs = append(keptDocs, d)
+	}
+	m.Documents = keptDocs
+	return notes, nil
+}
+
+// declared reads a stored document's body and asks its ecosystem what it
+// declares.
+func (v *vet) declared(ctx context.Context, r ArchiveRules, registry, key, variant string, body storage.Digest, size int64) ([]storage.Artifact, error) {
+	if limit := v.maxDoc[registry]; size > limit {
+		return nil, fmt.Errorf("%d bytes, over max_document_size (%d)", size, limit)
+	}
+	rc, _, err := v.s.Blobs.Open(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, size+1))
+	if err != nil {
+		return nil, err
+	}
+	return r.Declared(key, variant, b)
+}
+
+// heldDeclarations is what the documents this folder holds for a package
+// declare, by artifact path.
+func (v *vet) heldDeclarations(ctx context.Context, registry, pkg string) (map[string]Integrity, error) {
+	k := pkgKey{registry, pkg}
+	if d, ok := v.held[k]; ok {
+		return d, nil
+	}
+	docs, err := v.s.DocumentsOf(ctx, registry, pkg)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Integrity{}
+	for _, d := range docs {
+		arts, err := v.declared(ctx, v.rules[registry], registry, d.Key, d.Variant, d.Body, d.Size)
+		if err != nil {
+			return nil, fmt.Errorf("document %s/%s (%s) held here: %w", registry, d.Key, d.Variant, err)
+		}
+		for _, a := range arts {
+			out[a.Path] = out[a.Path].Join(Integrity(a.Integrity))
+		}
+	}
+	v.held[k] = out
+	return out, nil
+}
+
+// contradictsPins says how a document of the archive declares other bytes
+// than those this folder holds for one of its files, "" when it does not.
+func (v *vet) contradictsPins(ctx context.Context, registry, key string, decls []storage.Artifact) (string, error) {
+	if len(decls) == 0 {
+		return "", nil
+	}
+	held, err := v.s.PackageArtifacts(ctx, registry, key)
+	if err != nil {
+		return "", err
+	}
+	byPath := map[string]storage.Artifact{}
+	for _, a := range held {
+		if a.Cached() {
+			byPath[a.Path] = a
+		}
+	}
+	for _, d := range decls {
+		h, ok := byPath[d.Path]
+		offered := Integrity(d.Integrity)
+		if !ok || !checkable(offered) {
+			continue
+		}
+		if checkable(Integrity(h.Integrity)) {
+			if !sameIntegrity(Integrity(h.Integrity), offered) {
+				return fmt.Sprintf("declares %s for %s, held here as %s; the held document stays", offered, d.Path, h.Integrity), nil
+			}
+			continue
+		}
+		if err := v.check(ctx, h.SHA256, offered); err != nil {
+			return fmt.Sprintf("declares other bytes for %s than those held here (%v); the held document stays", d.Path, err), nil
+		}
+	}
+	return "", nil
+}
+
+// check reads a blob and checks it against a declaration.
+func (v *vet) check(ctx context.Context, d storage.Digest, i Integrity) error {
+	rc, _, err := v.s.Blobs.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = i.Check(rc)
+	return err
+}
+
+// checkable reports whether a declaration names a digest larder can
+// compute; a malformed one counts, so that checking it fails.
+func checkable(i Integrity) bool {
+	ds, err := i.parse()
+	return err != nil || len(ds) > 0
+}

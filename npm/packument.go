@@ -289,7 +289,10 @@ func rewriteTarballsSlow(body []byte, name, base string) []byte {
 // pinIntegrity puts the pinned declaration back into the versions whose
 // tarball larder already holds under another digest (first seen wins), so
 // that clients check the bytes larder serves. changed maps tarball paths to
-// the pinned integrity.
+// the pinned integrity. No digest of other bytes is left beside the pin:
+// npm checks dist.integrity, older clients dist.shasum, so a shasum the pin
+// cannot vouch for is dropped and an integrity the upstream left out is
+// added. Only the dist object of such a version is re-encoded.
 func pinIntegrity(body []byte, name string, changed map[string]string) []byte {
 	type edit struct {
 		start, end int
@@ -301,18 +304,30 @@ func pinIntegrity(body []byte, name string, changed map[string]string) []byte {
 		if !ok {
 			return true
 		}
-		decl := registries.Integrity(pinned)
-		for field, value := range map[string]string{
-			"integrity": string(decl.Without("sha1")),
-			"shasum":    decl.HexDigest("sha1"),
-		} {
-			r := v.Get("dist." + field)
-			if !r.Exists() || value == "" || r.Index <= 0 || string(body[r.Index:r.Index+len(r.Raw)]) != r.Raw {
-				continue
-			}
-			repl, _ := json.Marshal(value)
-			edits = append(edits, edit{r.Index, r.Index + len(r.Raw), repl})
+		d := v.Get("dist")
+		if !d.IsObject() || d.Index <= 0 || d.Index+len(d.Raw) > len(body) || string(body[d.Index:d.Index+len(d.Raw)]) != d.Raw {
+			return true
 		}
+		var dist map[string]json.RawMessage
+		if json.Unmarshal([]byte(d.Raw), &dist) != nil {
+			return true
+		}
+		decl := registries.Integrity(pinned)
+		integrity := decl.Without("sha1")
+		if integrity == "" {
+			integrity = decl // a sha1 pin is still a valid integrity
+		}
+		dist["integrity"], _ = json.Marshal(string(integrity))
+		if sha1 := decl.HexDigest("sha1"); sha1 != "" {
+			dist["shasum"], _ = json.Marshal(sha1)
+		} else {
+			delete(dist, "shasum")
+		}
+		repl, err := json.Marshal(dist)
+		if err != nil {
+			return true
+		}
+		edits = append(edits, edit{d.Index, d.Index + len(d.Raw), repl})
 		return true
 	})
 	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })

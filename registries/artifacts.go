@@ -288,9 +288,13 @@ func (u *Upstream) download(f *fill) error {
 	if err != nil {
 		return err
 	}
+	a, firstSight := pinAtFirstSight(a, verify, digest)
 	// The row is the completion marker, written after the blob is durable.
 	if err := u.env.Store.DB.CommitArtifact(ctx, a, digest, size, time.Now()); err != nil {
 		return err
+	}
+	if firstSight {
+		u.warnFirstSight(f.art.Integrity, a)
 	}
 	f.mu.Lock()
 	f.digest = digest

@@ -1,13 +1,50 @@
 package registries
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/larder-mirror/larder/storage"
 )
+
+// PinFirstSeen names what larder does with an artifact whose document
+// declares no digest larder can compute (none at all, or only algorithms it
+// does not know): it cannot refuse bytes it cannot check, so it stores the
+// first bytes it is given and pins their sha256, against which every later
+// declaration is held as for any other artifact. It is said once per
+// artifact, at WARN, when the bytes are stored.
+const PinFirstSeen = "pin-first-seen"
+
+// pinAtFirstSight gives a downloaded artifact whose declaration gave v
+// nothing to check the sha256 of its bytes as its pin; true when it did.
+func pinAtFirstSight(a storage.Artifact, v *verifier, digest storage.Digest) (storage.Artifact, bool) {
+	if !v.unchecked() {
+		return a, false
+	}
+	a.Integrity = string(SRIFromHex("sha256", string(digest)))
+	return a, true
+}
+
+// warnFirstSight says that a was stored unverified under declared.
+func (u *Upstream) warnFirstSight(declared string, a storage.Artifact) {
+	u.log.Warn("artifact stored unverified: its document declares no digest larder can check; pinned at first sight",
+		"policy", PinFirstSeen, "path", a.Path, "declared", declared, "pinned", a.Integrity)
+}
+
+// pinOf is what a held artifact is pinned to: the declaration it was
+// verified against, or, when there was nothing to verify (rows stored
+// before PinFirstSeen, or whose declaration names only unknown
+// algorithms), the sha256 of its bytes.
+func pinOf(a storage.Artifact) Integrity {
+	if ds, err := Integrity(a.Integrity).parse(); err == nil && len(ds) > 0 {
+		return Integrity(a.Integrity)
+	}
+	return SRIFromHex("sha256", string(a.SHA256))
+}
 
 // Pins compares what a freshly fetched document announces with what larder
 // already holds. The digest of an artifact is pinned the first time it is
@@ -16,8 +53,10 @@ import (
 // declaration back into the document it stores, so that clients verify the
 // bytes larder actually serves.
 //
-// It returns, by path, the pinned integrity of every announced artifact
-// whose declaration changed.
+// It returns, by path, the pin of every announced artifact whose document
+// must name it instead of what the upstream declares: a declaration of
+// other bytes, and a declaration of nothing larder can check (no conflict,
+// but clients may as well check what larder serves).
 func (u *Upstream) Pins(ctx context.Context, pkg string, announced []storage.Artifact) (map[string]string, error) {
 	held, err := u.env.Store.PackageArtifacts(ctx, u.opts.Name, pkg)
 	if err != nil {
@@ -25,28 +64,79 @@ func (u *Upstream) Pins(ctx context.Context, pkg string, announced []storage.Art
 	}
 	pinned := make(map[string]storage.Artifact, len(held))
 	for _, a := range held {
-		if a.Cached() && a.Integrity != "" {
+		if a.Cached() {
 			pinned[a.Path] = a
 		}
 	}
 	changed := map[string]string{}
 	for _, a := range announced {
 		p, ok := pinned[a.Path]
-		if !ok || sameIntegrity(Integrity(p.Integrity), Integrity(a.Integrity)) {
+		if !ok {
 			continue
 		}
-		changed[a.Path] = p.Integrity
+		pin := pinOf(p)
+		// The blob's name is the sha256 of the bytes: a fact whatever the
+		// pin says.
+		facts := pin
+		if pin.HexDigest("sha256") == "" {
+			facts = pin.Join(SRIFromHex("sha256", string(p.SHA256)))
+		}
+		verdict, unchecked := compareToPin(facts, Integrity(a.Integrity))
+		if verdict == pinUnchecked {
+			verdict, err = u.checkHeld(ctx, p, pin, unchecked)
+			if err != nil {
+				// Unreadable bytes prove nothing either way; the documents
+				// keep naming the pin, and the blob's own check (on serving,
+				// or verify) deals with the blob.
+				u.log.Warn("cannot read a held artifact to check a new declaration; keeping the pin", "package", pkg, "path", a.Path, "err", err)
+				changed[a.Path] = string(pin)
+				continue
+			}
+		}
+		switch verdict {
+		case pinAgrees:
+			continue
+		case pinNothingDeclared:
+			changed[a.Path] = string(pin)
+			continue
+		}
+		changed[a.Path] = string(pin)
 		u.log.Error("UPSTREAM CHANGED THE BYTES OF A PUBLISHED VERSION: keeping the pinned ones",
-			"package", pkg, "path", a.Path, "pinned", p.Integrity, "offered", a.Integrity)
+			"package", pkg, "path", a.Path, "pinned", pin, "offered", a.Integrity)
 		u.env.Metrics.PinConflicts.WithLabelValues(u.opts.Name).Inc()
 		if err := u.env.Store.RecordPinConflict(ctx, storage.PinConflict{
 			Registry: u.opts.Name, Path: a.Path, Package: pkg,
-			Pinned: p.Integrity, Offered: a.Integrity, LastSeen: time.Now(),
+			Pinned: string(pin), Offered: a.Integrity, LastSeen: time.Now(),
 		}); err != nil {
 			return nil, err
 		}
 	}
 	return changed, nil
+}
+
+// checkHeld hashes the held bytes of a with the algorithms of a declaration
+// that its pin does not name. When they match, the pin learns them, so that
+// the bytes are read once, not on every refresh of the document.
+func (u *Upstream) checkHeld(ctx context.Context, a storage.Artifact, pin Integrity, want []declared) (pinVerdict, error) {
+	rc, _, err := u.env.Store.Blobs.Open(ctx, a.SHA256)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	v := verifierOf(want)
+	if _, err := io.Copy(v, rc); err != nil {
+		return 0, err
+	}
+	if v.check() != nil {
+		return pinConflicts, nil
+	}
+	for _, d := range want {
+		pin = pin.Join(d.sri())
+	}
+	if err := u.env.Store.DB.LearnPin(ctx, u.opts.Name, a.Path, a.SHA256, string(pin)); err != nil {
+		return 0, err
+	}
+	return pinAgrees, nil
 }
 
 // sameIntegrity is true when two declarations agree on every algorithm both
@@ -70,6 +160,54 @@ func sameIntegrity(a, b Integrity) bool {
 		}
 	}
 	return common > 0 || (len(da) == 0 && len(db) == 0)
+}
+
+// pinVerdict is how an upstream's declaration stands against a pin.
+type pinVerdict int
+
+const (
+	pinAgrees          pinVerdict = iota // every algorithm both name agrees, and the pin names all the offer's
+	pinConflicts                         // an algorithm both name disagrees, or the offer is malformed
+	pinUnchecked                         // what both name agrees, but the offer names algorithms the pin does not
+	pinNothingDeclared                   // the offer names nothing larder can compute
+)
+
+func (v pinVerdict) String() string {
+	return [...]string{"agrees", "conflicts", "unchecked", "nothing declared"}[v]
+}
+
+// compareToPin compares an offered declaration with a pin by the
+// algorithms both name; for pinUnchecked it returns the offered digests
+// the pin cannot answer for.
+func compareToPin(pin, offered Integrity) (pinVerdict, []declared) {
+	do, err := offered.parse()
+	if err != nil {
+		return pinConflicts, nil
+	}
+	if len(do) == 0 {
+		return pinNothingDeclared, nil
+	}
+	dp, _ := pin.parse()
+	var unchecked []declared
+	for _, o := range do {
+		named := false
+		for _, p := range dp {
+			if p.algo != o.algo {
+				continue
+			}
+			named = true
+			if !bytes.Equal(p.sum, o.sum) {
+				return pinConflicts, nil
+			}
+		}
+		if !named {
+			unchecked = append(unchecked, o)
+		}
+	}
+	if len(unchecked) > 0 {
+		return pinUnchecked, unchecked
+	}
+	return pinAgrees, nil
 }
 
 // HexDigest returns the hex digest an integrity declares for algo, "" if

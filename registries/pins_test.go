@@ -2,6 +2,40 @@ package registries
 
 import "testing"
 
+func TestCompareToPin(t *testing.T) {
+	pin := SRIFromHex("sha512", "aa").Join(SRIFromHex("sha1", "bb"))
+	tests := []struct {
+		name    string
+		offered Integrity
+		want    pinVerdict
+	}{
+		{"identical", pin, pinAgrees},
+		{"only the sha1, unchanged", SRIFromHex("sha1", "bb"), pinAgrees},
+		{"a changed sha512", SRIFromHex("sha512", "ab").Join(SRIFromHex("sha1", "bb")), pinConflicts},
+		{"a changed sha1 alone", SRIFromHex("sha1", "bc"), pinConflicts},
+		{"nothing in common", SRIFromHex("sha256", "cc"), pinUnchecked},
+		{"one in common, one not", SRIFromHex("sha1", "bb").Join(SRIFromHex("sha256", "cc")), pinUnchecked},
+		{"nothing declared", "", pinNothingDeclared},
+		{"only an unknown algorithm", "sha3-qg==", pinNothingDeclared},
+		{"a malformed token", "sha512-!!!", pinConflicts},
+	}
+	for _, tt := range tests {
+		if got, _ := compareToPin(pin, tt.offered); got != tt.want {
+			t.Errorf("%s: compareToPin = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestIntegrityHelpers(t *testing.T) {
+	a := SRIFromHex("sha512", "aa").Join(SRIFromHex("sha1", "bb"))
+	if got := a.HexDigest("sha1"); got != "bb" {
+		t.Errorf("HexDigest(sha1) = %q", got)
+	}
+	if got := a.Without("sha1"); got != SRIFromHex("sha512", "aa") {
+		t.Errorf("Without(sha1) = %q", got)
+	}
+}
+
 func TestSameIntegrityComparesTheAlgorithmsBothName(t *testing.T) {
 	a := SRIFromHex("sha512", "aa").Join(SRIFromHex("sha1", "bb"))
 	tests := []struct {

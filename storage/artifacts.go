@@ -111,6 +111,15 @@ func (d *DB) CommitArtifact(ctx context.Context, a Artifact, digest Digest, size
 	})
 }
 
+// LearnPin replaces the pinned integrity of a held artifact with one that
+// names more algorithms, each checked against its bytes by the caller. A row
+// whose bytes are no longer digest is left alone.
+func (d *DB) LearnPin(ctx context.Context, registry, path string, digest Digest, integrity string) error {
+	_, err := d.sql.ExecContext(ctx, `UPDATE artifacts SET integrity = ? WHERE registry = ? AND path = ? AND sha256 = ?`,
+		integrity, registry, path, string(digest))
+	return err
+}
+
 // ForgetArtifact clears the stored digest of an artifact whose blob turned
 // out to be missing or corrupt, so that the next request fetches it again.
 // The package's counters lose the file.

@@ -102,18 +102,53 @@ func (a *access) wrap(next http.Handler) http.Handler {
 	if len(a.allow) == 0 && len(a.tokens) == 0 {
 		return next
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.allowed(r.RemoteAddr) {
-			http.Error(w, "403 Forbidden: your address is not in larder's allow list", http.StatusForbidden)
-			return
+	return &guarded{a: a, next: next}
+}
+
+// guarded is next behind the access rules. It decides from the request
+// line and headers alone (refusal), so that the fasthttp front can ask
+// before it reads a byte of a body or lets a client send one.
+type guarded struct {
+	a    *access
+	next http.Handler
+}
+
+func (g *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if no := g.refusal(r.RemoteAddr, r.URL.Path, r.Header.Get("Authorization")); no != nil {
+		if no.challenge {
+			w.Header().Set("WWW-Authenticate", authChallenge)
 		}
-		if len(a.tokens) > 0 && !isProbe(r.URL.Path) && !a.authorized(r.Header.Get("Authorization")) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="larder"`)
-			http.Error(w, "401 Unauthorized: larder needs a token (Authorization: Bearer TOKEN, or basic auth with the token as password)", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+		http.Error(w, no.msg, no.status)
+		return
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// A refusal is how the access rules turn a request away.
+type refusal struct {
+	status    int
+	msg       string
+	challenge bool // with a WWW-Authenticate header: a token would do
+}
+
+const authChallenge = `Basic realm="larder"`
+
+var (
+	refusedAddress = &refusal{status: http.StatusForbidden, msg: "403 Forbidden: your address is not in larder's allow list"}
+	refusedToken   = &refusal{status: http.StatusUnauthorized, challenge: true,
+		msg: "401 Unauthorized: larder needs a token (Authorization: Bearer TOKEN, or basic auth with the token as password)"}
+)
+
+// refusal is nil for a request the rules let through, from remote for
+// path (unescaped, as URL.Path) with that Authorization header.
+func (g *guarded) refusal(remote, path, authorization string) *refusal {
+	if !g.a.allowed(remote) {
+		return refusedAddress
+	}
+	if len(g.a.tokens) > 0 && !isProbe(path) && !g.a.authorized(authorization) {
+		return refusedToken
+	}
+	return nil
 }
 
 // permits is wrap's decision for a request that is not a probe: true when

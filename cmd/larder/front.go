@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,9 +28,19 @@ import (
 type front struct {
 	handler http.Handler
 	quick   func(*fasthttp.RequestCtx) bool // answers what needs no handler
+	guard   admission                       // the access rules handler applies, if any
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	workers *handlerWorkers
+}
+
+// admission is a handler that can tell from a request's line and headers
+// alone that it turns the request away (access.wrap's handler). The front
+// asks it before it reads any of a body or lets the client send one
+// (100 Continue): a client outside the allow-list, or without a token, must
+// not make larder read, let alone hold, what it sends.
+type admission interface {
+	refusal(remote, path, authorization string) *refusal
 }
 
 // Limits as net/http's server in serve.go has them (but the header size),
@@ -44,18 +54,26 @@ const (
 	frontMaxHeaderBytes = 32 << 10
 	// Clients send bodies only to the audit endpoints (a lockfile's
 	// package list, gzip-compressed by npm), which pass on at most this
-	// much (registries.Upstream.Passthrough); fasthttp holds a body in
-	// memory, and refuses a larger one with 413.
+	// much (registries.Upstream.Passthrough). Bodies are streamed to the
+	// handler, never held whole; a declared length beyond this is refused
+	// with 413, and a chunked body fails to read past it.
 	frontMaxBodyBytes = 32 << 20
 )
 
 // newFront serves h; quick, when not nil, answers first what it can.
 func newFront(h http.Handler, quick func(*fasthttp.RequestCtx) bool, log *slog.Logger) *front {
 	f := &front{handler: h, quick: quick, log: log}
+	f.guard, _ = h.(admission)
 	f.workers = newHandlerWorkers(f.run)
 	f.srv = &fasthttp.Server{
-		Handler:      f.serve,
-		ErrorHandler: f.badRequest,
+		Handler:       f.serve,
+		ErrorHandler:  f.badRequest,
+		ExpectHandler: f.expect,
+		// The handler gets the body as a stream, read as it reads it;
+		// fasthttp reads at most 8 KB of it before. Buffered, a client
+		// could make larder hold 32 MB a connection before any rule or
+		// route had a say.
+		StreamRequestBody: true,
 		// The whole request, header and body, within this time; an idle
 		// keep-alive connection waits for its next request up to
 		// IdleTimeout instead.
@@ -95,12 +113,21 @@ func (f *front) serve(ctx *fasthttp.RequestCtx) {
 	if f.quick != nil && f.quick(ctx) {
 		return
 	}
-	r, err := f.request(ctx)
+	uri := string(ctx.RequestURI())
+	u, err := url.ParseRequestURI(uri)
 	if err != nil {
-		ctx.Error(err.Error(), http.StatusBadRequest)
+		ctx.Error(fmt.Sprintf("malformed request URI %q", uri), http.StatusBadRequest)
 		ctx.SetConnectionClose()
 		return
 	}
+	if f.refuse(ctx, u.Path) || f.tooLarge(ctx) {
+		if hasBody(&ctx.Request.Header) {
+			// Whatever the client still sends is not read.
+			ctx.SetConnectionClose()
+		}
+		return
+	}
+	r := f.request(ctx, uri, u)
 	w := newFrontWriter(ctx, r)
 	f.workers.start(w, r)
 	<-w.decided
@@ -118,6 +145,12 @@ func (f *front) run(w *frontWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer func() {
+		if b, ok := r.Body.(*frontBody); ok {
+			// fasthttp reads the connection again once the response is
+			// decided: what the handler left running (an upstream request
+			// still sending the body) reads no more of it.
+			b.Close()
+		}
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
 				buf := make([]byte, 64<<10)
@@ -137,12 +170,7 @@ func (f *front) run(w *frontWriter, r *http.Request) {
 // scoped npm name stays escaped), header keys canonical, Host out of the
 // header map. Everything is copied: fasthttp reuses its buffers once the
 // response is written, and a streaming handler outlives serve.
-func (f *front) request(ctx *fasthttp.RequestCtx) (*http.Request, error) {
-	uri := string(ctx.RequestURI())
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		return nil, fmt.Errorf("malformed request URI %q", uri)
-	}
+func (f *front) request(ctx *fasthttp.RequestCtx, uri string, u *url.URL) *http.Request {
 	hdr := &ctx.Request.Header
 	r := &http.Request{
 		Method:     methodString(ctx.Method()),
@@ -172,11 +200,102 @@ func (f *front) request(ctx *fasthttp.RequestCtx) (*http.Request, error) {
 		r.Header[key] = append(r.Header[key], string(v))
 	}
 	r.Close = hdr.ConnectionClose()
-	if body := ctx.PostBody(); len(body) > 0 {
-		r.ContentLength = int64(len(body))
-		r.Body = io.NopCloser(bytes.NewReader(bytes.Clone(body)))
+	if stream := ctx.RequestBodyStream(); stream != nil && hasBody(hdr) {
+		r.ContentLength = int64(hdr.ContentLength()) // -1: chunked, length unknown
+		r.Body = &frontBody{r: stream, left: frontMaxBodyBytes}
 	}
-	return r, nil
+	return r
+}
+
+// hasBody reports whether a request comes with a body, even an empty one.
+func hasBody(hdr *fasthttp.RequestHeader) bool {
+	n := hdr.ContentLength()
+	return n > 0 || n == -1
+}
+
+// refuse answers a request the access rules turn away, from its line and
+// headers, and reports whether it did.
+func (f *front) refuse(ctx *fasthttp.RequestCtx, path string) bool {
+	if f.guard == nil {
+		return false
+	}
+	no := f.guard.refusal(ctx.RemoteAddr().String(), path, string(ctx.Request.Header.Peek("Authorization")))
+	if no == nil {
+		return false
+	}
+	if no.challenge {
+		ctx.Response.Header.Set("WWW-Authenticate", authChallenge)
+	}
+	plainError(ctx, no.status, no.msg)
+	return true
+}
+
+// tooLarge answers a request that declares a body larger than the front
+// takes, and reports whether it did.
+func (f *front) tooLarge(ctx *fasthttp.RequestCtx) bool {
+	if ctx.Request.Header.ContentLength() <= frontMaxBodyBytes {
+		return false
+	}
+	plainError(ctx, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
+	return true
+}
+
+// plainError answers as http.Error does.
+func plainError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.SetBodyString(msg + "\n")
+}
+
+// expect answers "Expect: 100-continue" from the request line and
+// headers: a request the access rules refuse, or whose body is too large,
+// gets its final answer at once (and the connection is closed, the client
+// may be sending already); any other is told to send its body.
+func (f *front) expect(ctx *fasthttp.RequestCtx) int {
+	path := ""
+	if u, err := url.ParseRequestURI(string(ctx.RequestURI())); err == nil {
+		path = u.Path
+	}
+	if f.refuse(ctx, path) || f.tooLarge(ctx) {
+		return ctx.Response.StatusCode()
+	}
+	return fasthttp.StatusContinue
+}
+
+// frontBody is a request body as the handler reads it: straight from the
+// connection (through fasthttp's stream), at most frontMaxBodyBytes of it,
+// and nothing once the handler has returned.
+type frontBody struct {
+	mu   sync.Mutex
+	r    io.Reader // nil once closed
+	left int64
+}
+
+func (b *frontBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.r == nil {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.r.Read(p)
+	if int64(n) > b.left {
+		b.r = nil
+		return int(b.left), &http.MaxBytesError{Limit: frontMaxBodyBytes}
+	}
+	b.left -= int64(n)
+	return n, err
+}
+
+// Close ends the reading; it waits for a read under way.
+func (b *frontBody) Close() error {
+	b.mu.Lock()
+	b.r = nil
+	b.mu.Unlock()
+	return nil
 }
 
 // methodString spares an allocation for the methods clients send.

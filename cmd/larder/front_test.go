@@ -386,7 +386,9 @@ func TestFrontRefusesHeadersOver32KBBodiesOver32MBAndGarbage(t *testing.T) {
 		{"headers of 20 KB", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n", http.StatusOK},
 		{"headers over 32 KB", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 33<<10) + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge},
 		{"not HTTP", "HELLO\r\n\r\n", http.StatusBadRequest},
-		{"a body over 32 MB", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n", http.StatusRequestEntityTooLarge},
+		// fasthttp reads up to 8 KB of a body before the handler sees the
+		// request: the client sends what it would, its body's start.
+		{"a body over 32 MB", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n" + strings.Repeat("b", 16<<10), http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conn, err := net.Dial("tcp", addr)

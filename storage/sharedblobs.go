@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +66,10 @@ func (b *SharedBlob) Resident(off, n int64) bool {
 type SharedOpener interface {
 	// OpenShared returns the blob, open, or an error wrapping ErrNotFound.
 	OpenShared(ctx context.Context, d Digest) (*SharedBlob, error)
+	// OpenFiles is how many blob files are open for SharedBlobs, in use
+	// or kept: descriptors the process holds by design, which a count of
+	// its open files must not take for a leak.
+	OpenFiles() int
 }
 
 const (
@@ -91,6 +96,7 @@ type sharedBlobs struct {
 	// sweeper closes idle blobs when no request comes to do it.
 	sweeper *time.Timer
 	clock   func() time.Time // time.Now; tests move it on
+	files   atomic.Int64     // blob files open, kept or in use
 }
 
 func (set *sharedBlobs) now() time.Time {
@@ -127,6 +133,7 @@ func (s *FSBlobs) OpenShared(ctx context.Context, d Digest) (*SharedBlob, error)
 		f.Close()
 		return nil, err
 	}
+	set.files.Add(1)
 	now := set.now()
 	b := &SharedBlob{f: f, fd: f.Fd(), size: fi.Size(), set: set, d: d, refs: 1, checked: now}
 
@@ -141,7 +148,7 @@ func (s *FSBlobs) OpenShared(ctx context.Context, d Digest) (*SharedBlob, error)
 	}
 	if other := set.open[d]; other != nil {
 		// Opened by another request meanwhile: one descriptor is enough.
-		f.Close()
+		b.close()
 		other.refs++
 		return other, nil
 	}
@@ -181,7 +188,7 @@ func (set *sharedBlobs) release(b *SharedBlob) {
 	b.used = now
 	if b.dropped {
 		if b.refs == 0 {
-			b.f.Close()
+			b.close()
 		}
 		return
 	}
@@ -249,9 +256,17 @@ func (set *sharedBlobs) forget(b *SharedBlob) {
 	delete(set.open, b.d)
 	b.dropped = true
 	if b.refs == 0 {
-		b.f.Close()
+		b.close()
 	}
 }
+
+// close closes b's file, which no request uses any more.
+func (b *SharedBlob) close() {
+	b.f.Close()
+	b.set.files.Add(-1)
+}
+
+func (s *FSBlobs) OpenFiles() int { return int(s.shared.files.Load()) }
 
 // Close closes every blob kept open and not in use; FSBlobs stays usable.
 func (s *FSBlobs) Close() error {

@@ -86,14 +86,17 @@ func TestSharedBlobsOpenEachBlobOnceAndReadByOffset(t *testing.T) {
 	if n := openOn(t, blobPath(root, d)); n != 1 {
 		t.Errorf("after release: %d descriptors open on the blob, want 1 kept", n)
 	}
+	if n := s.OpenFiles(); n != 1 {
+		t.Errorf("OpenFiles = %d, want the 1 kept", n)
+	}
 	c, err := s.OpenShared(t.Context(), d)
 	if err != nil || c != a {
 		t.Errorf("OpenShared after release = %p, %v; want the kept %p", c, err, a)
 	}
 	c.Release()
 	s.Close()
-	if n := openOn(t, blobPath(root, d)); n != 0 {
-		t.Errorf("after Close: %d descriptors open on the blob", n)
+	if n := openOn(t, blobPath(root, d)); n != 0 || s.OpenFiles() != 0 {
+		t.Errorf("after Close: %d descriptors open on the blob, OpenFiles = %d", n, s.OpenFiles())
 	}
 }
 
@@ -259,9 +262,15 @@ func TestSharedBlobsUnderConcurrentUseAndDeletion(t *testing.T) {
 		}
 	})
 	wg.Wait()
+	if n := s.OpenFiles(); n > len(digests) {
+		t.Errorf("OpenFiles = %d with nothing in use, more than the %d blobs", n, len(digests))
+	}
 	s.Close()
 	if n := openDeleted(t, root); n != 0 {
 		t.Errorf("%d descriptors left open after Close", n)
+	}
+	if n := s.OpenFiles(); n != 0 {
+		t.Errorf("OpenFiles = %d after Close", n)
 	}
 }
 

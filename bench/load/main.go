@@ -538,7 +538,15 @@ var probe = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Pr
 
 type snapshot struct {
 	goroutines, fds, procFDs int
+	// Blob files larder keeps open on purpose (larder_blob_files_open):
+	// the descriptors of blobs sent by sendfile stay open for the next
+	// request, up to 256 unused ones for a minute each.
+	blobFiles int
 }
+
+// unshared is the open files but those larder keeps for blobs: what must
+// not grow.
+func (s snapshot) unshared() int { return s.procFDs - s.blobFiles }
 
 func (p *proc) snapshot() (snapshot, error) {
 	var s snapshot
@@ -557,10 +565,12 @@ func (p *proc) snapshot() (snapshot, error) {
 			s.goroutines, found = int(f), found+1
 		case "process_open_fds":
 			s.fds, found = int(f), found+1
+		case "larder_blob_files_open":
+			s.blobFiles, found = int(f), found+1
 		}
 	}
-	if found != 2 {
-		return s, errors.New("/metrics lacks go_goroutines or process_open_fds")
+	if found != 3 {
+		return s, errors.New("/metrics lacks go_goroutines, process_open_fds or larder_blob_files_open")
 	}
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
 	s.procFDs = len(ents)
@@ -610,9 +620,29 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
+// clientLog is where this program logs, and where Go's HTTP client reports
+// a response that came on a connection without a request ("Unsolicited
+// response received on idle HTTP channel"): the client then drops the
+// connection, but had it sent a request on it at that moment, it would
+// have taken that response for the answer. Each one fails the run.
+var clientLog = &logCounter{w: os.Stderr}
+
+type logCounter struct {
+	w           io.Writer
+	unsolicited atomic.Int64
+}
+
+func (l *logCounter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("Unsolicited response")) {
+		l.unsolicited.Add(1)
+	}
+	return l.w.Write(p)
+}
+
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("load: ")
+	log.SetOutput(clientLog)
 	flag.Parse()
 	if err := mainErr(); err != nil {
 		log.Fatal(err)
@@ -721,13 +751,13 @@ metadata_ttl = "1h"
 		if after, err = lp.snapshot(); err != nil {
 			return lost(err)
 		}
-		if after.goroutines-before.goroutines <= *slackG && after.procFDs-before.procFDs <= *slackFD {
+		if after.goroutines-before.goroutines <= *slackG && after.unshared()-before.unshared() <= *slackFD {
 			break
 		}
 	}
 	r := &result{st: st, elapsed: elapsed, before: before, pooled: pooled, after: after,
 		npmItems: len(npmItems), pypiItems: len(pypiItems),
-		hwmKB: lp.statusKB("VmHWM"), rssKB: lp.statusKB("VmRSS")}
+		hwmKB: lp.statusKB("VmHWM"), rssKB: lp.statusKB("VmRSS"), unsolicited: int(clientLog.unsolicited.Load())}
 	r.logN, r.logFirst = logProblems(lp.logPath)
 	text, fails := r.report()
 	fmt.Print(text)
@@ -753,6 +783,7 @@ type result struct {
 	hwmKB, rssKB          int
 	logN                  int
 	logFirst              []string
+	unsolicited           int // responses larder sent on a connection without a request
 }
 
 // report renders the Markdown report and says what failed, if anything.
@@ -785,9 +816,11 @@ func (r *result) report() (text string, fails []string) {
 	fmt.Fprintf(&b, "| larder | before (after warm-up) | after, idle upstream connections kept | after, all idle connections closed |\n| --- | ---: | ---: | ---: |\n")
 	fmt.Fprintf(&b, "| goroutines (`go_goroutines`) | %d | %d | %d |\n", r.before.goroutines, r.pooled.goroutines, r.after.goroutines)
 	fmt.Fprintf(&b, "| open files (`process_open_fds`) | %d | %d | %d |\n", r.before.fds, r.pooled.fds, r.after.fds)
-	fmt.Fprintf(&b, "| open files (`/proc/PID/fd`) | %d | %d | %d |\n\n", r.before.procFDs, r.pooled.procFDs, r.after.procFDs)
-	fmt.Fprintf(&b, "Throughput: %.0f requests/s, %.1f MB/s of bodies. Peak RSS (VmHWM): %.1f MB; RSS at the end: %.1f MB. Log lines at WARN or ERROR: %d.\n\n",
-		float64(total)/r.elapsed.Seconds(), float64(r.st.bytes)/1e6/r.elapsed.Seconds(), float64(r.hwmKB)/1024, float64(r.rssKB)/1024, r.logN)
+	fmt.Fprintf(&b, "| open files (`/proc/PID/fd`) | %d | %d | %d |\n", r.before.procFDs, r.pooled.procFDs, r.after.procFDs)
+	fmt.Fprintf(&b, "| of which blob files kept open (`larder_blob_files_open`) | %d | %d | %d |\n", r.before.blobFiles, r.pooled.blobFiles, r.after.blobFiles)
+	fmt.Fprintf(&b, "| open files but kept blob files | %d | %d | %d |\n\n", r.before.unshared(), r.pooled.unshared(), r.after.unshared())
+	fmt.Fprintf(&b, "Throughput: %.0f requests/s, %.1f MB/s of bodies. Peak RSS (VmHWM): %.1f MB; RSS at the end: %.1f MB. Log lines at WARN or ERROR: %d. Unsolicited responses on idle connections: %d.\n\n",
+		float64(total)/r.elapsed.Seconds(), float64(r.st.bytes)/1e6/r.elapsed.Seconds(), float64(r.hwmKB)/1024, float64(r.rssKB)/1024, r.logN, r.unsolicited)
 
 	if totalErr > 0 {
 		fails = append(fails, fmt.Sprintf("%d errors", totalErr))
@@ -798,8 +831,11 @@ func (r *result) report() (text string, fails []string) {
 	if g := r.after.goroutines - r.before.goroutines; g > *slackG {
 		fails = append(fails, fmt.Sprintf("goroutines grew by %d (slack %d)", g, *slackG))
 	}
-	if f := r.after.procFDs - r.before.procFDs; f > *slackFD {
-		fails = append(fails, fmt.Sprintf("open files grew by %d (slack %d)", f, *slackFD))
+	if f := r.after.unshared() - r.before.unshared(); f > *slackFD {
+		fails = append(fails, fmt.Sprintf("open files but kept blob files grew by %d (slack %d)", f, *slackFD))
+	}
+	if r.unsolicited > 0 {
+		fails = append(fails, fmt.Sprintf("%d unsolicited responses on idle connections", r.unsolicited))
 	}
 	if len(fails) == 0 {
 		fmt.Fprintf(&b, "Result: **PASS** (slack: %d goroutines, %d open files).\n", *slackG, *slackFD)

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
 	"github.com/larder-mirror/larder/web"
 )
 
@@ -24,6 +26,14 @@ func (a *app) handler() http.Handler {
 	r.Use(a.accessLog)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	r.Get("/readyz", a.ready)
+	if shared, ok := a.store.Blobs.(storage.SharedOpener); ok {
+		// Registered with the route it is read through. Register, not
+		// MustRegister: a second handler of one app serves the same gauge.
+		a.metrics.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "larder_blob_files_open",
+			Help: "Blob files held open to be sent by sendfile, in use or kept for the next request (at most 256 unused, each for a minute).",
+		}, func() float64 { return float64(shared.OpenFiles()) }))
+	}
 	r.Handle("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{}))
 	// The UI and its JSON API answer everything the routes above and the
 	// registry mounts below do not.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -273,22 +274,54 @@ func importCmd(ctx context.Context, args []string, c console) error {
 		defer file.Close()
 		r = file
 	}
-	store, dir, err := f.open(ctx, true)
+	// The configuration says which registries are mounted here and by what
+	// rules: the archive's rows are held to them (--data only moves the
+	// folder).
+	cfg, err := loadConfig(*f.config)
+	if err != nil {
+		return err
+	}
+	if *f.data != "" {
+		cfg.Data = *f.data
+	}
+	store, err := openData(ctx, cfg.Data, true)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	vet, closeVet, err := archiveVet(cfg, store, slog.New(slog.NewTextHandler(c.err, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer closeVet()
 
 	bar := newProgressBar(c, "import")
-	sum, err := store.Import(ctx, bufio.NewReaderSize(r, 1<<20), storage.ImportOptions{Progress: bar.update, MaxManifestSize: manifestLimit})
+	sum, err := store.Import(ctx, bufio.NewReaderSize(r, 1<<20), storage.ImportOptions{Progress: bar.update, MaxManifestSize: manifestLimit, Vet: vet})
 	bar.finish()
 	if err != nil {
 		return fmt.Errorf("%w (nothing was imported)", err)
 	}
-	fmt.Fprintf(c.out, "imported %s into %s: %s\n", pos[0], dir, plural(sum.Packages, "package"))
+	var conflicts, refused []storage.ImportNote
+	for _, n := range sum.Notes {
+		if n.Conflict {
+			conflicts = append(conflicts, n)
+		} else {
+			refused = append(refused, n)
+		}
+	}
+	fmt.Fprintf(c.out, "imported %s into %s: %s\n", pos[0], cfg.Data, plural(sum.Packages, "package"))
 	fmt.Fprintf(c.out, "  documents: %d written, %d kept (the copy here was as new)\n", sum.DocumentsWritten, sum.DocumentsKept)
 	fmt.Fprintf(c.out, "  artifacts: %d written, %d kept (held here already)\n", sum.ArtifactsWritten, sum.ArtifactsKept)
 	fmt.Fprintf(c.out, "  blobs: %d verified (%s), %d new\n", sum.Blobs, formatBytes(sum.Bytes), sum.NewBlobs)
+	if len(conflicts) > 0 {
+		fmt.Fprintf(c.out, "  %s: the archive disagrees with this folder, which keeps what it has\n", plural(len(conflicts), "archive conflict"))
+	}
+	if len(refused) > 0 {
+		fmt.Fprintf(c.out, "  %s refused\n", plural(len(refused), "row"))
+	}
+	for _, n := range sum.Notes {
+		fmt.Fprintf(c.out, "  %s\n", n)
+	}
 	return nil
 }
 

@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -14,18 +19,52 @@ import (
 	"github.com/larder-mirror/larder/storage"
 )
 
-// folder is a data folder filled through the storage API, closed again.
+// folder is a data folder filled through the storage API, closed again:
+// an npm packument and a PyPI project page, each with the file it declares
+// held.
 type folder struct {
 	dir          string
-	doc          storage.Document
+	doc          storage.Document // the packument
+	page         storage.Document // the project page
 	tarball      storage.Artifact // npm, fetched 2024-01-01
 	wheel        storage.Artifact // pypi, fetched 2024-06-01
 	tarballBytes string
+	wheelBytes   string
+}
+
+func sri512(content string) string {
+	sum := sha512.Sum512([]byte(content))
+	return "sha512-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func hex256(content string) string {
+	sum := sha256.Sum256([]byte(content))
+	return hex.EncodeToString(sum[:])
+}
+
+// packument is a stored npm packument of one package declaring tarballs, by
+// version, with the integrity given.
+func packument(name string, integrity map[string]string) string {
+	versions := map[string]any{}
+	for v, i := range integrity {
+		versions[v] = map[string]any{"name": name, "version": v, "dist": map[string]any{
+			"tarball": "https://registry.npmjs.org/" + name + "/-/" + name + "-" + v + ".tgz", "integrity": i}}
+	}
+	b, _ := json.Marshal(map[string]any{"name": name, "versions": versions})
+	return string(b)
+}
+
+// projectPage is a stored PyPI project page (larder's model) declaring one
+// file with its sha256.
+func projectPage(project, filename, sha256hex string) string {
+	b, _ := json.Marshal(map[string]any{"name": project, "files": []any{map[string]any{
+		"filename": filename, "url": "https://files.pythonhosted.org/packages/" + filename, "hashes": map[string]string{"sha256": sha256hex}}}})
+	return string(b)
 }
 
 func newFolder(t *testing.T) folder {
 	t.Helper()
-	f := folder{dir: filepath.Join(t.TempDir(), "data"), tarballBytes: strings.Repeat("lodash tarball ", 200)}
+	f := folder{dir: filepath.Join(t.TempDir(), "data"), tarballBytes: strings.Repeat("lodash tarball ", 200), wheelBytes: strings.Repeat("wheel ", 100)}
 	s, err := storage.Open(t.Context(), f.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -34,15 +73,28 @@ func newFolder(t *testing.T) folder {
 	jan, jun := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC), time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
 
 	f.doc = storage.Document{Registry: "npm", Key: "lodash", Variant: "full", ContentType: "application/json", FetchedAt: jan}
-	f.doc.Body, f.doc.Size = blob(t, s, `{"name":"lodash"}`)
+	f.doc.Body, f.doc.Size = blob(t, s, packument("lodash", map[string]string{"4.17.21": sri512(f.tarballBytes)}))
 	if err := s.PutDocument(t.Context(), f.doc, "lodash"); err != nil {
 		t.Fatal(err)
 	}
+	f.page = storage.Document{Registry: "pypi", Key: "requests", Variant: "page", ContentType: "application/json", FetchedAt: jun}
+	f.page.Body, f.page.Size = blob(t, s, projectPage("requests", "requests-2.32.3-py3-none-any.whl", hex256(f.wheelBytes)))
+	if err := s.PutDocument(t.Context(), f.page, "requests"); err != nil {
+		t.Fatal(err)
+	}
 	f.tarball = artifact(t, s, storage.Artifact{Registry: "npm", Path: "lodash/-/lodash-4.17.21.tgz", Package: "lodash", Version: "4.17.21",
-		UpstreamURL: "https://registry.npmjs.org/lodash/-/lodash-4.17.21.tgz"}, f.tarballBytes, jan)
-	f.wheel = artifact(t, s, storage.Artifact{Registry: "pypi", Path: "requests/requests-2.32.3-py3-none-any.whl", Package: "requests", Version: "2.32.3",
-		UpstreamURL: "https://files.pythonhosted.org/requests-2.32.3-py3-none-any.whl"}, strings.Repeat("wheel ", 100), jun)
+		UpstreamURL: "https://registry.npmjs.org/lodash/-/lodash-4.17.21.tgz", Integrity: sri512(f.tarballBytes)}, f.tarballBytes, jan)
+	f.wheel = artifact(t, s, storage.Artifact{Registry: "pypi", Path: "files/requests/requests-2.32.3-py3-none-any.whl", Package: "requests", Version: "2.32.3",
+		UpstreamURL: "https://files.pythonhosted.org/packages/requests-2.32.3-py3-none-any.whl", Integrity: "sha256-" + base64.StdEncoding.EncodeToString(mustHex(hex256(f.wheelBytes)))}, f.wheelBytes, jun)
 	return f
+}
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func blob(t *testing.T, s *storage.Store, content string) (storage.Digest, int64) {
@@ -111,14 +163,14 @@ func TestExportThenImportCopiesADataFolder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
-	wantContains(t, "export", out, "2 packages, 1 document, 2 artifacts; 3 blobs")
+	wantContains(t, "export", out, "2 packages, 2 documents, 2 artifacts; 4 blobs")
 
 	dst := filepath.Join(t.TempDir(), "air-gapped")
 	out, _, err = run(t, importCmd, archive, "--data", dst) // flags after the file work too
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	wantContains(t, "import", out, "2 packages", "documents: 1 written", "artifacts: 2 written, 0 kept", "blobs: 3 verified", "3 new")
+	wantContains(t, "import", out, "2 packages", "documents: 2 written", "artifacts: 2 written, 0 kept", "blobs: 4 verified", "4 new")
 
 	s := open(t, dst)
 	a, err := s.Artifact(t.Context(), "npm", src.tarball.Path)
@@ -143,7 +195,7 @@ func TestExportThenImportCopiesADataFolder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second import: %v", err)
 	}
-	wantContains(t, "second import", out, "documents: 0 written, 1 kept", "artifacts: 0 written, 2 kept", "0 new")
+	wantContains(t, "second import", out, "documents: 0 written, 2 kept", "artifacts: 0 written, 2 kept", "0 new")
 }
 
 func TestExportSelectsByRegistryAndDate(t *testing.T) {
@@ -153,9 +205,9 @@ func TestExportSelectsByRegistryAndDate(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"a registry", []string{"--registry", "pypi"}, "1 package, 0 documents, 1 artifact; 1 blob"},
-		{"a date", []string{"--since", "2024-03-01"}, "1 package, 0 documents, 1 artifact; 1 blob"},
-		{"an RFC 3339 time", []string{"--since", "2024-01-01T11:00:00Z"}, "2 packages, 1 document, 2 artifacts; 3 blobs"},
+		{"a registry", []string{"--registry", "pypi"}, "1 package, 1 document, 1 artifact; 2 blobs"},
+		{"a date", []string{"--since", "2024-03-01"}, "1 package, 1 document, 1 artifact; 2 blobs"},
+		{"an RFC 3339 time", []string{"--since", "2024-01-01T11:00:00Z"}, "2 packages, 2 documents, 2 artifacts; 4 blobs"},
 		{"a registry and a date", []string{"--registry", "npm", "--since", "2024-03-01"}, "0 packages, 0 documents, 0 artifacts; 0 blobs"},
 	}
 	for _, tt := range tests {
@@ -289,13 +341,13 @@ func TestVerifyReportsARepairedFolderAndFailsUntilItIsClean(t *testing.T) {
 		"corrupt blob "+string(f.tarball.SHA256),
 		"moved to "+filepath.Join(f.dir, "blobs", "quarantine", string(f.tarball.SHA256)),
 		"artifact npm/lodash/-/lodash-4.17.21.tgz: its bytes forgotten",
-		"checked 3 blobs", "1 ok, 1 missing, 1 corrupt")
+		"checked 4 blobs", "2 ok, 1 missing, 1 corrupt")
 
 	out, _, err = run(t, verifyCmd, "--data", f.dir)
 	if err != nil {
 		t.Errorf("second verify = %v, want success", err)
 	}
-	wantContains(t, "second verify", out, "checked 1 blob", "1 ok, 0 missing, 0 corrupt")
+	wantContains(t, "second verify", out, "checked 2 blobs", "2 ok, 0 missing, 0 corrupt")
 }
 
 func TestGCEvictsDownToTheSizeAndSaysWhatItFreed(t *testing.T) {
@@ -308,8 +360,8 @@ func TestGCEvictsDownToTheSizeAndSaysWhatItFreed(t *testing.T) {
 	s.Close() // one process holds a data folder at a time
 
 	// The tarball (3000 bytes, fetched first, never served) goes; the wheel
-	// (600 bytes) and the document stay.
-	out, _, err := run(t, gcCmd, "--data", f.dir, "--max-size", "1KiB", "-v")
+	// (600 bytes) and the documents stay.
+	out, _, err := run(t, gcCmd, "--data", f.dir, "--max-size", "2KiB", "-v")
 	if err != nil {
 		t.Fatalf("gc: %v", err)
 	}
@@ -317,7 +369,7 @@ func TestGCEvictsDownToTheSizeAndSaysWhatItFreed(t *testing.T) {
 		"evicted npm/lodash/-/lodash-4.17.21.tgz (2.9 KiB, never served)",
 		"evicted 1 artifact, deleting 1 blob: freed 2.9 KiB",
 		"removed 1 orphan blob no row pointed at: freed 11 B",
-		"before, 617 B after (limit 1.0 KiB)")
+		"before, 1.1 KiB after (limit 2.0 KiB)")
 	s = open(t, f.dir)
 	if a, _ := s.Artifact(t.Context(), "npm", f.tarball.Path); a.Cached() {
 		t.Errorf("the tarball is still held")
@@ -330,7 +382,7 @@ func TestGCEvictsDownToTheSizeAndSaysWhatItFreed(t *testing.T) {
 	}
 	s.Close()
 
-	out, _, err = run(t, gcCmd, "--data", f.dir, "--max-size", "1KiB")
+	out, _, err = run(t, gcCmd, "--data", f.dir, "--max-size", "2KiB")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/larder-mirror/larder/npm"
+	"github.com/larder-mirror/larder/pypi"
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+// mounters make a mounted registry of each kind larder knows on its upstream
+// link.
+var mounters = map[string]func(up *registries.Upstream, publicURL string) registries.Registry{
+	"npm":  func(up *registries.Upstream, publicURL string) registries.Registry { return npm.New(up, publicURL) },
+	"pypi": func(up *registries.Upstream, publicURL string) registries.Registry { return pypi.New(up, publicURL) },
+}
+
+// archiveVet mounts the configuration's registries, offline, so that an
+// import holds an archive's rows to their rules (registries.VetArchive):
+// the same hosts and declared digests a fetch of their documents would
+// accept. close releases them.
+func archiveVet(cfg Config, store *storage.Store, log *slog.Logger) (vet func(context.Context, *storage.Store, *storage.Manifest) ([]storage.ImportNote, error), close func(), err error) {
+	env := registries.Env{
+		Store:   store,
+		Metrics: registries.NewMetrics(prometheus.NewRegistry()),
+		Renders: registries.NewRenderCache(0),
+		Log:     log,
+	}
+	var ups []*registries.Upstream
+	close = func() {
+		for _, up := range ups {
+			up.Close()
+		}
+	}
+	var regs []registries.Registry
+	for _, rc := range cfg.Registry {
+		opts, err := registryOptions(cfg, rc)
+		if err != nil {
+			close()
+			return nil, nil, err
+		}
+		opts.Offline = true // an import never contacts an upstream
+		mount, ok := mounters[rc.Kind]
+		if !ok {
+			close()
+			return nil, nil, fmt.Errorf("registry %s: unknown kind %q", rc.Name, rc.Kind)
+		}
+		up := registries.NewUpstream(env, opts)
+		ups = append(ups, up)
+		regs = append(regs, mount(up, cfg.PublicURL))
+	}
+	return registries.VetArchive(regs), close, nil
+}

@@ -300,6 +300,11 @@ func (g *Registry) keepPins(project string, files []File) error {
 		path := filePath(project, f.Filename)
 		if pinned, ok := changed[path]; ok {
 			f.Hashes = pinnedHashes(registries.Integrity(pinned))
+			// The size (PEP 700) is of the held bytes too.
+			if a, err := g.up.Artifact(context.Background(), path); err == nil && a.Cached() {
+				size := a.Size
+				f.Size = &size
+			}
 		}
 		if pinned, ok := changed[path+".metadata"]; ok {
 			f.CoreMetadataHashes = pinnedHashes(registries.Integrity(pinned))

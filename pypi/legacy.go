@@ -1,8 +1,12 @@
 package pypi
 
 import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 
@@ -60,7 +64,17 @@ func (g *Registry) serveLegacyJSON(w http.ResponseWriter, r *http.Request, name 
 				add(fs)
 			}
 			files = g.acceptFiles(project, files)
-			return registries.Prepared{Body: body, ContentType: "application/json", Artifacts: g.announce(project, files)}, nil
+			arts := g.announce(project, files)
+			changed, err := g.up.Pins(context.Background(), project, arts)
+			if err != nil {
+				return registries.Prepared{}, err
+			}
+			if len(changed) > 0 {
+				if body, err = g.pinLegacy(context.Background(), body, project, changed); err != nil {
+					return registries.Prepared{}, err
+				}
+			}
+			return registries.Prepared{Body: body, ContentType: "application/json", Artifacts: arts}, nil
 		},
 	})
 	if err != nil {
@@ -129,6 +143,108 @@ func rewriteLegacy(body []byte, filesBase string) ([]byte, error) {
 		d["releases"], _ = json.Marshal(rels)
 	}
 	return json.Marshal(d)
+}
+
+// pinLegacy names, in every entry of a legacy JSON document for a file
+// larder holds under a pin (changed, by artifact path), the held bytes
+// instead of what the upstream declares, as the simple pages do: the pinned
+// hashes, sha256 always (poetry reads digests.sha256 and nothing else), the
+// md5 of the held bytes in digests and md5_digest, their size, and no other
+// digest (blake2b_256 cannot be computed here, so it is dropped rather than
+// left naming other bytes).
+func (g *Registry) pinLegacy(ctx context.Context, body []byte, project string, changed map[string]string) ([]byte, error) {
+	var d map[string]json.RawMessage
+	if err := json.Unmarshal(body, &d); err != nil {
+		return nil, err
+	}
+	facts := map[string]*heldFacts{}
+	fix := func(raw json.RawMessage) (json.RawMessage, error) {
+		var files []map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &files); err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			var name string
+			json.Unmarshal(f["filename"], &name)
+			path := filePath(project, name)
+			pinned, ok := changed[path]
+			if !ok || validateFilename(name) != nil {
+				continue
+			}
+			h := facts[path]
+			if h == nil {
+				h = g.heldFacts(ctx, path)
+				facts[path] = h
+			}
+			digests := pinnedHashes(registries.Integrity(pinned))
+			if h.sha256 != "" {
+				digests["sha256"] = h.sha256
+			}
+			if h.md5 != "" {
+				digests["md5"] = h.md5
+				f["md5_digest"], _ = json.Marshal(h.md5)
+			} else {
+				delete(f, "md5_digest")
+			}
+			f["digests"], _ = json.Marshal(digests)
+			if h.size > 0 {
+				f["size"], _ = json.Marshal(h.size)
+			}
+		}
+		return json.Marshal(files)
+	}
+	if raw, ok := d["urls"]; ok {
+		fixed, err := fix(raw)
+		if err != nil {
+			return nil, err
+		}
+		d["urls"] = fixed
+	}
+	if raw, ok := d["releases"]; ok {
+		var rels map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &rels); err != nil {
+			return nil, err
+		}
+		for v, files := range rels {
+			fixed, err := fix(files)
+			if err != nil {
+				return nil, err
+			}
+			rels[v] = fixed
+		}
+		d["releases"], _ = json.Marshal(rels)
+	}
+	return json.Marshal(d)
+}
+
+// heldFacts is what larder knows of the bytes it holds for a file.
+type heldFacts struct {
+	sha256, md5 string
+	size        int64
+}
+
+// heldFacts reads the held bytes of path for their md5. What cannot be read
+// is left empty, and so left out of the document: a digest larder cannot
+// vouch for is worse than none.
+func (g *Registry) heldFacts(ctx context.Context, path string) *heldFacts {
+	a, err := g.up.Artifact(ctx, path)
+	if err != nil || !a.Cached() {
+		return &heldFacts{}
+	}
+	h := &heldFacts{sha256: string(a.SHA256), size: a.Size}
+	rc, _, err := g.up.Store().Blobs.Open(ctx, a.SHA256)
+	if err != nil {
+		g.up.Env().Log.Warn("cannot read a held file for its md5; the legacy JSON leaves it out", "registry", g.name, "path", path, "err", err)
+		return h
+	}
+	defer rc.Close()
+	m := md5.New()
+	if _, err := io.Copy(m, rc); err != nil {
+		g.up.Env().Log.Warn("cannot read a held file for its md5; the legacy JSON leaves it out", "registry", g.name, "path", path, "err", err)
+		return h
+	}
+	h.md5 = hex.EncodeToString(m.Sum(nil))
+	return h
 }
 
 func validVersion(v string) bool {

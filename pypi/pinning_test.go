@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -68,6 +69,9 @@ func TestAFileFirstSeenWithoutAHashKeepsItsPin(t *testing.T) {
 		if !strings.Contains(page, hexSHA256(original)) || strings.Contains(page, hexSHA256(other)) {
 			t.Errorf("%s: the page does not name the pinned sha256 %s alone:\n%s", accept, hexSHA256(original), page)
 		}
+	}
+	if page := m.mustGet(t, "/pypi/simple/beta/", "Accept", mediaJSON); !strings.Contains(page, fmt.Sprintf(`"size":%d,`, len(original))) {
+		t.Errorf("the JSON page does not give the size of the held bytes, %d:\n%s", len(original), page)
 	}
 	if m.conflictCount(t, "beta") == 0 {
 		t.Error("the conflict was not recorded")

@@ -166,7 +166,9 @@ type Served struct {
 // RecordServed adds hit counts in one transaction. Callers batch them: a
 // write per request would serialise every download on SQLite's write lock.
 func (d *DB) RecordServed(ctx context.Context, batch []Served) error {
-	if len(batch) == 0 {
+	// A read-only snapshot is served without counting: the counts are
+	// statistics, and the folder cannot take them.
+	if len(batch) == 0 || d.readOnly {
 		return nil
 	}
 	return d.tx(ctx, func(tx *sql.Tx) error {

@@ -17,8 +17,9 @@ import (
 
 // FSBlobs keeps blobs in a local folder (see the package doc for the layout).
 type FSBlobs struct {
-	root   string
-	shared sharedBlobs
+	root     string
+	shared   sharedBlobs
+	readOnly bool // opened by OpenReadOnly: Create and Delete refuse
 }
 
 // OpenFSBlobs opens (creating if needed) a blob folder and empties its tmp/
@@ -80,6 +81,9 @@ func (s *FSBlobs) Stat(ctx context.Context, d Digest) (int64, error) {
 }
 
 func (s *FSBlobs) Delete(ctx context.Context, d Digest) error {
+	if s.readOnly {
+		return fmt.Errorf("blob store: %w", ErrReadOnly)
+	}
 	if !d.valid() {
 		return nil
 	}
@@ -113,6 +117,9 @@ func (s *FSBlobs) Walk(ctx context.Context, fn func(Digest, int64) error) error 
 }
 
 func (s *FSBlobs) Create(ctx context.Context) (BlobWriter, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("blob store: %w", ErrReadOnly)
+	}
 	f, err := os.CreateTemp(filepath.Join(s.root, "tmp"), "blob-*")
 	if err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)

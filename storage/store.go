@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,11 @@ import (
 
 // ErrInUse is returned by Open when another process holds the data folder.
 var ErrInUse = errors.New("data folder in use")
+
+// ErrReadOnly: the data folder, or a file in it, cannot be written (a
+// read-only mount, files made immutable, or permissions). OpenReadOnly
+// reads such a folder.
+var ErrReadOnly = errors.New("read-only")
 
 // Store is a data folder: the database and the blob store beside it.
 type Store struct {
@@ -25,9 +31,17 @@ type Store struct {
 // Open opens the data folder dir, creating it on first use. One process at
 // a time holds a data folder: opening empties blobs/tmp/ (writes a crash
 // interrupted), which would destroy another process's downloads in progress.
+// A folder that cannot be written is refused with an error wrapping
+// ErrReadOnly, before anything in it is touched.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if readOnlyErr(err) {
+			return nil, fmt.Errorf("data folder %s: %w: %v", dir, ErrReadOnly, bareError(err))
+		}
 		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	if err := checkWritable(dir); err != nil {
+		return nil, err
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
@@ -46,6 +60,37 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	return &Store{DB: db, Blobs: blobs, Dir: dir, lock: lock}, nil
 }
 
+// OpenReadOnly opens a data folder that holds a database already, to read
+// it and write nothing: an export, or a mounted snapshot served offline. It
+// takes the folder's lock shared, so that readers run side by side but never
+// beside a process that writes (Open takes it exclusive). The database is
+// read as immutable, without SQLite's locks or -shm file, unless its
+// write-ahead log holds pages the file lacks (a copy of a running larder),
+// which SQLite must then read through.
+func OpenReadOnly(ctx context.Context, dir string) (*Store, error) {
+	dbPath := filepath.Join(dir, "larder.db")
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, fmt.Errorf("data folder %s: %w", dir, err)
+	}
+	lock, err := lockDirShared(dir)
+	if err != nil {
+		return nil, err
+	}
+	mode := modeImmutable
+	if fi, err := os.Stat(dbPath + "-wal"); err == nil && fi.Size() > 0 {
+		mode = modeReadOnly
+	}
+	db, err := openDB(ctx, dbPath, mode)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	blobs := &FSBlobs{root: filepath.Join(dir, "blobs"), readOnly: true}
+	return &Store{DB: db, Blobs: blobs, Dir: dir, lock: lock}, nil
+}
+
 // Close closes the database and releases the data folder.
 func (s *Store) Close() error {
 	if c, ok := s.Blobs.(io.Closer); ok {
@@ -56,6 +101,24 @@ func (s *Store) Close() error {
 		s.lock.Close() // closing the descriptor releases the flock
 	}
 	return err
+}
+
+// checkWritable refuses a folder whose files cannot be written. access(2)
+// answers as the kernel would for a write, root included: a read-only
+// mount (EROFS) and an immutable file (EPERM) stop root too.
+func checkWritable(dir string) error {
+	for _, p := range []string{dir, filepath.Join(dir, "larder.lock"), filepath.Join(dir, "larder.db"),
+		filepath.Join(dir, "larder.db-wal"), filepath.Join(dir, "blobs"), filepath.Join(dir, "blobs", "tmp")} {
+		err := syscall.Access(p, 2) // W_OK
+		if err != nil && readOnlyErr(err) {
+			return fmt.Errorf("data folder %s: %w: %s cannot be written (%v)", dir, ErrReadOnly, p, err)
+		}
+	}
+	return nil
+}
+
+func readOnlyErr(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES)
 }
 
 // lockDir takes an exclusive advisory lock on dir/larder.lock and writes
@@ -73,5 +136,28 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	f.Truncate(0)
 	f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
+	return f, nil
+}
+
+// lockDirShared takes a shared lock on dir/larder.lock, opened for reading.
+// A folder without a lock file that cannot be given one is read unlocked:
+// it is read-only, so no larder can be writing it through this mount.
+func lockDirShared(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "larder.lock")
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
+		if err != nil && readOnlyErr(err) {
+			return nil, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is held by a larder process that writes it (pid %s); stop it first", ErrInUse, dir, strings.TrimSpace(string(holder)))
+	}
 	return f, nil
 }

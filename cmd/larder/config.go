@@ -362,6 +362,19 @@ func parseSize(s string) (int64, error) {
 	return int64(f * float64(unit)), nil
 }
 
+// allOffline reports whether no registry ever contacts its upstream.
+func (c *Config) allOffline() bool {
+	if c.Offline {
+		return true
+	}
+	for _, r := range c.Registry {
+		if !r.Offline {
+			return false
+		}
+	}
+	return true
+}
+
 const (
 	engineFast = "fasthttp"
 	engineStd  = "net/http"

@@ -161,7 +161,7 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 			return fmt.Errorf("export: %w", err)
 		}
 	}
-	store, dir, err := f.open(ctx, false)
+	store, dir, err := f.openReadOnly(ctx)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -88,7 +89,7 @@ func serve(args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
 	}
-	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 {
+	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 && !app.store.ReadOnly() {
 		go app.keepCacheUnder(ctx, max, 10*time.Minute)
 	}
 	var fast *front
@@ -113,7 +114,7 @@ func serve(args []string) error {
 		}
 		log.Info("mounted", "registry", r.Name(), "kind", r.Kind(), "url", scheme+ln.Addr().String()+"/"+r.Name()+"/")
 	}
-	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline, "http_engine", cfg.engine())
+	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline, "read_only", app.store.ReadOnly(), "http_engine", cfg.engine())
 
 	select {
 	case err := <-errc:
@@ -152,10 +153,12 @@ type app struct {
 	regs      []registries.Registry
 	upstreams []*registries.Upstream
 	metrics   *prometheus.Registry
+	minFree   int64       // min_free_space, for /readyz
+	notReady  atomic.Bool // the last /readyz failed: log only changes
 }
 
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *requestLog) (*app, error) {
-	store, err := storage.Open(ctx, cfg.Data)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +174,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	}))
 	renderBytes, _ := parseSize(cfg.RenderCache)
 	a := &app{cfg: cfg, log: log, requests: requests, store: store, metrics: reg}
+	a.minFree, _ = parseSize(cfg.MinFreeSpace) // checked by validate
+	store.OnCorrupt(a.reportCorrupt)
 	a.env = registries.Env{
 		Store:   store,
 		Metrics: registries.NewMetrics(reg),
@@ -197,6 +202,25 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		}
 	}
 	return a, nil
+}
+
+// openStore opens the data folder to serve it. A folder that cannot be
+// written (a mounted snapshot carried across an air gap) is served
+// read-only, when nothing is ever fetched into it: offline, every registry.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storage.Store, error) {
+	store, err := storage.Open(ctx, cfg.Data)
+	if !errors.Is(err, storage.ErrReadOnly) {
+		return store, err
+	}
+	if !cfg.allOffline() {
+		return nil, fmt.Errorf("%w; larder serves a read-only data folder only offline (--offline, or offline = true), where it never fetches", err)
+	}
+	store, err = storage.OpenReadOnly(ctx, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("the data folder is read-only: serving what it holds; hits are not counted", "data", cfg.Data)
+	return store, nil
 }
 
 func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) {

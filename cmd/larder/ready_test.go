@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// probeApp is a larder app for readiness tests: offline, so nothing but
+// the data folder and the probes matter, with its log kept.
+type probeApp struct {
+	app     *app
+	handler http.Handler
+	log     *lockedBuffer
+	data    string
+	close   func()
+}
+
+func startProbeApp(t *testing.T, data string, edit func(*Config)) *probeApp {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Data = data
+	cfg.Offline = true
+	cfg.MinFreeSpace = "0"
+	// Offline already keeps larder from the network; an unroutable upstream
+	// makes sure of it.
+	cfg.Registry = []RegistryConfig{{Name: "npm", Kind: "npm", Upstream: "http://127.0.0.1:9/", MetadataTTL: "1h"}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	if err := cfg.validate("test"); err != nil {
+		t.Fatal(err)
+	}
+	p := &probeApp{log: &lockedBuffer{}, data: data}
+	a, err := newApp(context.Background(), cfg, newLogger(cfg, p.log), newRequestLog(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.close = sync.OnceFunc(a.close)
+	t.Cleanup(p.close)
+	acl, err := newAccess(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.app, p.handler = a, acl.wrap(a.handler())
+	return p
+}
+
+func probe(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := noProxy.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// Load balancers probe with HEAD: it answers as GET does, without a body,
+// on both engines.
+func TestProbesAnswerHEADAsGET(t *testing.T) {
+	p := startProbeApp(t, t.TempDir(), nil)
+	engines(t, p.handler, func(t *testing.T, base string) {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			code, body := probe(t, http.MethodGet, base+path)
+			if code != http.StatusOK {
+				t.Fatalf("GET %s: %d %q", path, code, body)
+			}
+			code, body = probe(t, http.MethodHead, base+path)
+			if code != http.StatusOK || body != "" {
+				t.Errorf("HEAD %s: %d %q, want 200 and no body", path, code, body)
+			}
+		}
+	})
+}
+
+// wantNotReady checks that /readyz answers 503 on both engines, saying why
+// in words that contain no server path: each of why, where one may be
+// "this|or that".
+func wantNotReady(t *testing.T, p *probeApp, why ...string) {
+	t.Helper()
+	engines(t, p.handler, func(t *testing.T, base string) {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			code, body := probe(t, method, base+"/readyz")
+			if code != http.StatusServiceUnavailable {
+				t.Fatalf("%s /readyz: %d %q, want 503", method, code, body)
+			}
+			if method == http.MethodHead {
+				continue
+			}
+			t.Logf("/readyz: %s", strings.TrimSpace(body))
+			for _, w := range why {
+				if !slices.ContainsFunc(strings.Split(w, "|"), func(w string) bool { return strings.Contains(body, w) }) {
+					t.Errorf("/readyz says %q, not %q", body, w)
+				}
+			}
+			if strings.Contains(body, p.data) {
+				t.Errorf("/readyz shows a server path: %q", body)
+			}
+		}
+	})
+}
+
+func TestNotReadyWhenTheDatabaseFileIsDeleted(t *testing.T) {
+	p := startProbeApp(t, t.TempDir(), nil)
+	if err := os.Remove(filepath.Join(p.data, "larder.db")); err != nil {
+		t.Fatal(err)
+	}
+	wantNotReady(t, p, "larder.db")
+	if _, err := os.Stat(filepath.Join(p.data, "larder.db")); err == nil {
+		t.Error("the readiness check created a new, empty larder.db")
+	}
+}
+
+func TestNotReadyWhenTheDatabaseFileIsReplaced(t *testing.T) {
+	p := startProbeApp(t, t.TempDir(), nil)
+	db := filepath.Join(p.data, "larder.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A restore copied over the path: the same bytes, another file.
+	if err := os.WriteFile(db+".new", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(db+".new", db); err != nil {
+		t.Fatal(err)
+	}
+	wantNotReady(t, p, "larder.db")
+}
+
+// A database whose file was overwritten is not ready, and the log says so
+// once at ERROR, however often it is probed.
+func TestNotReadyWithACorruptDatabaseAndSaidOnce(t *testing.T) {
+	data := t.TempDir()
+	// Opened and closed once, so that what the test overwrites is the whole
+	// database, with nothing of it left in the write-ahead log.
+	first := startProbeApp(t, data, nil)
+	first.close()
+	p := startProbeApp(t, data, nil)
+	db := filepath.Join(data, "larder.db")
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := []byte(strings.Repeat("not a database ", int(fi.Size())/15+1))[:fi.Size()]
+	f, err := os.OpenFile(db, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(garbage, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	wantNotReady(t, p, "database")
+	wantNotReady(t, p, "database")
+	logged := p.log.String()
+	if n := strings.Count(logged, "level=ERROR"); n != 1 {
+		t.Errorf("%d ERROR lines, want 1:\n%s", n, logged)
+	}
+	if !strings.Contains(logged, "corrupt") {
+		t.Errorf("the log does not say the database is corrupt:\n%s", logged)
+	}
+}
+
+func TestNotReadyBelowTheFreeSpaceFloor(t *testing.T) {
+	p := startProbeApp(t, t.TempDir(), func(c *Config) { c.MinFreeSpace = "8000000TiB" })
+	wantNotReady(t, p, "free", "min_free_space")
+}
+
+// mountTmpfs mounts a small tmpfs for the test, to fill; it skips the test
+// where mounting is not allowed.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			t.Skipf("cannot mount a tmpfs here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// fill writes into dir until the disk is full.
+func fill(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestNotReadyOnAFullDisk(t *testing.T) {
+	disk := mountTmpfs(t, "8m")
+	p := startProbeApp(t, filepath.Join(disk, "data"), nil)
+	engines(t, p.handler, func(t *testing.T, base string) {
+		if code, body := probe(t, http.MethodGet, base+"/readyz"); code != http.StatusOK {
+			t.Fatalf("before the disk filled: %d %q", code, body)
+		}
+	})
+	fill(t, disk)
+	wantNotReady(t, p, "no space left on device|database or disk is full")
+}
+
+// readOnlyMount makes a read-only view of dir, as a mounted snapshot is;
+// the test is skipped where mounting is not allowed.
+func readOnlyMount(t *testing.T, dir string) string {
+	t.Helper()
+	view := t.TempDir()
+	if err := syscall.Mount(dir, view, "", syscall.MS_BIND, ""); err != nil {
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			t.Skipf("cannot bind-mount here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(view, syscall.MNT_DETACH) })
+	if err := syscall.Mount("", view, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	return view
+}
+
+// A snapshot mounted read-only is exported.
+func TestExportOfAReadOnlyDataFolder(t *testing.T) {
+	src := newFolder(t)
+	view := readOnlyMount(t, src.dir)
+	archive := filepath.Join(t.TempDir(), "larder.tar")
+	if _, stderr, err := run(t, exportCmd, "--out", archive, "--data", view); err != nil {
+		t.Fatalf("export: %v\n%s", err, stderr)
+	}
+	dst := filepath.Join(t.TempDir(), "copy")
+	if out, _, err := run(t, importCmd, archive, "--data", dst); err != nil {
+		t.Fatalf("import: %v", err)
+	} else {
+		wantContains(t, "import", out, "artifacts: 2 written")
+	}
+}
+
+// Export reads the data folder and writes nothing to it: no lock holder's
+// pid, no -wal or -shm file made and removed.
+func TestExportWritesNothingToTheDataFolder(t *testing.T) {
+	src := newFolder(t)
+	before := folderState(t, src.dir)
+	archive := filepath.Join(t.TempDir(), "larder.tar")
+	if _, stderr, err := run(t, exportCmd, "--out", archive, "--data", src.dir); err != nil {
+		t.Fatalf("export: %v\n%s", err, stderr)
+	}
+	after := folderState(t, src.dir)
+	for p, v := range after {
+		if before[p] != v {
+			t.Errorf("%s changed: %q, was %q", p, v, before[p])
+		}
+	}
+	for p := range before {
+		if _, ok := after[p]; !ok {
+			t.Errorf("%s was removed", p)
+		}
+	}
+}
+
+// folderState is each entry's kind, size, time and content.
+func folderState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		v := fmt.Sprintf("%v %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		out[strings.TrimPrefix(p, dir)] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A snapshot mounted read-only is served offline: what it holds, with
+// readiness saying so; online, larder refuses it, as it could keep nothing.
+func TestServeOfflineAReadOnlyDataFolder(t *testing.T) {
+	src := newFolder(t)
+	view := readOnlyMount(t, src.dir)
+	p := startProbeApp(t, view, nil)
+	if !p.app.store.ReadOnly() {
+		t.Fatal("the store is not read-only")
+	}
+	engines(t, p.handler, func(t *testing.T, base string) {
+		code, body := probe(t, http.MethodGet, base+"/npm/"+src.tarball.Path)
+		if code != http.StatusOK || body != src.tarballBytes {
+			t.Errorf("tarball: %d, %d bytes", code, len(body))
+		}
+		code, body = probe(t, http.MethodGet, base+"/readyz")
+		if code != http.StatusOK || !strings.Contains(body, "read-only") {
+			t.Errorf("/readyz: %d %q", code, body)
+		}
+	})
+	p.close()
+
+	cfg := defaultConfig()
+	cfg.Data = view
+	cfg.Registry = []RegistryConfig{{Name: "npm", Kind: "npm", Upstream: "http://127.0.0.1:9/", MetadataTTL: "1h"}}
+	if a, err := newApp(context.Background(), cfg, newLogger(cfg, io.Discard), newRequestLog(cfg, io.Discard)); err == nil {
+		a.close()
+		t.Fatal("served a read-only folder online")
+	} else if !strings.Contains(err.Error(), "--offline") {
+		t.Errorf("the refusal does not say what to do: %v", err)
+	}
+}

@@ -42,14 +42,19 @@ func TestExportImportThenInstallOfflineAcrossAnAirGap(t *testing.T) {
 	data, _ := os.ReadFile(archive)
 	damaged := filepath.Join(t.TempDir(), "damaged.tar")
 	os.WriteFile(damaged, data[:len(data)*2/3], 0o644)
+	// The air-gapped side mounts the same registries: their rules (hosts,
+	// declared digests) are what the archive is held to.
 	gapped := filepath.Join(t.TempDir(), "air-gapped")
-	if out, err := runLarder(t, "import", "--data", gapped, damaged); err == nil {
+	if out, err := runLarder(t, "import", "--config", l.config, "--data", gapped, damaged); err == nil {
 		t.Fatalf("a truncated archive imported:\n%s", out)
 	}
-	if out, err := runLarder(t, "import", "--data", gapped, archive); err != nil {
+	if out, err := runLarder(t, "import", "--data", gapped, archive); err == nil || !strings.Contains(out+err.Error(), "upstream URL refused") {
+		t.Fatalf("an archive of other upstreams imported under the default registries: %v\n%s", err, out)
+	}
+	if out, err := runLarder(t, "import", "--config", l.config, "--data", gapped, archive); err != nil || strings.Contains(out, "refused") || strings.Contains(out, "conflict") {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
-	if out, err := runLarder(t, "import", "--data", gapped, archive); err != nil || !strings.Contains(out, "0 new") {
+	if out, err := runLarder(t, "import", "--config", l.config, "--data", gapped, archive); err != nil || !strings.Contains(out, "0 new") {
 		t.Errorf("second import should change nothing: %v\n%s", err, out)
 	}
 

@@ -73,3 +73,41 @@ func TestAnUpstreamCannotSwapTheBytesOfAPinnedVersion(t *testing.T) {
 		t.Errorf("the API does not list the conflict:\n%s", api)
 	}
 }
+
+// An artifact whose document declared no digest is pinned to the bytes first
+// stored: when the upstream later declares other bytes for it, npm and pip
+// still install, because every document larder serves names the pin.
+func TestAnArtifactFirstSeenWithoutADigestStaysInstallable(t *testing.T) {
+	npmUp := npmtest.New()
+	defer npmUp.Close()
+	npmUp.Publish("bare", "1.0.0", nil)
+	npmUp.SetDigests("bare", "1.0.0", "", "")
+	original := npmtest.Tarball("bare", "1.0.0", nil)
+	pyUp := pypitest.New()
+	defer pyUp.Close()
+	wheel, originalWheel := pypitest.Wheel("gamma", "1.0.0", nil, "")
+	pyUp.AddFile("gamma", wheel, originalWheel, pypitest.FileOpts{OmitHashes: true})
+	l := startLarder(t, npmConfig(npmUp, `metadata_ttl = "1s"`)+pypiConfig(pyUp, `metadata_ttl = "1s"`))
+
+	l.get(t, "/npm/bare")
+	if _, body := l.get(t, "/npm/bare/-/bare-1.0.0.tgz"); sha(body) != sha(original) {
+		t.Fatal("warming the tarball")
+	}
+	l.get(t, "/pypi/simple/gamma/")
+	if _, body := l.get(t, "/pypi/files/gamma/"+wheel); sha(body) != sha(originalWheel) {
+		t.Fatal("warming the wheel")
+	}
+	npmUp.PublishTarball("bare", "1.0.0", append(append([]byte{}, original...), 0), nil)
+	pyUp.AddFile("gamma", wheel, append(append([]byte{}, originalWheel...), 0), pypitest.FileOpts{})
+	time.Sleep(1100 * time.Millisecond)
+
+	c := newProject(t, `{"name":"app","version":"1.0.0","dependencies":{"bare":"1.0.0"}}`)
+	c.mustRun(l.URL+"/npm/", "npm", "install", "--no-audit")
+	newPip(t, l.URL+"/pypi/simple/").mustRun("install", "--target", filepath.Join(t.TempDir(), "site"), "gamma==1.0.0")
+
+	for _, want := range []string{"stored unverified", "pin-first-seen", "UPSTREAM CHANGED THE BYTES"} {
+		if !l.logged(want) {
+			t.Errorf("the log does not say %q", want)
+		}
+	}
+}

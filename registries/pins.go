@@ -75,13 +75,7 @@ func (u *Upstream) Pins(ctx context.Context, pkg string, announced []storage.Art
 			continue
 		}
 		pin := pinOf(p)
-		// The blob's name is the sha256 of the bytes: a fact whatever the
-		// pin says.
-		facts := pin
-		if pin.HexDigest("sha256") == "" {
-			facts = pin.Join(SRIFromHex("sha256", string(p.SHA256)))
-		}
-		verdict, unchecked := compareToPin(facts, Integrity(a.Integrity))
+		verdict, unchecked := heldVerdict(p, Integrity(a.Integrity))
 		if verdict == pinUnchecked {
 			verdict, err = u.checkHeld(ctx, p, pin, unchecked)
 			if err != nil {
@@ -160,6 +154,18 @@ func sameIntegrity(a, b Integrity) bool {
 		}
 	}
 	return common > 0 || (len(da) == 0 && len(db) == 0)
+}
+
+// heldVerdict compares an offered declaration with what larder knows of
+// the held bytes of a without reading them: its pin, and the sha256 its
+// blob is named by, a fact whatever the pin says. For pinUnchecked the
+// caller hashes the blob with the algorithms returned.
+func heldVerdict(a storage.Artifact, offered Integrity) (pinVerdict, []declared) {
+	facts := pinOf(a)
+	if facts.HexDigest("sha256") == "" {
+		facts = facts.Join(SRIFromHex("sha256", string(a.SHA256)))
+	}
+	return compareToPin(facts, offered)
 }
 
 // pinVerdict is how an upstream's declaration stands against a pin.

@@ -1,6 +1,11 @@
 package registries
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/larder-mirror/larder/storage"
+)
 
 func TestCompareToPin(t *testing.T) {
 	pin := SRIFromHex("sha512", "aa").Join(SRIFromHex("sha1", "bb"))
@@ -59,5 +64,34 @@ func TestSameIntegrityComparesTheAlgorithmsBothName(t *testing.T) {
 	}
 	if got := a.Without("sha1"); got != SRIFromHex("sha512", "aa") {
 		t.Errorf("Without(sha1) = %q", got)
+	}
+}
+
+// What the blob is named by answers a sha256 declaration without reading
+// it, whatever the pin names, and a row stored before pins existed for
+// unverified artifacts is pinned to it.
+func TestHeldVerdictKnowsTheBlobsSHA256(t *testing.T) {
+	digest := storage.Digest(strings.Repeat("ab", 32))
+	pin512 := SRIFromHex("sha512", "aa")
+	tests := []struct {
+		name     string
+		integ    string
+		offered  Integrity
+		want     pinVerdict
+		wantsPin Integrity
+	}{
+		{"sha256 of the blob against a sha512 pin", string(pin512), SRIFromHex("sha256", string(digest)), pinAgrees, pin512},
+		{"another sha256 against a sha512 pin", string(pin512), SRIFromHex("sha256", strings.Repeat("cd", 32)), pinConflicts, pin512},
+		{"a row that declared nothing", "", SRIFromHex("sha256", string(digest)), pinAgrees, SRIFromHex("sha256", string(digest))},
+		{"a row that declared only sha3", "sha3-qg==", SRIFromHex("sha256", strings.Repeat("cd", 32)), pinConflicts, SRIFromHex("sha256", string(digest))},
+	}
+	for _, tt := range tests {
+		a := storage.Artifact{Integrity: tt.integ, SHA256: digest}
+		if got, _ := heldVerdict(a, tt.offered); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+		if got := pinOf(a); got != tt.wantsPin {
+			t.Errorf("%s: pinned to %q, want %q", tt.name, got, tt.wantsPin)
+		}
 	}
 }

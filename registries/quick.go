@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/larder-mirror/larder/storage"
@@ -89,20 +90,34 @@ func (q Quick) EachHeader(set func(key, value string)) {
 // is counted.
 func (u *Upstream) DocumentQuick(doc *Rendered, status CacheStatus, vary, acceptEncoding, ifNoneMatch string, extra ...HeaderLine) Quick {
 	u.count("document", status)
+	gz := acceptsGzip(acceptEncoding)
 	q := Quick{
 		ETag: doc.ETag, Cache: status, Document: true, Vary: vary, Extra: extra,
 		ArtifactOptions: ArtifactOptions{ContentType: doc.ContentType, CacheControl: u.docCacheControl},
 	}
-	if etagMatches(ifNoneMatch, doc.ETag) {
+	if gz {
+		// Another representation, other bytes: a strong ETag names one.
+		q.ETag = gzipETag(doc.ETag)
+	}
+	if etagMatches(ifNoneMatch, q.ETag) {
 		q.NotModified = true
 		return q
 	}
 	q.Body = doc.Body
-	if acceptsGzip(acceptEncoding) {
+	if gz {
 		q.Body, q.Encoding = doc.Gzip(), "gzip"
 	}
 	q.Size = int64(len(q.Body))
 	return q
+}
+
+// gzipETag is the ETag of the gzip form of the document whose plain form
+// has the (quoted) etag, as Apache's mod_deflate names it.
+func gzipETag(etag string) string {
+	if s, ok := strings.CutSuffix(etag, `"`); ok {
+		return s + `-gzip"`
+	}
+	return etag + "-gzip"
 }
 
 // fresh reports whether a document is held in memory and fresh: answering

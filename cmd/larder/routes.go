@@ -22,6 +22,7 @@ import (
 func (a *app) handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(a.accessLog)
+	r.Use(withoutEmptySuffixRanges)
 	// Load balancers probe with HEAD as often as with GET.
 	healthz := func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }
 	r.Get("/healthz", healthz)

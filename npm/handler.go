@@ -50,7 +50,7 @@ func (g *Registry) serve(w http.ResponseWriter, r *http.Request) {
 // writeError maps an error to npm's JSON error shape, in one place.
 func (g *Registry) writeError(w http.ResponseWriter, err error) {
 	status := registries.StatusOf(err)
-	msg := registries.ErrorMessage(err)
+	msg := g.up.ErrorMessage(err)
 	if errors.Is(err, registries.ErrNotFound) {
 		msg = "Not found" // the registry's own words; clients match on them
 	}

@@ -113,7 +113,7 @@ func (g *Registry) writeError(w http.ResponseWriter, err error) {
 		http.Error(w, "404 Not Found", http.StatusNotFound)
 		return
 	}
-	http.Error(w, registries.ErrorMessage(err), status)
+	http.Error(w, g.up.ErrorMessage(err), status)
 }
 
 // serveProject answers /simple/{project}/. A non-normalized name is

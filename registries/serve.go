@@ -136,9 +136,6 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	w.Write(append(b, '\n'))
 }
 
-// ErrorMessage is the text a client should see for err.
-func ErrorMessage(err error) string { return errBodyMessage(err) }
-
 // Choices remembers what a content negotiation chose for each Accept
 // header seen: clients send a handful of distinct ones, and reading q-values
 // on every request showed in profiles of cache hits. Past a bound, new

@@ -251,12 +251,3 @@ func (u *Upstream) Passthrough(w http.ResponseWriter, r *http.Request, upstreamU
 	defer rb.Close() // stops its timer
 	io.Copy(w, rb)
 }
-
-// errBodyMessage is what a client sees for an error.
-func errBodyMessage(err error) string {
-	var ue *UpstreamError
-	if errors.As(err, &ue) {
-		return ue.Error()
-	}
-	return err.Error()
-}

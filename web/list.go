@@ -300,7 +300,7 @@ func (h *Handler) apiPackages(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusInternalServerError {
 			h.log.Error("api", "path", r.URL.Path, "err", err)
 		}
-		h.writeJSONError(w, status, err.Error())
+		h.writeJSONError(w, status, registries.ErrorMessage(err))
 		return
 	}
 	h.writeJSON(w, r, http.StatusOK, list)

@@ -191,7 +191,7 @@ func (h *Handler) apiPackage(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.log.Error("api", "path", r.URL.Path, "err", err)
-		h.writeJSONError(w, http.StatusInternalServerError, err.Error())
+		h.writeJSONError(w, http.StatusInternalServerError, registries.ErrorMessage(err))
 		return
 	}
 	h.writeJSON(w, r, http.StatusOK, v)

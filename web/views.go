@@ -156,7 +156,7 @@ func (h *Handler) apiRegistries(w http.ResponseWriter, r *http.Request) {
 	v, err := h.overview(r)
 	if err != nil {
 		h.log.Error("api", "path", r.URL.Path, "err", err)
-		h.writeJSONError(w, http.StatusInternalServerError, err.Error())
+		h.writeJSONError(w, http.StatusInternalServerError, registries.ErrorMessage(err))
 		return
 	}
 	if v.Registries == nil {
@@ -174,7 +174,7 @@ func (h *Handler) apiRegistry(w http.ResponseWriter, r *http.Request) {
 	v, err := h.registryView(r, reg)
 	if err != nil {
 		h.log.Error("api", "path", r.URL.Path, "err", err)
-		h.writeJSONError(w, http.StatusInternalServerError, err.Error())
+		h.writeJSONError(w, http.StatusInternalServerError, registries.ErrorMessage(err))
 		return
 	}
 	h.writeJSON(w, r, http.StatusOK, v)

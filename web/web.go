@@ -247,7 +247,7 @@ func (h *Handler) noSuchRegistry(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.Error("web", "path", r.URL.Path, "err", err)
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong",
-		"larder could not answer this page: "+err.Error()+". The log has the details.")
+		"larder could not answer this page: "+registries.ErrorMessage(err)+". The log has the details.")
 }
 
 func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {

@@ -32,6 +32,10 @@ type front struct {
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	workers *handlerWorkers
+	// Responses the front writes on a connection it took over from
+	// fasthttp (see frontWriter.closeDelimited), which fasthttp's
+	// Shutdown no longer waits for.
+	hijacked sync.WaitGroup
 }
 
 // admission is a handler that can tell from a request's line and headers
@@ -101,7 +105,17 @@ func (f *front) Serve(ln net.Listener) error { return f.srv.Serve(ln) }
 // idle connections, as http.Server.Shutdown does.
 func (f *front) Shutdown(ctx context.Context) error {
 	defer f.workers.close()
-	return f.srv.ShutdownWithContext(ctx)
+	err := f.srv.ShutdownWithContext(ctx)
+	done := make(chan struct{})
+	go func() { f.hijacked.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
 }
 
 // serve runs larder's handler for one request. The handler runs on its own
@@ -128,7 +142,7 @@ func (f *front) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	r := f.request(ctx, uri, u)
-	w := newFrontWriter(ctx, r)
+	w := newFrontWriter(ctx, r, &f.hijacked)
 	f.workers.start(w, r)
 	<-w.decided
 	if w.aborted {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The gzip and the plain form of a document are two representations: a
@@ -115,4 +119,57 @@ func TestAnEmptySuffixRangeIsUnsatisfiable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// An HTTP/1.0 client knows nothing of chunked framing (RFC 9112, 6.1): a
+// response whose length is not known up front goes to it as it is, ended
+// by closing the connection, whatever the client asked of the connection.
+func TestAnHTTP10ResponseOfUnknownLengthIsCloseDelimited(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 10_000) // past what the front holds
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if r.URL.Path == "/flushed" {
+			w.Write(body[:10])
+			w.(http.Flusher).Flush()
+			w.Write(body[10:100])
+			return
+		}
+		for p := body; len(p) > 0; p = p[10_000:] {
+			w.Write(p[:10_000])
+		}
+	})
+	engines(t, h, func(t *testing.T, base string) {
+		for _, c := range []struct{ path, connection string }{{"/large", ""}, {"/large", "keep-alive"}, {"/flushed", ""}} {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			req := "GET " + c.path + " HTTP/1.0\r\nHost: x\r\n"
+			if c.connection != "" {
+				req += "Connection: " + c.connection + "\r\n"
+			}
+			io.WriteString(conn, req+"\r\n")
+			raw, err := io.ReadAll(conn) // to the end: the server closes
+			conn.Close()
+			if err != nil {
+				t.Fatalf("%s %s: %v after %d bytes", c.path, c.connection, err, len(raw))
+			}
+			head, got, ok := bytes.Cut(raw, []byte("\r\n\r\n"))
+			if !ok || !bytes.HasPrefix(head, []byte("HTTP/1.")) || !bytes.Contains(head, []byte(" 200 ")) {
+				t.Fatalf("%s %s: %.200q", c.path, c.connection, raw)
+			}
+			lower := strings.ToLower(string(head))
+			if strings.Contains(lower, "transfer-encoding") || strings.Contains(lower, "content-length") {
+				t.Errorf("%s %s: framed for an HTTP/1.0 client:\n%s", c.path, c.connection, head)
+			}
+			want := body
+			if c.path == "/flushed" {
+				want = body[:100]
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s %s: %d bytes of body, want the %d written: %.80q", c.path, c.connection, len(got), len(want), got)
+			}
+		}
+	})
 }

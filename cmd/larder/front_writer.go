@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -36,6 +37,8 @@ const (
 type frontWriter struct {
 	ctx         *fasthttp.RequestCtx
 	head        bool
+	http10      bool            // the client speaks HTTP/1.0: no chunked framing
+	hijacked    *sync.WaitGroup // counts responses sent on a hijacked connection
 	header      http.Header
 	status      int
 	wroteHeader bool
@@ -68,13 +71,15 @@ type ack struct {
 
 var errStreamGone = errors.New("the client connection is gone")
 
-func newFrontWriter(ctx *fasthttp.RequestCtx, r *http.Request) *frontWriter {
+func newFrontWriter(ctx *fasthttp.RequestCtx, r *http.Request, hijacked *sync.WaitGroup) *frontWriter {
 	return &frontWriter{
-		ctx:     ctx,
-		head:    r.Method == http.MethodHead,
-		header:  make(http.Header, 8),
-		status:  http.StatusOK,
-		decided: make(chan struct{}),
+		ctx:      ctx,
+		hijacked: hijacked,
+		http10:   !r.ProtoAtLeast(1, 1),
+		head:     r.Method == http.MethodHead,
+		header:   make(http.Header, 8),
+		status:   http.StatusOK,
+		decided:  make(chan struct{}),
 	}
 }
 
@@ -206,6 +211,13 @@ func (w *frontWriter) startStream(first []byte) {
 	if size > int64(int(^uint(0)>>1)) {
 		size = -1
 	}
+	if size < 0 && w.http10 {
+		w.closeDelimited()
+		if len(held) > 0 {
+			w.send(chunk{p: held})
+		}
+		return
+	}
 	// Headers leave at once: the handler flushed, or a body follows that
 	// will be written past fasthttp's buffer.
 	w.ctx.Response.ImmediateHeaderFlush = true
@@ -215,6 +227,38 @@ func (w *frontWriter) startStream(first []byte) {
 		w.send(chunk{p: held})
 	}
 }
+
+// closeDelimited sends the stream to an HTTP/1.0 client, which cannot
+// read chunks (RFC 9112, 6.1): the body as it is, its end the connection's.
+// fasthttp chunks every stream of unknown length, so the front takes the
+// connection over from it and writes the response itself.
+func (w *frontWriter) closeDelimited() {
+	resp := &w.ctx.Response
+	resp.Header.SetContentLength(-2) // neither length nor chunks; and the connection closes
+	resp.Header.Del("Transfer-Encoding")
+	head := bytes.Clone(resp.Header.Header())
+	conn := w.ctx.Conn()
+	w.hijacked.Add(1)
+	w.ctx.HijackSetNoResponse(true)
+	// fasthttp runs this once serve has returned, and closes the
+	// connection after it.
+	w.ctx.Hijack(func(net.Conn) {
+		defer w.hijacked.Done()
+		defer w.stream.Close()
+		var dst io.Writer = conn
+		if _, err := conn.Write(head); err != nil {
+			dst = failedWriter{err}
+		}
+		w.stream.WriteTo(dst)
+	})
+	close(w.decided)
+}
+
+// failedWriter fails every write, with the error of one that failed
+// before.
+type failedWriter struct{ err error }
+
+func (f failedWriter) Write([]byte) (int, error) { return 0, f.err }
 
 // send passes one write to the stream and waits until it is on the
 // connection or has failed.

@@ -346,3 +346,11 @@ func TestServeOfflineAReadOnlyDataFolder(t *testing.T) {
 		t.Errorf("the refusal does not say what to do: %v", err)
 	}
 }
+
+// unfill gives back what fill took.
+func unfill(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+}

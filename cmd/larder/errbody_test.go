@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/larder-mirror/larder/npm/npmtest"
+	"github.com/larder-mirror/larder/pypi/pypitest"
+)
+
+// On a full disk, what a client is told says what went wrong, not where on
+// the server; the log keeps where.
+func TestAFullDiskShowsClientsNoServerPath(t *testing.T) {
+	disk := mountTmpfs(t, "8m")
+	npmUp, pypiUp := npmtest.New(), pypitest.New()
+	t.Cleanup(npmUp.Close)
+	t.Cleanup(pypiUp.Close)
+	big := make([]byte, 64<<10)
+	for i := range big {
+		big[i] = byte(i * 13 % 251)
+	}
+	for i := range 4 {
+		npmUp.PublishTarball(fmt.Sprintf("pkg%d", i), "1.0.0", big, nil)
+	}
+	wheel := pypiUp.AddWheel("tiny", "1.0", nil, ">=3.8")
+	p := startProbeApp(t, filepath.Join(disk, "data"), func(c *Config) {
+		c.Offline = false
+		c.Registry = []RegistryConfig{
+			{Name: "npm", Kind: "npm", Upstream: npmUp.URL, MetadataTTL: "1h"},
+			{Name: "pypi", Kind: "pypi", Upstream: pypiUp.IndexURL, FileHosts: []string{pypiUp.FilesURL}, MetadataTTL: "1h"},
+		}
+	})
+	i := 0
+	engines(t, p.handler, func(t *testing.T, base string) {
+		// Documents are fetched while there is room, so that what fails is
+		// storing the download.
+		pkg, cold := fmt.Sprintf("pkg%d", i), fmt.Sprintf("pkg%d", i+1)
+		i += 2
+		if code, body := probe(t, http.MethodGet, base+"/npm/"+pkg); code != http.StatusOK {
+			t.Fatalf("packument: %d %s", code, body)
+		}
+		if code, body := probe(t, http.MethodGet, base+"/pypi/simple/tiny/"); code != http.StatusOK {
+			t.Fatalf("project page: %d %s", code, body)
+		}
+		fill(t, disk)
+		defer unfill(t, disk)
+		for _, path := range []string{"/npm/" + pkg + "/-/" + pkg + "-1.0.0.tgz", "/pypi/files/tiny/" + wheel, "/npm/" + cold} {
+			code, body := probe(t, http.MethodGet, base+path)
+			if code < 500 {
+				t.Fatalf("%s on a full disk: %d %q", path, code, body)
+			}
+			t.Logf("%s: %d %s", path, code, strings.TrimSpace(body))
+			if strings.Contains(body, disk) || strings.Contains(body, "blobs/tmp") {
+				t.Errorf("%s: the body shows a server path: %q", path, body)
+			}
+			if !strings.Contains(body, "no space left on device") {
+				t.Errorf("%s: the body does not say why: %q", path, body)
+			}
+		}
+	})
+	// Each of the six failures is logged whole, the path included.
+	n := 0
+	for _, line := range strings.Split(p.log.String(), "\n") {
+		if strings.Contains(line, "told without server paths") && strings.Contains(line, filepath.Join(disk, "data", "blobs", "tmp")) {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d failures logged whole, want 6:\n%s", n, p.log.String())
+	}
+}

@@ -128,7 +128,8 @@ func (u *Upstream) checkHeld(ctx context.Context, a storage.Artifact, pin Integr
 		pin = pin.Join(d.sri())
 	}
 	if err := u.env.Store.DB.LearnPin(ctx, u.opts.Name, a.Path, a.SHA256, string(pin)); err != nil {
-		return 0, err
+		// The bytes did answer: only the saving of a re-read is lost.
+		u.log.Warn("could not add checked digests to a pin; they will be checked again", "path", a.Path, "err", err)
 	}
 	return pinAgrees, nil
 }

@@ -187,6 +187,12 @@ func TestAVersionFirstSeenWithoutADigestKeepsItsPin(t *testing.T) {
 					}
 				}
 			}
+			var version struct {
+				Dist servedDist `json:"dist"`
+			}
+			if err := json.Unmarshal(m.get(t, "/npm/leaf/1.0.0", ""), &version); err != nil || str(version.Dist.Integrity) != pin {
+				t.Errorf("the version document's dist.integrity is %s (%v), want the pin %s", str(version.Dist.Integrity), err, pin)
+			}
 			if m.conflicts(t) < 1 {
 				t.Error("larder_pin_conflicts_total did not count the conflict")
 			}

@@ -94,12 +94,13 @@ func newFront(h http.Handler, quick func(*fasthttp.RequestCtx) bool, log *slog.L
 		// giving them back after every request cost a cache hit 5-10%.
 		ReduceMemoryUsage: false,
 		CloseOnShutdown:   true,
+		ConnState:         frontConnState,
 		Logger:            frontLogger{log},
 	}
 	return f
 }
 
-func (f *front) Serve(ln net.Listener) error { return f.srv.Serve(ln) }
+func (f *front) Serve(ln net.Listener) error { return f.srv.Serve(frontListener{ln}) }
 
 // Shutdown stops accepting, waits for the requests under way and closes
 // idle connections, as http.Server.Shutdown does.
@@ -124,6 +125,10 @@ func (f *front) Shutdown(ctx context.Context) error {
 // streams (see frontWriter.startStream) this function returns first and
 // fasthttp pulls the body from the still-running handler.
 func (f *front) serve(ctx *fasthttp.RequestCtx) {
+	if sawBareLF(ctx) {
+		f.badRequest(ctx, errBareLF)
+		return
+	}
 	if f.quick != nil && f.quick(ctx) {
 		return
 	}
@@ -333,7 +338,7 @@ func methodString(m []byte) string {
 // connection as it arrives (Go's client keeps spare connections it dialed
 // and never used) takes it for the answer.
 func (f *front) badRequest(ctx *fasthttp.RequestCtx, err error) {
-	if readFailed(err) {
+	if !errors.Is(err, errBareLF) && readFailed(err) {
 		// fasthttp writes whatever this leaves in the response, and then
 		// closes the connection; closed first, it takes nothing.
 		ctx.Conn().Close()

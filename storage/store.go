@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -130,9 +131,8 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
 		f.Close()
-		return nil, fmt.Errorf("%w: %s is held by another larder process (pid %s); stop it first", ErrInUse, dir, strings.TrimSpace(string(holder)))
+		return nil, fmt.Errorf("%w: %s is held by another larder process (%s); stop it first", ErrInUse, dir, holder(path))
 	}
 	f.Truncate(0)
 	f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
@@ -155,9 +155,22 @@ func lockDirShared(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
 		f.Close()
-		return nil, fmt.Errorf("%w: %s is held by a larder process that writes it (pid %s); stop it first", ErrInUse, dir, strings.TrimSpace(string(holder)))
+		return nil, fmt.Errorf("%w: %s is held by a larder process that writes it (%s); stop it first", ErrInUse, dir, holder(path))
 	}
 	return f, nil
+}
+
+// holder names who holds the lock at path. Only a writer leaves its pid
+// there; a reader (an export) leaves the last writer's, long gone perhaps.
+func holder(path string) string {
+	b, _ := os.ReadFile(path)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err == nil && pid > 0 {
+		// Signal 0 asks only whether the process exists; EPERM says it does.
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			return fmt.Sprintf("pid %d", pid)
+		}
+	}
+	return "one that reads it, such as an export"
 }

@@ -4,21 +4,27 @@ package storage
 // machine with no network (`larder export`, `larder import`). It is a tar
 // file; blobs are compressed already, so it is not gzipped:
 //
-//	manifest.json      the format, the rows (packages, documents, held artifacts)
-//	                   and every blob with its digest and size (Manifest)
-//	sha256/<hex>       one entry per blob, named by its digest, in manifest order
-//	manifest.sha256    the manifest's SHA-256 in hex: the last entry, the end marker
+//	manifest.json         the format, the rows (packages, documents, held artifacts)
+//	                      and every blob with its digest and size (Manifest)
+//	manifest.hmac-sha256  only in a signed archive: HMAC-SHA256 of the manifest
+//	                      under the site's key, in hex
+//	sha256/<hex>          one entry per blob, named by its digest, in manifest order
+//	manifest.sha256       the manifest's SHA-256 in hex: the last entry, the end marker
 //
 // The manifest comes first so that an import can check every blob against it
-// while the archive streams by. Import stages every blob through
-// BlobWriter.Commit with the digest the manifest expects and writes the rows
-// only once every entry is verified, in one transaction: a corrupt or
+// while the archive streams by; the manifest names every blob by digest, so
+// its signature covers the whole archive, and comes before any blob so that
+// an import with a key stages nothing of an archive not signed with it.
+// Import stages every blob through BlobWriter.Commit with the digest the
+// manifest expects and writes the rows only once every entry is verified
+// (and ImportOptions.Vet has passed them), in one transaction: a corrupt or
 // truncated archive imports no row.
 
 import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -37,6 +43,7 @@ const ArchiveFormat = 1
 
 const (
 	manifestEntry = "manifest.json"
+	signEntry     = "manifest.hmac-sha256"
 	endEntry      = "manifest.sha256"
 	blobPrefix    = "sha256/"
 )
@@ -126,6 +133,10 @@ type ExportOptions struct {
 	Progress func(done, total int64)
 	// Now is the archive's creation time; zero is time.Now().
 	Now time.Time
+	// Key, when set, signs the archive (HMAC-SHA256 of the manifest), so
+	// that an import given the same key can tell the site's own archives
+	// from anyone else's.
+	Key []byte
 }
 
 // ExportSummary says what an export wrote.
@@ -168,6 +179,12 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 	if err := writeEntry(tw, manifestEntry, int64(len(body)), m.Created, bytes.NewReader(body)); err != nil {
 		return ExportSummary{}, fmt.Errorf("export: %w", err)
 	}
+	if len(opts.Key) > 0 {
+		sig := []byte(hex.EncodeToString(signManifest(opts.Key, body)) + "\n")
+		if err := writeEntry(tw, signEntry, int64(len(sig)), m.Created, bytes.NewReader(sig)); err != nil {
+			return ExportSummary{}, fmt.Errorf("export: %w", err)
+		}
+	}
 	var done int64
 	for _, b := range m.Blobs {
 		if err := ctx.Err(); err != nil {
@@ -192,6 +209,15 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 	}
 	return sum, nil
 }
+
+func signManifest(key, body []byte) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(body)
+	return mac.Sum(nil)
+}
+
+// ErrSignature: an archive is not signed with the key an import was given.
+var ErrSignature = errors.New("signature check failed")
 
 func writeEntry(tw *tar.Writer, name string, size int64, mod time.Time, r io.Reader) error {
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: mod}
@@ -394,6 +420,9 @@ const MaxManifestSize = 128 << 20
 type ImportOptions struct {
 	// MaxManifestSize bounds the manifest; 0 means MaxManifestSize.
 	MaxManifestSize int64
+	// Key, when set, admits only an archive signed with it (ExportOptions.Key):
+	// anything else is refused before a blob is staged.
+	Key []byte
 	// Vet holds an archive's rows to the rules of the registries they
 	// belong to. It is called once every blob entry is verified against the
 	// manifest, with the blobs in the store, and before any row is written.
@@ -418,6 +447,9 @@ type ImportSummary struct {
 	Blobs            int   // blob entries verified
 	NewBlobs         int   // of them, not held before
 	Bytes            int64 // bytes of blob entries verified
+	// Signed: the archive carries a signature. SignatureChecked: it was
+	// checked against ImportOptions.Key.
+	Signed, SignatureChecked bool
 	// Notes name the rows not imported: conflicts with what the folder
 	// holds, and rows Vet refused.
 	Notes []ImportNote
@@ -522,7 +554,26 @@ func (s *Store) importArchive(ctx context.Context, r io.Reader, opts ImportOptio
 		if err := regularEntry(hdr); err != nil {
 			return ImportSummary{}, &ArchiveError{hdr.Name, err}
 		}
+		if len(opts.Key) > 0 && !sum.Signed && hdr.Name != signEntry {
+			return ImportSummary{}, &ArchiveError{signEntry, fmt.Errorf("%w: missing, the archive is not signed (it must come right after %s)", ErrSignature, manifestEntry)}
+		}
 		switch {
+		case hdr.Name == signEntry:
+			if sum.Signed || len(seen) > 0 {
+				return ImportSummary{}, &ArchiveError{hdr.Name, fmt.Errorf("out of place: it comes once, right after %s", manifestEntry)}
+			}
+			b, err := io.ReadAll(io.LimitReader(tr, 1024))
+			if err != nil {
+				return ImportSummary{}, &ArchiveError{hdr.Name, truncated(err)}
+			}
+			sum.Signed = true
+			if len(opts.Key) > 0 {
+				got, err := hex.DecodeString(strings.TrimSpace(string(b)))
+				if err != nil || !hmac.Equal(got, signManifest(opts.Key, body)) {
+					return ImportSummary{}, &ArchiveError{hdr.Name, fmt.Errorf("%w: the archive was not signed with this key, or its manifest was changed since", ErrSignature)}
+				}
+				sum.SignatureChecked = true
+			}
 		case hdr.Name == endEntry:
 			b, err := io.ReadAll(io.LimitReader(tr, 1024))
 			if err != nil {

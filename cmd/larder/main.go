@@ -13,8 +13,8 @@ const usage = `larder: a protocol-aware mirror for package registries
 usage:
   larder serve [--config FILE] [--listen ADDR] [--data DIR] [--offline]
   larder warm [--registry NAME] [--url URL | --data DIR | --config FILE] [--jobs N] [--token T] FILE...
-  larder export --out FILE [--registry NAME] [--since DATE] [--data DIR | --config FILE]
-  larder import FILE [--data DIR | --config FILE]
+  larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--key FILE] [--data DIR | --config FILE]
+  larder import FILE [--config FILE] [--data DIR] [--key FILE] [--max-manifest-size SIZE]
   larder verify [--data DIR | --config FILE]
   larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]
 
@@ -22,7 +22,7 @@ usage:
   warm     fetch everything lockfiles name into the cache (package-lock.json, npm-shrinkwrap.json,
            yarn.lock, pnpm-lock.yaml, requirements.txt, pylock.toml)
   export   write cached metadata and artifacts to one archive, to carry across an air gap
-  import   load an archive into a data folder; every digest is checked before anything is kept
+  import   load an archive into a data folder; every digest, URL and signature is checked before anything is kept
   verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem
   gc       evict the least recently served artifacts until the cache fits SIZE
 `

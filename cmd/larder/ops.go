@@ -25,10 +25,10 @@ import (
 	"github.com/larder-mirror/larder/storage"
 )
 
-// runExport is `larder export --out FILE [--registry NAME] [--since DATE] [--data DIR | --config FILE]`.
+// runExport is `larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--key FILE] [--data DIR | --config FILE]`.
 func runExport(args []string) error { return withSignals(args, exportCmd) }
 
-// runImport is `larder import FILE [--data DIR | --config FILE]`.
+// runImport is `larder import FILE [--config FILE] [--data DIR] [--key FILE] [--max-manifest-size SIZE]`.
 func runImport(args []string) error { return withSignals(args, importCmd) }
 
 // runVerify is `larder verify [--data DIR | --config FILE]`; it fails when it
@@ -139,7 +139,8 @@ func flagErr(err error) error {
 }
 
 func exportCmd(ctx context.Context, args []string, c console) error {
-	f := newOpFlags("export", "larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--data DIR | --config FILE]", c)
+	f := newOpFlags("export", "larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--key FILE] [--data DIR | --config FILE]", c)
+	keyFile := f.String("key", "", "sign the archive with the secret in FILE (HMAC-SHA256), for import --key")
 	var lockfiles stringList
 	f.Var(&lockfiles, "lockfile", "export only what this lockfile names (repeatable): package-lock.json, yarn.lock, pnpm-lock.yaml, requirements.txt, pylock.toml")
 	out := f.String("out", "", "archive to write (- for standard output); replaced only once it is complete")
@@ -154,6 +155,10 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 	}
 	if *out == "" {
 		return errors.New("export: --out FILE is required")
+	}
+	key, err := readKey(*keyFile)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
 	filter := storage.ExportFilter{Registry: *registry}
 	if *since != "" {
@@ -178,11 +183,11 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 	if *out == "-" {
 		report = c.err // the archive has standard output
 		w := bufio.NewWriterSize(c.out, 1<<20)
-		if sum, err = store.Export(ctx, w, storage.ExportOptions{Filter: filter, Progress: bar.update}); err == nil {
+		if sum, err = store.Export(ctx, w, storage.ExportOptions{Filter: filter, Progress: bar.update, Key: key}); err == nil {
 			err = w.Flush()
 		}
 	} else {
-		sum, err = exportToFile(ctx, store, *out, storage.ExportOptions{Filter: filter, Progress: bar.update})
+		sum, err = exportToFile(ctx, store, *out, storage.ExportOptions{Filter: filter, Progress: bar.update, Key: key})
 	}
 	bar.finish()
 	if err != nil {
@@ -252,7 +257,8 @@ func parseSince(s string) (time.Time, error) {
 }
 
 func importCmd(ctx context.Context, args []string, c console) error {
-	f := newOpFlags("import", "larder import FILE [--max-manifest-size SIZE] [--data DIR | --config FILE]", c)
+	f := newOpFlags("import", "larder import FILE [--config FILE] [--data DIR] [--key FILE] [--max-manifest-size SIZE]", c)
+	keyFile := f.String("key", "", "import only an archive signed with the secret in FILE (export --key)")
 	maxManifest := f.String("max-manifest-size", fmt.Sprintf("%dMiB", storage.MaxManifestSize>>20), "refuse an archive whose manifest is larger: it is read into memory whole")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -264,6 +270,10 @@ func importCmd(ctx context.Context, args []string, c console) error {
 	manifestLimit, err := parseSize(*maxManifest)
 	if err != nil || manifestLimit <= 0 {
 		return fmt.Errorf("import: --max-manifest-size %q: want a size such as 256MiB", *maxManifest)
+	}
+	key, err := readKey(*keyFile)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
 	}
 	var r io.Reader = os.Stdin
 	if pos[0] != "-" {
@@ -296,7 +306,7 @@ func importCmd(ctx context.Context, args []string, c console) error {
 	defer closeVet()
 
 	bar := newProgressBar(c, "import")
-	sum, err := store.Import(ctx, bufio.NewReaderSize(r, 1<<20), storage.ImportOptions{Progress: bar.update, MaxManifestSize: manifestLimit, Vet: vet})
+	sum, err := store.Import(ctx, bufio.NewReaderSize(r, 1<<20), storage.ImportOptions{Progress: bar.update, MaxManifestSize: manifestLimit, Vet: vet, Key: key})
 	bar.finish()
 	if err != nil {
 		return fmt.Errorf("%w (nothing was imported)", err)
@@ -313,6 +323,12 @@ func importCmd(ctx context.Context, args []string, c console) error {
 	fmt.Fprintf(c.out, "  documents: %d written, %d kept (the copy here was as new)\n", sum.DocumentsWritten, sum.DocumentsKept)
 	fmt.Fprintf(c.out, "  artifacts: %d written, %d kept (held here already)\n", sum.ArtifactsWritten, sum.ArtifactsKept)
 	fmt.Fprintf(c.out, "  blobs: %d verified (%s), %d new\n", sum.Blobs, formatBytes(sum.Bytes), sum.NewBlobs)
+	switch {
+	case sum.SignatureChecked:
+		fmt.Fprintf(c.out, "  signature: checked with the key in %s\n", *keyFile)
+	case sum.Signed:
+		fmt.Fprintf(c.out, "  signature: present, not checked (import --key FILE checks it)\n")
+	}
 	if len(conflicts) > 0 {
 		fmt.Fprintf(c.out, "  %s: the archive disagrees with this folder, which keeps what it has\n", plural(len(conflicts), "archive conflict"))
 	}

@@ -312,3 +312,39 @@ func TestImportRefusesAnArtifactNoDocumentDeclares(t *testing.T) {
 		t.Errorf("the declared tarball was not imported: %+v", a)
 	}
 }
+
+func TestExportAndImportWithAKeyTellTheSitesOwnArchives(t *testing.T) {
+	src := newFolder(t)
+	dir := t.TempDir()
+	key, other, short := filepath.Join(dir, "larder.key"), filepath.Join(dir, "other.key"), filepath.Join(dir, "short.key")
+	os.WriteFile(key, []byte("c2l0ZSBrZXksIGF0IGxlYXN0IDE2IGJ5dGVz\n"), 0o600)
+	os.WriteFile(other, []byte("YW5vdGhlciBzaXRlJ3Mga2V5LCBhcyBsb25n\n"), 0o600)
+	os.WriteFile(short, []byte("short\n"), 0o600)
+	archive := filepath.Join(dir, "a.tar")
+	if _, _, err := run(t, exportCmd, "--data", src.dir, "--out", archive, "--key", key); err != nil {
+		t.Fatalf("export --key: %v", err)
+	}
+
+	dst := filepath.Join(t.TempDir(), "dst")
+	if _, _, err := run(t, importCmd, archive, "--data", dst, "--key", other); err == nil || !strings.Contains(err.Error(), "manifest.hmac-sha256") || !strings.Contains(err.Error(), "signature") {
+		t.Errorf("import with another key = %v, want a signature failure", err)
+	}
+	nothingImported(t, dst, src)
+	if _, _, err := run(t, importCmd, archive, "--data", dst, "--key", short); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Errorf("import with a short key = %v, want it refused", err)
+	}
+	unsigned := exported(t, src)
+	if _, _, err := run(t, importCmd, unsigned, "--data", dst, "--key", key); err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Errorf("import --key of an unsigned archive = %v, want it refused", err)
+	}
+	out, _, err := run(t, importCmd, archive, "--data", dst, "--key", key)
+	if err != nil {
+		t.Fatalf("import with the key: %v", err)
+	}
+	wantContains(t, "import", out, "signature: checked with the key in "+key, "artifacts: 2 written")
+	out, _, err = run(t, importCmd, archive, "--data", filepath.Join(t.TempDir(), "dst2"))
+	if err != nil {
+		t.Fatalf("import without a key: %v", err)
+	}
+	wantContains(t, "import without a key", out, "signature: present, not checked")
+}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,4 +57,25 @@ func archiveVet(cfg Config, store *storage.Store, log *slog.Logger) (vet func(co
 		regs = append(regs, mount(up, cfg.PublicURL))
 	}
 	return registries.VetArchive(regs), close, nil
+}
+
+// minKeySize is the shortest signing secret accepted: an HMAC key is only
+// as strong as it is long.
+const minKeySize = 16
+
+// readKey reads a signing secret (surrounding white space trimmed, so that
+// `head -c 32 /dev/urandom | base64 > larder.key` makes one); "" is no key.
+func readKey(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < minKeySize {
+		return nil, fmt.Errorf("--key %s: %d bytes; a key is at least %d (head -c 32 /dev/urandom | base64 > %s makes one)", path, len(b), minKeySize, path)
+	}
+	return b, nil
 }

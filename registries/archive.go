@@ -76,7 +76,7 @@ func VetArchive(regs []Registry) func(context.Context, *storage.Store, *storage.
 		}
 	}
 	return func(ctx context.Context, s *storage.Store, m *storage.Manifest) ([]storage.ImportNote, error) {
-		v := &vet{rules: rules, maxDoc: maxDoc, s: s, held: map[pkgKey]map[string]Integrity{}}
+		v := &vet{rules: rules, maxDoc: maxDoc, s: s, held: map[pkgKey]map[string]Integrity{}, known: map[storage.Digest]Integrity{}}
 		return v.run(ctx, m)
 	}
 }
@@ -90,6 +90,7 @@ type vet struct {
 	maxDoc map[string]int64
 	s      *storage.Store
 	held   map[pkgKey]map[string]Integrity // what the documents held here declare, by package
+	known  map[storage.Digest]Integrity    // what blobs were found to match
 }
 
 func (v *vet) rulesOf(registry string) (ArchiveRules, error) {
@@ -293,6 +294,9 @@ const (
 // compareDigests compares an offered declaration with what is known of
 // some bytes, algorithm by algorithm.
 func compareDigests(known, offered Integrity) digestVerdict {
+	if _, err := offered.parse(); err != nil {
+		return digestsOpen // the bytes cannot answer it either: checking fails
+	}
 	verdict := digestsAgree
 	for _, algo := range []string{"sha1", "sha256", "sha384", "sha512"} {
 		o := offered.HexDigest(algo)
@@ -309,15 +313,31 @@ func compareDigests(known, offered Integrity) digestVerdict {
 	return verdict
 }
 
-// check reads a blob and checks it against a declaration.
+// check checks a blob against a declaration. The blob is read only when
+// what is known of it (its name is its sha256; declarations it matched
+// before) cannot answer: a PyPI file is checked by its name alone, and a
+// tarball once however many documents declare it.
 func (v *vet) check(ctx context.Context, d storage.Digest, i Integrity) error {
+	known, ok := v.known[d]
+	if !ok {
+		known = SRIFromHex("sha256", string(d))
+	}
+	switch compareDigests(known, i) {
+	case digestsAgree:
+		return nil
+	case digestsDiffer:
+		return fmt.Errorf("%w: declared %s, the bytes are %s", ErrIntegrity, i, known)
+	}
 	rc, _, err := v.s.Blobs.Open(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	_, err = i.Check(rc)
-	return err
+	if _, err := i.Check(rc); err != nil {
+		return err
+	}
+	v.known[d] = known.Join(i)
+	return nil
 }
 
 // checkable reports whether a declaration names a digest larder can

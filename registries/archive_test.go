@@ -62,3 +62,33 @@ func TestAnArtifactIsNeverFetchedFromAHostOutsideTheRegistrysRules(t *testing.T)
 		})
 	}
 }
+
+func TestVetChecksABlobByItsNameWhenItCanAndByItsBytesOtherwise(t *testing.T) {
+	e := newTestEnv(t)
+	content := randomBytes(3000, 9)
+	w, err := e.Store.Blobs.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(content)
+	d, _, err := w.Commit(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vet{s: e.Store, known: map[storage.Digest]Integrity{}}
+	for _, tt := range []struct {
+		name string
+		decl Integrity
+		ok   bool
+	}{
+		{"its sha256", SRIFromHex("sha256", string(d)), true},
+		{"another sha256", SRIFromHex("sha256", strings.Repeat("ab", 32)), false},
+		{"its sha512", Integrity(integrityOf(content)), true},
+		{"another sha512", Integrity(integrityOf([]byte("other"))), false},
+		{"a malformed declaration", "sha512-not*base64", false},
+	} {
+		if err := v.check(context.Background(), d, tt.decl); (err == nil) != tt.ok {
+			t.Errorf("%s: check = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}

@@ -35,9 +35,11 @@ func isCorrupt(err error) bool {
 // damage: a corrupt page is found by whoever reads it, a download or a page
 // of the UI as often as the readiness probe.
 type corruption struct {
-	first  atomic.Pointer[error]
-	mu     sync.Mutex
-	report func(error) // called once, for the first
+	first atomic.Pointer[error]
+
+	mu       sync.Mutex
+	report   func(error) // told the first error, once
+	reported bool        // report has been told
 }
 
 func (c *corruption) check(err error) error {
@@ -45,12 +47,7 @@ func (c *corruption) check(err error) error {
 		return err
 	}
 	if c.first.CompareAndSwap(nil, &err) {
-		c.mu.Lock()
-		report := c.report
-		c.mu.Unlock()
-		if report != nil {
-			report(err)
-		}
+		c.tell()
 	}
 	return err
 }
@@ -63,12 +60,27 @@ func (c *corruption) err() error {
 }
 
 // onReport sets the callback; if damage was seen before it was set, it is
-// reported at once, so that nothing found early goes unsaid.
+// told at once, so that nothing found early goes unsaid.
 func (c *corruption) onReport(fn func(error)) {
 	c.mu.Lock()
-	c.report = fn
+	c.report, c.reported = fn, false
 	c.mu.Unlock()
-	if err := c.err(); err != nil && fn != nil {
+	c.tell()
+}
+
+// tell calls the callback with the first error, if there is one and the
+// callback has not had it: check and onReport may race at start-up, and
+// the callback hears of the damage once either way.
+func (c *corruption) tell() {
+	err := c.err()
+	c.mu.Lock()
+	fn := c.report
+	now := fn != nil && err != nil && !c.reported
+	if now {
+		c.reported = true
+	}
+	c.mu.Unlock()
+	if now {
 		fn(err)
 	}
 }

@@ -249,3 +249,34 @@ func TestOpenReadOnlyReadsTheWriteAheadLogOfACopy(t *testing.T) {
 		t.Errorf("the row only the log holds: %v", err)
 	}
 }
+
+// However the first damage and the callback's arrival interleave, the
+// callback hears of it once.
+func TestCorruptionIsToldOnceWhateverComesFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "garbage.db")
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database ", 512)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDB(t.Context(), path)
+	if err == nil {
+		d.Close()
+		t.Fatal("opened garbage as a database")
+	}
+	if !isCorrupt(err) {
+		t.Fatalf("SQLite's error for garbage is not taken for damage: %v", err)
+	}
+	for range 200 {
+		var c corruption
+		var told atomic.Int32
+		done := make(chan struct{})
+		go func() {
+			c.check(err)
+			close(done)
+		}()
+		c.onReport(func(error) { told.Add(1) })
+		<-done
+		if n := told.Load(); n != 1 {
+			t.Fatalf("told %d times", n)
+		}
+	}
+}

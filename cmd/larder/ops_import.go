@@ -9,18 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/larder-mirror/larder/npm"
-	"github.com/larder-mirror/larder/pypi"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
 )
-
-// mounters make a mounted registry of each kind larder knows on its upstream
-// link.
-var mounters = map[string]func(up *registries.Upstream, publicURL string) registries.Registry{
-	"npm":  func(up *registries.Upstream, publicURL string) registries.Registry { return npm.New(up, publicURL) },
-	"pypi": func(up *registries.Upstream, publicURL string) registries.Registry { return pypi.New(up, publicURL) },
-}
 
 // archiveVet mounts the configuration's registries, offline, so that an
 // import holds an archive's rows to their rules (registries.VetArchive):

@@ -191,15 +191,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		}
 		up := registries.NewUpstream(a.env, opts)
 		a.upstreams = append(a.upstreams, up)
-		switch rc.Kind {
-		case "npm":
-			a.regs = append(a.regs, npm.New(up, cfg.PublicURL))
-		case "pypi":
-			a.regs = append(a.regs, pypi.New(up, cfg.PublicURL))
-		default:
+		mount, ok := mounters[rc.Kind]
+		if !ok {
 			a.close()
 			return nil, fmt.Errorf("registry %s: unknown kind %q", rc.Name, rc.Kind)
 		}
+		a.regs = append(a.regs, mount(up, cfg.PublicURL))
 	}
 	return a, nil
 }

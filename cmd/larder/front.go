@@ -140,9 +140,8 @@ func (f *front) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if f.refuse(ctx, u.Path) || f.tooLarge(ctx) {
-		if hasBody(&ctx.Request.Header) {
-			// Whatever the client still sends is not read.
-			ctx.SetConnectionClose()
+		if n := ctx.Request.Header.ContentLength(); n == -1 || n > maxDrainBytes {
+			closeUnread(ctx)
 		}
 		return
 	}
@@ -150,11 +149,19 @@ func (f *front) serve(ctx *fasthttp.RequestCtx) {
 	w := newFrontWriter(ctx, r, &f.hijacked)
 	f.workers.start(w, r)
 	<-w.decided
-	if w.aborted {
+	switch {
+	case w.aborted:
 		// What net/http does when a handler panics before its response:
 		// the connection is cut, nothing is sent.
 		ctx.HijackSetNoResponse(true)
 		ctx.Hijack(func(net.Conn) {})
+	case w.streaming:
+		// The handler may still read the body; fasthttp sees to what it
+		// leaves.
+	default:
+		if b, ok := r.Body.(*frontBody); ok && b.unread() > maxDrainBytes {
+			closeUnread(ctx)
+		}
 	}
 }
 
@@ -221,7 +228,7 @@ func (f *front) request(ctx *fasthttp.RequestCtx, uri string, u *url.URL) *http.
 	r.Close = hdr.ConnectionClose()
 	if stream := ctx.RequestBodyStream(); stream != nil && hasBody(hdr) {
 		r.ContentLength = int64(hdr.ContentLength()) // -1: chunked, length unknown
-		r.Body = &frontBody{r: stream, left: frontMaxBodyBytes}
+		r.Body = &frontBody{r: stream, left: frontMaxBodyBytes, length: r.ContentLength}
 	}
 	return r
 }
@@ -247,6 +254,33 @@ func (f *front) refuse(ctx *fasthttp.RequestCtx, path string) bool {
 	}
 	plainError(ctx, no.status, no.msg)
 	return true
+}
+
+// maxDrainBytes is the most of a body the handler left unread that is read
+// and dropped to keep the connection for the next request, as fasthttp and
+// net/http read it; beyond, the connection is closed (closeUnread).
+const maxDrainBytes = 256 << 10
+
+// unreadLinger is how long a connection whose client is still sending a
+// body larder will not read stays open, half closed, after the answer:
+// net/http's rstAvoidanceDelay.
+const unreadLinger = 500 * time.Millisecond
+
+// closeUnread ends the connection after the answer without reading what
+// the client still sends, as net/http does: the write side at once, the
+// rest a moment later. Closed at once with unread bytes, the connection
+// would be reset, and the reset can reach the client before it has read
+// the answer (Go's client reports "connection reset by peer" instead of
+// the 401).
+func closeUnread(ctx *fasthttp.RequestCtx) {
+	raw := rawConn(ctx.Conn())
+	// fasthttp sends the answer, then runs this and closes the connection.
+	ctx.Hijack(func(net.Conn) {
+		if tc, ok := raw.(interface{ CloseWrite() error }); ok {
+			tc.CloseWrite()
+		}
+		time.Sleep(unreadLinger)
+	})
 }
 
 // tooLarge answers a request that declares a body larger than the front
@@ -286,9 +320,26 @@ func (f *front) expect(ctx *fasthttp.RequestCtx) int {
 // connection (through fasthttp's stream), at most frontMaxBodyBytes of it,
 // and nothing once the handler has returned.
 type frontBody struct {
-	mu   sync.Mutex
-	r    io.Reader // nil once closed
-	left int64
+	mu     sync.Mutex
+	r      io.Reader // nil once closed
+	left   int64
+	length int64 // declared; -1: chunked
+	read   int64
+	eof    bool
+}
+
+// unread is how much of the body the handler has not read: a guess past
+// any bound for a chunked one not read to its end.
+func (b *frontBody) unread() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.eof:
+		return 0
+	case b.length < 0:
+		return 1<<63 - 1
+	}
+	return b.length - b.read
 }
 
 func (b *frontBody) Read(p []byte) (int, error) {
@@ -306,6 +357,8 @@ func (b *frontBody) Read(p []byte) (int, error) {
 		return int(b.left), &http.MaxBytesError{Limit: frontMaxBodyBytes}
 	}
 	b.left -= int64(n)
+	b.read += int64(n)
+	b.eof = err == io.EOF
 	return n, err
 }
 

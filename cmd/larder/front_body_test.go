@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -256,5 +257,44 @@ func TestTheFrontsBodyLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("a chunked 33 MB: %d %q", resp.StatusCode, got)
+	}
+}
+
+// npm audit through the front: the lockfile's package list reaches the
+// upstream byte for byte, sent with a length or chunked; a client without
+// a token never gets it there.
+func TestTheAuditBodyReachesTheUpstreamThroughTheFront(t *testing.T) {
+	m := startMirror(t, []string{"s3cret"})
+	body := []byte(strings.Repeat(`{"left-pad":["1.3.0"]},`, 40_000)) // ~0.9 MB
+	const path = "/npm/-/npm/v1/security/audits/quick"
+	for _, chunked := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", m.fast+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		req.Header.Set("Content-Type", "application/json")
+		if chunked {
+			req.ContentLength = -1
+		}
+		resp, err := noProxy.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("chunked %v: %s", chunked, resp.Status)
+		}
+		reqs := m.npm.Requests()
+		if got := reqs[len(reqs)-1]; got.Method != "POST" || !bytes.Equal(got.Body, body) {
+			t.Errorf("chunked %v: the upstream got %s %s with %d bytes, want the %d sent", chunked, got.Method, got.Path, len(got.Body), len(body))
+		}
+	}
+	before := len(m.npm.Requests())
+	resp, err := noProxy.Post(m.fast+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || len(m.npm.Requests()) != before {
+		t.Errorf("without a token: %s, %d requests upstream", resp.Status, len(m.npm.Requests())-before)
 	}
 }

@@ -2,7 +2,6 @@ package registries
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"

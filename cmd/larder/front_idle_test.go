@@ -110,8 +110,9 @@ func TestNoResponseWithoutARequest(t *testing.T) {
 // the answer to a request it sent on it at that moment).
 func TestAConnectionTheClientNeverUsedGetsNoResponse(t *testing.T) {
 	var logged lockedBuffer
+	out := log.Writer()
 	log.SetOutput(&logged) // where Go's client reports unsolicited responses
-	t.Cleanup(func() { log.SetOutput(nil) })
+	t.Cleanup(func() { log.SetOutput(out) })
 
 	releaseHandler, releaseDial := make(chan struct{}), make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

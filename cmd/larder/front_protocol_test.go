@@ -176,53 +176,8 @@ func TestAnHTTP10ResponseOfUnknownLengthIsCloseDelimited(t *testing.T) {
 	})
 }
 
-// A request whose header has a line ended by a bare LF is answered at once
-// (RFC 9112, 2.2): net/http takes it, the front refuses it with 400, and
-// neither waits for the read time-out, after which the front would close
-// the connection without a word.
-func TestABareLFRequestIsAnsweredAtOnce(t *testing.T) {
-	bases := startIdleEngines(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	for _, c := range []struct{ name, first, request string }{
-		{"every line", "", "GET /x HTTP/1.1\nHost: x\n\n"},
-		{"the request line", "", "GET /x HTTP/1.1\nHost: x\r\n\r\n"},
-		{"a header line", "", "GET /x HTTP/1.1\r\nHost: x\nAccept: */*\r\n\r\n"},
-		{"the empty line", "", "GET /x HTTP/1.1\r\nHost: x\r\n\n"},
-		{"every line, on a connection that served one", "GET /x HTTP/1.1\r\nHost: x\r\n\r\n", "GET /x HTTP/1.1\nHost: x\n\n"},
-	} {
-		for engine, addr := range bases {
-			t.Run(c.name+"/"+engine, func(t *testing.T) {
-				conn, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
-				if c.first != "" {
-					io.WriteString(conn, c.first)
-					conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-					buf := make([]byte, 4096)
-					if n, err := conn.Read(buf); err != nil || !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nok")) {
-						t.Fatalf("the first request: %q, %v", buf[:n], err)
-					}
-				}
-				io.WriteString(conn, c.request)
-				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-				buf := make([]byte, 4096)
-				n, _ := io.ReadAtLeast(conn, buf, len("HTTP/1.1 400"))
-				got := string(buf[:n])
-				want := "HTTP/1.1 400 "
-				if engine == "net/http" {
-					want = "HTTP/1.1 " // it takes the bare LF
-				}
-				if !strings.HasPrefix(got, want) {
-					t.Errorf("answered %q, want %q…", got, want)
-				}
-			})
-		}
-	}
-}
-
-// A body may hold any bytes, bare LFs included: only the header is
-// scanned, on a fresh connection and on one that served a request.
+// A body may hold any bytes, bare LFs included, chunked or not, on a
+// fresh connection and on one that served a request.
 func TestABodyWithBareLFsIsServed(t *testing.T) {
 	base := startFront(t, readsBody)
 	body := strings.Repeat("line\n", 5000)

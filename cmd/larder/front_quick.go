@@ -87,7 +87,7 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 	// For HEAD fasthttp sends only the length.
 	switch {
 	case hit.File != nil:
-		resp.SetBodyStream(newBlobBody(resp, hit, rawConn(ctx.Conn()), head), int(hit.Size))
+		resp.SetBodyStream(newBlobBody(resp, hit, ctx.Conn(), head), int(hit.Size))
 	case !hit.NotModified:
 		resp.SetBodyRaw(hit.Body)
 	}

@@ -18,14 +18,8 @@ const (
 	frontHoldMax = 64 << 10
 	// fasthttp's per-connection write buffer. The stream relies on its
 	// size: a write at least this large bypasses the buffer (see
-	// frontStream.write). fasthttp sends the headers and a body larger
-	// than the buffer in one writev only on a *net.TCPConn, which the
-	// front's connections are not (frontConn): a response that fits goes
-	// out in one write all the same. 16 KB holds a small tarball with its
-	// headers, most of a mirror's traffic (a 10 KB one cost about a fifth
-	// more in two writes, served over loopback); a larger body costs a
-	// second write.
-	frontWriteBufferSize = 16 << 10
+	// frontStream.write).
+	frontWriteBufferSize = 4 << 10
 	// What http.DetectContentType reads.
 	sniffLen = 512
 	// The most net/http holds back to declare a Content-Length itself.

@@ -91,7 +91,7 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 		}
 		a.SHA256, a.Size = "", 0
 	}
-	if !u.reachable() {
+	if !u.reachableFor(r.Context()) {
 		return u.notCached(a.Path)
 	}
 	f, err := u.joinFill(r.Context(), a)
@@ -275,11 +275,11 @@ func (u *Upstream) download(f *fill) error {
 			break
 		}
 		if rerr != nil {
-			return upstreamErr(resp.Request.URL.Host, fmt.Errorf("reading %s after %d bytes: %w", a.Path, n, rerr))
+			return u.bodyFailed(resp, fmt.Errorf("reading %s after %d bytes: %w", a.Path, n, rerr))
 		}
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return upstreamErr(resp.Request.URL.Host, fmt.Errorf("%s truncated: %d of %d bytes", a.Path, n, resp.ContentLength))
+		return u.bodyFailed(resp, fmt.Errorf("%s truncated: %d of %d bytes", a.Path, n, resp.ContentLength))
 	}
 	if err := verify.check(); err != nil {
 		return fmt.Errorf("%s from %s: %w", a.Path, resp.Request.URL.Redacted(), err)

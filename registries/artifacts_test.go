@@ -537,10 +537,10 @@ func TestArtifactUncachedWithoutUpstream(t *testing.T) {
 		opts        Options
 		breakIt     func(u *Upstream)
 		wantMessage string
-		wantStatus  int // offline: a final 404; down: a 502 that clients retry
+		wantStatus  int // a final 404 either way, so that clients fail fast
 	}{
 		{"offline", Options{Offline: true}, func(*Upstream) {}, "offline", http.StatusNotFound},
-		{"upstream down", Options{FailuresToDown: 1}, func(u *Upstream) { u.Health().Failure(errors.New("connection refused")) }, "down", http.StatusBadGateway},
+		{"upstream down", Options{FailuresToDown: 1}, func(u *Upstream) { u.Health().Failure(errors.New("connection refused")) }, "unreachable", http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+", an uncached artifact is ErrNotCached", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"time"
 )
@@ -34,7 +35,7 @@ func newClient(o Options) *http.Client {
 		MaxResponseHeaderBytes: 1 << 20,
 	}
 	return &http.Client{
-		Transport: tr,
+		Transport: connectBound{rt: tr, timeout: o.ConnectTimeout},
 		// Redirects are followed only within the hosts an ecosystem allows;
 		// it checks each hop through CheckRedirect set per request.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -100,3 +101,49 @@ func (b *idleBody) Close() error {
 }
 
 var errIdle = errors.New("idle time-out")
+
+// errConnectTimeout: no usable connection to the upstream within
+// connect_timeout.
+var errConnectTimeout = errors.New("connect time-out")
+
+// connectBound bounds the whole of getting a connection (DNS, TCP, a proxy's
+// answer to CONNECT, TLS) by one time-out. The transport bounds the dial and
+// the TLS handshake itself, but waits up to a minute for a proxy that
+// accepted the connection and never answers its CONNECT when the request has
+// no deadline; a hung corporate proxy would then cost a minute per request
+// before the upstream is even suspected.
+type connectBound struct {
+	rt      http.RoundTripper
+	timeout time.Duration
+}
+
+func (c connectBound) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(c.timeout, func() { cancel(errConnectTimeout) })
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { timer.Stop() },
+	})
+	resp, err := c.rt.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		timer.Stop()
+		if errors.Is(context.Cause(ctx), errConnectTimeout) {
+			err = fmt.Errorf("no connection to %s within %s (DNS, TCP, a proxy's CONNECT and TLS together): %w", req.URL.Host, c.timeout, errConnectTimeout)
+		}
+		cancel(nil)
+		return nil, err
+	}
+	// The context must outlive RoundTrip: the body is read under it.
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}

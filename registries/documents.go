@@ -61,6 +61,10 @@ type Doc struct {
 // served as is; a stale one is revalidated; an unreachable upstream gets the
 // cached copy (STALE). Concurrent requests for one document make one upstream
 // request, which runs to completion even if every client hangs up.
+//
+// Nobody waits on an upstream that has given cause: while it is suspect or
+// down, a stale copy is answered at once, and while it answers slower than
+// StaleWait, too; the revalidation then goes on behind the client's back.
 func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 	cached, err := u.document(ctx, req.Key, req.Variant)
 	hasCopy := err == nil
@@ -70,20 +74,27 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 	if hasCopy && time.Since(cached.FetchedAt) < u.opts.MetadataTTL {
 		return Doc{cached, Hit, false}, nil
 	}
-	if !u.reachable() {
+	if u.opts.Offline {
 		if hasCopy {
 			return Doc{cached, Stale, true}, nil
 		}
 		return Doc{}, u.notCached(req.Key)
 	}
+	switch st := u.health.State(); {
+	case st.Status == StatusDown && hasCopy:
+		// The probe alone talks to a down upstream.
+		return Doc{cached, Stale, true}, nil
+	case st.Status == StatusSuspect && hasCopy:
+		u.refreshInBackground(ctx, req)
+		return Doc{cached, Stale, true}, nil
+	case !hasCopy && !u.reachableFor(ctx):
+		return Doc{}, u.notCached(req.Key)
+	case hasCopy && u.latency.over(u.opts.StaleWait, time.Now()):
+		u.refreshInBackground(ctx, req)
+		return Doc{cached, Stale, false}, nil
+	}
 
-	flightKey := req.Key + "\x00" + req.Variant
-	ch := u.docs.DoChan(flightKey, func() (any, error) {
-		// Detached: the fill outlives the client that started it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.opts.ResponseTimeout+10*u.opts.IdleTimeout)
-		defer cancel()
-		return u.fetchDocument(fctx, req)
-	})
+	ch := u.docs.DoChan(docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req) })
 	var patience <-chan time.Time
 	if hasCopy {
 		t := time.NewTimer(u.opts.StaleWait)
@@ -96,16 +107,43 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 			return res.Val.(Doc), nil
 		}
 		if hasCopy && !errors.Is(res.Err, ErrNotFound) {
-			u.log.Warn("serving stale document", "key", req.Key, "variant", req.Variant, "err", res.Err)
+			u.log.Debug("serving stale document", "key", req.Key, "variant", req.Variant, "err", res.Err)
 			return Doc{cached, Stale, true}, nil
 		}
 		return Doc{}, res.Err
 	case <-patience:
-		u.log.Info("upstream slow; serving stale document while it revalidates", "key", req.Key, "variant", req.Variant)
+		u.log.Debug("upstream slow; serving stale document while it revalidates", "key", req.Key, "variant", req.Variant)
 		return Doc{cached, Stale, false}, nil
 	case <-ctx.Done():
 		return Doc{}, ctx.Err()
 	}
+}
+
+func docFlightKey(req DocRequest) string { return req.Key + "\x00" + req.Variant }
+
+// fillDocument fetches a document under a context detached from the client
+// that asked: the fill outlives a client that hangs up.
+func (u *Upstream) fillDocument(ctx context.Context, req DocRequest) (Doc, error) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.opts.ResponseTimeout+10*u.opts.IdleTimeout)
+	defer cancel()
+	return u.fetchDocument(fctx, req)
+}
+
+// refreshInBackground revalidates a document no client waits for, joining
+// the revalidation already in flight for it if there is one. At most
+// maxBackgroundRefreshes run at once; past that, the copy stays stale and a
+// later request tries again.
+func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
+	select {
+	case u.refreshes <- struct{}{}:
+	default:
+		return
+	}
+	ch := u.docs.DoChan(docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req) })
+	go func() {
+		defer func() { <-u.refreshes }()
+		<-ch
+	}()
 }
 
 // fetchDocument asks the upstream, conditionally when a copy is held, and
@@ -158,7 +196,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 
 	body, err := io.ReadAll(io.LimitReader(resp.Body, u.opts.MaxDocumentSize+1))
 	if err != nil {
-		return Doc{}, upstreamErr(resp.Request.URL.Host, fmt.Errorf("reading %s: %w", req.Key, err))
+		return Doc{}, u.bodyFailed(resp, fmt.Errorf("reading %s: %w", req.Key, err))
 	}
 	if int64(len(body)) > u.opts.MaxDocumentSize {
 		return Doc{}, fmt.Errorf("%w: %s is over %d bytes", ErrTooLarge, req.Key, u.opts.MaxDocumentSize)

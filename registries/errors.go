@@ -64,7 +64,7 @@ func StatusOf(err error) int {
 func upstreamErr(host string, err error) error {
 	status := http.StatusBadGateway
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errIdle) || (errors.As(err, &ne) && ne.Timeout()) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errIdle) || errors.Is(err, errConnectTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
 		status = http.StatusGatewayTimeout
 	}
 	return &UpstreamError{Upstream: host, Status: status, Err: err}

@@ -6,111 +6,206 @@ import (
 	"time"
 )
 
-// Health tracks whether an upstream answers. After FailuresToDown failures in
-// a row it is down: requests stop waiting on it and go to the cache, and a
-// background probe checks it, backing off, until it answers again.
+// HealthStatus is what larder believes of an upstream.
+type HealthStatus string
+
+const (
+	// StatusUp: the last exchange succeeded. Requests may wait on the upstream.
+	StatusUp HealthStatus = "up"
+	// StatusSuspect: an exchange failed within the suspect window and none
+	// has succeeded since. Nobody waits on the upstream: stale documents are
+	// answered at once and refreshed in the background, and a probe decides
+	// when it is back.
+	StatusSuspect HealthStatus = "suspect"
+	// StatusDown: FailuresToDown failures in a row. Only the probe talks to
+	// the upstream until it answers.
+	StatusDown HealthStatus = "down"
+)
+
+// suspectWindow is how long one failure keeps an upstream suspect when
+// nothing else happens. The probe normally settles it much sooner.
+const suspectWindow = 30 * time.Second
+
+// Health tracks whether an upstream answers. The first failure makes it
+// suspect and starts a background probe; FailuresToDown failures in a row
+// (the probe's included) make it down. Any answer brings it back up.
 type Health struct {
-	threshold int
-	interval  time.Duration
-	probe     func(ctx context.Context) error
-	onChange  func(up bool)
+	threshold    int
+	interval     time.Duration
+	probeTimeout time.Duration
+	probe        func(ctx context.Context) error
+	onChange     func(from, to HealthState)
 
 	mu        sync.Mutex
+	status    HealthStatus
+	since     time.Time
 	failures  int
-	down      bool
-	downSince time.Time
 	lastErr   string
 	lastErrAt time.Time
 	probing   bool
-	closed    chan struct{}
+	// verdict is closed when the first probe after the upstream became
+	// suspect has answered; nil when no such probe is pending.
+	verdict chan struct{}
+	closed  chan struct{}
 }
 
 // HealthState is a snapshot for the UI and /metrics.
 type HealthState struct {
-	Up        bool
-	DownSince time.Time
+	Status    HealthStatus
+	Up        bool      // Status == StatusUp
+	Since     time.Time // when Status began; zero for an upstream up since start
+	DownSince time.Time // when it went down; zero unless down
 	LastError string
 	LastErrAt time.Time
 }
 
-func newHealth(threshold int, interval time.Duration, probe func(context.Context) error, onChange func(bool)) *Health {
-	return &Health{threshold: threshold, interval: interval, probe: probe, onChange: onChange, closed: make(chan struct{})}
+func newHealth(threshold int, interval, probeTimeout time.Duration, probe func(context.Context) error, onChange func(from, to HealthState)) *Health {
+	return &Health{threshold: threshold, interval: interval, probeTimeout: probeTimeout, probe: probe,
+		onChange: onChange, status: StatusUp, closed: make(chan struct{})}
 }
 
-// Up reports whether requests should try the upstream.
-func (h *Health) Up() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return !h.down
-}
+// Up reports whether requests may wait on the upstream.
+func (h *Health) Up() bool { return h.State().Status == StatusUp }
 
 // State returns a snapshot.
 func (h *Health) State() HealthState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return HealthState{Up: !h.down, DownSince: h.downSince, LastError: h.lastErr, LastErrAt: h.lastErrAt}
+	return h.stateLocked()
+}
+
+func (h *Health) stateLocked() HealthState {
+	st := HealthState{Status: h.status, Since: h.since, LastError: h.lastErr, LastErrAt: h.lastErrAt}
+	if h.status == StatusSuspect && !h.probing && time.Since(h.lastErrAt) > suspectWindow {
+		// Nothing has failed for a whole window and no probe is deciding.
+		st.Status = StatusUp
+	}
+	st.Up = st.Status == StatusUp
+	if st.Status == StatusDown {
+		st.DownSince = h.since
+	}
+	return st
 }
 
 // Success records an answer from the upstream.
 func (h *Health) Success() {
 	h.mu.Lock()
 	h.failures = 0
-	wasDown := h.down
-	h.down = false
-	h.mu.Unlock()
-	if wasDown && h.onChange != nil {
-		h.onChange(true)
+	before := h.stateLocked()
+	if h.status != StatusUp {
+		h.status, h.since = StatusUp, time.Now()
 	}
+	after := h.stateLocked()
+	h.mu.Unlock()
+	h.changed(before, after)
 }
 
-// Failure records a failed exchange: refused, timed out, 5xx, or a request
-// that waited past its patience without an answer.
+// Failure records a failed exchange: refused, reset, timed out, a proxy
+// that never answered, a stalled body, a 5xx.
 func (h *Health) Failure(err error) {
 	h.mu.Lock()
+	before := h.stateLocked()
 	h.failures++
 	h.lastErr, h.lastErrAt = err.Error(), time.Now()
-	markDown := !h.down && h.failures >= h.threshold
-	if markDown {
-		h.down, h.downSince = true, time.Now()
+	switch {
+	case h.failures >= h.threshold && h.status != StatusDown:
+		h.status, h.since = StatusDown, time.Now()
+	case h.status == StatusUp || before.Status == StatusUp:
+		h.status, h.since = StatusSuspect, time.Now()
 	}
-	startProbe := h.down && !h.probing
+	startProbe := !h.probing
 	if startProbe {
 		h.probing = true
+		if h.verdict == nil {
+			h.verdict = make(chan struct{})
+		}
 	}
+	after := h.stateLocked()
 	h.mu.Unlock()
-	if markDown && h.onChange != nil {
-		h.onChange(false)
-	}
+	h.changed(before, after)
 	if startProbe {
 		go h.probeUntilUp()
 	}
 }
 
+func (h *Health) changed(before, after HealthState) {
+	if before.Status != after.Status && h.onChange != nil {
+		h.onChange(before, after)
+	}
+}
+
+// AwaitVerdict waits until the first probe after the upstream became suspect
+// has answered, or ctx ends. A request that has nothing cached to fall back
+// on waits for that one shared probe rather than for a time-out of its own,
+// so that a single transient failure does not turn into a 404 while the
+// upstream is fine.
+func (h *Health) AwaitVerdict(ctx context.Context) {
+	h.mu.Lock()
+	v := h.verdict
+	h.mu.Unlock()
+	if v == nil {
+		return
+	}
+	select {
+	case <-v:
+	case <-ctx.Done():
+	case <-h.closed:
+	}
+}
+
 func (h *Health) probeUntilUp() {
-	wait := h.interval
+	var wait time.Duration // the first probe goes at once: it decides for everyone
 	for {
-		select {
-		case <-h.closed:
-			return
-		case <-time.After(wait):
+		if wait > 0 {
+			select {
+			case <-h.closed:
+				return
+			case <-time.After(wait):
+			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), h.probeTimeout)
 		err := h.probe(ctx)
 		cancel()
+		h.mu.Lock()
+		if h.verdict != nil {
+			close(h.verdict)
+			h.verdict = nil
+		}
 		if err == nil {
-			h.mu.Lock()
 			h.probing = false
-			h.mu.Unlock()
+		}
+		h.mu.Unlock()
+		if err == nil {
 			h.Success()
 			return
 		}
-		h.mu.Lock()
-		h.lastErr, h.lastErrAt = err.Error(), time.Now()
-		h.mu.Unlock()
-		if wait *= 2; wait > 30*time.Second {
+		h.failureFromProbe(err)
+		select {
+		case <-h.closed:
+			return
+		default:
+		}
+		if wait == 0 {
+			wait = h.interval
+		} else if wait *= 2; wait > 30*time.Second {
 			wait = 30 * time.Second
 		}
 	}
+}
+
+// failureFromProbe counts a failed probe like any failure, without starting
+// another probe loop.
+func (h *Health) failureFromProbe(err error) {
+	h.mu.Lock()
+	before := h.stateLocked()
+	h.failures++
+	h.lastErr, h.lastErrAt = err.Error(), time.Now()
+	if h.failures >= h.threshold && h.status != StatusDown {
+		h.status, h.since = StatusDown, time.Now()
+	}
+	after := h.stateLocked()
+	h.mu.Unlock()
+	h.changed(before, after)
 }
 
 func (h *Health) close() {

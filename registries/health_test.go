@@ -10,58 +10,110 @@ import (
 	"time"
 )
 
-func TestHealthCountsConsecutiveFailures(t *testing.T) {
+// blockedProbe is a probe that never answers until the test ends, so that
+// only the events a test sends change the state.
+func blockedProbe(t *testing.T) func(context.Context) error {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	return func(ctx context.Context) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return errors.New("probe cut short")
+	}
+}
+
+func TestHealthGoesSuspectOnOneFailureAndDownAfterTheThreshold(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name   string
-		events string // F: failure, S: success
-		wantUp bool
+		name    string
+		events  string // F: failure, S: success
+		want    HealthStatus
+		changes string // the statuses it went through, initials
 	}{
-		{"no events is up", "", true},
-		{"failures below the threshold stay up", "FF", true},
-		{"failures at the threshold mark it down", "FFF", false},
-		{"a success resets the count", "FFSFF", true},
-		{"a success brings it back up", "FFFS", true},
-		{"more failures while down keep it down", "FFFFF", false},
+		{"no events is up", "", StatusUp, ""},
+		{"one failure makes it suspect", "F", StatusSuspect, "s"},
+		{"failures below the threshold keep it suspect", "FF", StatusSuspect, "s"},
+		{"failures at the threshold mark it down", "FFF", StatusDown, "sd"},
+		{"a success brings a suspect upstream up and resets the count", "FFSFF", StatusSuspect, "sus"},
+		{"a success brings a down upstream up", "FFFS", StatusUp, "sdu"},
+		{"more failures while down keep it down", "FFFFF", StatusDown, "sd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
-			var changes []bool
-			h := newHealth(3, time.Hour, func(context.Context) error { return errors.New("still down") }, func(up bool) {
+			var changes string
+			h := newHealth(3, time.Hour, time.Hour, blockedProbe(t), func(from, to HealthState) {
 				mu.Lock()
-				changes = append(changes, up)
+				changes += string(to.Status[0])
 				mu.Unlock()
 			})
 			t.Cleanup(h.close)
-			want := []bool{}
-			up := true
-			failures := 0
 			for _, ev := range tt.events {
 				if ev == 'F' {
 					h.Failure(errors.New("refused"))
-					if failures++; failures == 3 && up {
-						up = false
-						want = append(want, false)
-					}
 				} else {
 					h.Success()
-					failures = 0
-					if !up {
-						up = true
-						want = append(want, true)
-					}
 				}
 			}
-			if h.Up() != tt.wantUp || h.State().Up != tt.wantUp {
-				t.Errorf("Up() = %v, want %v", h.Up(), tt.wantUp)
+			st := h.State()
+			if st.Status != tt.want || h.Up() != (tt.want == StatusUp) || st.Up != (tt.want == StatusUp) {
+				t.Errorf("state %+v, want %s", st, tt.want)
+			}
+			if tt.want != StatusUp && (st.Since.IsZero() || st.LastError != "refused") {
+				t.Errorf("state %+v does not say since when and why", st)
+			}
+			if (tt.want == StatusDown) != !st.DownSince.IsZero() {
+				t.Errorf("DownSince %v with status %s", st.DownSince, st.Status)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if len(changes) != len(want) {
-				t.Errorf("onChange calls %v, want %v", changes, want)
+			if changes != tt.changes {
+				t.Errorf("went through %q, want %q", changes, tt.changes)
 			}
 		})
+	}
+}
+
+func TestTheFirstProbeGoesAtOnceAndItsVerdictIsShared(t *testing.T) {
+	t.Parallel()
+	answer := make(chan error)
+	var probes counter
+	h := newHealth(3, time.Hour, time.Hour, func(context.Context) error { probes.inc(); return <-answer }, nil)
+	t.Cleanup(h.close)
+	h.Failure(errors.New("connection reset"))
+	eventually(t, "the probe starts without waiting for the interval", func() bool { return probes.get() == 1 })
+
+	waited := make(chan HealthStatus, 3)
+	for range 3 {
+		go func() {
+			h.AwaitVerdict(context.Background())
+			waited <- h.State().Status
+		}()
+	}
+	select {
+	case <-waited:
+		t.Fatal("AwaitVerdict returned before the probe answered")
+	case <-time.After(50 * time.Millisecond):
+	}
+	answer <- nil
+	for range 3 {
+		if st := <-waited; st != StatusUp {
+			t.Errorf("after a probe that answered: %s, want up", st)
+		}
+	}
+	h.AwaitVerdict(context.Background()) // no probe pending: returns at once
+}
+
+func TestAFailedProbeCountsTowardsDown(t *testing.T) {
+	t.Parallel()
+	h := newHealth(3, time.Millisecond, time.Hour, func(context.Context) error { return errors.New("proxy: no answer") }, nil)
+	t.Cleanup(h.close)
+	h.Failure(errors.New("connect time-out"))
+	eventually(t, "the probe's failures mark it down", func() bool { return h.State().Status == StatusDown })
+	if st := h.State(); st.LastError != "proxy: no answer" {
+		t.Errorf("last error %q, want the probe's", st.LastError)
 	}
 }
 
@@ -70,7 +122,7 @@ func TestHealthProbeBringsItBack(t *testing.T) {
 	var mu sync.Mutex
 	healthy := false
 	var probes counter
-	h := newHealth(1, 10*time.Millisecond, func(context.Context) error {
+	h := newHealth(1, 10*time.Millisecond, time.Second, func(context.Context) error {
 		probes.inc()
 		mu.Lock()
 		defer mu.Unlock()
@@ -99,7 +151,7 @@ func TestHealthProbeBringsItBack(t *testing.T) {
 func TestHealthCloseStopsTheProbe(t *testing.T) {
 	t.Parallel()
 	var probes counter
-	h := newHealth(1, 10*time.Millisecond, func(context.Context) error { probes.inc(); return errors.New("down") }, nil)
+	h := newHealth(1, 10*time.Millisecond, time.Second, func(context.Context) error { probes.inc(); return errors.New("down") }, nil)
 	h.Failure(errors.New("down"))
 	eventually(t, "a probe runs", func() bool { return probes.get() >= 1 })
 	h.close()
@@ -125,12 +177,12 @@ func TestUpstreamMarkedDownServesFromCacheUntilAProbeSeesItBack(t *testing.T) {
 	f.handle("/", statusHandler(http.StatusServiceUnavailable))
 	f.handle("/cached", statusHandler(http.StatusServiceUnavailable))
 	f.handle("/left-pad", statusHandler(http.StatusServiceUnavailable))
-	for i := range 2 {
-		_, err := u.Document(context.Background(), leftPad(f))
-		if StatusOf(err) != http.StatusBadGateway {
-			t.Fatalf("failure %d: Document = %v, want a 502", i+1, err)
-		}
+	// The first failure is the client's 502; the probe that follows it
+	// fails too, which makes two.
+	if _, err := u.Document(context.Background(), leftPad(f)); StatusOf(err) != http.StatusBadGateway {
+		t.Fatalf("Document = %v, want a 502", err)
 	}
+	eventually(t, "the probe marks it down", func() bool { return u.Health().State().Status == StatusDown })
 
 	t.Run("after FailuresToDown failures it is down", func(t *testing.T) {
 		st := u.Health().State()
@@ -149,13 +201,13 @@ func TestUpstreamMarkedDownServesFromCacheUntilAProbeSeesItBack(t *testing.T) {
 	t.Run("while down, a cached document is STALE without asking the upstream", func(t *testing.T) {
 		mustDocument(t, u, cachedReq, Stale)
 	})
-	t.Run("while down, an uncached document is ErrNotCached, a 502 that says down", func(t *testing.T) {
+	t.Run("while down, an uncached document is a 404 at once that says the upstream is unreachable", func(t *testing.T) {
 		_, err := u.Document(context.Background(), leftPad(f))
-		if !errors.Is(err, ErrNotCached) || StatusOf(err) != http.StatusBadGateway {
-			t.Fatalf("Document = %v, want ErrNotCached and 502 (npm retries it; a 404 is final)", err)
+		if !errors.Is(err, ErrNotCached) || StatusOf(err) != http.StatusNotFound {
+			t.Fatalf("Document = %v, want ErrNotCached and 404 (npm and pip retry a 5xx for a minute)", err)
 		}
-		if !strings.Contains(ErrorMessage(err), "down") {
-			t.Errorf("message %q does not say the upstream is down", ErrorMessage(err))
+		if msg := ErrorMessage(err); !strings.Contains(msg, "unreachable") || !strings.Contains(msg, "down since") || !strings.Contains(msg, "503") {
+			t.Errorf("message %q does not say the upstream is unreachable, since when and why", msg)
 		}
 	})
 	t.Run("while down, requests skip the upstream", func(t *testing.T) {

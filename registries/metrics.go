@@ -11,6 +11,8 @@ type Metrics struct {
 	UpstreamRequests *prometheus.CounterVec   // registry, outcome
 	UpstreamLatency  *prometheus.HistogramVec // registry
 	UpstreamUp       *prometheus.GaugeVec     // registry
+	UpstreamState    *prometheus.GaugeVec     // registry, state: 1 for the current one
+	UpstreamSince    *prometheus.GaugeVec     // registry: when the current state began
 	PinConflicts     *prometheus.CounterVec   // registry
 }
 
@@ -36,14 +38,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"registry"}),
 		UpstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "larder_upstream_up",
-			Help: "1 while the upstream is considered reachable, 0 while it is marked down.",
+			Help: "1 while the upstream is up, 0 while it is suspect or down (or larder is offline).",
+		}, []string{"registry"}),
+		UpstreamState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "larder_upstream_state",
+			Help: "1 for the upstream's current state (up, suspect, down, offline), 0 for the others.",
+		}, []string{"registry", "state"}),
+		UpstreamSince: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "larder_upstream_state_since_seconds",
+			Help: "Unix time at which the upstream entered its current state (larder's start if it never changed).",
 		}, []string{"registry"}),
 		PinConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "larder_pin_conflicts_total",
 			Help: "Times an upstream declared other bytes for an artifact larder had already pinned; the pinned bytes were kept.",
 		}, []string{"registry"}),
 	}
-	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.PinConflicts)
+	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts)
 	return m
 }
 

@@ -2,6 +2,7 @@ package registries
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,7 +43,15 @@ type Upstream struct {
 	held            memo[string, storage.Artifact]
 	small           smallBlobs
 	docRows         memo[docKey, storage.Document]
+
+	latency   latency
+	refreshes chan struct{} // a slot per background revalidation in flight
 }
+
+// maxBackgroundRefreshes bounds the revalidations that run behind clients'
+// backs while the upstream is suspect or slow: each may wait a whole
+// time-out, and a dead upstream must not collect a goroutine per document.
+const maxBackgroundRefreshes = 4
 
 // NewUpstream sets up the link; Close stops its background probe.
 func NewUpstream(env Env, opts Options) *Upstream {
@@ -52,21 +61,50 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	u.held, u.docRows = newHeldRows(), newDocRows()
 	u.served = newServedCounters(env.Metrics, opts.Name)
 	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
-	up := env.Metrics.UpstreamUp.WithLabelValues(opts.Name)
-	up.Set(1)
-	if opts.Offline {
-		up.Set(0)
-	}
-	u.health = newHealth(opts.FailuresToDown, opts.ProbeInterval, u.probe, func(isUp bool) {
-		if isUp {
-			up.Set(1)
-			u.log.Info("upstream is back", "upstream", opts.Upstream.Host)
-		} else {
-			up.Set(0)
-			u.log.Warn("upstream marked down; serving from cache until a probe sees it back", "upstream", opts.Upstream.Host, "err", u.health.State().LastError)
-		}
-	})
+	u.refreshes = make(chan struct{}, maxBackgroundRefreshes)
+	// A probe is one request: a connection, then headers.
+	u.health = newHealth(opts.FailuresToDown, opts.ProbeInterval, opts.ConnectTimeout+opts.ResponseTimeout, u.probe, u.healthChanged)
+	u.showHealth(u.health.State(), time.Now())
 	return u
+}
+
+// healthChanged logs a change of the upstream's state once, and shows it in
+// /metrics.
+func (u *Upstream) healthChanged(from, to HealthState) {
+	u.showHealth(to, to.Since)
+	host := u.opts.Upstream.Host
+	switch to.Status {
+	case StatusSuspect:
+		u.log.Warn("upstream suspect; serving stale documents at once while a probe checks it", "upstream", host, "err", to.LastError)
+	case StatusDown:
+		u.log.Warn("upstream marked down; serving from cache until a probe sees it back", "upstream", host, "err", to.LastError)
+	case StatusUp:
+		u.log.Info("upstream is back", "upstream", host, "was", string(from.Status), "for", time.Since(from.Since).Round(time.Millisecond))
+	}
+}
+
+func (u *Upstream) showHealth(st HealthState, since time.Time) {
+	m := u.env.Metrics
+	current := string(st.Status)
+	if u.opts.Offline {
+		current = "offline"
+	}
+	for _, s := range []string{string(StatusUp), string(StatusSuspect), string(StatusDown), "offline"} {
+		v := 0.0
+		if s == current {
+			v = 1
+		}
+		m.UpstreamState.WithLabelValues(u.opts.Name, s).Set(v)
+	}
+	up := 0.0
+	if current == string(StatusUp) {
+		up = 1
+	}
+	m.UpstreamUp.WithLabelValues(u.opts.Name).Set(up)
+	if since.IsZero() {
+		since = time.Now()
+	}
+	m.UpstreamSince.WithLabelValues(u.opts.Name).Set(float64(since.UnixNano()) / 1e9)
 }
 
 // Options returns the options in force, defaults filled in.
@@ -84,27 +122,41 @@ func (u *Upstream) Env() Env { return u.env }
 // Close stops background work.
 func (u *Upstream) Close() { u.health.close() }
 
-// reachable reports whether a request should go to the upstream now.
+// reachable reports whether a request may wait on the upstream now: not
+// offline, and neither suspect nor down.
 func (u *Upstream) reachable() bool { return !u.opts.Offline && u.health.Up() }
 
 // Reachable reports whether larder may ask the upstream now: not offline,
-// and not marked down. Ecosystems use it to serve the cached-only view.
+// and neither suspect nor down. Ecosystems use it to serve the cached-only
+// view.
 func (u *Upstream) Reachable() bool { return u.reachable() }
 
-// NotCached explains why something that is not cached cannot be fetched:
-// a 404 offline, a 502 naming the upstream while it is down.
+// reachableFor is reachable for a request that has no cached copy to fall
+// back on: while the upstream is suspect, it waits for the verdict of the
+// one probe that follows the failure (shared by every such request), so a
+// single transient failure is not turned into a 404.
+func (u *Upstream) reachableFor(ctx context.Context) bool {
+	if u.opts.Offline {
+		return false
+	}
+	if st := u.health.State(); st.Status == StatusSuspect {
+		u.health.AwaitVerdict(ctx)
+	}
+	return u.health.Up()
+}
+
+// NotCached explains why something that is not cached cannot be fetched: a
+// 404 (DESIGN.md), so that npm, pip and go fail fast instead of retrying a
+// 5xx for a minute, with a message that says why.
 func (u *Upstream) NotCached(what string) error { return u.notCached(what) }
 
 func (u *Upstream) notCached(what string) error {
 	if u.opts.Offline {
 		return fmt.Errorf("%w: %s was never cached and larder is offline", ErrNotCached, what)
 	}
-	// Down, not offline: a 502 that names the upstream (DESIGN.md), which
-	// npm retries, rather than a 404 it would take as final.
 	st := u.health.State()
-	return &UpstreamError{Upstream: u.opts.Upstream.Host, Status: http.StatusBadGateway,
-		Err: fmt.Errorf("%w: %s was never cached and the upstream is down since %s (%s)",
-			ErrNotCached, what, st.DownSince.Format(time.RFC3339), st.LastError)}
+	return fmt.Errorf("%w: %s was never cached and upstream %s is unreachable (%s since %s: %s)",
+		ErrNotCached, what, u.opts.Upstream.Host, st.Status, st.Since.Format(time.RFC3339), st.LastError)
 }
 
 // probe asks the upstream's base URL for anything at all: any HTTP answer
@@ -142,18 +194,26 @@ func (u *Upstream) get(ctx context.Context, rawURL string, header http.Header) (
 	}
 	req.Header.Set("User-Agent", userAgent)
 	start := time.Now()
+	id := u.latency.begin(start)
 	resp, err := u.client.Do(req)
 	u.env.Metrics.UpstreamLatency.WithLabelValues(u.opts.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
+		u.latency.forget(id)
+		// A client that hung up says nothing about the upstream.
+		clientGone := errors.Is(ctx.Err(), context.Canceled)
 		cancel()
+		ue := upstreamErr(req.URL.Host, err).(*UpstreamError)
 		outcome := "error"
-		if ue := upstreamErr(req.URL.Host, err).(*UpstreamError); ue.Status == http.StatusGatewayTimeout {
+		if ue.Status == http.StatusGatewayTimeout {
 			outcome = "timeout"
 		}
 		u.env.Metrics.UpstreamRequests.WithLabelValues(u.opts.Name, outcome).Inc()
-		u.health.Failure(err)
-		return nil, upstreamErr(req.URL.Host, err)
+		if !clientGone {
+			u.health.Failure(ue)
+		}
+		return nil, ue
 	}
+	u.latency.end(id, time.Now())
 	resp.Body = newIdleBody(resp.Body, u.opts.IdleTimeout, cancel)
 	switch {
 	case resp.StatusCode >= 500:
@@ -170,6 +230,15 @@ func (u *Upstream) get(ctx context.Context, rawURL string, header http.Header) (
 		u.health.Success()
 	}
 	return resp, nil
+}
+
+// bodyFailed records a body that stalled, was cut or came short as a
+// failure of the upstream, and classifies it for the client. Only fills,
+// detached from any client, read bodies: no hang-up can be mistaken for it.
+func (u *Upstream) bodyFailed(resp *http.Response, err error) error {
+	ue := upstreamErr(resp.Request.URL.Host, err)
+	u.health.Failure(ue)
+	return ue
 }
 
 // allowRedirect follows an upstream redirect only to the upstream itself or

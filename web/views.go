@@ -61,7 +61,11 @@ type registryView struct {
 }
 
 type healthView struct {
-	Up          bool     `json:"up"`
+	Up bool `json:"up"`
+	// Status is up, suspect (a failure in the last window, a probe
+	// deciding), down or offline.
+	Status      string   `json:"status"`
+	Since       jsonTime `json:"since"` // null while up since start
 	DownSince   jsonTime `json:"down_since"`
 	LastError   string   `json:"last_error"`
 	LastErrorAt jsonTime `json:"last_error_at"`
@@ -94,6 +98,15 @@ type snippetView struct {
 	Note   string `json:"note,omitempty"`
 }
 
+func newHealthView(st registries.HealthState, offline bool) healthView {
+	v := healthView{Up: st.Up && !offline, Status: string(st.Status), Since: stamp(st.Since),
+		DownSince: stamp(st.DownSince), LastError: st.LastError, LastErrorAt: stamp(st.LastErrAt)}
+	if offline {
+		v.Status = "offline"
+	}
+	return v
+}
+
 func (h *Handler) registryView(r *http.Request, reg registries.Registry) (registryView, error) {
 	up := reg.Upstream()
 	opts := up.Options()
@@ -104,7 +117,7 @@ func (h *Handler) registryView(r *http.Request, reg registries.Registry) (regist
 		Kind:    reg.Kind(),
 		URL:     h.registryBase(r, reg),
 		Offline: opts.Offline,
-		Health:  healthView{Up: st.Up && !opts.Offline, DownSince: stamp(st.DownSince), LastError: st.LastError, LastErrorAt: stamp(st.LastErrAt)},
+		Health:  newHealthView(st, opts.Offline),
 		Traffic: trafficView{
 			Hour: window(up.Traffic().Since(time.Hour, now)),
 			Day:  window(up.Traffic().Since(24*time.Hour, now)),

@@ -28,6 +28,7 @@ func TestOverviewShowsEachRegistryItsHealthTotalsAndDiskFree(t *testing.T) {
 		`<span class="badge ok">up</span>`,
 		`<span class="badge bad">down</span> since`,
 		"connection refused",
+		"answering from the cache",
 		"<dt>Packages</dt><dd>2</dd>", "<dt>Files held</dt><dd>2</dd>", "<dt>On disk</dt><dd>3.0 KiB</dd>",
 		"<dt>Hit ratio</dt><dd><strong>—</strong> last hour",
 		"0 from cache, 0 from upstream",
@@ -44,6 +45,18 @@ func TestOverviewSaysOfflineForAnOfflineRegistry(t *testing.T) {
 	reg := &fakeRegistry{name: "offline", kind: "npm", up: off}
 	l2.reconfigure(func(c *Config) { c.Registries = append(c.Registries, reg) })
 	wantPage(t, l2.get(t, "/"), http.StatusOK, `<span class="badge warn">offline</span>`)
+}
+
+func TestOverviewSaysSuspectAfterOneFailure(t *testing.T) {
+	l := newTestLarder(t, "npm")
+	// One failure makes the upstream suspect; its probe (of a closed port)
+	// fails too, which leaves it short of the three that mark it down.
+	l.regs["npm"].up.Health().Failure(fmt.Errorf("proxyconnect tcp: connect time-out"))
+	wantPage(t, l.get(t, "/"), http.StatusOK,
+		`<span class="badge warn">suspect</span> since <time`,
+		"answering stale documents at once while a probe checks it",
+		"connect time-out")
+	wantPage(t, l.get(t, "/r/npm"), http.StatusOK, `<span class="badge warn">suspect</span> since <time`)
 }
 
 func fill(t *testing.T, l *testLarder, registry string, n int) {

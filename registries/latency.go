@@ -1,0 +1,74 @@
+package registries
+
+import (
+	"sync"
+	"time"
+)
+
+// latency estimates how long the upstream takes to answer (to its response
+// headers), so that a slow but alive upstream does not cost every client
+// request the whole stale wait: when the estimate is over the budget, stale
+// documents are answered at once and refreshed behind the client's back.
+//
+// The estimate is a moving average that weighs each new answer by half, so
+// two slow answers in a row make it slow and one fast answer ends it. A
+// request still waiting counts too: one that has waited longer than the
+// budget is proof enough, before it has answered at all.
+type latency struct {
+	mu       sync.Mutex
+	average  time.Duration
+	inFlight map[uint64]time.Time
+	next     uint64
+}
+
+// begin records a request sent upstream; call end with its id once its
+// headers arrive, and forget if it failed without an answer.
+func (l *latency) begin(now time.Time) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inFlight == nil {
+		l.inFlight = map[uint64]time.Time{}
+	}
+	l.next++
+	l.inFlight[l.next] = now
+	return l.next
+}
+
+func (l *latency) end(id uint64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start, ok := l.inFlight[id]
+	if !ok {
+		return
+	}
+	delete(l.inFlight, id)
+	l.average = (l.average + now.Sub(start)) / 2
+}
+
+func (l *latency) forget(id uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.inFlight, id)
+}
+
+// over reports whether the upstream is answering slower than budget.
+func (l *latency) over(budget time.Duration, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.average > budget {
+		return true
+	}
+	for _, start := range l.inFlight {
+		if now.Sub(start) > budget {
+			return true
+		}
+	}
+	return false
+}
+
+// estimate returns the moving average, for the UI and logs.
+func (l *latency) estimate() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.average
+}

@@ -55,7 +55,7 @@ func TestOverviewSaysSuspectAfterOneFailure(t *testing.T) {
 	wantPage(t, l.get(t, "/"), http.StatusOK,
 		`<span class="badge warn">suspect</span> since <time`,
 		"answering stale documents at once while a probe checks it",
-		"connect time-out")
+		`<span class="lasterr">Last error`)
 	wantPage(t, l.get(t, "/r/npm"), http.StatusOK, `<span class="badge warn">suspect</span> since <time`)
 }
 

@@ -171,10 +171,16 @@ func (u *Upstream) probe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
 	if resp.StatusCode >= 500 {
 		return fmt.Errorf("probe: upstream answered %s", resp.Status)
+	}
+	if err != nil {
+		// A body that stalls or is cut fails documents and artifacts
+		// (bodyFailed); it fails the probe too, or an upstream whose
+		// bodies stall would be "back" after each probe and never down.
+		return fmt.Errorf("probe: reading the answer: %w", err)
 	}
 	return nil
 }

@@ -47,6 +47,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	mode, ok := s.awaitMode(r)
+	if ok && mode != ModeRefuse {
+		ok = s.awaitDelay(r)
+	}
 	if !ok || mode == ModeRefuse {
 		// Closed, client gone, or raced with SetMode(ModeRefuse): drop the
 		// connection unanswered (returning would send an empty 200).
@@ -81,6 +84,26 @@ func (s *Server) awaitMode(r *http.Request) (Mode, bool) {
 			return mode, false
 		}
 	}
+}
+
+// awaitDelay waits out the delay set by SetDelay. It returns false if the
+// Server was closed or the client went away meanwhile.
+func (s *Server) awaitDelay(r *http.Request) bool {
+	s.mu.Lock()
+	d := s.delay
+	s.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+	case <-r.Context().Done():
+	}
+	return false
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request, mode Mode) {

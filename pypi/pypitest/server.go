@@ -143,6 +143,8 @@ type Server struct {
 	byName       map[string]*fileEntry // filename -> latest file of that name
 	reqs         []Request
 	distInfoJSON bool
+	delay        time.Duration
+	filesBase    string // "" means FilesURL
 	index, files *host
 }
 
@@ -247,6 +249,30 @@ func (s *Server) Mode() Mode {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.mode
+}
+
+// SetDelay makes every answer of both hosts wait d before its response
+// headers leave, as a slow but alive index does; 0 (the default) answers at
+// once. It adds to the mode (ModeHang still waits for its change); a client
+// that goes away, or Close, ends the wait.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// SetFilesBase makes the index's file links (HTML, JSON and legacy JSON)
+// point at base instead of FilesURL, e.g. "https://files.example/" for a
+// files host reached through a proxy under another name; a missing trailing
+// slash is added. The files host still serves them at the same paths. ""
+// restores FilesURL. FileURL and MetadataURL keep answering with FilesURL.
+func (s *Server) SetFilesBase(base string) {
+	if base != "" && !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.filesBase = base
 }
 
 // SetJSONDistInfoMetadata makes the JSON simple pages also carry the bare
@@ -463,6 +489,9 @@ func (s *Server) handler(hostName string) http.Handler {
 				return
 			}
 		}
+		if !s.awaitDelay(r) {
+			panic(http.ErrAbortHandler)
+		}
 		if mode == Mode500 {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusInternalServerError)
@@ -480,6 +509,34 @@ func (s *Server) handler(hostName string) http.Handler {
 			s.serveFiles(w, r, mode)
 		}
 	})
+}
+
+// awaitDelay waits out the delay set by SetDelay. It returns false if the
+// server was closed or the client went away meanwhile.
+func (s *Server) awaitDelay(r *http.Request) bool {
+	s.mu.Lock()
+	d := s.delay
+	s.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		closed, wake := s.closed, s.wake
+		s.mu.Unlock()
+		if closed {
+			return false
+		}
+		select {
+		case <-timer.C:
+			return true
+		case <-r.Context().Done():
+			return false
+		case <-wake: // a mode change or Close: look again
+		}
+	}
 }
 
 func textError(w http.ResponseWriter, code int) {
@@ -630,7 +687,11 @@ func (s *Server) snapshot(norm string) (name string, serial int, files []fileEnt
 		return "", 0, nil, false
 	}
 	for _, f := range p.files {
-		files = append(files, *f)
+		g := *f
+		if s.filesBase != "" {
+			g.url = s.filesBase + strings.TrimPrefix(g.url, s.FilesURL)
+		}
+		files = append(files, g)
 	}
 	keys := map[string]versionKey{}
 	for _, f := range files {

@@ -348,6 +348,25 @@ func TestBackgroundRevalidationsAreBoundedAndOnePerDocument(t *testing.T) {
 		}
 		assertRefreshed(t, u, "left-pad", first["left-pad"])
 	})
+	t.Run("requests for one document leave the other slots to other documents", func(t *testing.T) {
+		t.Parallel()
+		f, u, g, first := suspectWithHeldAnswers(t, "a", "b")
+		for range 2 * maxBackgroundRefreshes {
+			timedDocument(t, u, docNamed(f, "a"))
+		}
+		timedDocument(t, u, docNamed(f, "b"))
+		eventually(t, "both revalidations reach the upstream", func() bool {
+			held, _, _ := g.counts()
+			return held == 2
+		})
+		g.release()
+		waitDocFlight(u, "a", "full")
+		waitDocFlight(u, "b", "full")
+		if _, _, total := g.counts(); total != 2 {
+			t.Errorf("the upstream received %d requests, want one for each document", total)
+		}
+		assertRefreshed(t, u, "b", first["b"])
+	})
 }
 
 func TestNeverCachedWhileUnreachableIsA404AtOnce(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -44,8 +45,10 @@ type Upstream struct {
 	small           smallBlobs
 	docRows         memo[docKey, storage.Document]
 
-	latency   latency
-	refreshes chan struct{} // a slot per background revalidation in flight
+	latency    latency
+	refreshes  chan struct{} // a slot per background revalidation in flight
+	refreshMu  sync.Mutex
+	refreshing map[string]bool // documents being revalidated in the background
 }
 
 // maxBackgroundRefreshes bounds the revalidations that run behind clients'
@@ -61,7 +64,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	u.held, u.docRows = newHeldRows(), newDocRows()
 	u.served = newServedCounters(env.Metrics, opts.Name)
 	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
-	u.refreshes = make(chan struct{}, maxBackgroundRefreshes)
+	u.refreshes, u.refreshing = make(chan struct{}, maxBackgroundRefreshes), map[string]bool{}
 	// A probe is one request: a connection, then headers.
 	u.health = newHealth(opts.FailuresToDown, opts.ProbeInterval, opts.ConnectTimeout+opts.ResponseTimeout, u.probe, u.healthChanged)
 	u.showHealth(u.health.State(), time.Now())

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -24,23 +23,35 @@ type legacyFile struct {
 	Digests  map[string]string `json:"digests"`
 }
 
-func (g *Registry) serveLegacyJSON(w http.ResponseWriter, r *http.Request, name string, version []string) error {
+// legacyRel is the project and the path below the legacy API of
+// /pypi/{name}/json or /pypi/{name}/{version}/json.
+func legacyRel(name string, version []string) (project, rel string, err error) {
 	if err := ValidateName(name); err != nil {
-		return err
+		return "", "", err
 	}
-	project := Normalize(name)
-	rel := project + "/json"
+	project = Normalize(name)
+	rel = project + "/json"
 	if len(version) == 1 {
 		if !validVersion(version[0]) {
-			return errors.Join(errBadName, errors.New("bad version"))
+			return "", "", errors.Join(errBadName, errors.New("bad version"))
 		}
 		rel = project + "/" + version[0] + "/json"
 	}
+	return project, rel, nil
+}
+
+const legacyVariant = "legacy"
+
+func legacyKey(rel string) string { return "json/" + rel }
+
+// legacyView is a legacy JSON document with its file URLs pointing at
+// larder.
+func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*registries.Rendered, registries.CacheStatus, error) {
 	if g.legacy == nil {
-		return registries.ErrNotFound
+		return nil, "", registries.ErrNotFound
 	}
-	doc, err := g.up.Document(r.Context(), registries.DocRequest{
-		Key: "json/" + rel, Variant: "legacy", Package: project, URL: g.legacy.String() + rel, Accept: "application/json",
+	doc, err := g.up.Document(ctx, registries.DocRequest{
+		Key: legacyKey(rel), Variant: legacyVariant, Package: project, URL: g.legacy.String() + rel, Accept: "application/json",
 		Prepare: func(body []byte, ct string) (registries.Prepared, error) {
 			var d struct {
 				Info     json.RawMessage         `json:"info"`
@@ -78,12 +89,11 @@ func (g *Registry) serveLegacyJSON(w http.ResponseWriter, r *http.Request, name 
 		},
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	base := g.baseURL(r)
 	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
-		body, err := g.up.Body(r.Context(), doc.Document)
+		body, err := g.up.Body(ctx, doc.Document)
 		if err != nil {
 			return nil, err
 		}
@@ -94,10 +104,9 @@ func (g *Registry) serveLegacyJSON(w http.ResponseWriter, r *http.Request, name 
 		return registries.NewRendered(out, "application/json"), nil
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	g.up.ServeDocument(w, r, rendered, doc.Status, vary)
-	return nil
+	return rendered, doc.Status, nil
 }
 
 // rewriteLegacy points every file URL in a legacy JSON document at larder.

@@ -227,9 +227,13 @@ func (u *Upstream) download(f *fill) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
 	defer cancel()
-	verify, err := newVerifier(Integrity(a.Integrity))
+	verify, err := u.opts.Verify(ctx, a)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+		return fmt.Errorf("%s: %w", a.Path, err)
+	}
+	if verify.Unchecked() && u.opts.Unverifiable == RefuseUnverifiable {
+		return fmt.Errorf("%w: %s: its document declares no digest larder can check (declared %q), and this registry refuses such artifacts (unverifiable = %q)",
+			ErrIntegrity, a.Path, a.Integrity, RefuseUnverifiable)
 	}
 	// identity: a server that gzips a .tgz on the wire would otherwise have
 	// Go's transport hand back other bytes than the declared digest covers.
@@ -281,7 +285,7 @@ func (u *Upstream) download(f *fill) error {
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return u.bodyFailed(resp, fmt.Errorf("%s truncated: %d of %d bytes", a.Path, n, resp.ContentLength))
 	}
-	if err := verify.check(); err != nil {
+	if err := verify.Check(); err != nil {
 		return fmt.Errorf("%s from %s: %w", a.Path, resp.Request.URL.Redacted(), err)
 	}
 	digest, size, err := bw.Commit(ctx, "")

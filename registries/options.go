@@ -28,6 +28,13 @@ type Options struct {
 	MaxDocumentSize int64 // 256 MiB (decompressed; real packuments reach 40 MB)
 	MaxArtifactSize int64 // 4 GiB
 
+	// Verify makes the verifier of each download: the ecosystem's hook.
+	// VerifyDeclared.
+	Verify VerifyFunc
+	// Unverifiable is what to do with an artifact Verify has nothing to
+	// check against: PinFirstSeen (the default) or RefuseUnverifiable.
+	Unverifiable string
+
 	// FailuresToDown consecutive upstream failures mark it down. 3.
 	FailuresToDown int
 	// ProbeInterval is the first wait between probes of a down upstream;
@@ -52,6 +59,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxArtifactSize == 0 {
 		o.MaxArtifactSize = 4 << 30
+	}
+	if o.Verify == nil {
+		o.Verify = VerifyDeclared
+	}
+	if o.Unverifiable == "" {
+		o.Unverifiable = PinFirstSeen
 	}
 	if o.FailuresToDown == 0 {
 		o.FailuresToDown = 3

@@ -130,7 +130,7 @@ func (g *Registry) rawView(ctx context.Context, path string) (*registries.Render
 	if err != nil {
 		return nil, "", err
 	}
-	rendered, err := g.up.Env().Renders.Get(g.name+"\x00raw\x00"+string(doc.Body), func() (*registries.Rendered, error) {
+	rendered, err := g.up.Env().Renders.Get(ctx, g.name+"\x00raw\x00"+string(doc.Body), func() (*registries.Rendered, error) {
 		body, err := g.up.Body(ctx, doc.Document)
 		if err != nil {
 			return nil, err
@@ -278,7 +278,7 @@ func (g *Registry) packumentView(ctx context.Context, name, variant, base string
 	if p.degraded || !g.up.Reachable() {
 		rendered, err = g.offlineView(ctx, name, variant, p, base)
 	} else {
-		rendered, err = g.render(name, variant, p, base)
+		rendered, err = g.render(ctx, name, variant, p, base)
 	}
 	if err != nil {
 		return nil, "", err
@@ -288,9 +288,9 @@ func (g *Registry) packumentView(ctx context.Context, name, variant, base string
 }
 
 // render rewrites a packument for base, once per stored body.
-func (g *Registry) render(name, variant string, p packument, base string) (*registries.Rendered, error) {
+func (g *Registry) render(ctx context.Context, name, variant string, p packument, base string) (*registries.Rendered, error) {
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
-	return g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err
@@ -313,7 +313,7 @@ func (g *Registry) versionView(ctx context.Context, name, spec, base string) (*r
 		return nil, "", err
 	}
 	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err

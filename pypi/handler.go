@@ -158,7 +158,7 @@ func (g *Registry) projectView(ctx context.Context, project, format string) (*re
 	}
 	if rendered == nil && err == nil {
 		key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount}, "\x00")
-		rendered, err = g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+		rendered, err = g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 			p, err := g.loadProject(ctx, doc.Document)
 			if err != nil {
 				return nil, err
@@ -186,7 +186,7 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 	// thousands of files on every request made the offline view the
 	// slowest page larder served.
 	key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount, "held", registries.HeldKey(held)}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		p, err := g.loadProject(ctx, doc)
 		if err != nil {
 			return nil, err

@@ -92,7 +92,7 @@ func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*
 		return nil, "", err
 	}
 	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := g.up.Body(ctx, doc.Document)
 		if err != nil {
 			return nil, err

@@ -41,7 +41,7 @@ func (g *Registry) rootView(ctx context.Context, format string) (*registries.Ren
 		return nil, "", err
 	}
 	key := strings.Join([]string{g.name, rootKey, format, string(cached.Body), strconv.Itoa(len(local)), strings.Join(lastOf(local, 3), ","), g.mount}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		names := local
 		if hasCopy {
 			body, err := g.up.Body(ctx, cached)

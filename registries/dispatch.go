@@ -3,7 +3,10 @@ package registries
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/larder-mirror/larder/storage"
 )
@@ -97,6 +100,13 @@ func (m *Mounted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.reg.ServeOwn(w, r)
 		return
 	}
+	if !httpguts.ValidHostHeader(r.Host) {
+		// net/http refuses these before any handler; the front does not.
+		// Each Host is another base URL, so another rendering of a
+		// document: only valid ones get that far.
+		m.reg.WriteError(w, fmt.Errorf("%w: malformed Host header", ErrBadRequest))
+		return
+	}
 	t, err := m.reg.Resolve(RequestOf(r))
 	switch {
 	case errors.Is(err, ErrOwnRoute):
@@ -130,6 +140,9 @@ func (m *Mounted) serve(w http.ResponseWriter, r *http.Request, t Target) error 
 // upstream: a held artifact, or a document fresh in memory. Anything else
 // is false, for ServeHTTP to answer.
 func (m *Mounted) Quick(r Request) (Quick, bool) {
+	if !httpguts.ValidHostHeader(r.Host) {
+		return Quick{}, false
+	}
 	t, err := m.reg.Resolve(r)
 	if err != nil {
 		return Quick{}, false

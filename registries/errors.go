@@ -19,6 +19,10 @@ var ErrNotCached = errors.New("not cached")
 // document declared. Nothing was stored.
 var ErrIntegrity = errors.New("integrity check failed")
 
+// ErrBadRequest: the request itself is malformed (a Host header net/http
+// would refuse). A 400.
+var ErrBadRequest = errors.New("bad request")
+
 // ErrTooLarge: an upstream document or artifact exceeds its size bound.
 var ErrTooLarge = errors.New("too large")
 
@@ -45,6 +49,8 @@ func StatusOf(err error) int {
 		return http.StatusOK
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
 	case errors.As(err, &ue):
 		return ue.Status
 	case errors.Is(err, ErrNotCached):

@@ -16,9 +16,8 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 // lockfilePaths turns lockfiles into the artifact paths an export keeps: the
-// file a pin names (an npm tarball); or the held files of a pinned release
-// that its kind says are the pin's (a Python pin's files of that version,
-// those matching its hashes when it has some, with their metadata files).
+// file a pin names, or the held files of a pinned release that its kind
+// says are the pin's (registries.Release.Held).
 func lockfilePaths(ctx context.Context, store *storage.Store, files []string, c console) (map[string]bool, error) {
 	paths := map[string]bool{}
 	for _, file := range files {

@@ -102,8 +102,8 @@ func warmItems(cfg Config, regName string, files []string) ([]warmItem, []warmRe
 	var failed []warmResult
 	for _, file := range files {
 		lf, err := findLockfile(file)
-		if err != nil {
-			failed = append(failed, warmResult{label: file, status: "failed", err: err})
+		if err != nil { // the error names the file
+			failed = append(failed, warmResult{label: filepath.Base(file), status: "failed", err: err})
 			continue
 		}
 		reg, err := pickRegistry(cfg, lf.kind.Name, regName)

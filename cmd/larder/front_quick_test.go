@@ -74,7 +74,7 @@ func startMirror(t *testing.T, tokens []string) *mirror {
 	cfg.Tokens = tokens
 	cfg.Registry = []RegistryConfig{
 		{Name: "npm", Kind: "npm", Upstream: m.npm.URL, MetadataTTL: "1h"},
-		{Name: "pypi", Kind: "pypi", Upstream: m.pypi.IndexURL, FileHosts: []string{m.pypi.FilesURL}, MetadataTTL: "1h"},
+		{Name: "pypi", Kind: "pypi", Upstream: m.pypi.IndexURL, Keys: map[string]any{"file_hosts": []string{m.pypi.FilesURL}}, MetadataTTL: "1h"},
 	}
 	if err := cfg.validate("test"); err != nil {
 		t.Fatal(err)

@@ -142,7 +142,7 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 	f := newOpFlags("export", "larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--key FILE] [--data DIR | --config FILE]", c)
 	keyFile := f.String("key", "", "sign the archive with the secret in FILE (HMAC-SHA256), for import --key")
 	var lockfiles stringList
-	f.Var(&lockfiles, "lockfile", "export only what this lockfile names (repeatable): package-lock.json, yarn.lock, pnpm-lock.yaml, requirements.txt, pylock.toml")
+	f.Var(&lockfiles, "lockfile", "export only what this lockfile names (repeatable): "+strings.Join(lockfileFormats(), ", "))
 	out := f.String("out", "", "archive to write (- for standard output); replaced only once it is complete")
 	registry := f.String("registry", "", "export only this registry's rows (its mount name, such as npm)")
 	since := f.String("since", "", "export only what was fetched on or after DATE: 2024-05-01 (local midnight) or an RFC 3339 time")

@@ -18,8 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/larder-mirror/larder/npm"
-	"github.com/larder-mirror/larder/pypi"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
 )
@@ -191,12 +189,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		}
 		up := registries.NewUpstream(a.env, opts)
 		a.upstreams = append(a.upstreams, up)
-		mount, ok := mounters[rc.Kind]
-		if !ok {
+		r, err := mountRegistry(rc, up, cfg.PublicURL)
+		if err != nil {
 			a.close()
-			return nil, fmt.Errorf("registry %s: unknown kind %q", rc.Name, rc.Kind)
+			return nil, err
 		}
-		a.regs = append(a.regs, mount(up, cfg.PublicURL))
+		a.regs = append(a.regs, r)
 	}
 	return a, nil
 }
@@ -230,22 +228,16 @@ func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) 
 	o.IdleTimeout, _ = parseDuration(rc.IdleTimeout)
 	o.MaxDocumentSize, _ = parseSize(rc.MaxDocumentSize)
 	o.MaxArtifactSize, _ = parseSize(rc.MaxArtifactSize)
-	hosts := rc.FileHosts
-	if rc.Kind == "pypi" && hosts == nil {
-		hosts = pypi.DefaultFileHosts
+	kind, ok := kindNamed(rc.Kind)
+	if !ok {
+		return o, fmt.Errorf("registry %s: unknown kind %q (known: %s)", rc.Name, rc.Kind, knownKinds())
 	}
-	if rc.Kind == "npm" {
-		hosts = rc.TarballHosts
-		if hosts == nil {
-			hosts = npm.DefaultTarballHosts
+	if kind.Decode != nil {
+		// What the kind's own keys mean to the upstream client (the
+		// hosts it may fetch from besides the upstream).
+		if _, err := kind.Decode(rc.Keys, &o); err != nil {
+			return o, fmt.Errorf("registry %s: %w", rc.Name, err)
 		}
-	}
-	for _, h := range hosts {
-		u, err := parseHost(h)
-		if err != nil {
-			return o, err
-		}
-		o.AlsoFrom = append(o.AlsoFrom, u)
 	}
 	return o, nil
 }

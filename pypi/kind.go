@@ -19,6 +19,9 @@ var Kind = registries.Kind{
 	Default:     true,
 	Keys:        []string{"file_hosts"},
 	Decode:      decodeKeys,
+	// The digests the documents declare: dist.integrity and shasum for npm,
+	// the hashes of PyPI's pages.
+	Verify: registries.VerifyDeclared,
 	New: func(up *registries.Upstream, publicURL string, _ any) registries.Registry {
 		return New(up, publicURL)
 	},

@@ -34,6 +34,9 @@ type Kind struct {
 	// client (AlsoFrom), and returns what New needs of them. Its errors are
 	// *ConfigError naming the key. Nil: the kind has no keys of its own.
 	Decode func(keys KindKeys, o *Options) (any, error)
+	// Verify makes the verifier of each download (see VerifyFunc): how the
+	// kind checks an artifact's bytes before they are kept.
+	Verify VerifyFunc
 	// New mounts a registry of this kind on its upstream link. publicURL,
 	// when set, is larder's external base URL; opts is what Decode returned.
 	New func(up *Upstream, publicURL string, opts any) Registry

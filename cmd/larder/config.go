@@ -66,6 +66,7 @@ type RegistryConfig struct {
 	IdleTimeout     string `toml:"idle_timeout"`
 	MaxDocumentSize string `toml:"max_document_size"`
 	MaxArtifactSize string `toml:"max_artifact_size"`
+	Unverifiable    string `toml:"unverifiable"`
 
 	// Keys are the table's keys that belong to its kind (registries.Kind
 	// Keys, such as npm's tarball_hosts), read by the kind's Decode.
@@ -250,6 +251,9 @@ func (c *Config) validate(path string) error {
 			if v == 0 && s.v != "" {
 				return bad(key(s.k), "%q is zero, which would refuse everything; leave the key out for the default, %s", s.v, s.def)
 			}
+		}
+		if r.Unverifiable != "" && !slices.Contains(registries.UnverifiablePolicies, r.Unverifiable) {
+			return bad(key("unverifiable"), "%q is not a policy; want one of %s", r.Unverifiable, strings.Join(registries.UnverifiablePolicies, ", "))
 		}
 		if err := checkKindKeys(kind, r.Keys); err != nil {
 			var ce *registries.ConfigError

@@ -83,3 +83,7 @@ func (f fakeNPM) SetFault(m faults.Mode) {
 }
 
 func (f fakeNPM) Fetches(path string) int { return f.s.Count("GET", path) }
+
+func (f fakeNPM) PublishBytes(name, version string, body []byte) {
+	f.s.PublishTarball(name, version, body, map[string]string{})
+}

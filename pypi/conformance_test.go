@@ -108,3 +108,7 @@ func (f conformFake) Fetches(path string) int {
 	}
 	return f.s.Count("files", "GET", u.Path)
 }
+
+func (f conformFake) PublishBytes(name, version string, body []byte) {
+	f.s.AddFile(name, pypitest.WheelFilename(name, version), body, pypitest.FileOpts{})
+}

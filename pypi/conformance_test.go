@@ -84,10 +84,7 @@ func (f conformFake) PublishUndeclared(name, version string) ([]byte, bool) {
 }
 
 func (f conformFake) SetFault(m faults.Mode) {
-	f.s.SetMode(map[faults.Mode]pypitest.Mode{
-		faults.Normal: pypitest.ModeNormal, faults.Refuse: pypitest.ModeRefuse, faults.Hang: pypitest.ModeHang,
-		faults.Error500: pypitest.Mode500, faults.Truncate: pypitest.ModeTruncate, faults.WrongDigest: pypitest.ModeBadHash,
-	}[m])
+	f.s.SetMode(m) // the fake's modes are the shared ones
 }
 
 // Fetches maps a path below larder's mount to the fake's: the index's

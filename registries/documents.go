@@ -129,20 +129,32 @@ func (u *Upstream) fillDocument(ctx context.Context, req DocRequest) (Doc, error
 	return u.fetchDocument(fctx, req)
 }
 
-// refreshInBackground revalidates a document no client waits for, joining
-// the revalidation already in flight for it if there is one. At most
-// maxBackgroundRefreshes run at once; past that, the copy stays stale and a
-// later request tries again.
+// refreshInBackground revalidates a document no client waits for. One
+// revalidation per document runs at a time (a second request for it while
+// one runs takes no slot), and at most maxBackgroundRefreshes run at once;
+// past that, the copy stays stale and a later request tries again.
 func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
+	key := docFlightKey(req)
+	u.refreshMu.Lock()
+	if u.refreshing[key] {
+		u.refreshMu.Unlock()
+		return
+	}
 	select {
 	case u.refreshes <- struct{}{}:
 	default:
+		u.refreshMu.Unlock()
 		return
 	}
-	ch := u.docs.DoChan(docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req) })
+	u.refreshing[key] = true
+	u.refreshMu.Unlock()
+	ch := u.docs.DoChan(key, func() (any, error) { return u.fillDocument(ctx, req) })
 	go func() {
-		defer func() { <-u.refreshes }()
 		<-ch
+		u.refreshMu.Lock()
+		delete(u.refreshing, key)
+		u.refreshMu.Unlock()
+		<-u.refreshes
 	}()
 }
 

@@ -90,14 +90,18 @@ func (h *Health) stateLocked() HealthState {
 // Success records an answer from the upstream.
 func (h *Health) Success() {
 	h.mu.Lock()
+	before, after := h.succeedLocked()
+	h.mu.Unlock()
+	h.changed(before, after)
+}
+
+func (h *Health) succeedLocked() (before, after HealthState) {
 	h.failures = 0
-	before := h.stateLocked()
+	before = h.stateLocked()
 	if h.status != StatusUp {
 		h.status, h.since = StatusUp, time.Now()
 	}
-	after := h.stateLocked()
-	h.mu.Unlock()
-	h.changed(before, after)
+	return before, h.stateLocked()
 }
 
 // Failure records a failed exchange: refused, reset, timed out, a proxy
@@ -166,20 +170,26 @@ func (h *Health) probeUntilUp() {
 		ctx, cancel := context.WithTimeout(context.Background(), h.probeTimeout)
 		err := h.probe(ctx)
 		cancel()
+		if err != nil {
+			h.failureFromProbe(err)
+		}
+		// The verdict goes out once the state says it: a request it wakes
+		// reads the state the probe left, not the one before.
+		var before, after HealthState
 		h.mu.Lock()
+		if err == nil {
+			h.probing = false
+			before, after = h.succeedLocked()
+		}
 		if h.verdict != nil {
 			close(h.verdict)
 			h.verdict = nil
 		}
-		if err == nil {
-			h.probing = false
-		}
 		h.mu.Unlock()
 		if err == nil {
-			h.Success()
+			h.changed(before, after)
 			return
 		}
-		h.failureFromProbe(err)
 		select {
 		case <-h.closed:
 			return

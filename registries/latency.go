@@ -10,13 +10,14 @@ import (
 // request the whole stale wait: when the estimate is over the budget, stale
 // documents are answered at once and refreshed behind the client's back.
 //
-// The estimate is a moving average that weighs each new answer by half, so
-// two slow answers in a row make it slow and one fast answer ends it. A
+// The estimate is the first answer's time, then a moving average that
+// weighs each new answer by half. A
 // request still waiting counts too: one that has waited longer than the
 // budget is proof enough, before it has answered at all.
 type latency struct {
 	mu       sync.Mutex
 	average  time.Duration
+	measured bool // average holds at least one answer
 	inFlight map[uint64]time.Time
 	next     uint64
 }
@@ -42,7 +43,14 @@ func (l *latency) end(id uint64, now time.Time) {
 		return
 	}
 	delete(l.inFlight, id)
-	l.average = (l.average + now.Sub(start)) / 2
+	took := now.Sub(start)
+	if !l.measured {
+		// The first answer is all there is to go by; averaging it with
+		// nothing would halve a slow upstream's first 3 s into 1.5 s.
+		l.average, l.measured = took, true
+		return
+	}
+	l.average = (l.average + took) / 2
 }
 
 func (l *latency) forget(id uint64) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -44,8 +45,10 @@ type Upstream struct {
 	small           smallBlobs
 	docRows         memo[docKey, storage.Document]
 
-	latency   latency
-	refreshes chan struct{} // a slot per background revalidation in flight
+	latency    latency
+	refreshes  chan struct{} // a slot per background revalidation in flight
+	refreshMu  sync.Mutex
+	refreshing map[string]bool // documents being revalidated in the background
 }
 
 // maxBackgroundRefreshes bounds the revalidations that run behind clients'
@@ -61,7 +64,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	u.held, u.docRows = newHeldRows(), newDocRows()
 	u.served = newServedCounters(env.Metrics, opts.Name)
 	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
-	u.refreshes = make(chan struct{}, maxBackgroundRefreshes)
+	u.refreshes, u.refreshing = make(chan struct{}, maxBackgroundRefreshes), map[string]bool{}
 	// A probe is one request: a connection, then headers.
 	u.health = newHealth(opts.FailuresToDown, opts.ProbeInterval, opts.ConnectTimeout+opts.ResponseTimeout, u.probe, u.healthChanged)
 	u.showHealth(u.health.State(), time.Now())
@@ -171,10 +174,16 @@ func (u *Upstream) probe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
 	if resp.StatusCode >= 500 {
 		return fmt.Errorf("probe: upstream answered %s", resp.Status)
+	}
+	if err != nil {
+		// A body that stalls or is cut fails documents and artifacts
+		// (bodyFailed); it fails the probe too, or an upstream whose
+		// bodies stall would be "back" after each probe and never down.
+		return fmt.Errorf("probe: reading the answer: %w", err)
 	}
 	return nil
 }

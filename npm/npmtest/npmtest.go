@@ -13,7 +13,7 @@
 //
 // Fault modes (SetMode) make every endpoint refuse connections, hang, or answer
 // 500, and make tarballs arrive truncated or with bytes that do not match their
-// integrity. IgnoreAbbreviated and StripValidators imitate an intermediary that
+// integrity. SetDelay makes every answer slow. IgnoreAbbreviated and StripValidators imitate an intermediary that
 // ignores the abbreviated Accept and strips ETag, Last-Modified and
 // Cache-Control. Every request received is logged (Requests, Count).
 //
@@ -126,6 +126,12 @@ func (s *Server) SetTarballBase(base string) {
 	defer s.mu.Unlock()
 	s.tarballBase = base
 }
+
+// SetDelay makes every answer wait d before its response headers leave, as
+// a slow but alive registry does; 0 (the default) answers at once. The wait
+// is in addition to the mode's (ModeHang still waits for its change), and a
+// client that goes away ends it.
+func (s *Server) SetDelay(d time.Duration) { s.faults.SetDelay(d) }
 
 // IgnoreAbbreviated, when on, answers requests for the abbreviated packument
 // with the full document and Content-Type application/json, as some

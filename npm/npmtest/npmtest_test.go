@@ -954,6 +954,33 @@ func TestModeHangParksRequestsUntilTheClientGivesUp(t *testing.T) {
 	s.Close() // twice is fine
 }
 
+func TestSetDelayMakesEveryAnswerSlowUntilItIsCleared(t *testing.T) {
+	s := newServer(t)
+	s.Publish("pkg", "1.0.0", nil)
+	c := rawClient(t)
+	s.SetDelay(300 * time.Millisecond)
+	for _, path := range []string{"pkg", TarballPath("pkg", "1.0.0"), "-/ping"} {
+		start := time.Now()
+		resp, _ := do(t, c, "GET", s.URL+path)
+		if d := time.Since(start); resp.StatusCode != http.StatusOK || d < 300*time.Millisecond {
+			t.Errorf("GET /%s with a delay of 300ms: %s after %v", path, resp.Status, d)
+		}
+	}
+	// A client that gives up ends the wait; the request is logged all the same.
+	impatient := &http.Client{Timeout: 50 * time.Millisecond}
+	if _, err := impatient.Get(s.URL + "pkg"); err == nil {
+		t.Error("a client with a 50ms time-out got an answer through a 300ms delay")
+	}
+	if n := s.Count("GET", "/pkg"); n != 2 {
+		t.Errorf("GET /pkg logged %d times, want 2", n)
+	}
+	s.SetDelay(0)
+	start := time.Now()
+	if resp, _ := do(t, c, "GET", s.URL+"pkg"); resp.StatusCode != http.StatusOK || time.Since(start) > 250*time.Millisecond {
+		t.Errorf("without a delay: %s after %v", resp.Status, time.Since(start))
+	}
+}
+
 func TestModeHangAnswersParkedRequestsWhenTheModeChanges(t *testing.T) {
 	s := newServer(t)
 	s.Publish("pkg", "1.0.0", nil)

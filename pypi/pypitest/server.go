@@ -119,6 +119,7 @@ type Server struct {
 	byName       map[string]*fileEntry // filename -> latest file of that name
 	reqs         []Request
 	distInfoJSON bool
+	filesBase    string // "" means FilesURL
 }
 
 // New starts both hosts on 127.0.0.1 with ports chosen by the system.
@@ -146,6 +147,26 @@ func (s *Server) SetMode(m Mode) { s.faults.Set(m) }
 
 // Mode returns the current fault mode.
 func (s *Server) Mode() Mode { return s.faults.Mode() }
+
+// SetDelay makes every answer of both hosts wait d before its response
+// headers leave, as a slow but alive index does; 0 (the default) answers at
+// once. It adds to the mode (ModeHang still waits for its change); a client
+// that goes away, or Close, ends the wait.
+func (s *Server) SetDelay(d time.Duration) { s.faults.SetDelay(d) }
+
+// SetFilesBase makes the index's file links (HTML, JSON and legacy JSON)
+// point at base instead of FilesURL, e.g. "https://files.example/" for a
+// files host reached through a proxy under another name; a missing trailing
+// slash is added. The files host still serves them at the same paths. ""
+// restores FilesURL. FileURL and MetadataURL keep answering with FilesURL.
+func (s *Server) SetFilesBase(base string) {
+	if base != "" && !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.filesBase = base
+}
 
 // SetJSONDistInfoMetadata makes the JSON simple pages also carry the bare
 // "dist-info-metadata" key (PEP 658's original JSON name, which pypi.org
@@ -514,7 +535,11 @@ func (s *Server) snapshot(norm string) (name string, serial int, files []fileEnt
 		return "", 0, nil, false
 	}
 	for _, f := range p.files {
-		files = append(files, *f)
+		g := *f
+		if s.filesBase != "" {
+			g.url = s.filesBase + strings.TrimPrefix(g.url, s.FilesURL)
+		}
+		files = append(files, g)
 	}
 	keys := map[string]versionKey{}
 	for _, f := range files {

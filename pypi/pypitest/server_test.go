@@ -733,6 +733,52 @@ func TestModeHangNeverAnswersUntilTheModeChanges(t *testing.T) {
 	}
 }
 
+func TestSetDelayMakesEveryAnswerOfBothHostsSlowUntilItIsCleared(t *testing.T) {
+	s := newServer(t)
+	whl := s.AddWheel("proj", "1.0", nil, "")
+	s.SetDelay(300 * time.Millisecond)
+	for _, u := range []string{s.IndexURL + "proj/", s.FileURL(whl)} {
+		start := time.Now()
+		if r := get(t, u); r.StatusCode != 200 || time.Since(start) < 300*time.Millisecond {
+			t.Errorf("GET %s with a delay of 300ms: %d after %v", u, r.StatusCode, time.Since(start))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.IndexURL+"proj/", nil)
+	if _, err := client.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a client that gives up after 50ms: %v, want its time-out", err)
+	}
+	cancel()
+	s.SetDelay(0)
+	start := time.Now()
+	if r := get(t, s.IndexURL+"proj/"); r.StatusCode != 200 || time.Since(start) > 250*time.Millisecond {
+		t.Errorf("without a delay: %d after %v", r.StatusCode, time.Since(start))
+	}
+}
+
+func TestSetFilesBaseMovesTheLinksButNotTheFiles(t *testing.T) {
+	s := newServer(t)
+	whl := s.AddWheel("proj", "1.0", nil, "")
+	path := strings.TrimPrefix(s.FileURL(whl), s.FilesURL)
+	s.SetFilesBase("https://files.example")
+	for _, accept := range []string{MediaHTML, MediaV1JSON} {
+		r := get(t, s.IndexURL+"proj/", "Accept", accept)
+		if !strings.Contains(string(r.body), "https://files.example/"+path) || strings.Contains(string(r.body), s.FilesURL) {
+			t.Errorf("%s page does not link to the new base:\n%s", accept, r.body)
+		}
+	}
+	if r := get(t, strings.TrimSuffix(s.IndexURL, "simple/")+"pypi/proj/json"); !strings.Contains(string(r.body), "https://files.example/"+path) {
+		t.Errorf("legacy JSON does not link to the new base:\n%s", r.body)
+	}
+	if r := get(t, s.FilesURL+path); r.StatusCode != 200 {
+		t.Errorf("the file at its path on the files host: %d", r.StatusCode)
+	}
+	s.SetFilesBase("")
+	if r := get(t, s.IndexURL+"proj/"); !strings.Contains(string(r.body), s.FileURL(whl)) {
+		t.Errorf("SetFilesBase(\"\") did not restore FilesURL:\n%s", r.body)
+	}
+}
+
 func TestCloseDoesNotHangOnHangingRequests(t *testing.T) {
 	s := New()
 	s.AddWheel("proj", "1.0", nil, "")

@@ -24,6 +24,7 @@ type Switch struct {
 	done    chan struct{} // closed by Close
 	closed  bool
 	hosts   []*host
+	delay   time.Duration // before every answer: a slow but alive upstream
 }
 
 type host struct {
@@ -141,7 +142,18 @@ func (s *Switch) Close() {
 	close(s.done)
 }
 
-// Await returns the mode to answer r in, parking r while the mode is Hang.
+// SetDelay makes every answer wait d before its response headers leave, as
+// a slow but alive registry does; 0 (the default) answers at once. The wait
+// adds to the mode's (Hang still waits for its change); a client that goes
+// away, or Close, ends it.
+func (s *Switch) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// Await returns the mode to answer r in, parking r while the mode is Hang
+// and then for the delay SetDelay set.
 // It returns false when the Switch was closed, r raced with Set(Refuse),
 // or r's client went away: the handler then drops the connection
 // unanswered with panic(http.ErrAbortHandler) (returning would send an
@@ -155,7 +167,7 @@ func (s *Switch) Await(r *http.Request) (Mode, bool) {
 			return mode, false
 		}
 		if mode != Hang {
-			return mode, true
+			return mode, s.awaitDelay(r)
 		}
 		select {
 		case <-changed:
@@ -165,6 +177,24 @@ func (s *Switch) Await(r *http.Request) (Mode, bool) {
 			return mode, false
 		}
 	}
+}
+
+func (s *Switch) awaitDelay(r *http.Request) bool {
+	s.mu.Lock()
+	d := s.delay
+	s.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+	case <-r.Context().Done():
+	}
+	return false
 }
 
 // Truncated answers 200 with the whole Content-Length of body but only its

@@ -35,7 +35,7 @@ func (g *Registry) serveRoot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	if !hasCopy || time.Since(cached.FetchedAt) > rootMaxAge {
+	if !hasCopy || g.up.Now().Sub(cached.FetchedAt) > rootMaxAge {
 		g.refreshRoot()
 	}
 	local, err := g.up.Store().PackageNames(ctx, g.name)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/larder-mirror/larder/storage"
 )
@@ -124,7 +123,7 @@ func gzipETag(etag string) string {
 // for it waits on nothing.
 func (u *Upstream) fresh(key, variant string) bool {
 	d, ok := u.docRows.get(docKey{key, variant})
-	return ok && time.Since(d.FetchedAt) < u.opts.MetadataTTL
+	return ok && u.opts.Now().Sub(d.FetchedAt) < u.opts.MetadataTTL
 }
 
 // QuickDocument answers r with the document under key and variant when it

@@ -385,3 +385,25 @@ func storageTmp(e *testEnv) ([]string, error) {
 	}
 	return names, err
 }
+
+// fakeClock is an Options.Now that moves only when told: TTL tests advance
+// it instead of sleeping. It starts at the real time, whole milliseconds
+// (as rows keep times).
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now().Truncate(time.Millisecond)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}

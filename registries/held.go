@@ -26,10 +26,11 @@ import (
 // an eviction cannot put the evicted row back.
 //
 // With Env.NoMemoryCache (memory_cache = false) no copy is kept: rows are
-// read from the database on each use, the quick path answers nothing (every
-// request goes to the handler) and the store keeps no blob open between
-// requests. That is the mode for several larder nodes over one database and
-// one blob store, where a process-local copy could be wrong.
+// read from the database on each use (the quick path's too, through heldRow
+// and docRow), small blobs are read from their files, and the store keeps
+// no blob open between requests. That is the mode for several larder nodes
+// over one database and one blob store, where a process-local copy could be
+// wrong.
 
 // initHoldings sets up the copies in memory, or none, and subscribes to
 // the store's removals until Close.
@@ -89,4 +90,24 @@ func (u *Upstream) blobGone(ctx context.Context, a storage.Artifact) (storage.Ar
 	}
 	cur.SHA256, cur.Size = "", 0
 	return cur, nil
+}
+
+// heldRow is the row of a held artifact, for the quick path: from memory
+// only, unless memory_cache is off, when it costs a query.
+func (u *Upstream) heldRow(path string) (storage.Artifact, bool) {
+	if !u.env.NoMemoryCache {
+		return u.held.get(path)
+	}
+	a, err := u.Artifact(context.Background(), path)
+	return a, err == nil && a.Cached()
+}
+
+// docRow is a document's row, for the quick path: from memory only, unless
+// memory_cache is off, when it costs a query.
+func (u *Upstream) docRow(key, variant string) (storage.Document, bool) {
+	if !u.env.NoMemoryCache {
+		return u.docRows.get(docKey{key, variant})
+	}
+	d, err := u.document(context.Background(), key, variant)
+	return d, err == nil
 }

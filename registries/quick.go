@@ -122,7 +122,7 @@ func gzipETag(etag string) string {
 // fresh reports whether a document is held in memory and fresh: answering
 // for it waits on nothing.
 func (u *Upstream) fresh(key, variant string) bool {
-	d, ok := u.docRows.get(docKey{key, variant})
+	d, ok := u.docRow(key, variant)
 	return ok && u.opts.Now().Sub(d.FetchedAt) < u.opts.MetadataTTL
 }
 
@@ -148,7 +148,7 @@ func (u *Upstream) Quick(r QuickRequest, path string, o ArtifactOptions) (Quick,
 		return Quick{}, false
 	}
 	head := r.Head
-	a, ok := u.held.get(path)
+	a, ok := u.heldRow(path)
 	if !ok {
 		return Quick{}, false
 	}

@@ -50,9 +50,9 @@ type Config struct {
 	// download. "0": no floor.
 	MinFreeSpace string `toml:"min_free_space"`
 	// MemoryCache keeps rows, small blobs and open blob files in memory
-	// (the default). false reads rows from the database on every request,
-	// keeps no blob bytes or descriptors, and leaves every request to the
-	// handler: for several larder nodes over one database and blob store.
+	// (the default). false reads rows from the database on every request
+	// and keeps no blob bytes or descriptors: for several larder nodes over
+	// one database and blob store.
 	MemoryCache bool `toml:"memory_cache"`
 }
 

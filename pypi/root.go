@@ -33,7 +33,7 @@ func (g *Registry) rootView(ctx context.Context, format string) (*registries.Ren
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, "", err
 	}
-	if !hasCopy || time.Since(cached.FetchedAt) > rootMaxAge {
+	if !hasCopy || g.up.Now().Sub(cached.FetchedAt) > rootMaxAge {
 		g.refreshRoot()
 	}
 	local, err := g.up.Store().PackageNames(ctx, g.name)

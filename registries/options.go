@@ -40,6 +40,11 @@ type Options struct {
 	// ProbeInterval is the first wait between probes of a down upstream;
 	// it doubles up to 30s. 2s.
 	ProbeInterval time.Duration
+
+	// Now is the clock of freshness decisions (a document's age against
+	// MetadataTTL) and of the times rows record; time.Now. Tests move a
+	// fake one on instead of sleeping.
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -54,6 +59,9 @@ func (o *Options) setDefaults() {
 	def(&o.IdleTimeout, 30*time.Second)
 	def(&o.StaleWait, 2*time.Second)
 	def(&o.ProbeInterval, 2*time.Second)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.MaxDocumentSize == 0 {
 		o.MaxDocumentSize = 256 << 20
 	}
@@ -70,3 +78,6 @@ func (o *Options) setDefaults() {
 		o.FailuresToDown = 3
 	}
 }
+
+// Now is the time by the registry's clock (Options.Now).
+func (u *Upstream) Now() time.Time { return u.opts.Now() }

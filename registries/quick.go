@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/larder-mirror/larder/storage"
 )
@@ -104,8 +103,8 @@ func gzipETag(etag string) string {
 // fresh reports whether a document is held in memory and fresh: answering
 // for it waits on nothing.
 func (u *Upstream) fresh(key, variant string) bool {
-	d, ok := u.docRows.get(docKey{key, variant})
-	return ok && time.Since(d.FetchedAt) < u.opts.MetadataTTL
+	d, ok := u.docRow(key, variant)
+	return ok && u.opts.Now().Sub(d.FetchedAt) < u.opts.MetadataTTL
 }
 
 // QuickDocument answers r with the document under key and variant when it
@@ -130,7 +129,7 @@ func (u *Upstream) Quick(r Request, path string, o ArtifactOptions) (Quick, bool
 		return Quick{}, false
 	}
 	head := r.Head
-	a, ok := u.held.get(path)
+	a, ok := u.heldRow(path)
 	if !ok {
 		return Quick{}, false
 	}

@@ -52,7 +52,16 @@ type Config struct {
 	// ready: a mirror that cannot store what it fetches fails every first
 	// download. "0": no floor.
 	MinFreeSpace string `toml:"min_free_space"`
+	// MemoryCache keeps rows, small blobs and open blob files in memory
+	// (the default). false reads rows from the database on every request
+	// and keeps no blob bytes or descriptors: for several larder nodes over
+	// one database and blob store.
+	MemoryCache bool `toml:"memory_cache"`
 }
+
+// defaultMemoryCache is memory_cache's default; TestMain turns it off when
+// LARDER_TEST_MEMORY_CACHE=off, to run the package's tests that way.
+var defaultMemoryCache = true
 
 // RegistryConfig is one [[registry]] table.
 type RegistryConfig struct {
@@ -74,7 +83,7 @@ type RegistryConfig struct {
 }
 
 func defaultConfig() Config {
-	return Config{Listen: "127.0.0.1:7070", Data: "./larder-data", LogLevel: "info", LogFormat: "text", RenderCache: "64MiB", MinFreeSpace: "1GiB"}
+	return Config{Listen: "127.0.0.1:7070", Data: "./larder-data", LogLevel: "info", LogFormat: "text", RenderCache: "64MiB", MinFreeSpace: "1GiB", MemoryCache: defaultMemoryCache}
 }
 
 // defaultRegistries are mounted when the configuration names none: the

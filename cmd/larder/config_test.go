@@ -101,6 +101,7 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 		{"a zero metadata_ttl", "[[registry]]\nkind = \"npm\"\nmetadata_ttl = \"0s\"", []string{"larder.toml", "registry[0].metadata_ttl", "\"0s\""}},
 		{"a zero time-out", "[[registry]]\nkind = \"npm\"\nconnect_timeout = \"0\"", []string{"registry[0].connect_timeout", "\"0\""}},
 		{"a bad free space floor", `min_free_space = "plenty"`, []string{"larder.toml", "min_free_space", "not a size"}},
+		{"memory_cache not a boolean", `memory_cache = "off"`, []string{"larder.toml", "memory_cache", "boolean"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -174,12 +174,14 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	a := &app{cfg: cfg, log: log, requests: requests, store: store, metrics: reg}
 	a.minFree, _ = parseSize(cfg.MinFreeSpace) // checked by validate
 	store.OnCorrupt(a.reportCorrupt)
+	store.SetMemoryCache(cfg.MemoryCache)
 	a.env = registries.Env{
-		Store:   store,
-		Metrics: registries.NewMetrics(reg),
-		Renders: registries.NewRenderCache(renderBytes),
-		Hits:    registries.NewHitRecorder(store.DB, log, 5*time.Second),
-		Log:     log,
+		Store:         store,
+		Metrics:       registries.NewMetrics(reg),
+		Renders:       registries.NewRenderCache(renderBytes),
+		Hits:          registries.NewHitRecorder(store.DB, log, 5*time.Second),
+		Log:           log,
+		NoMemoryCache: !cfg.MemoryCache,
 	}
 	for _, rc := range cfg.Registry {
 		opts, err := registryOptions(cfg, rc)

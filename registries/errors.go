@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"syscall"
 )
 
 // ErrNotFound: the upstream says the thing does not exist (404, 410).
@@ -61,6 +62,10 @@ func StatusOf(err error) int {
 		return http.StatusBadGateway
 	case errors.Is(err, context.Canceled):
 		return 499 // the client went away; nobody reads this
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// larder's own disk, not the upstream and not a bug: clients
+		// retry a 5xx, and an operator reads this one at a glance.
+		return http.StatusInsufficientStorage
 	default:
 		return http.StatusInternalServerError
 	}

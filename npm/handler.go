@@ -312,11 +312,26 @@ func (g *Registry) versionView(ctx context.Context, name, spec, base string) (*r
 	if err != nil {
 		return nil, "", err
 	}
-	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base}, "\x00")
+	// While the upstream cannot be asked, a tag resolves among the held
+	// versions, and a version not held is not offered: as in the packument.
+	var held map[string]bool
+	heldKey := ""
+	if p.degraded || !g.up.Reachable() {
+		if held, heldKey, err = g.heldVersions(ctx, name); err != nil {
+			return nil, "", err
+		}
+		heldKey = "held\x00" + heldKey
+	}
+	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base, heldKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err
+		}
+		if held != nil {
+			if body, err = cachedView(body, held); err != nil {
+				return nil, err
+			}
 		}
 		v, ok := findVersion(body, spec)
 		if !ok {

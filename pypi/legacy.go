@@ -91,13 +91,27 @@ func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*
 	if err != nil {
 		return nil, "", err
 	}
-	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base}, "\x00")
+	// While the upstream cannot be asked, only held files are listed, as
+	// on the simple pages.
+	var held map[string]bool
+	heldKey := ""
+	if doc.Degraded || !g.up.Reachable() {
+		if held, err = g.up.Store().CachedPaths(ctx, g.name, project); err != nil {
+			return nil, "", err
+		}
+		heldKey = "held\x00" + registries.HeldKey(held)
+	}
+	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base, heldKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := g.up.Body(ctx, doc.Document)
 		if err != nil {
 			return nil, err
 		}
-		out, err := rewriteLegacy(body, base+"files/"+project+"/")
+		var keep func(filename string) bool
+		if held != nil {
+			keep = func(filename string) bool { return held[filePath(project, filename)] }
+		}
+		out, err := rewriteLegacy(body, base+"files/"+project+"/", keep)
 		if err != nil {
 			return nil, err
 		}
@@ -109,8 +123,9 @@ func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*
 	return rendered, doc.Status, nil
 }
 
-// rewriteLegacy points every file URL in a legacy JSON document at larder.
-func rewriteLegacy(body []byte, filesBase string) ([]byte, error) {
+// rewriteLegacy points every file URL in a legacy JSON document at larder,
+// leaving out the files keep refuses when it is set.
+func rewriteLegacy(body []byte, filesBase string, keep func(filename string) bool) ([]byte, error) {
 	var d map[string]json.RawMessage
 	if err := json.Unmarshal(body, &d); err != nil {
 		return nil, err
@@ -120,15 +135,19 @@ func rewriteLegacy(body []byte, filesBase string) ([]byte, error) {
 		if err := json.Unmarshal(raw, &files); err != nil {
 			return nil, err
 		}
+		kept := files[:0]
 		for _, f := range files {
 			var name string
 			json.Unmarshal(f["filename"], &name)
-			if validateFilename(name) != nil {
+			if keep != nil && !keep(name) {
 				continue
 			}
-			f["url"], _ = json.Marshal(filesBase + name)
+			if validateFilename(name) == nil {
+				f["url"], _ = json.Marshal(filesBase + name)
+			}
+			kept = append(kept, f)
 		}
-		return json.Marshal(files)
+		return json.Marshal(kept)
 	}
 	if raw, ok := d["urls"]; ok {
 		fixed, err := fix(raw)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -173,10 +174,31 @@ func parseConfig(path string, b []byte) (Config, error) {
 			r.MetadataTTL = d.MetadataTTL
 		}
 	}
+	// Paths in a file are read from the file's folder, wherever larder is
+	// started: `larder serve --config /etc/larder/larder.toml` finds its
+	// data = "data" under /etc/larder, not in the working directory.
+	for _, p := range []struct {
+		key string
+		v   *string
+	}{{"data", &cfg.Data}, {"tokens_file", &cfg.TokensFile}, {"tls_cert", &cfg.TLSCert}, {"tls_key", &cfg.TLSKey}} {
+		if md.IsDefined(p.key) && *p.v != "" && !filepath.IsAbs(*p.v) {
+			*p.v = filepath.Join(filepath.Dir(path), *p.v)
+		}
+	}
 	return cfg, cfg.validate(path)
 }
 
 var mountName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// reservedList is reservedNames in order, for messages.
+func reservedList() []string {
+	names := make([]string, 0, len(reservedNames))
+	for n := range reservedNames {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
 
 // reservedNames are paths larder itself serves at the top level.
 var reservedNames = map[string]bool{"r": true, "setup": true, "favicon.ico": true, "api": true, "metrics": true, "healthz": true, "readyz": true, "static": true, "-": true}
@@ -227,7 +249,7 @@ func (c *Config) validate(path string) error {
 	for i, r := range c.Registry {
 		key := func(k string) string { return fmt.Sprintf("registry[%d].%s", i, k) }
 		if !mountName.MatchString(r.Name) || reservedNames[r.Name] {
-			return bad(key("name"), "%q is not a usable mount name (lower-case letters, digits, . _ -; not api, metrics, healthz, readyz, static)", r.Name)
+			return bad(key("name"), "%q is not a usable mount name (lower-case letters, digits, . _ -; not %s)", r.Name, strings.Join(reservedList(), ", "))
 		}
 		if j, dup := seen[r.Name]; dup {
 			return bad(key("name"), "duplicate name %q (also registry[%d])", r.Name, j)

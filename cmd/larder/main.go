@@ -4,17 +4,22 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
 )
+
+// serveUsage is serve's line of the usage text.
+const serveUsage = "larder serve [--config FILE] [--listen ADDR] [--data DIR] [--offline]"
 
 // usageTemplate is the usage text; its lists of kinds and lockfile formats
 // come from the table of kinds (usage).
 const usageTemplate = `larder: a protocol-aware mirror for package registries
 
 usage:
-  larder serve [--config FILE] [--listen ADDR] [--data DIR] [--offline]
+  {{serve}}
   larder warm [--registry NAME] [--url URL | --data DIR | --config FILE] [--jobs N] [--token T] FILE...
   larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--key FILE] [--data DIR | --config FILE]
   larder import FILE [--config FILE] [--data DIR] [--key FILE] [--max-manifest-size SIZE]
@@ -39,7 +44,7 @@ func usage() string {
 		mounts = append(mounts, rc.Kind+" at /"+rc.Name+"/")
 	}
 	lockfiles := wrapList(lockfileFormats(), len("  warm     fetch everything lockfiles name into the cache ("), 11, 100)
-	return strings.NewReplacer("{{mounts}}", strings.Join(mounts, ", "), "{{lockfiles}}", lockfiles, "{{kinds}}", knownKinds()).Replace(usageTemplate)
+	return strings.NewReplacer("{{serve}}", serveUsage, "{{mounts}}", strings.Join(mounts, ", "), "{{lockfiles}}", lockfiles, "{{kinds}}", knownKinds()).Replace(usageTemplate)
 }
 
 // wrapList joins items with ", ", starting at column first and breaking
@@ -88,7 +93,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "larder: unknown command %q\n\n%s", os.Args[1], usage())
 		os.Exit(2)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// The subcommand printed its usage: asked for, not a failure.
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "larder:", err)
 		os.Exit(1)
 	}

@@ -80,19 +80,34 @@ func newOpFlags(name, usage string, c console) opFlags {
 
 // parse parses flags that may come before, between or after the positional
 // arguments, which it returns.
-func (f opFlags) parse(args []string) ([]string, error) {
+func (f opFlags) parse(args []string) ([]string, error) { return parseAnywhere(f.FlagSet, args) }
+
+// parseAnywhere parses flags wherever they stand among the positional
+// arguments, which it returns in order.
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := f.Parse(args); err != nil {
+		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		args = f.Args()
+		args = fs.Args()
 		if len(args) == 0 {
 			return pos, nil
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// strayArgument explains an argument a subcommand does not take.
+func strayArgument(cmd, arg string) error {
+	hint := ""
+	if strings.HasSuffix(arg, ".toml") {
+		hint = fmt.Sprintf(" (did you mean --config %s?)", arg)
+	} else if st, err := os.Stat(arg); err == nil && st.IsDir() {
+		hint = fmt.Sprintf(" (did you mean --data %s?)", arg)
+	}
+	return fmt.Errorf("%s: unexpected argument %q%s; see larder %s --help", cmd, arg, hint, cmd)
 }
 
 // dataDir is the data folder the flags name.

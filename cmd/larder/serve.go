@@ -24,12 +24,20 @@ import (
 
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\n", serveUsage)
+		fs.PrintDefaults()
+	}
 	configPath := fs.String("config", "", "TOML configuration file")
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:7070)")
 	data := fs.String("data", "", "data folder (default ./larder-data)")
 	offline := fs.Bool("offline", false, "never contact any upstream; serve only what is cached")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return strayArgument("serve", pos[0])
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {

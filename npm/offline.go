@@ -101,9 +101,9 @@ func (g *Registry) offlineView(ctx context.Context, name, variant string, p pack
 		return nil, err
 	}
 	if len(held) == 0 {
-		if g.up.Reachable() {
-			// A passing upstream failure with nothing held: the stale
-			// document is still the best answer.
+		if !g.up.Gone() {
+			// A passing upstream failure (or a suspect upstream) with
+			// nothing held: the stale document is still the best answer.
 			return g.render(ctx, name, variant, p, base)
 		}
 		return nil, g.up.NotCached("any tarball of " + name)

@@ -143,6 +143,14 @@ func (u *Upstream) reachable() bool { return !u.opts.Offline && u.health.Up() }
 // view.
 func (u *Upstream) Reachable() bool { return u.reachable() }
 
+// Gone reports whether the upstream is out of reach for good as far as
+// larder knows: offline, or down. A suspect upstream is not gone: one
+// failure may pass, and a stale document is then a better answer than
+// nothing.
+func (u *Upstream) Gone() bool {
+	return u.opts.Offline || u.health.State().Status == StatusDown
+}
+
 // reachableFor is reachable for a request that has no cached copy to fall
 // back on: while the upstream is suspect, it waits for the verdict of the
 // one probe that follows the failure (shared by every such request), so a

@@ -9,12 +9,11 @@ run: ## run the mirror with the embedded defaults (127.0.0.1:7070, ./larder-data
 build:
 	$(GO) build -o bin/larder ./cmd/larder
 
-test: deps ## every test: vet, unit (with -race) and end-to-end with real clients
+test: deps ## every test: vet, unit (with -race, the committed fuzz seeds included) and end-to-end with real clients; deterministic
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
-	FUZZTIME=$${FUZZTIME:-8s} ./scripts/fuzz.sh
 
-fuzz: ## every fuzz target, FUZZTIME each (default 10s)
+fuzz: ## open-ended fuzzing of every target, FUZZTIME each (default 10s), on a copy of the tree
 	./scripts/fuzz.sh
 
 deps:

@@ -117,8 +117,8 @@ ensure_tools() {
 	[[ $(id -u) == 0 ]] || die "missing ${missing[*]}: run as root, or: sudo apt-get install -y nginx wrk"
 	log "installing ${missing[*]} from Debian"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y nginx wrk >/dev/null ||
-		{ apt-get update >/dev/null && apt-get install -y nginx wrk >/dev/null; } ||
+	apt-get install -y --no-install-recommends nginx wrk >/dev/null ||
+		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends nginx wrk >/dev/null; } ||
 		die "apt-get install nginx wrk failed"
 }
 

@@ -81,9 +81,26 @@ func TestABlackholedUpstreamCostsAFewTimeOutsNotOnePerPackage(t *testing.T) {
 	if took > 15*time.Second {
 		t.Errorf("serving %d stale packuments took %v: the blackholed upstream was waited on per package", n, took)
 	}
-	_, metrics := l.get(t, "/metrics")
-	if !strings.Contains(string(metrics), `larder_upstream_up{registry="npm"} 0`) {
-		t.Error("the upstream is not marked down in /metrics")
-	}
+	// Nobody waited on the hanging requests; they fail once the response
+	// time-out lands, and then the upstream is marked down.
+	waitUpstreamState(t, l, "npm", "down", 40*time.Second)
 	up.SetMode(npmtest.ModeNormal)
+}
+
+// waitUpstreamState waits until /metrics says the registry's upstream is in
+// state, for at most limit.
+func waitUpstreamState(t *testing.T, l *larder, registry, state string, limit time.Duration) {
+	t.Helper()
+	want := fmt.Sprintf(`larder_upstream_state{registry=%q,state=%q} 1`, registry, state)
+	deadline := time.Now().Add(limit)
+	for {
+		_, metrics := l.get(t, "/metrics")
+		if strings.Contains(string(metrics), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics does not say %s within %s", want, limit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -298,6 +298,9 @@ func TestPackumentsAreRewrittenNegotiatedAndRevalidated(t *testing.T) {
 		t.Errorf("upstream 500: %d %s, want a STALE 200", resp.StatusCode, resp.Header.Get("X-Larder-Cache"))
 	}
 	up.SetMode(npmtest.ModeNormal)
+	// The 500 made the upstream suspect: what was never cached is a 404 at
+	// once until the next probe (2 s later) sees it back.
+	waitUpstreamState(t, l, "npm", "up", 10*time.Second)
 
 	// gzip when asked; the version document; the unknown; the malformed.
 	resp, _ = l.get(t, "/npm/mid", "Accept-Encoding", "gzip")

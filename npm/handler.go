@@ -19,36 +19,76 @@ var tarballOptions = registries.ArtifactOptions{
 	CacheControl: "public, max-age=31536000, immutable",
 }
 
-func (g *Registry) serve(w http.ResponseWriter, r *http.Request) {
-	rt, err := parseRoute(strings.TrimPrefix(r.URL.EscapedPath(), "/"))
+// Resolve names the packument, version document, tarball or registry-wide
+// document a GET or HEAD asks for.
+func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
+	rt, err := parseRoute(strings.TrimPrefix(r.Path, "/"))
 	if err != nil {
-		registries.WriteJSONError(w, http.StatusBadRequest, err.Error())
-		return
+		return registries.Target{}, badRoute{err}
 	}
-	if rt.kind == kindEndpoint {
-		g.serveEndpoint(w, r, rt.rest)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		registries.WriteJSONError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported")
-		return
-	}
+	base := registries.BaseURLOf(r.Host, r.TLS, g.publicURL, g.name)
 	switch rt.kind {
 	case kindPackument:
-		err = g.servePackument(w, r, rt.name)
+		variant := chooseVariant(r.Accept)
+		return registries.Target{Document: &registries.DocumentTarget{Key: rt.name, Variant: variant, Vary: vary,
+			View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+				rendered, status, err := g.packumentView(ctx, rt.name, variant, base)
+				return rendered, status, nil, err
+			}}}, nil
 	case kindVersion:
-		err = g.serveVersion(w, r, rt.name, rt.version)
+		return registries.Target{Document: &registries.DocumentTarget{Key: rt.name, Variant: variantFull, Vary: vary,
+			View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+				rendered, status, err := g.versionView(ctx, rt.name, rt.version, base)
+				return rendered, status, nil, err
+			}}}, nil
 	case kindTarball:
-		err = g.serveTarball(w, r, rt)
+		return registries.Target{Artifact: &registries.ArtifactTarget{Path: rt.tarball(), Options: tarballOptions,
+			Announce: func(ctx context.Context) error {
+				_, err := g.loadPackument(ctx, rt.name, variantAbbreviated)
+				return err
+			}}}, nil
+	case kindEndpoint:
+		if rt.rest == keysPath {
+			return registries.Target{Document: &registries.DocumentTarget{Key: "-/" + keysPath, Variant: variantFull, Vary: vary,
+				View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+					rendered, status, err := g.rawView(ctx, "-/"+keysPath)
+					return rendered, status, nil, err
+				}}}, nil
+		}
 	}
-	if err != nil {
-		g.writeError(w, err)
+	return registries.Target{}, registries.ErrOwnRoute
+}
+
+// keysPath is the registry's signing keys, below "-/".
+const keysPath = "npm/v1/keys"
+
+// badRoute is a path that names nothing npm serves: a 400 that says why.
+type badRoute struct{ error }
+
+// ServeOwn answers the registry-wide endpoints, and refuses every other
+// method on documents and tarballs: larder is read-only.
+func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
+	rt, err := parseRoute(strings.TrimPrefix(r.URL.EscapedPath(), "/"))
+	switch {
+	case err != nil:
+		g.WriteError(w, badRoute{err})
+	case rt.kind == kindEndpoint:
+		g.serveEndpoint(w, r, rt.rest)
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		w.Header().Set("Allow", "GET, HEAD")
+		registries.WriteJSONError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported")
+	default:
+		registries.WriteJSONError(w, http.StatusNotFound, "Not found")
 	}
 }
 
-// writeError maps an error to npm's JSON error shape, in one place.
-func (g *Registry) writeError(w http.ResponseWriter, err error) {
+// WriteError maps an error to npm's JSON error shape, in one place.
+func (g *Registry) WriteError(w http.ResponseWriter, err error) {
+	var bad badRoute
+	if errors.As(err, &bad) {
+		registries.WriteJSONError(w, http.StatusBadRequest, bad.Error())
+		return
+	}
 	status := registries.StatusOf(err)
 	msg := g.up.ErrorMessage(err)
 	if errors.Is(err, registries.ErrNotFound) {
@@ -62,8 +102,6 @@ func (g *Registry) serveEndpoint(w http.ResponseWriter, r *http.Request, rest st
 	case rest == "ping" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("{}\n"))
-	case rest == "npm/v1/keys" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		g.serveRaw(w, r, "-/npm/v1/keys")
 	case rest == "v1/search" && r.Method == http.MethodGet:
 		u := g.upstreamURL("-/v1/search")
 		if r.URL.RawQuery != "" {
@@ -78,9 +116,9 @@ func (g *Registry) serveEndpoint(w http.ResponseWriter, r *http.Request, rest st
 	}
 }
 
-// serveRaw caches and serves a registry-wide JSON document as it is.
-func (g *Registry) serveRaw(w http.ResponseWriter, r *http.Request, path string) {
-	doc, err := g.up.Document(r.Context(), registries.DocRequest{
+// rawView is a registry-wide JSON document, cached and served as it is.
+func (g *Registry) rawView(ctx context.Context, path string) (*registries.Rendered, registries.CacheStatus, error) {
+	doc, err := g.up.Document(ctx, registries.DocRequest{
 		Key: path, Variant: variantFull, URL: g.upstreamURL(path), Accept: mediaJSON,
 		Prepare: func(body []byte, ct string) (registries.Prepared, error) {
 			if err := checkDocument(body, ct); err != nil {
@@ -90,21 +128,19 @@ func (g *Registry) serveRaw(w http.ResponseWriter, r *http.Request, path string)
 		},
 	})
 	if err != nil {
-		g.writeError(w, err)
-		return
+		return nil, "", err
 	}
-	rendered, err := g.up.Env().Renders.Get(g.name+"\x00raw\x00"+string(doc.Body), func() (*registries.Rendered, error) {
-		body, err := g.up.Body(r.Context(), doc.Document)
+	rendered, err := g.up.Env().Renders.Get(ctx, g.name+"\x00raw\x00"+string(doc.Body), func() (*registries.Rendered, error) {
+		body, err := g.up.Body(ctx, doc.Document)
 		if err != nil {
 			return nil, err
 		}
 		return registries.NewRendered(body, mediaJSON), nil
 	})
 	if err != nil {
-		g.writeError(w, err)
-		return
+		return nil, "", err
 	}
-	g.up.ServeDocument(w, r, rendered, doc.Status, vary)
+	return rendered, doc.Status, nil
 }
 
 // chooseVariant reads the Accept header as npm, pnpm and yarn send it; the
@@ -231,15 +267,6 @@ func contentTypeOf(variant string) string {
 	return mediaJSON
 }
 
-func (g *Registry) servePackument(w http.ResponseWriter, r *http.Request, name string) error {
-	rendered, status, err := g.packumentView(r.Context(), name, chooseVariant(r.Header.Get("Accept")), g.baseURL(r))
-	if err != nil {
-		return err
-	}
-	g.up.ServeDocument(w, r, rendered, status, vary)
-	return nil
-}
-
 // packumentView is the packument a client gets, rendered for base: the
 // offline view when the upstream cannot be asked. The hit is recorded.
 func (g *Registry) packumentView(ctx context.Context, name, variant, base string) (*registries.Rendered, registries.CacheStatus, error) {
@@ -251,7 +278,7 @@ func (g *Registry) packumentView(ctx context.Context, name, variant, base string
 	if p.degraded || !g.up.Reachable() {
 		rendered, err = g.offlineView(ctx, name, variant, p, base)
 	} else {
-		rendered, err = g.render(name, variant, p, base)
+		rendered, err = g.render(ctx, name, variant, p, base)
 	}
 	if err != nil {
 		return nil, "", err
@@ -261,9 +288,9 @@ func (g *Registry) packumentView(ctx context.Context, name, variant, base string
 }
 
 // render rewrites a packument for base, once per stored body.
-func (g *Registry) render(name, variant string, p packument, base string) (*registries.Rendered, error) {
+func (g *Registry) render(ctx context.Context, name, variant string, p packument, base string) (*registries.Rendered, error) {
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
-	return g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err
@@ -279,18 +306,32 @@ func boolKey(b bool) string {
 	return ""
 }
 
-// serveVersion answers /name/1.2.3 and /name/latest from the full packument.
-func (g *Registry) serveVersion(w http.ResponseWriter, r *http.Request, name, spec string) error {
-	p, err := g.loadPackument(r.Context(), name, variantFull)
+// versionView answers /name/1.2.3 and /name/latest from the full packument.
+func (g *Registry) versionView(ctx context.Context, name, spec, base string) (*registries.Rendered, registries.CacheStatus, error) {
+	p, err := g.loadPackument(ctx, name, variantFull)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	base := g.baseURL(r)
-	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	// While the upstream cannot be asked, a tag resolves among the held
+	// versions, and a version not held is not offered: as in the packument.
+	var held map[string]bool
+	heldKey := ""
+	if p.degraded || !g.up.Reachable() {
+		if held, heldKey, err = g.heldVersions(ctx, name); err != nil {
+			return nil, "", err
+		}
+		heldKey = "held\x00" + heldKey
+	}
+	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base, heldKey}, "\x00")
+	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err
+		}
+		if held != nil {
+			if body, err = cachedView(body, held); err != nil {
+				return nil, err
+			}
 		}
 		v, ok := findVersion(body, spec)
 		if !ok {
@@ -302,10 +343,9 @@ func (g *Registry) serveVersion(w http.ResponseWriter, r *http.Request, name, sp
 		return registries.NewRendered([]byte(out), mediaJSON), nil
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	g.up.ServeDocument(w, r, rendered, p.status, vary)
-	return nil
+	return rendered, p.status, nil
 }
 
 type versionDoc struct {
@@ -332,50 +372,8 @@ func quote(s string) string {
 	return string(b)
 }
 
-// serveTarball serves a tarball. A tarball asked for before its packument
-// (npm ci with a lockfile on a cold cache) makes larder read the packument
-// first, to learn where the tarball lives and what it must hash to.
-func (g *Registry) serveTarball(w http.ResponseWriter, r *http.Request, rt route) error {
-	path := rt.tarball()
-	a, err := g.up.Artifact(r.Context(), path)
-	if errors.Is(err, storage.ErrNotFound) {
-		if _, perr := g.loadPackument(r.Context(), rt.name, variantAbbreviated); perr != nil {
-			return perr
-		}
-		a, err = g.up.Artifact(r.Context(), path)
-		if errors.Is(err, storage.ErrNotFound) {
-			return registries.ErrNotFound
-		}
-	}
-	if err != nil {
-		return err
-	}
-	return g.up.ServeArtifact(w, r, a, tarballOptions)
-}
-
 // tarball is the artifact path of a tarball route.
 func (rt route) tarball() string {
 	version, _ := tarballVersion(rt.name, rt.file)
 	return tarballPath(rt.name, version)
-}
-
-// Quick answers a plain request for a held tarball, or for a packument
-// whose document is fresh in memory (see registries.Quick).
-func (g *Registry) Quick(q registries.QuickRequest) (registries.Quick, bool) {
-	rt, err := parseRoute(strings.TrimPrefix(q.Path, "/"))
-	if err != nil {
-		return registries.Quick{}, false
-	}
-	switch rt.kind {
-	case kindTarball:
-		return g.up.Quick(q, rt.tarball(), tarballOptions)
-	case kindPackument:
-		variant := chooseVariant(q.Accept)
-		base := registries.BaseURLOf(q.Host, false, g.publicURL, g.name)
-		return g.up.QuickDocument(q, rt.name, variant, vary, func() (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
-			rendered, status, err := g.packumentView(context.Background(), rt.name, variant, base)
-			return rendered, status, nil, err
-		})
-	}
-	return registries.Quick{}, false
 }

@@ -101,15 +101,15 @@ func (g *Registry) offlineView(ctx context.Context, name, variant string, p pack
 		return nil, err
 	}
 	if len(held) == 0 {
-		if g.up.Reachable() {
-			// A passing upstream failure with nothing held: the stale
-			// document is still the best answer.
-			return g.render(name, variant, p, base)
+		if !g.up.Gone() {
+			// A passing upstream failure (or a suspect upstream) with
+			// nothing held: the stale document is still the best answer.
+			return g.render(ctx, name, variant, p, base)
 		}
 		return nil, g.up.NotCached("any tarball of " + name)
 	}
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey}, "\x00")
-	return g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err

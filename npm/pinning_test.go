@@ -58,7 +58,7 @@ func newPinMirror(t *testing.T, upstream *npmtest.Server) *pinMirror {
 	})
 	t.Cleanup(up.Close)
 	mux := http.NewServeMux()
-	mux.Handle("/npm/", http.StripPrefix("/npm", New(up, "").Handler()))
+	mux.Handle("/npm/", http.StripPrefix("/npm", registries.Mount(New(up, ""))))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &pinMirror{up: up, store: store, srv: srv, reg: preg}

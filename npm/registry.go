@@ -1,7 +1,6 @@
 package npm
 
 import (
-	"net/http"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -32,9 +31,8 @@ func New(up *registries.Upstream, publicURL string) *Registry {
 	}
 }
 
-func (g *Registry) Kind() string          { return "npm" }
-func (g *Registry) Name() string          { return g.name }
-func (g *Registry) Handler() http.Handler { return http.HandlerFunc(g.serve) }
+func (g *Registry) Kind() string { return "npm" }
+func (g *Registry) Name() string { return g.name }
 
 // ClientSetup gives the commands that point npm, pnpm and yarn at larder.
 func (g *Registry) ClientSetup(base string) []registries.Snippet {
@@ -45,11 +43,6 @@ func (g *Registry) ClientSetup(base string) []registries.Snippet {
 		{Client: "yarn (berry)", Shell: "yarn config set npmRegistryServer " + base},
 		{Client: ".npmrc", Shell: "registry=" + base, Note: "in a project's .npmrc, for npm and pnpm"},
 	}
-}
-
-// baseURL is the registry's public base URL for a request, ending in "/".
-func (g *Registry) baseURL(r *http.Request) string {
-	return registries.BaseURL(r, g.publicURL, g.name)
 }
 
 // upstreamURL is the upstream URL of a path such as "lodash" or "-/ping".

@@ -32,34 +32,83 @@ var metadataOptions = registries.ArtifactOptions{
 	CacheControl: "max-age=365000000, immutable, public",
 }
 
-func (g *Registry) serve(w http.ResponseWriter, r *http.Request) {
+// Resolve names the page, legacy JSON document or file a GET or HEAD asks
+// for. A project name that is not normalized is redirected by ServeOwn.
+func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
+	parts, ok := splitPath(r.Path)
+	if !ok {
+		return registries.Target{}, errBadPath
+	}
+	doc := func(key, variant string, view func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error)) (registries.Target, error) {
+		return registries.Target{Document: &registries.DocumentTarget{Key: key, Variant: variant, Vary: vary, View: view}}, nil
+	}
+	format := chooseFormat(r.Accept)
+	switch {
+	case len(parts) == 2 && parts[0] == "simple" && parts[1] == "":
+		return doc(rootKey, rootVariant, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+			rendered, status, err := g.rootView(ctx, format)
+			return rendered, status, nil, err
+		})
+	case len(parts) == 3 && parts[0] == "simple" && parts[2] == "":
+		if err := ValidateName(parts[1]); err != nil {
+			return registries.Target{}, err
+		}
+		project := parts[1]
+		if Normalize(project) != project {
+			return registries.Target{}, registries.ErrOwnRoute
+		}
+		return doc(project, variantPage, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+			return g.projectView(ctx, project, format)
+		})
+	case len(parts) == 3 && parts[0] == "files":
+		path, opts, err := fileArtifact(parts[1], parts[2])
+		if err != nil {
+			return registries.Target{}, err
+		}
+		project := Normalize(parts[1])
+		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Options: opts,
+			Announce: func(ctx context.Context) error {
+				_, err := g.up.Document(ctx, g.pageRequest(project))
+				return err
+			}}}, nil
+	case (len(parts) == 3 || len(parts) == 4) && parts[0] == "pypi" && parts[len(parts)-1] == "json":
+		project, rel, err := legacyRel(parts[1], parts[2:len(parts)-1])
+		if err != nil {
+			return registries.Target{}, err
+		}
+		base := registries.BaseURLOf(r.Host, r.TLS, g.publicURL, g.name)
+		return doc(legacyKey(rel), legacyVariant, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+			rendered, status, err := g.legacyView(ctx, project, rel, base)
+			return rendered, status, nil, err
+		})
+	}
+	return registries.Target{}, registries.ErrOwnRoute
+}
+
+var errBadPath = errors.New("bad path")
+
+// ServeOwn redirects /simple and names that are not normalized (PEP 503,
+// as PyPI does), and refuses every method but GET and HEAD.
+func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "larder is a read-only mirror", http.StatusMethodNotAllowed)
 		return
 	}
 	parts, ok := splitPath(r.URL.EscapedPath())
-	if !ok {
-		http.Error(w, "bad path", http.StatusBadRequest)
-		return
-	}
-	var err error
 	switch {
+	case !ok:
+		g.WriteError(w, errBadPath)
 	case len(parts) == 1 && parts[0] == "simple":
 		http.Redirect(w, r, g.mount+"/simple/", http.StatusMovedPermanently)
-	case len(parts) == 2 && parts[0] == "simple" && parts[1] == "":
-		err = g.serveRoot(w, r)
-	case (len(parts) == 2 || len(parts) == 3 && parts[2] == "") && parts[0] == "simple":
-		err = g.serveProject(w, r, parts[1], len(parts) == 3)
-	case len(parts) == 3 && parts[0] == "files":
-		err = g.serveFile(w, r, parts[1], parts[2])
-	case (len(parts) == 3 || len(parts) == 4) && parts[0] == "pypi" && parts[len(parts)-1] == "json":
-		err = g.serveLegacyJSON(w, r, parts[1], parts[2:len(parts)-1])
+	case (len(parts) == 2 || len(parts) == 3 && parts[2] == "") && parts[0] == "simple" && parts[1] != "":
+		if err := ValidateName(parts[1]); err != nil {
+			g.WriteError(w, err)
+			return
+		}
+		http.Redirect(w, r, g.mount+"/simple/"+Normalize(parts[1])+"/", http.StatusMovedPermanently)
 	default:
 		http.NotFound(w, r)
-	}
-	if err != nil {
-		g.writeError(w, err)
 	}
 }
 
@@ -77,36 +126,14 @@ func splitPath(escaped string) ([]string, bool) {
 	return parts, true
 }
 
-// Quick answers a plain request for a held file, or for a project page
-// whose document is fresh in memory (see registries.Quick).
-func (g *Registry) Quick(q registries.QuickRequest) (registries.Quick, bool) {
-	parts, ok := splitPath(q.Path)
-	switch {
-	case !ok:
-	case len(parts) == 3 && parts[0] == "files":
-		path, opts, err := fileArtifact(parts[1], parts[2])
-		if err != nil {
-			return registries.Quick{}, false
-		}
-		return g.up.Quick(q, path, opts)
-	case len(parts) == 3 && parts[0] == "simple" && parts[2] == "" && parts[1] != "":
-		// A name that is not normalized is redirected by the handler.
-		project := parts[1]
-		if ValidateName(project) != nil || Normalize(project) != project {
-			return registries.Quick{}, false
-		}
-		return g.up.QuickDocument(q, project, variantPage, vary, func() (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
-			return g.projectView(context.Background(), project, chooseFormat(q.Accept))
-		})
-	}
-	return registries.Quick{}, false
-}
-
-// writeError maps an error to a status, in one place; PyPI's clients read
+// WriteError maps an error to a status, in one place; PyPI's clients read
 // only the status.
-func (g *Registry) writeError(w http.ResponseWriter, err error) {
+func (g *Registry) WriteError(w http.ResponseWriter, err error) {
 	status := registries.StatusOf(err)
 	switch {
+	case errors.Is(err, errBadPath):
+		http.Error(w, "bad path", http.StatusBadRequest)
+		return
 	case errors.Is(err, errBadName), errors.Is(err, errBadFilename):
 		status = http.StatusBadRequest
 	case errors.Is(err, registries.ErrNotFound):
@@ -114,25 +141,6 @@ func (g *Registry) writeError(w http.ResponseWriter, err error) {
 		return
 	}
 	http.Error(w, g.up.ErrorMessage(err), status)
-}
-
-// serveProject answers /simple/{project}/. A non-normalized name is
-// redirected to the normalized one, as PyPI does (PEP 503).
-func (g *Registry) serveProject(w http.ResponseWriter, r *http.Request, name string, slash bool) error {
-	if err := ValidateName(name); err != nil {
-		return err
-	}
-	project := Normalize(name)
-	if project != name || !slash {
-		http.Redirect(w, r, g.mount+"/simple/"+project+"/", http.StatusMovedPermanently)
-		return nil
-	}
-	rendered, status, serial, err := g.projectView(r.Context(), project, chooseFormat(r.Header.Get("Accept")))
-	if err != nil {
-		return err
-	}
-	g.up.ServeDocument(w, r, rendered, status, vary, serial...)
-	return nil
 }
 
 // projectView is the project page a client gets in format: only the files
@@ -150,7 +158,7 @@ func (g *Registry) projectView(ctx context.Context, project, format string) (*re
 	}
 	if rendered == nil && err == nil {
 		key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount}, "\x00")
-		rendered, err = g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+		rendered, err = g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 			p, err := g.loadProject(ctx, doc.Document)
 			if err != nil {
 				return nil, err
@@ -178,7 +186,7 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 	// thousands of files on every request made the offline view the
 	// slowest page larder served.
 	key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount, "held", registries.HeldKey(held)}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		p, err := g.loadProject(ctx, doc)
 		if err != nil {
 			return nil, err
@@ -370,30 +378,6 @@ func integrityOf(hashes map[string]string) registries.Integrity {
 		}
 	}
 	return i
-}
-
-// serveFile serves a file or its metadata. A file asked for before its page
-// (a cache that lost its rows) makes larder read the page first.
-func (g *Registry) serveFile(w http.ResponseWriter, r *http.Request, project, filename string) error {
-	path, opts, err := fileArtifact(project, filename)
-	if err != nil {
-		return err
-	}
-	project = Normalize(project)
-	a, err := g.up.Artifact(r.Context(), path)
-	if errors.Is(err, storage.ErrNotFound) {
-		if _, perr := g.up.Document(r.Context(), g.pageRequest(project)); perr != nil {
-			return perr
-		}
-		a, err = g.up.Artifact(r.Context(), path)
-		if errors.Is(err, storage.ErrNotFound) {
-			return registries.ErrNotFound
-		}
-	}
-	if err != nil {
-		return err
-	}
-	return g.up.ServeArtifact(w, r, a, opts)
 }
 
 // fileArtifact is the artifact path of a file under /files/, and how it is

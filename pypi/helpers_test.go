@@ -112,7 +112,7 @@ func newMirror(t *testing.T, env registries.Env, indexURL string, fileHosts []st
 	t.Cleanup(up.Close)
 	reg := New(up, "")
 	mux := http.NewServeMux()
-	mux.Handle("/pypi/", http.StripPrefix("/pypi", reg.Handler()))
+	mux.Handle("/pypi/", http.StripPrefix("/pypi", registries.Mount(reg)))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &testMirror{reg: reg, up: up, srv: srv}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -24,23 +23,35 @@ type legacyFile struct {
 	Digests  map[string]string `json:"digests"`
 }
 
-func (g *Registry) serveLegacyJSON(w http.ResponseWriter, r *http.Request, name string, version []string) error {
+// legacyRel is the project and the path below the legacy API of
+// /pypi/{name}/json or /pypi/{name}/{version}/json.
+func legacyRel(name string, version []string) (project, rel string, err error) {
 	if err := ValidateName(name); err != nil {
-		return err
+		return "", "", err
 	}
-	project := Normalize(name)
-	rel := project + "/json"
+	project = Normalize(name)
+	rel = project + "/json"
 	if len(version) == 1 {
 		if !validVersion(version[0]) {
-			return errors.Join(errBadName, errors.New("bad version"))
+			return "", "", errors.Join(errBadName, errors.New("bad version"))
 		}
 		rel = project + "/" + version[0] + "/json"
 	}
+	return project, rel, nil
+}
+
+const legacyVariant = "legacy"
+
+func legacyKey(rel string) string { return "json/" + rel }
+
+// legacyView is a legacy JSON document with its file URLs pointing at
+// larder.
+func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*registries.Rendered, registries.CacheStatus, error) {
 	if g.legacy == nil {
-		return registries.ErrNotFound
+		return nil, "", registries.ErrNotFound
 	}
-	doc, err := g.up.Document(r.Context(), registries.DocRequest{
-		Key: "json/" + rel, Variant: "legacy", Package: project, URL: g.legacy.String() + rel, Accept: "application/json",
+	doc, err := g.up.Document(ctx, registries.DocRequest{
+		Key: legacyKey(rel), Variant: legacyVariant, Package: project, URL: g.legacy.String() + rel, Accept: "application/json",
 		Prepare: func(body []byte, ct string) (registries.Prepared, error) {
 			var d struct {
 				Info     json.RawMessage         `json:"info"`
@@ -78,30 +89,43 @@ func (g *Registry) serveLegacyJSON(w http.ResponseWriter, r *http.Request, name 
 		},
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	base := g.baseURL(r)
-	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
-		body, err := g.up.Body(r.Context(), doc.Document)
+	// While the upstream cannot be asked, only held files are listed, as
+	// on the simple pages.
+	var held map[string]bool
+	heldKey := ""
+	if doc.Degraded || !g.up.Reachable() {
+		if held, err = g.up.Store().CachedPaths(ctx, g.name, project); err != nil {
+			return nil, "", err
+		}
+		heldKey = "held\x00" + registries.HeldKey(held)
+	}
+	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base, heldKey}, "\x00")
+	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
+		body, err := g.up.Body(ctx, doc.Document)
 		if err != nil {
 			return nil, err
 		}
-		out, err := rewriteLegacy(body, base+"files/"+project+"/")
+		var keep func(filename string) bool
+		if held != nil {
+			keep = func(filename string) bool { return held[filePath(project, filename)] }
+		}
+		out, err := rewriteLegacy(body, base+"files/"+project+"/", keep)
 		if err != nil {
 			return nil, err
 		}
 		return registries.NewRendered(out, "application/json"), nil
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	g.up.ServeDocument(w, r, rendered, doc.Status, vary)
-	return nil
+	return rendered, doc.Status, nil
 }
 
-// rewriteLegacy points every file URL in a legacy JSON document at larder.
-func rewriteLegacy(body []byte, filesBase string) ([]byte, error) {
+// rewriteLegacy points every file URL in a legacy JSON document at larder,
+// leaving out the files keep refuses when it is set.
+func rewriteLegacy(body []byte, filesBase string, keep func(filename string) bool) ([]byte, error) {
 	var d map[string]json.RawMessage
 	if err := json.Unmarshal(body, &d); err != nil {
 		return nil, err
@@ -111,15 +135,19 @@ func rewriteLegacy(body []byte, filesBase string) ([]byte, error) {
 		if err := json.Unmarshal(raw, &files); err != nil {
 			return nil, err
 		}
+		kept := files[:0]
 		for _, f := range files {
 			var name string
 			json.Unmarshal(f["filename"], &name)
-			if validateFilename(name) != nil {
+			if keep != nil && !keep(name) {
 				continue
 			}
-			f["url"], _ = json.Marshal(filesBase + name)
+			if validateFilename(name) == nil {
+				f["url"], _ = json.Marshal(filesBase + name)
+			}
+			kept = append(kept, f)
 		}
-		return json.Marshal(files)
+		return json.Marshal(kept)
 	}
 	if raw, ok := d["urls"]; ok {
 		fixed, err := fix(raw)

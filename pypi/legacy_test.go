@@ -124,7 +124,7 @@ func checkFiles(a, b any, base string) string {
 
 func TestRewriteLegacyPointsEveryFileAtLarder(t *testing.T) {
 	in := readTestdata(t, "legacy.json")
-	out, err := rewriteLegacy(in, legacyBase)
+	out, err := rewriteLegacy(in, legacyBase, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestRewriteLegacyPointsEveryFileAtLarder(t *testing.T) {
 
 func TestRewriteLegacyLeavesBadFilenamesAlone(t *testing.T) {
 	in := []byte(`{"info":{},"urls":[{"filename":"../../etc/passwd","url":"https://files.pythonhosted.org/x"},{"filename":7,"url":"u"},null]}`)
-	out, err := rewriteLegacy(in, legacyBase)
+	out, err := rewriteLegacy(in, legacyBase, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,18 +161,18 @@ func TestRewriteLegacyRefusesMalformedDocuments(t *testing.T) {
 		{"releases that are not an object", `{"releases":[]}`},
 		{"a release that is not a list", `{"releases":{"1.0":"x"}}`},
 	} {
-		if out, err := rewriteLegacy([]byte(tc.body), legacyBase); err == nil {
+		if out, err := rewriteLegacy([]byte(tc.body), legacyBase, nil); err == nil {
 			t.Errorf("%s: accepted, gave %s", tc.why, out)
 		}
 	}
 }
 
 func TestRewriteLegacyIsIdempotent(t *testing.T) {
-	once, err := rewriteLegacy(readTestdata(t, "legacy.json"), legacyBase)
+	once, err := rewriteLegacy(readTestdata(t, "legacy.json"), legacyBase, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	twice, err := rewriteLegacy(once, legacyBase)
+	twice, err := rewriteLegacy(once, legacyBase, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,14 +200,14 @@ func FuzzRewriteLegacy(f *testing.F) {
 	f.Add([]byte(`{"urls":[null,{"filename":null},{"filename":"../x","url":1}],"releases":null}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		out, err := rewriteLegacy(body, legacyBase)
+		out, err := rewriteLegacy(body, legacyBase, nil)
 		if err != nil {
 			return
 		}
 		if d := checkRewritten(body, out, legacyBase); d != "" {
 			t.Fatalf("%s\nin:  %s\nout: %s", d, body, out)
 		}
-		again, err := rewriteLegacy(out, legacyBase)
+		again, err := rewriteLegacy(out, legacyBase, nil)
 		if err != nil {
 			t.Fatalf("the rewritten document is refused: %v\n%s", err, out)
 		}
@@ -215,4 +215,36 @@ func FuzzRewriteLegacy(f *testing.F) {
 			t.Fatalf("rewriting is not idempotent:\n%s\n%s", out, again)
 		}
 	})
+}
+
+func TestRewriteLegacyListsOnlyKeptFiles(t *testing.T) {
+	in := []byte(`{"info":{"name":"example-pkg"},
+		"urls":[{"filename":"example_pkg-2.0-py3-none-any.whl","url":"https://files.example/a"}],
+		"releases":{
+			"1.0":[{"filename":"example_pkg-1.0-py3-none-any.whl","url":"https://files.example/b"},{"filename":"example_pkg-1.0.tar.gz","url":"https://files.example/c"}],
+			"2.0":[{"filename":"example_pkg-2.0-py3-none-any.whl","url":"https://files.example/a"}]}}`)
+	held := map[string]bool{"example_pkg-1.0.tar.gz": true}
+	out, err := rewriteLegacy(in, legacyBase, func(f string) bool { return held[f] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		URLs     []struct{ Filename, URL string } `json:"urls"`
+		Releases map[string][]struct {
+			Filename string `json:"filename"`
+			URL      string `json:"url"`
+		} `json:"releases"`
+	}
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.URLs) != 0 {
+		t.Errorf("urls lists %v, files larder does not hold", d.URLs)
+	}
+	if r := d.Releases["1.0"]; len(r) != 1 || r[0].Filename != "example_pkg-1.0.tar.gz" || r[0].URL != legacyBase+"example_pkg-1.0.tar.gz" {
+		t.Errorf("release 1.0 lists %+v, want only the held sdist, at larder", r)
+	}
+	if r, ok := d.Releases["2.0"]; !ok || len(r) != 0 {
+		t.Errorf("release 2.0 lists %+v, want it present with no files, as PyPI lists a release without files", r)
+	}
 }

@@ -101,11 +101,23 @@ func parseJSON(body []byte, pageURL *url.URL) (Project, error) {
 func lowerHashes(h map[string]string) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, v := range h {
-		if k != "" && v != "" { // half a hash: nothing to check, and no way to write it in HTML
-			out[strings.ToLower(k)] = strings.ToLower(v)
+		k, v = strings.ToLower(k), strings.ToLower(v)
+		// A hash is a hashlib name and a hex digest (PEP 503). Anything
+		// else has nothing to check and no way to be written in a link's
+		// "#name=value" (a name with "=" in it reads back as another hash).
+		if hashName(k) && hexDigits(v) {
+			out[k] = v
 		}
 	}
 	return out
+}
+
+func hashName(s string) bool {
+	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == ""
+}
+
+func hexDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // jsonYanked reads PEP 691's yanked: false, true, or a reason string.
@@ -204,8 +216,8 @@ func htmlFile(n *html.Node, base *url.URL) (File, error) {
 		return File{}, fmt.Errorf("upstream HTML page: link %q: %w", href, err)
 	}
 	f := File{Hashes: map[string]string{}}
-	if algo, sum, ok := strings.Cut(u.Fragment, "="); ok && algo != "" && sum != "" {
-		f.Hashes[strings.ToLower(algo)] = strings.ToLower(sum)
+	if algo, sum, ok := strings.Cut(u.Fragment, "="); ok {
+		f.Hashes = lowerHashes(map[string]string{algo: sum})
 	}
 	u.Fragment, u.RawFragment = "", ""
 	f.URL = u.String()

@@ -2,7 +2,6 @@ package pypi
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -48,9 +47,8 @@ func New(up *registries.Upstream, publicURL string) *Registry {
 	return g
 }
 
-func (g *Registry) Kind() string          { return "pypi" }
-func (g *Registry) Name() string          { return g.name }
-func (g *Registry) Handler() http.Handler { return http.HandlerFunc(g.serve) }
+func (g *Registry) Kind() string { return "pypi" }
+func (g *Registry) Name() string { return g.name }
 
 // ClientSetup gives the commands that point pip, uv and poetry at larder.
 func (g *Registry) ClientSetup(base string) []registries.Snippet {
@@ -60,11 +58,6 @@ func (g *Registry) ClientSetup(base string) []registries.Snippet {
 		{Client: "uv", Shell: "export UV_DEFAULT_INDEX=" + index, Note: "or: uv pip install --default-index " + index + " PACKAGE"},
 		{Client: "poetry", Shell: "poetry source add --priority=primary larder " + index},
 	}
-}
-
-// baseURL is the registry's public base URL for a request, ending in "/".
-func (g *Registry) baseURL(r *http.Request) string {
-	return registries.BaseURL(r, g.publicURL, g.name)
 }
 
 // filesPrefix is the path-only prefix of a project's file links.

@@ -132,7 +132,11 @@ func TestRenderHTMLKeepsWhatAnHTMLParserWouldChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diffFiles(back.Files, p.Files, false); d != "" {
+	// The reason survives; a "digest" that is not hex reads back as no
+	// hash at all, as parsing any upstream page would read it.
+	want := p.Files[0]
+	want.Hashes = map[string]string{}
+	if d := diffFiles(back.Files, []File{want}, false); d != "" {
 		t.Error(d)
 	}
 }

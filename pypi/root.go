@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"html"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -28,23 +27,21 @@ const (
 	rootMaxAge  = 6 * time.Hour
 )
 
-func (g *Registry) serveRoot(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
+func (g *Registry) rootView(ctx context.Context, format string) (*registries.Rendered, registries.CacheStatus, error) {
 	cached, err := g.up.Cached(ctx, rootKey, rootVariant)
 	hasCopy := err == nil
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
+		return nil, "", err
 	}
-	if !hasCopy || time.Since(cached.FetchedAt) > rootMaxAge {
+	if !hasCopy || g.up.Now().Sub(cached.FetchedAt) > rootMaxAge {
 		g.refreshRoot()
 	}
 	local, err := g.up.Store().PackageNames(ctx, g.name)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	format := chooseFormat(r.Header.Get("Accept"))
 	key := strings.Join([]string{g.name, rootKey, format, string(cached.Body), strconv.Itoa(len(local)), strings.Join(lastOf(local, 3), ","), g.mount}, "\x00")
-	rendered, err := g.up.Env().Renders.Get(key, func() (*registries.Rendered, error) {
+	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		names := local
 		if hasCopy {
 			body, err := g.up.Body(ctx, cached)
@@ -60,14 +57,13 @@ func (g *Registry) serveRoot(w http.ResponseWriter, r *http.Request) error {
 		return g.renderRoot(names, format), nil
 	})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	status := registries.Hit
 	if !hasCopy {
 		status = registries.Stale
 	}
-	g.up.ServeDocument(w, r, rendered, status, vary)
-	return nil
+	return rendered, status, nil
 }
 
 func lastOf(s []string, n int) []string {

@@ -81,15 +81,14 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 		if !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		// The row says held but the blob is gone (deleted by hand, a lost
-		// disk): forget it and fetch it again.
-		u.log.Error("artifact row points at a missing blob; fetching it again", "path", a.Path, "sha256", a.SHA256)
-		u.held.drop(a.Path)
-		u.small.drop(a.SHA256)
-		if err := u.env.Store.DB.ForgetArtifact(r.Context(), a.Registry, a.Path); err != nil {
+		// The row said held but the blob is gone: evicted meanwhile, or
+		// lost (see blobGone).
+		if a, err = u.blobGone(r.Context(), a); err != nil {
 			return err
 		}
-		a.SHA256, a.Size = "", 0
+		if a.Cached() {
+			return u.serveBlob(w, r, a, o, Hit)
+		}
 	}
 	if !u.reachableFor(r.Context()) {
 		return u.notCached(a.Path)
@@ -227,9 +226,13 @@ func (u *Upstream) download(f *fill) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
 	defer cancel()
-	verify, err := newVerifier(Integrity(a.Integrity))
+	verify, err := u.opts.Verify(ctx, a)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+		return fmt.Errorf("%s: %w", a.Path, err)
+	}
+	if verify.Unchecked() && u.opts.Unverifiable == RefuseUnverifiable {
+		return fmt.Errorf("%w: %s: its document declares no digest larder can check (declared %q), and this registry refuses such artifacts (unverifiable = %q)",
+			ErrIntegrity, a.Path, a.Integrity, RefuseUnverifiable)
 	}
 	// identity: a server that gzips a .tgz on the wire would otherwise have
 	// Go's transport hand back other bytes than the declared digest covers.
@@ -281,7 +284,7 @@ func (u *Upstream) download(f *fill) error {
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return u.bodyFailed(resp, fmt.Errorf("%s truncated: %d of %d bytes", a.Path, n, resp.ContentLength))
 	}
-	if err := verify.check(); err != nil {
+	if err := verify.Check(); err != nil {
 		return fmt.Errorf("%s from %s: %w", a.Path, resp.Request.URL.Redacted(), err)
 	}
 	digest, size, err := bw.Commit(ctx, "")
@@ -290,7 +293,7 @@ func (u *Upstream) download(f *fill) error {
 	}
 	a, firstSight := pinAtFirstSight(a, verify, digest)
 	// The row is the completion marker, written after the blob is durable.
-	if err := u.env.Store.DB.CommitArtifact(ctx, a, digest, size, time.Now()); err != nil {
+	if err := u.commitArtifact(ctx, a, digest, size); err != nil {
 		return err
 	}
 	if firstSight {

@@ -71,7 +71,7 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return Doc{}, err
 	}
-	if hasCopy && time.Since(cached.FetchedAt) < u.opts.MetadataTTL {
+	if hasCopy && u.opts.Now().Sub(cached.FetchedAt) < u.opts.MetadataTTL {
 		return Doc{cached, Hit, false}, nil
 	}
 	if u.opts.Offline {
@@ -165,7 +165,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	// Re-read inside the flight: the copy may have changed since the caller looked.
 	cached, err := u.document(ctx, req.Key, req.Variant)
 	hasCopy := err == nil
-	if hasCopy && time.Since(cached.FetchedAt) < u.opts.MetadataTTL {
+	if hasCopy && u.opts.Now().Sub(cached.FetchedAt) < u.opts.MetadataTTL {
 		// A flight that ended between the caller's look-up and this one
 		// stored it: concurrent requests make one upstream request.
 		return Doc{cached, Hit, false}, nil
@@ -187,7 +187,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 		return Doc{}, err
 	}
 	defer resp.Body.Close()
-	now := time.Now()
+	now := u.opts.Now()
 	switch {
 	case resp.StatusCode == http.StatusNotModified && hasCopy:
 		if err := db.TouchDocument(ctx, u.opts.Name, req.Key, req.Variant, now, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")); err != nil {

@@ -114,10 +114,11 @@ func TestDocumentAfterTTLIsRevalidatedWithItsValidators(t *testing.T) {
 	e := newTestEnv(t)
 	f := newFakeUpstream(t)
 	f.handle("/left-pad", docHandler(`{"v":1}`, `"v1"`, lastModified))
-	u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Nanosecond})
+	clock := newFakeClock()
+	u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Minute, Now: clock.Now})
 
 	first := mustDocument(t, u, leftPad(f), Miss)
-	time.Sleep(5 * time.Millisecond) // fetched_at is kept in milliseconds
+	clock.Advance(time.Minute)
 	d := mustDocument(t, u, leftPad(f), Revalidated)
 
 	h := f.lastHeader("/left-pad")
@@ -538,10 +539,11 @@ func TestDocumentFlightThatFindsAFreshCopyDoesNotAskTheUpstream(t *testing.T) {
 // handler: true only while a fetched document is within its TTL.
 func TestFreshIsTrueOnlyWithinTheTTL(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnvMemory(t, true) // fresh is what memory says
 	f := newFakeUpstream(t)
 	f.handle("/left-pad", docHandler(`{}`, `"v1"`, lastModified))
-	u := e.upstream(t, f.URL("/"), Options{MetadataTTL: 50 * time.Millisecond})
+	clock := newFakeClock()
+	u := e.upstream(t, f.URL("/"), Options{MetadataTTL: 50 * time.Millisecond, Now: clock.Now})
 	if u.fresh("left-pad", "full") {
 		t.Fatal("fresh before it was ever fetched")
 	}
@@ -552,7 +554,11 @@ func TestFreshIsTrueOnlyWithinTheTTL(t *testing.T) {
 	if u.fresh("left-pad", "abbreviated") {
 		t.Error("a variant never fetched is fresh")
 	}
-	time.Sleep(60 * time.Millisecond)
+	clock.Advance(49 * time.Millisecond)
+	if !u.fresh("left-pad", "full") {
+		t.Error("not fresh just within its TTL")
+	}
+	clock.Advance(time.Millisecond)
 	if u.fresh("left-pad", "full") {
 		t.Error("fresh past its TTL")
 	}

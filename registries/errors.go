@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"syscall"
 )
 
 // ErrNotFound: the upstream says the thing does not exist (404, 410).
@@ -18,6 +19,10 @@ var ErrNotCached = errors.New("not cached")
 // ErrIntegrity: the upstream's bytes do not match the digest its own
 // document declared. Nothing was stored.
 var ErrIntegrity = errors.New("integrity check failed")
+
+// ErrBadRequest: the request itself is malformed (a Host header net/http
+// would refuse). A 400.
+var ErrBadRequest = errors.New("bad request")
 
 // ErrTooLarge: an upstream document or artifact exceeds its size bound.
 var ErrTooLarge = errors.New("too large")
@@ -45,6 +50,8 @@ func StatusOf(err error) int {
 		return http.StatusOK
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
 	case errors.As(err, &ue):
 		return ue.Status
 	case errors.Is(err, ErrNotCached):
@@ -55,6 +62,10 @@ func StatusOf(err error) int {
 		return http.StatusBadGateway
 	case errors.Is(err, context.Canceled):
 		return 499 // the client went away; nobody reads this
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// larder's own disk, not the upstream and not a bug: clients
+		// retry a 5xx, and an operator reads this one at a glance.
+		return http.StatusInsufficientStorage
 	default:
 		return http.StatusInternalServerError
 	}

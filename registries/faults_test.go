@@ -77,6 +77,8 @@ func TestAFullDiskFailsTheDownloadKeepsNothingAndServesWhatIsHeld(t *testing.T) 
 	errs := x.serveErrors()
 	if len(errs) == 0 || !errors.Is(errs[len(errs)-1], syscall.ENOSPC) {
 		t.Errorf("the client's error does not say the disk is full: %v", errs)
+	} else if s := StatusOf(errs[len(errs)-1]); s != http.StatusInsufficientStorage {
+		t.Errorf("a full disk is answered %d, want 507", s)
 	}
 	if a, err := x.e.Store.DB.Artifact(context.Background(), testRegistry, coldPath); err != nil || a.Cached() {
 		t.Errorf("the failed download was recorded as stored: %+v %v", a, err)

@@ -32,19 +32,29 @@ type testEnv struct {
 	reg *prometheus.Registry
 }
 
+// newTestEnv is newTestEnvMemory with the memory cache on, unless
+// LARDER_TEST_MEMORY_CACHE=off runs every test as memory_cache = false.
 func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	return newTestEnvMemory(t, os.Getenv("LARDER_TEST_MEMORY_CACHE") != "off")
+}
+
+// newTestEnvMemory is a fresh env with the in-memory layers on or off
+// (memory_cache).
+func newTestEnvMemory(t *testing.T, memory bool) *testEnv {
 	t.Helper()
 	store, err := storage.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}
+	store.SetMemoryCache(memory)
 	t.Cleanup(func() { store.DB.Close() })
 	log := slog.New(slog.DiscardHandler)
 	hits := NewHitRecorder(store.DB, log, time.Hour)
 	t.Cleanup(hits.Close)
 	reg := prometheus.NewRegistry()
 	return &testEnv{
-		Env: Env{Store: store, Metrics: NewMetrics(reg), Renders: NewRenderCache(0), Hits: hits, Log: log},
+		Env: Env{Store: store, Metrics: NewMetrics(reg), Renders: NewRenderCache(0), Hits: hits, Log: log, NoMemoryCache: !memory},
 		reg: reg,
 	}
 }
@@ -374,4 +384,26 @@ func storageTmp(e *testEnv) ([]string, error) {
 		names = append(names, en.Name())
 	}
 	return names, err
+}
+
+// fakeClock is an Options.Now that moves only when told: TTL tests advance
+// it instead of sleeping. It starts at the real time, whole milliseconds
+// (as rows keep times).
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now().Truncate(time.Millisecond)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }

@@ -107,9 +107,9 @@ func verifierOf(want []declared) *verifier {
 	return v
 }
 
-// unchecked reports whether the declaration named nothing larder can
-// compute, so that check passes whatever the bytes.
-func (v *verifier) unchecked() bool { return len(v.want) == 0 }
+// Unchecked reports whether the declaration named nothing larder can
+// compute, so that Check passes whatever the bytes.
+func (v *verifier) Unchecked() bool { return len(v.want) == 0 }
 
 func (v *verifier) Write(p []byte) (int, error) {
 	for _, h := range v.hashes {
@@ -118,8 +118,8 @@ func (v *verifier) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// check fails unless every declared digest matches.
-func (v *verifier) check() error {
+// Check fails unless every declared digest matches.
+func (v *verifier) Check() error {
 	sums := map[string][]byte{}
 	for algo, h := range v.hashes {
 		sums[algo] = h.Sum(nil)
@@ -145,5 +145,5 @@ func (i Integrity) Check(r io.Reader) (int64, error) {
 	if err != nil {
 		return n, err
 	}
-	return n, v.check()
+	return n, v.Check()
 }

@@ -95,7 +95,7 @@ func TestVerifier(t *testing.T) {
 			}
 			v.Write(data[:5])
 			v.Write(data[5:])
-			err = v.check()
+			err = v.Check()
 			switch {
 			case tt.wantErr == nil && err != nil:
 				t.Errorf("check() = %v, want accepted", err)

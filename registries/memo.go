@@ -19,10 +19,16 @@ func (c *memo[K, V]) get(k K) (V, bool) {
 	return v, ok
 }
 
-// put stores v unless keep says the value already held should stay.
-func (c *memo[K, V]) put(k K, v V, keep func(held V) bool) {
+// put stores v unless keep says the value already held should stay, or
+// current (when not nil) says v is no longer current: it is asked under the
+// lock drop takes, so a drop that made v stale is never undone. A memo
+// whose max is 0 keeps nothing.
+func (c *memo[K, V]) put(k K, v V, keep func(held V) bool, current func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.max <= 0 || (current != nil && !current()) {
+		return
+	}
 	if c.m == nil {
 		c.m = map[K]V{}
 	}

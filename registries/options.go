@@ -28,11 +28,23 @@ type Options struct {
 	MaxDocumentSize int64 // 256 MiB (decompressed; real packuments reach 40 MB)
 	MaxArtifactSize int64 // 4 GiB
 
+	// Verify makes the verifier of each download: the ecosystem's hook.
+	// VerifyDeclared.
+	Verify VerifyFunc
+	// Unverifiable is what to do with an artifact Verify has nothing to
+	// check against: PinFirstSeen (the default) or RefuseUnverifiable.
+	Unverifiable string
+
 	// FailuresToDown consecutive upstream failures mark it down. 3.
 	FailuresToDown int
 	// ProbeInterval is the first wait between probes of a down upstream;
 	// it doubles up to 30s. 2s.
 	ProbeInterval time.Duration
+
+	// Now is the clock of freshness decisions (a document's age against
+	// MetadataTTL) and of the times rows record; time.Now. Tests move a
+	// fake one on instead of sleeping.
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -47,13 +59,25 @@ func (o *Options) setDefaults() {
 	def(&o.IdleTimeout, 30*time.Second)
 	def(&o.StaleWait, 2*time.Second)
 	def(&o.ProbeInterval, 2*time.Second)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.MaxDocumentSize == 0 {
 		o.MaxDocumentSize = 256 << 20
 	}
 	if o.MaxArtifactSize == 0 {
 		o.MaxArtifactSize = 4 << 30
 	}
+	if o.Verify == nil {
+		o.Verify = VerifyDeclared
+	}
+	if o.Unverifiable == "" {
+		o.Unverifiable = PinFirstSeen
+	}
 	if o.FailuresToDown == 0 {
 		o.FailuresToDown = 3
 	}
 }
+
+// Now is the time by the registry's clock (Options.Now).
+func (u *Upstream) Now() time.Time { return u.opts.Now() }

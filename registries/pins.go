@@ -11,18 +11,10 @@ import (
 	"github.com/larder-mirror/larder/storage"
 )
 
-// PinFirstSeen names what larder does with an artifact whose document
-// declares no digest larder can compute (none at all, or only algorithms it
-// does not know): it cannot refuse bytes it cannot check, so it stores the
-// first bytes it is given and pins their sha256, against which every later
-// declaration is held as for any other artifact. It is said once per
-// artifact, at WARN, when the bytes are stored.
-const PinFirstSeen = "pin-first-seen"
-
-// pinAtFirstSight gives a downloaded artifact whose declaration gave v
-// nothing to check the sha256 of its bytes as its pin; true when it did.
-func pinAtFirstSight(a storage.Artifact, v *verifier, digest storage.Digest) (storage.Artifact, bool) {
-	if !v.unchecked() {
+// pinAtFirstSight gives a downloaded artifact whose verifier had nothing to
+// check the sha256 of its bytes as its pin (PinFirstSeen); true when it did.
+func pinAtFirstSight(a storage.Artifact, v Verifier, digest storage.Digest) (storage.Artifact, bool) {
+	if !v.Unchecked() {
 		return a, false
 	}
 	a.Integrity = string(SRIFromHex("sha256", string(digest)))
@@ -121,7 +113,7 @@ func (u *Upstream) checkHeld(ctx context.Context, a storage.Artifact, pin Integr
 	if _, err := io.Copy(v, rc); err != nil {
 		return 0, err
 	}
-	if v.check() != nil {
+	if v.Check() != nil {
 		return pinConflicts, nil
 	}
 	for _, d := range want {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/larder-mirror/larder/storage"
 )
@@ -39,31 +38,12 @@ type Quick struct {
 // X-PyPI-Last-Serial.
 type HeaderLine struct{ Key, Value string }
 
-// QuickRequest is what a QuickServer reads of a request.
-type QuickRequest struct {
-	Path        string // escaped, below the registry's mount
-	Head        bool
-	Host        string // plain HTTP: the front does not serve TLS
-	Accept      string
-	Encoding    string // Accept-Encoding
-	IfNoneMatch string
-}
-
 // Status is the HTTP status of q.
 func (q Quick) Status() int {
 	if q.NotModified {
 		return http.StatusNotModified
 	}
 	return http.StatusOK
-}
-
-// QuickServer is a registry some of whose requests can be answered by a
-// Quick.
-type QuickServer interface {
-	// Quick answers a plain GET (or HEAD) when it can, without waiting on
-	// the upstream; the hit is then counted as served. Anything else is
-	// false, for the handler to answer.
-	Quick(r QuickRequest) (Quick, bool)
 }
 
 // EachHeader gives the header lines of q's response but its length.
@@ -123,14 +103,14 @@ func gzipETag(etag string) string {
 // fresh reports whether a document is held in memory and fresh: answering
 // for it waits on nothing.
 func (u *Upstream) fresh(key, variant string) bool {
-	d, ok := u.docRows.get(docKey{key, variant})
-	return ok && time.Since(d.FetchedAt) < u.opts.MetadataTTL
+	d, ok := u.docRow(key, variant)
+	return ok && u.opts.Now().Sub(d.FetchedAt) < u.opts.MetadataTTL
 }
 
 // QuickDocument answers r with the document under key and variant when it
 // is fresh in memory; view renders it as the handler does (and records
 // the hit).
-func (u *Upstream) QuickDocument(r QuickRequest, key, variant, vary string, view func() (*Rendered, CacheStatus, []HeaderLine, error)) (Quick, bool) {
+func (u *Upstream) QuickDocument(r Request, key, variant, vary string, view func() (*Rendered, CacheStatus, []HeaderLine, error)) (Quick, bool) {
 	if !u.fresh(key, variant) {
 		return Quick{}, false
 	}
@@ -144,12 +124,12 @@ func (u *Upstream) QuickDocument(r QuickRequest, key, variant, vary string, view
 // Quick answers r with the artifact at path when larder holds it: its
 // bytes from memory, or its open blob. A conditional request is the
 // handler's.
-func (u *Upstream) Quick(r QuickRequest, path string, o ArtifactOptions) (Quick, bool) {
+func (u *Upstream) Quick(r Request, path string, o ArtifactOptions) (Quick, bool) {
 	if r.IfNoneMatch != "" {
 		return Quick{}, false
 	}
 	head := r.Head
-	a, ok := u.held.get(path)
+	a, ok := u.heldRow(path)
 	if !ok {
 		return Quick{}, false
 	}

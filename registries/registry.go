@@ -11,8 +11,8 @@ type Registry interface {
 	Kind() string
 	// Name is the mount name, unique per larder.
 	Name() string
-	// Handler serves requests whose path has had "/{name}" stripped.
-	Handler() http.Handler
+	// Resolver reads request paths below "/{name}"; Mount serves them.
+	Resolver
 	// ClientSetup returns copy-paste set-up for the ecosystem's clients,
 	// given the registry's public base URL (ending in "/").
 	ClientSetup(baseURL string) []Snippet

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -50,10 +53,15 @@ func (r *Rendered) cost() int64 {
 }
 
 // RenderCache keeps rendered documents in memory, least recently used first
-// out, within a byte budget. Concurrent misses on one key render once.
+// out, within a byte budget. Concurrent misses on one key render once, and
+// at most one render per CPU runs at a time: rendering is CPU work, more at
+// once would not finish sooner, and each one of a large packument holds
+// several times the document in memory while it runs (12 at once of a
+// 49 MB packument, one per Host header, once took larder to 2 GB).
 type RenderCache struct {
 	max   int64
 	group singleflight.Group
+	slots chan struct{} // a token per render running
 
 	mu    sync.Mutex
 	size  int64
@@ -71,41 +79,76 @@ func NewRenderCache(maxBytes int64) *RenderCache {
 	if maxBytes == 0 {
 		maxBytes = 64 << 20
 	}
-	return &RenderCache{max: maxBytes, order: list.New(), items: map[string]*list.Element{}}
+	return &RenderCache{max: maxBytes, order: list.New(), items: map[string]*list.Element{},
+		slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
 // Get returns the rendering under key, calling render on a miss. The key
 // must name everything the rendering depends on (document digest, variant,
-// base URL).
-func (c *RenderCache) Get(key string, render func() (*Rendered, error)) (*Rendered, error) {
+// base URL). A caller whose ctx ends stops waiting; a render that has not
+// started by then does not start for it.
+func (c *RenderCache) Get(ctx context.Context, key string, render func() (*Rendered, error)) (*Rendered, error) {
+	for {
+		if r, ok := c.lookup(key); ok {
+			return r, nil
+		}
+		ch := c.group.DoChan(key, func() (any, error) { return c.render(ctx, key, render) })
+		select {
+		case res := <-ch:
+			if res.Err != nil {
+				// The caller that started the flight left before its
+				// render began; this one has not, so it starts another.
+				if errors.Is(res.Err, errRenderAbandoned) {
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					continue
+				}
+				return nil, res.Err
+			}
+			return res.Val.(*Rendered), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// errRenderAbandoned: the request a render was for went away before a
+// slot came free.
+var errRenderAbandoned = errors.New("render abandoned: the client went away")
+
+func (c *RenderCache) lookup(key string) (*Rendered, bool) {
 	c.mu.Lock()
-	if e, ok := c.items[key]; ok {
-		c.order.MoveToFront(e)
-		r := e.Value.(*renderItem).r
-		c.mu.Unlock()
+	defer c.mu.Unlock()
+	e, ok := c.items[key]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*renderItem).r, true
+}
+
+func (c *RenderCache) render(ctx context.Context, key string, render func() (*Rendered, error)) (*Rendered, error) {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, errRenderAbandoned
+	}
+	defer func() { <-c.slots }()
+	// A render that ended between the look-up and this one stored it:
+	// concurrent misses render once.
+	if r, ok := c.lookup(key); ok {
 		return r, nil
 	}
-	c.mu.Unlock()
-	v, err, _ := c.group.Do(key, func() (any, error) {
-		// A render that ended between the look-up above and this one
-		// stored it: concurrent misses render once.
-		c.mu.Lock()
-		e, ok := c.items[key]
-		c.mu.Unlock()
-		if ok {
-			return e.Value.(*renderItem).r, nil
-		}
-		r, err := render()
-		if err != nil {
-			return nil, err
-		}
-		c.put(key, r)
-		return r, nil
-	})
+	if ctx.Err() != nil {
+		return nil, errRenderAbandoned
+	}
+	r, err := render()
 	if err != nil {
 		return nil, err
 	}
-	return v.(*Rendered), nil
+	c.put(key, r)
+	return r, nil
 }
 
 func (c *RenderCache) put(key string, r *Rendered) {

@@ -2,11 +2,14 @@ package registries
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestRenderedGzipRoundTrips(t *testing.T) {
@@ -60,7 +63,7 @@ func TestRenderCacheRendersOnceForConcurrentCallers(t *testing.T) {
 		go func() {
 			defer done.Done()
 			started.Done()
-			r, err := c.Get("doc", render)
+			r, err := c.Get(bg, "doc", render)
 			if err != nil {
 				t.Error(err)
 			}
@@ -79,7 +82,7 @@ func TestRenderCacheRendersOnceForConcurrentCallers(t *testing.T) {
 			t.Errorf("caller %d got a different rendering", i)
 		}
 	}
-	if _, err := c.Get("doc", func() (*Rendered, error) { t.Error("rendered a cached key again"); return nil, nil }); err != nil {
+	if _, err := c.Get(bg, "doc", func() (*Rendered, error) { t.Error("rendered a cached key again"); return nil, nil }); err != nil {
 		t.Error(err)
 	}
 }
@@ -88,10 +91,10 @@ func TestRenderCacheDoesNotKeepErrors(t *testing.T) {
 	t.Parallel()
 	c := NewRenderCache(0)
 	boom := errors.New("bad document")
-	if _, err := c.Get("doc", func() (*Rendered, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := c.Get(bg, "doc", func() (*Rendered, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("Get = %v, want the render's error", err)
 	}
-	r, err := c.Get("doc", func() (*Rendered, error) { return NewRendered([]byte("ok"), "text/plain"), nil })
+	r, err := c.Get(bg, "doc", func() (*Rendered, error) { return NewRendered([]byte("ok"), "text/plain"), nil })
 	if err != nil || string(r.Body) != "ok" {
 		t.Errorf("after a failed render, Get = %v, %v; want a fresh render", r, err)
 	}
@@ -104,7 +107,7 @@ func TestRenderCacheEvictsLeastRecentlyUsedWithinItsBudget(t *testing.T) {
 	renders := map[string]int{}
 	get := func(key string) {
 		t.Helper()
-		if _, err := c.Get(key, func() (*Rendered, error) {
+		if _, err := c.Get(bg, key, func() (*Rendered, error) {
 			renders[key]++
 			return NewRendered(body, "text/plain"), nil
 		}); err != nil {
@@ -136,7 +139,7 @@ func TestRenderCacheServesButDoesNotKeepAGiant(t *testing.T) {
 	t.Parallel()
 	c := NewRenderCache(1000)
 	small := func() (*Rendered, error) { return NewRendered([]byte("s"), "text/plain"), nil }
-	if _, err := c.Get("small", small); err != nil {
+	if _, err := c.Get(bg, "small", small); err != nil {
 		t.Fatal(err)
 	}
 	var renders int
@@ -145,7 +148,7 @@ func TestRenderCacheServesButDoesNotKeepAGiant(t *testing.T) {
 		return NewRendered(bytes.Repeat([]byte("g"), 5000), "text/plain"), nil
 	}
 	for range 2 {
-		r, err := c.Get("giant", giant)
+		r, err := c.Get(bg, "giant", giant)
 		if err != nil || len(r.Body) != 5000 {
 			t.Fatalf("Get(giant) = %v, %v", r, err)
 		}
@@ -155,5 +158,87 @@ func TestRenderCacheServesButDoesNotKeepAGiant(t *testing.T) {
 	}
 	if _, ok := c.items["small"]; !ok {
 		t.Errorf("a giant that is not kept evicted the small item")
+	}
+}
+
+var bg = context.Background()
+
+func TestRenderCacheRunsAtMostOneRenderPerCPU(t *testing.T) {
+	t.Parallel()
+	c := NewRenderCache(0)
+	slots := cap(c.slots)
+	var running, most atomic.Int64
+	release := make(chan struct{})
+	render := func() (*Rendered, error) {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		running.Add(-1)
+		return NewRendered([]byte("r"), "text/plain"), nil
+	}
+	// One key per Host header, as a packument asked for under many names.
+	const keys = 12
+	var done sync.WaitGroup
+	for i := range keys {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			if _, err := c.Get(bg, fmt.Sprintf("doc\x00http://host-%d/", i), render); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	eventually(t, "the slots fill", func() bool { return running.Load() == int64(slots) })
+	time.Sleep(50 * time.Millisecond) // would let a render past the bound start
+	if n := running.Load(); n != int64(slots) {
+		t.Errorf("%d renders running at once, want %d (one per CPU)", n, slots)
+	}
+	close(release)
+	within(t, "all renders", func() bool { done.Wait(); return true })
+	if m := most.Load(); m > int64(slots) {
+		t.Errorf("%d renders ran at once, want at most %d", m, slots)
+	}
+}
+
+func TestRenderCacheStartsNoRenderForAClientThatLeft(t *testing.T) {
+	t.Parallel()
+	c := NewRenderCache(0)
+	release := make(chan struct{})
+	var renders counter
+	block := func() (*Rendered, error) { <-release; return NewRendered([]byte("b"), "text/plain"), nil }
+	// Every slot busy.
+	var busy sync.WaitGroup
+	for i := range cap(c.slots) {
+		busy.Add(1)
+		go func() { defer busy.Done(); c.Get(bg, fmt.Sprint("busy", i), block) }()
+	}
+	eventually(t, "the slots fill", func() bool { return len(c.slots) == cap(c.slots) })
+
+	ctx, cancel := context.WithCancel(bg)
+	gone := make(chan error, 1)
+	go func() {
+		_, err := c.Get(ctx, "abandoned", func() (*Rendered, error) { renders.inc(); return NewRendered([]byte("a"), "text/plain"), nil })
+		gone <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := within(t, "the abandoned Get", func() error { return <-gone }); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get = %v, want context.Canceled", err)
+	}
+	// A second caller for the same key, still there, joins or restarts the
+	// flight and gets its rendering.
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.Get(bg, "abandoned", func() (*Rendered, error) { renders.inc(); return NewRendered([]byte("a"), "text/plain"), nil })
+		second <- err
+	}()
+	close(release)
+	busy.Wait()
+	if err := within(t, "the second Get", func() error { return <-second }); err != nil {
+		t.Errorf("Get = %v", err)
+	}
+	if n := renders.get(); n != 1 {
+		t.Errorf("rendered %d times, want once (for the caller that stayed)", n)
 	}
 }

@@ -29,7 +29,7 @@ func newHeldRows() memo[string, storage.Artifact] {
 func (u *Upstream) rememberDoc(d storage.Document) {
 	u.docRows.put(docKey{d.Key, d.Variant}, d, func(held storage.Document) bool {
 		return held.FetchedAt.After(d.FetchedAt)
-	})
+	}, nil)
 }
 
 // document reads a document row, from memory when it has been read before.
@@ -37,22 +37,27 @@ func (u *Upstream) document(ctx context.Context, key, variant string) (storage.D
 	if d, ok := u.docRows.get(docKey{key, variant}); ok {
 		return d, nil
 	}
+	gen := u.removals.Load()
 	d, err := u.env.Store.DB.Document(ctx, u.opts.Name, key, variant)
 	if err == nil {
-		u.rememberDoc(d)
+		u.docRows.put(docKey{key, variant}, d, func(held storage.Document) bool {
+			return held.FetchedAt.After(d.FetchedAt)
+		}, func() bool { return u.removals.Load() == gen })
 	}
 	return d, err
 }
 
 // Artifact returns an artifact's row, from memory when its bytes are held
-// (such a row never changes what is served: the bytes are immutable).
+// (such a row never changes what is served: the bytes are immutable, and
+// every removal forgets it first; see held.go).
 func (u *Upstream) Artifact(ctx context.Context, path string) (storage.Artifact, error) {
 	if a, ok := u.held.get(path); ok {
 		return a, nil
 	}
+	gen := u.removals.Load()
 	a, err := u.env.Store.DB.Artifact(ctx, u.opts.Name, path)
 	if err == nil && a.Cached() {
-		u.held.put(path, a, nil)
+		u.held.put(path, a, nil, func() bool { return u.removals.Load() == gen })
 	}
 	return a, err
 }

@@ -13,6 +13,7 @@ import (
 // it. Blobs are immutable, so an entry never goes stale; least recently used
 // first out, within a byte budget.
 type smallBlobs struct {
+	off   bool // memory_cache = false: nothing is kept
 	mu    sync.Mutex
 	size  int64
 	order *list.List // of *smallBlob, front: most recent
@@ -40,6 +41,9 @@ func (c *smallBlobs) get(d storage.Digest) ([]byte, bool) {
 }
 
 func (c *smallBlobs) put(d storage.Digest, b []byte) {
+	if c.off {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.items == nil {

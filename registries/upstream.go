@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -24,6 +25,9 @@ type Env struct {
 	Renders *RenderCache
 	Hits    *HitRecorder
 	Log     *slog.Logger
+	// NoMemoryCache is memory_cache = false: no rows or blobs are kept in
+	// memory (see held.go). The zero value keeps them.
+	NoMemoryCache bool
 }
 
 // Upstream is one registry's link to its upstream: the cache policy for
@@ -44,6 +48,8 @@ type Upstream struct {
 	held            memo[string, storage.Artifact]
 	small           smallBlobs
 	docRows         memo[docKey, storage.Document]
+	removals        atomic.Uint64 // storage.Removals seen: see held.go
+	stopRemovals    func()
 
 	latency    latency
 	refreshes  chan struct{} // a slot per background revalidation in flight
@@ -61,7 +67,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	opts.setDefaults()
 	u := &Upstream{opts: opts, env: env, log: env.Log.With("registry", opts.Name), client: newClient(opts)}
 	u.fills.m = map[string]*fill{}
-	u.held, u.docRows = newHeldRows(), newDocRows()
+	u.initHoldings()
 	u.served = newServedCounters(env.Metrics, opts.Name)
 	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
 	u.refreshes, u.refreshing = make(chan struct{}, maxBackgroundRefreshes), map[string]bool{}
@@ -123,7 +129,10 @@ func (u *Upstream) Store() *storage.Store { return u.env.Store }
 func (u *Upstream) Env() Env { return u.env }
 
 // Close stops background work.
-func (u *Upstream) Close() { u.health.close() }
+func (u *Upstream) Close() {
+	u.health.close()
+	u.stopRemovals()
+}
 
 // reachable reports whether a request may wait on the upstream now: not
 // offline, and neither suspect nor down.
@@ -133,6 +142,14 @@ func (u *Upstream) reachable() bool { return !u.opts.Offline && u.health.Up() }
 // and neither suspect nor down. Ecosystems use it to serve the cached-only
 // view.
 func (u *Upstream) Reachable() bool { return u.reachable() }
+
+// Gone reports whether the upstream is out of reach for good as far as
+// larder knows: offline, or down. A suspect upstream is not gone: one
+// failure may pass, and a stale document is then a better answer than
+// nothing.
+func (u *Upstream) Gone() bool {
+	return u.opts.Offline || u.health.State().Status == StatusDown
+}
 
 // reachableFor is reachable for a request that has no cached copy to fall
 // back on: while the upstream is suspect, it waits for the verdict of the

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the module for a bounded time each (FUZZTIME,
 # default 10s). The seed corpora under testdata/fuzz/ run in every plain
-# `go test` too; this explores beyond them.
+# `go test` (and so in `make test`) too; this explores beyond them. It
+# fuzzes a copy of the tree, so that a new failing input never lands in the
+# repository by itself: it is printed, with the command that adds it to the
+# seed corpus once the bug is fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 fuzztime=${FUZZTIME:-10s}
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+copy=$(mktemp -d)
+trap 'rm -rf "$log" "$copy"' EXIT
+tar --exclude=./.git --exclude=./bin --exclude='./larder-data' -cf - . | tar -xf - -C "$copy"
+cd "$copy"
 
 # fuzz PKG TARGET: one bounded run. -fuzzminimizetime 0: minimising an
 # interesting input can stall the fuzzer on loaded machines; a crasher is
@@ -38,6 +45,19 @@ for pkg in $(go list ./...); do
     fi
     cat "$log"
     echo "fuzz target $target in $pkg failed"
+    # Keep what the fuzzer found outside the tree, where it survives this
+    # script's clean-up.
+    rel=${pkg#"$(go list -m)"}
+    out=${FUZZ_OUT:-${TMPDIR:-/tmp}/larder-fuzz}/${rel#/}/$target
+    if [[ -d ".${rel}/testdata/fuzz/$target" ]]; then
+      mkdir -p "$out"
+      for f in ".${rel}/testdata/fuzz/$target"/*; do
+        [[ -e "$root/${f#./}" ]] && continue # a committed seed
+        cp "$f" "$out/"
+        echo "failing input: $out/$(basename "$f")"
+        echo "  once fixed, keep it as a seed: cp $out/$(basename "$f") ${f#./}"
+      done
+    fi
     exit 1
   done
 done

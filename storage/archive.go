@@ -887,7 +887,7 @@ func (s *Store) DocumentsOf(ctx context.Context, registry, key string) ([]Docume
 func (s *Store) removeUnreferenced(ctx context.Context, digests []Digest) {
 	for _, d := range digests {
 		if used, err := s.DB.blobUsed(ctx, d); err == nil && !used {
-			s.Blobs.Delete(ctx, d)
+			s.deleteBlob(ctx, d)
 		}
 	}
 }

@@ -190,6 +190,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 				switch {
 				case err == nil:
 					p.Quarantined = where
+					s.removed(Removal{Digest: d})
 				case errors.Is(err, ErrNotFound):
 				default:
 					p.Detail += fmt.Sprintf("; moving it to quarantine failed: %v", err)
@@ -203,6 +204,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			}
 			if changed {
 				p.Rows = append(p.Rows, r)
+				s.removed(Removal{Ref: r, Digest: d})
 			}
 		}
 		rep.Problems = append(rep.Problems, *p)
@@ -442,6 +444,7 @@ func (s *Store) evict(ctx context.Context, maxSize int64, rep *GCReport) error {
 			if !changed {
 				continue
 			}
+			s.removed(Removal{Ref: BlobRef{Registry: e.Registry, Path: e.Path, Size: e.Size}, Digest: e.Digest})
 			used := docBodies[e.Digest]
 			if !used {
 				if used, err = s.DB.artifactUses(ctx, e.Digest); err != nil {
@@ -449,7 +452,7 @@ func (s *Store) evict(ctx context.Context, maxSize int64, rep *GCReport) error {
 				}
 			}
 			if !used {
-				if err := s.Blobs.Delete(ctx, e.Digest); err != nil {
+				if err := s.deleteBlob(ctx, e.Digest); err != nil {
 					return fmt.Errorf("blob %s: %w", e.Digest, err)
 				}
 				e.Deleted = true
@@ -537,7 +540,7 @@ func (s *Store) collectOrphans(ctx context.Context, cutoff time.Time, rep *GCRep
 		if t, err := ager.ModTime(ctx, b.d); err != nil || !t.Before(cutoff) {
 			continue // gone, or committed again a moment ago
 		}
-		if err := s.Blobs.Delete(ctx, b.d); err != nil {
+		if err := s.deleteBlob(ctx, b.d); err != nil {
 			return fmt.Errorf("blob %s: %w", b.d, err)
 		}
 		rep.Orphans++

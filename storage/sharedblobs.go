@@ -97,6 +97,9 @@ type sharedBlobs struct {
 	sweeper *time.Timer
 	clock   func() time.Time // time.Now; tests move it on
 	files   atomic.Int64     // blob files open, kept or in use
+	// keepNone is memory_cache = false: a blob is open only while a
+	// request uses it.
+	keepNone atomic.Bool
 }
 
 func (set *sharedBlobs) now() time.Time {
@@ -139,7 +142,7 @@ func (s *FSBlobs) OpenShared(ctx context.Context, d Digest) (*SharedBlob, error)
 
 	set.mu.Lock()
 	defer set.mu.Unlock()
-	if set.drops != drops {
+	if set.drops != drops || set.keepNone.Load() {
 		// Delete or Quarantine may have removed this very file after it
 		// was opened: this request may send it, as one under way would,
 		// but it is not kept.
@@ -264,6 +267,15 @@ func (set *sharedBlobs) forget(b *SharedBlob) {
 func (b *SharedBlob) close() {
 	b.f.Close()
 	b.set.files.Add(-1)
+}
+
+// setKeepOpen is Store.SetMemoryCache: off, no blob stays open once
+// released, and those kept are closed now.
+func (s *FSBlobs) setKeepOpen(on bool) {
+	s.shared.keepNone.Store(!on)
+	if !on {
+		s.Close()
+	}
 }
 
 func (s *FSBlobs) OpenFiles() int { return int(s.shared.files.Load()) }

@@ -27,6 +27,8 @@ type Store struct {
 	Blobs Blobs
 	Dir   string
 	lock  *os.File
+
+	removals removals // observers of OnRemoved
 }
 
 // Open opens the data folder dir, creating it on first use. One process at

@@ -31,10 +31,14 @@ type fakeRegistry struct {
 	err        error // Describe's error for every name, when set
 }
 
-func (f *fakeRegistry) Kind() string                   { return f.kind }
-func (f *fakeRegistry) Name() string                   { return f.name }
-func (f *fakeRegistry) Handler() http.Handler          { return http.NotFoundHandler() }
-func (f *fakeRegistry) Upstream() *registries.Upstream { return f.up }
+func (f *fakeRegistry) Kind() string { return f.kind }
+func (f *fakeRegistry) Name() string { return f.name }
+func (f *fakeRegistry) Resolve(registries.Request) (registries.Target, error) {
+	return registries.Target{}, registries.ErrOwnRoute
+}
+func (f *fakeRegistry) ServeOwn(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }
+func (f *fakeRegistry) WriteError(w http.ResponseWriter, err error)     { http.Error(w, err.Error(), 500) }
+func (f *fakeRegistry) Upstream() *registries.Upstream                  { return f.up }
 func (f *fakeRegistry) ClientSetup(base string) []registries.Snippet {
 	return []registries.Snippet{
 		{Client: f.kind, Shell: f.kind + " config set registry " + base, Note: "for " + f.kind},

@@ -9,13 +9,17 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 // Config is larder's configuration: a TOML file, then flags on top.
@@ -49,37 +53,50 @@ type Config struct {
 	// ready: a mirror that cannot store what it fetches fails every first
 	// download. "0": no floor.
 	MinFreeSpace string `toml:"min_free_space"`
+	// MemoryCache keeps rows, small blobs and open blob files in memory
+	// (the default). false reads rows from the database on every request
+	// and keeps no blob bytes or descriptors: for several larder nodes over
+	// one database and blob store.
+	MemoryCache bool `toml:"memory_cache"`
 }
+
+// defaultMemoryCache is memory_cache's default; TestMain turns it off when
+// LARDER_TEST_MEMORY_CACHE=off, to run the package's tests that way.
+var defaultMemoryCache = true
 
 // RegistryConfig is one [[registry]] table.
 type RegistryConfig struct {
-	Name            string   `toml:"name"`
-	Kind            string   `toml:"kind"`
-	Upstream        string   `toml:"upstream"`
-	MetadataTTL     string   `toml:"metadata_ttl"`
-	Offline         bool     `toml:"offline"`
-	TarballHosts    []string `toml:"tarball_hosts"` // npm
-	FileHosts       []string `toml:"file_hosts"`    // pypi
-	ConnectTimeout  string   `toml:"connect_timeout"`
-	ResponseTimeout string   `toml:"response_timeout"`
-	IdleTimeout     string   `toml:"idle_timeout"`
-	MaxDocumentSize string   `toml:"max_document_size"`
-	MaxArtifactSize string   `toml:"max_artifact_size"`
-}
+	Name            string `toml:"name"`
+	Kind            string `toml:"kind"`
+	Upstream        string `toml:"upstream"`
+	MetadataTTL     string `toml:"metadata_ttl"`
+	Offline         bool   `toml:"offline"`
+	ConnectTimeout  string `toml:"connect_timeout"`
+	ResponseTimeout string `toml:"response_timeout"`
+	IdleTimeout     string `toml:"idle_timeout"`
+	MaxDocumentSize string `toml:"max_document_size"`
+	MaxArtifactSize string `toml:"max_artifact_size"`
+	Unverifiable    string `toml:"unverifiable"`
 
-// kinds are the ecosystems larder can mount, with their defaults.
-var kinds = map[string]RegistryConfig{
-	"npm":  {Name: "npm", Kind: "npm", Upstream: "https://registry.npmjs.org/", MetadataTTL: "5m"},
-	"pypi": {Name: "pypi", Kind: "pypi", Upstream: "https://pypi.org/simple/", MetadataTTL: "10m"},
+	// Keys are the table's keys that belong to its kind (registries.Kind
+	// Keys, such as npm's tarball_hosts), read by the kind's Decode.
+	Keys registries.KindKeys `toml:"-"`
 }
 
 func defaultConfig() Config {
-	return Config{Listen: "127.0.0.1:7070", Data: "./larder-data", LogLevel: "info", LogFormat: "text", RenderCache: "64MiB", MinFreeSpace: "1GiB"}
+	return Config{Listen: "127.0.0.1:7070", Data: "./larder-data", LogLevel: "info", LogFormat: "text", RenderCache: "64MiB", MinFreeSpace: "1GiB", MemoryCache: defaultMemoryCache}
 }
 
-// defaultRegistries are mounted when the configuration names none.
+// defaultRegistries are mounted when the configuration names none: the
+// kinds of the table that say so, in its order.
 func defaultRegistries() []RegistryConfig {
-	return []RegistryConfig{kinds["npm"], kinds["pypi"]}
+	var regs []RegistryConfig
+	for _, k := range kinds {
+		if k.Default {
+			regs = append(regs, kindDefaults(k))
+		}
+	}
+	return regs
 }
 
 // loadConfig reads a TOML file over the defaults. Every problem names the
@@ -107,45 +124,81 @@ func parseConfig(path string, b []byte) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+	// A kind's own keys are not fields of RegistryConfig: they are read
+	// again as they are, for the kind to decode.
+	owners := kindKeyOwners()
+	var keys []string
+	for _, k := range md.Undecoded() {
+		if len(k) >= 2 && k[0] == "registry" && owners[k[1]] != nil {
+			continue
 		}
+		keys = append(keys, k.String())
+	}
+	if len(keys) > 0 {
 		return Config{}, fmt.Errorf("%s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	var raw struct {
+		Registry []map[string]any `toml:"registry"`
+	}
+	if _, err := toml.Decode(string(b), &raw); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(cfg.Registry) == 0 {
 		cfg.Registry = defaultRegistries()
 	}
 	for i := range cfg.Registry {
 		r := &cfg.Registry[i]
-		def, ok := kinds[r.Kind]
+		def, ok := kindNamed(r.Kind)
 		if !ok {
 			return Config{}, fmt.Errorf("%s: registry[%d].kind: unknown kind %q (known: %s)", path, i, r.Kind, knownKinds())
 		}
+		if i < len(raw.Registry) {
+			for key, v := range raw.Registry[i] {
+				if owners[key] == nil {
+					continue
+				}
+				if r.Keys == nil {
+					r.Keys = registries.KindKeys{}
+				}
+				r.Keys[key] = v
+			}
+		}
+		d := kindDefaults(def)
 		if r.Name == "" {
-			r.Name = def.Name
+			r.Name = d.Name
 		}
 		if r.Upstream == "" {
-			r.Upstream = def.Upstream
+			r.Upstream = d.Upstream
 		}
 		if r.MetadataTTL == "" {
-			r.MetadataTTL = def.MetadataTTL
+			r.MetadataTTL = d.MetadataTTL
+		}
+	}
+	// Paths in a file are read from the file's folder, wherever larder is
+	// started: `larder serve --config /etc/larder/larder.toml` finds its
+	// data = "data" under /etc/larder, not in the working directory.
+	for _, p := range []struct {
+		key string
+		v   *string
+	}{{"data", &cfg.Data}, {"tokens_file", &cfg.TokensFile}, {"tls_cert", &cfg.TLSCert}, {"tls_key", &cfg.TLSKey}} {
+		if md.IsDefined(p.key) && *p.v != "" && !filepath.IsAbs(*p.v) {
+			*p.v = filepath.Join(filepath.Dir(path), *p.v)
 		}
 	}
 	return cfg, cfg.validate(path)
 }
 
-func knownKinds() string {
-	var ks []string
-	for k := range kinds {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, ", ")
-}
-
 var mountName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// reservedList is reservedNames in order, for messages.
+func reservedList() []string {
+	names := make([]string, 0, len(reservedNames))
+	for n := range reservedNames {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
 
 // reservedNames are paths larder itself serves at the top level.
 var reservedNames = map[string]bool{"r": true, "setup": true, "favicon.ico": true, "api": true, "metrics": true, "healthz": true, "readyz": true, "static": true, "-": true}
@@ -196,18 +249,22 @@ func (c *Config) validate(path string) error {
 	for i, r := range c.Registry {
 		key := func(k string) string { return fmt.Sprintf("registry[%d].%s", i, k) }
 		if !mountName.MatchString(r.Name) || reservedNames[r.Name] {
-			return bad(key("name"), "%q is not a usable mount name (lower-case letters, digits, . _ -; not api, metrics, healthz, readyz, static)", r.Name)
+			return bad(key("name"), "%q is not a usable mount name (lower-case letters, digits, . _ -; not %s)", r.Name, strings.Join(reservedList(), ", "))
 		}
 		if j, dup := seen[r.Name]; dup {
 			return bad(key("name"), "duplicate name %q (also registry[%d])", r.Name, j)
 		}
 		seen[r.Name] = i
+		kind, ok := kindNamed(r.Kind)
+		if !ok {
+			return bad(key("kind"), "unknown kind %q (known: %s)", r.Kind, knownKinds())
+		}
 		if _, err := parseHTTPURL(r.Upstream); err != nil {
 			return bad(key("upstream"), "%v", err)
 		}
 		// Zero is refused rather than read as "the default": a file that
 		// says 0s or 0 means something by it, and larder has no such setting.
-		for _, d := range []struct{ k, v, def string }{{"metadata_ttl", r.MetadataTTL, kinds[r.Kind].MetadataTTL},
+		for _, d := range []struct{ k, v, def string }{{"metadata_ttl", r.MetadataTTL, shortDuration(kind.MetadataTTL)},
 			{"connect_timeout", r.ConnectTimeout, "5s"}, {"response_timeout", r.ResponseTimeout, "15s"}, {"idle_timeout", r.IdleTimeout, "30s"}} {
 			v, err := parseDuration(d.v)
 			if err != nil {
@@ -226,19 +283,42 @@ func (c *Config) validate(path string) error {
 				return bad(key(s.k), "%q is zero, which would refuse everything; leave the key out for the default, %s", s.v, s.def)
 			}
 		}
-		if r.Kind != "npm" && len(r.TarballHosts) > 0 {
-			return bad(key("tarball_hosts"), "only for kind npm")
+		if r.Unverifiable != "" && !slices.Contains(registries.UnverifiablePolicies, r.Unverifiable) {
+			return bad(key("unverifiable"), "%q is not a policy; want one of %s", r.Unverifiable, strings.Join(registries.UnverifiablePolicies, ", "))
 		}
-		if r.Kind != "pypi" && len(r.FileHosts) > 0 {
-			return bad(key("file_hosts"), "only for kind pypi")
-		}
-		for j, h := range append(append([]string{}, r.TarballHosts...), r.FileHosts...) {
-			if _, err := parseHost(h); err != nil {
-				return bad(fmt.Sprintf("%s[%d]", key(map[bool]string{true: "tarball_hosts", false: "file_hosts"}[r.Kind == "npm"]), j), "%v", err)
+		if err := checkKindKeys(kind, r.Keys); err != nil {
+			var ce *registries.ConfigError
+			if errors.As(err, &ce) {
+				return bad(key(ce.Key), "%v", ce.Err)
 			}
+			return bad(fmt.Sprintf("registry[%d]", i), "%v", err)
 		}
 	}
 	return nil
+}
+
+// checkKindKeys has a kind decode its own keys, after refusing those of
+// other kinds.
+func checkKindKeys(kind registries.Kind, keys registries.KindKeys) error {
+	owners := kindKeyOwners()
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !slices.Contains(kind.Keys, k) {
+			if owners[k] == nil {
+				return &registries.ConfigError{Key: k, Err: fmt.Errorf("unknown key for kind %s", kind.Name)}
+			}
+			return &registries.ConfigError{Key: k, Err: fmt.Errorf("only for kind %s", strings.Join(owners[k], ", "))}
+		}
+	}
+	if kind.Decode == nil {
+		return nil
+	}
+	_, err := kind.Decode(keys, &registries.Options{})
+	return err
 }
 
 // parseLogLevel reads log_level; "" is info.
@@ -282,36 +362,7 @@ func (c *Config) loadTLS(path string) (*tls.Config, error) {
 }
 
 // parseHTTPURL accepts an absolute http(s) URL without user info.
-func parseHTTPURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a URL: %v", s, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%q: want an http:// or https:// URL", s)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("%q: no host", s)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%q: user info in a URL is not supported", s)
-	}
-	if !strings.HasSuffix(u.Path, "/") {
-		u.Path += "/"
-	}
-	return u, nil
-}
-
-// parseHost accepts "host", "host:port" or a URL, and keeps its host.
-func parseHost(s string) (*url.URL, error) {
-	if strings.Contains(s, "://") {
-		return parseHTTPURL(s)
-	}
-	if s == "" || strings.ContainsAny(s, "/@ ") {
-		return nil, fmt.Errorf("%q is not a host name", s)
-	}
-	return &url.URL{Scheme: "https", Host: s, Path: "/"}, nil
-}
+func parseHTTPURL(s string) (*url.URL, error) { return registries.ParseHTTPURL(s) }
 
 func parseDuration(s string) (time.Duration, error) {
 	if s == "" {

@@ -96,10 +96,12 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 		{"a size in units that overflows", `max_cache_size = "9000000TiB"`, []string{"larder.toml", "max_cache_size", "too large"}},
 		{"a zero artifact size", "[[registry]]\nkind = \"npm\"\nmax_artifact_size = \"0\"", []string{"registry[0].max_artifact_size", "leave the key out"}},
 		{"an unknown log level", `log_level = "verbose"`, []string{"larder.toml", "log_level", "\"verbose\"", "debug, info, warn, error"}},
+		{"an unknown unverifiable policy", "[[registry]]\nkind = \"npm\"\nunverifiable = \"trust\"", []string{"larder.toml", "registry[0].unverifiable", "\"trust\"", "pin-first-seen, refuse"}},
 		{"an unknown log format", `log_format = "xml"`, []string{"larder.toml", "log_format", "\"xml\"", "text", "json"}},
 		{"a zero metadata_ttl", "[[registry]]\nkind = \"npm\"\nmetadata_ttl = \"0s\"", []string{"larder.toml", "registry[0].metadata_ttl", "\"0s\""}},
 		{"a zero time-out", "[[registry]]\nkind = \"npm\"\nconnect_timeout = \"0\"", []string{"registry[0].connect_timeout", "\"0\""}},
 		{"a bad free space floor", `min_free_space = "plenty"`, []string{"larder.toml", "min_free_space", "not a size"}},
+		{"memory_cache not a boolean", `memory_cache = "off"`, []string{"larder.toml", "memory_cache", "boolean"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ func TestAFullDiskShowsClientsNoServerPath(t *testing.T) {
 		c.Offline = false
 		c.Registry = []RegistryConfig{
 			{Name: "npm", Kind: "npm", Upstream: npmUp.URL, MetadataTTL: "1h"},
-			{Name: "pypi", Kind: "pypi", Upstream: pypiUp.IndexURL, FileHosts: []string{pypiUp.FilesURL}, MetadataTTL: "1h"},
+			{Name: "pypi", Kind: "pypi", Upstream: pypiUp.IndexURL, Keys: map[string]any{"file_hosts": []string{pypiUp.FilesURL}}, MetadataTTL: "1h"},
 		}
 	})
 	i := 0

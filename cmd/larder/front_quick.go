@@ -22,18 +22,16 @@ import (
 // unusual about such a request, goes to larder's handler. The access
 // rules and the request log apply as they do there.
 type quickHits struct {
-	mounts   map[string]registries.QuickServer
+	mounts   map[string]*registries.Mounted
 	acl      *access
 	requests *requestLog
 	log      *slog.Logger
 }
 
 func newQuickHits(regs []registries.Registry, acl *access, requests *requestLog, log *slog.Logger) *quickHits {
-	q := &quickHits{mounts: map[string]registries.QuickServer{}, acl: acl, requests: requests, log: log}
+	q := &quickHits{mounts: map[string]*registries.Mounted{}, acl: acl, requests: requests, log: log}
 	for _, r := range regs {
-		if qs, ok := r.(registries.QuickServer); ok {
-			q.mounts[r.Name()] = qs
-		}
+		q.mounts[r.Name()] = registries.Mount(r)
 	}
 	return q
 }
@@ -70,7 +68,7 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 	if !q.acl.permits(remote, string(hdr.Peek("Authorization"))) {
 		return false // the handler explains the refusal
 	}
-	hit, ok := reg.Quick(registries.QuickRequest{
+	hit, ok := reg.Quick(registries.Request{
 		Path:        "/" + string(below),
 		Head:        head,
 		Host:        string(hdr.Host()),

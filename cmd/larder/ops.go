@@ -80,19 +80,34 @@ func newOpFlags(name, usage string, c console) opFlags {
 
 // parse parses flags that may come before, between or after the positional
 // arguments, which it returns.
-func (f opFlags) parse(args []string) ([]string, error) {
+func (f opFlags) parse(args []string) ([]string, error) { return parseAnywhere(f.FlagSet, args) }
+
+// parseAnywhere parses flags wherever they stand among the positional
+// arguments, which it returns in order.
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := f.Parse(args); err != nil {
+		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		args = f.Args()
+		args = fs.Args()
 		if len(args) == 0 {
 			return pos, nil
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// strayArgument explains an argument a subcommand does not take.
+func strayArgument(cmd, arg string) error {
+	hint := ""
+	if strings.HasSuffix(arg, ".toml") {
+		hint = fmt.Sprintf(" (did you mean --config %s?)", arg)
+	} else if st, err := os.Stat(arg); err == nil && st.IsDir() {
+		hint = fmt.Sprintf(" (did you mean --data %s?)", arg)
+	}
+	return fmt.Errorf("%s: unexpected argument %q%s; see larder %s --help", cmd, arg, hint, cmd)
 }
 
 // dataDir is the data folder the flags name.
@@ -142,7 +157,7 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 	f := newOpFlags("export", "larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--key FILE] [--data DIR | --config FILE]", c)
 	keyFile := f.String("key", "", "sign the archive with the secret in FILE (HMAC-SHA256), for import --key")
 	var lockfiles stringList
-	f.Var(&lockfiles, "lockfile", "export only what this lockfile names (repeatable): package-lock.json, yarn.lock, pnpm-lock.yaml, requirements.txt, pylock.toml")
+	f.Var(&lockfiles, "lockfile", "export only what this lockfile names (repeatable): "+strings.Join(lockfileFormats(), ", "))
 	out := f.String("out", "", "archive to write (- for standard output); replaced only once it is complete")
 	registry := f.String("registry", "", "export only this registry's rows (its mount name, such as npm)")
 	since := f.String("since", "", "export only what was fetched on or after DATE: 2024-05-01 (local midnight) or an RFC 3339 time")

@@ -38,14 +38,14 @@ func archiveVet(cfg Config, store *storage.Store, log *slog.Logger) (vet func(co
 			return nil, nil, err
 		}
 		opts.Offline = true // an import never contacts an upstream
-		mount, ok := mounters[rc.Kind]
-		if !ok {
-			close()
-			return nil, nil, fmt.Errorf("registry %s: unknown kind %q", rc.Name, rc.Kind)
-		}
 		up := registries.NewUpstream(env, opts)
 		ups = append(ups, up)
-		regs = append(regs, mount(up, cfg.PublicURL))
+		r, err := mountRegistry(rc, up, cfg.PublicURL)
+		if err != nil {
+			close()
+			return nil, nil, err
+		}
+		regs = append(regs, r)
 	}
 	return registries.VetArchive(regs), close, nil
 }

@@ -46,7 +46,7 @@ func (a *app) handler() http.Handler {
 	r.Handle("/*", ui)
 	for _, reg := range a.regs {
 		prefix := "/" + reg.Name()
-		h := http.StripPrefix(prefix, reg.Handler())
+		h := http.StripPrefix(prefix, registries.Mount(reg))
 		r.Handle(prefix+"/*", h)
 		r.Handle(prefix, http.RedirectHandler(prefix+"/", http.StatusMovedPermanently))
 	}

@@ -18,20 +18,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/larder-mirror/larder/npm"
-	"github.com/larder-mirror/larder/pypi"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
 )
 
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\n", serveUsage)
+		fs.PrintDefaults()
+	}
 	configPath := fs.String("config", "", "TOML configuration file")
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:7070)")
 	data := fs.String("data", "", "data folder (default ./larder-data)")
 	offline := fs.Bool("offline", false, "never contact any upstream; serve only what is cached")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return strayArgument("serve", pos[0])
 	}
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
@@ -176,12 +182,14 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	a := &app{cfg: cfg, log: log, requests: requests, store: store, metrics: reg}
 	a.minFree, _ = parseSize(cfg.MinFreeSpace) // checked by validate
 	store.OnCorrupt(a.reportCorrupt)
+	store.SetMemoryCache(cfg.MemoryCache)
 	a.env = registries.Env{
-		Store:   store,
-		Metrics: registries.NewMetrics(reg),
-		Renders: registries.NewRenderCache(renderBytes),
-		Hits:    registries.NewHitRecorder(store.DB, log, 5*time.Second),
-		Log:     log,
+		Store:         store,
+		Metrics:       registries.NewMetrics(reg),
+		Renders:       registries.NewRenderCache(renderBytes),
+		Hits:          registries.NewHitRecorder(store.DB, log, 5*time.Second),
+		Log:           log,
+		NoMemoryCache: !cfg.MemoryCache,
 	}
 	for _, rc := range cfg.Registry {
 		opts, err := registryOptions(cfg, rc)
@@ -191,12 +199,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		}
 		up := registries.NewUpstream(a.env, opts)
 		a.upstreams = append(a.upstreams, up)
-		mount, ok := mounters[rc.Kind]
-		if !ok {
+		r, err := mountRegistry(rc, up, cfg.PublicURL)
+		if err != nil {
 			a.close()
-			return nil, fmt.Errorf("registry %s: unknown kind %q", rc.Name, rc.Kind)
+			return nil, err
 		}
-		a.regs = append(a.regs, mount(up, cfg.PublicURL))
+		a.regs = append(a.regs, r)
 	}
 	return a, nil
 }
@@ -230,22 +238,17 @@ func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) 
 	o.IdleTimeout, _ = parseDuration(rc.IdleTimeout)
 	o.MaxDocumentSize, _ = parseSize(rc.MaxDocumentSize)
 	o.MaxArtifactSize, _ = parseSize(rc.MaxArtifactSize)
-	hosts := rc.FileHosts
-	if rc.Kind == "pypi" && hosts == nil {
-		hosts = pypi.DefaultFileHosts
+	kind, ok := kindNamed(rc.Kind)
+	if !ok {
+		return o, fmt.Errorf("registry %s: unknown kind %q (known: %s)", rc.Name, rc.Kind, knownKinds())
 	}
-	if rc.Kind == "npm" {
-		hosts = rc.TarballHosts
-		if hosts == nil {
-			hosts = npm.DefaultTarballHosts
+	o.Verify, o.Unverifiable = kind.Verify, rc.Unverifiable
+	if kind.Decode != nil {
+		// What the kind's own keys mean to the upstream client (the
+		// hosts it may fetch from besides the upstream).
+		if _, err := kind.Decode(rc.Keys, &o); err != nil {
+			return o, fmt.Errorf("registry %s: %w", rc.Name, err)
 		}
-	}
-	for _, h := range hosts {
-		u, err := parseHost(h)
-		if err != nil {
-			return o, err
-		}
-		o.AlsoFrom = append(o.AlsoFrom, u)
 	}
 	return o, nil
 }

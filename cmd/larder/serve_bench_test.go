@@ -38,7 +38,7 @@ func BenchmarkServeCached(b *testing.B) {
 	cfg.Data = b.TempDir()
 	cfg.Registry = []RegistryConfig{
 		{Name: "npm", Kind: "npm", Upstream: up.URL, MetadataTTL: "1h"},
-		{Name: "pypi", Kind: "pypi", Upstream: py.IndexURL, FileHosts: []string{py.FilesURL}, MetadataTTL: "1h"},
+		{Name: "pypi", Kind: "pypi", Upstream: py.IndexURL, Keys: map[string]any{"file_hosts": []string{py.FilesURL}}, MetadataTTL: "1h"},
 	}
 	if err := cfg.validate("bench"); err != nil {
 		b.Fatal(err)

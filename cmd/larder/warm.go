@@ -8,15 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/larder-mirror/larder/npm"
-	"github.com/larder-mirror/larder/pypi"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
 )
@@ -26,13 +23,10 @@ import (
 // the cache, so that later installs need no upstream.
 func runWarm(args []string) error { return withSignals(args, warmCmd) }
 
-// warmItem is one thing to fetch through larder.
+// warmItem is one thing a lockfile pins, to fetch through a registry.
 type warmItem struct {
-	label    string
 	registry string
-	path     string               // under the registry's mount, for a known file
-	check    registries.Integrity // what the lockfile says it must hash to
-	python   *pypi.LockedFile     // a pin whose files are found on its page first
+	pin      registries.Pin
 }
 
 type warmResult struct {
@@ -107,31 +101,19 @@ func warmItems(cfg Config, regName string, files []string) ([]warmItem, []warmRe
 	var items []warmItem
 	var failed []warmResult
 	for _, file := range files {
-		kind := lockfileKind(file)
-		reg, err := pickRegistry(cfg, kind, regName)
+		lf, err := findLockfile(file)
+		if err != nil { // the error names the file
+			failed = append(failed, warmResult{label: filepath.Base(file), status: "failed", err: err})
+			continue
+		}
+		reg, err := pickRegistry(cfg, lf.kind.Name, regName)
 		if err != nil {
 			failed = append(failed, warmResult{label: file, status: "failed", err: err})
 			continue
 		}
-		var errs []error
-		switch kind {
-		case "npm":
-			var pkgs []npm.LockedPackage
-			pkgs, errs, err = npm.ReadLockfile(file)
-			for _, p := range pkgs {
-				items = append(items, warmItem{label: p.Name + "@" + p.Version, registry: reg, path: p.TarballPath(), check: registries.Integrity(p.Integrity)})
-			}
-		case "pypi":
-			var locked []pypi.LockedFile
-			locked, errs, err = pypi.ReadPythonLockfile(file)
-			for i := range locked {
-				lf := locked[i]
-				label := lf.Project + "==" + lf.Version
-				if lf.Filename != "" {
-					label = lf.Filename
-				}
-				items = append(items, warmItem{label: label, registry: reg, python: &lf})
-			}
+		pins, errs, err := lf.read()
+		for _, p := range pins {
+			items = append(items, warmItem{registry: reg, pin: p})
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -141,17 +123,6 @@ func warmItems(cfg Config, regName string, files []string) ([]warmItem, []warmRe
 		}
 	}
 	return items, failed
-}
-
-// lockfileKind tells an npm lockfile from a Python one by its name.
-func lockfileKind(path string) string {
-	switch base := filepath.Base(path); {
-	case base == "package-lock.json", base == "npm-shrinkwrap.json", base == "yarn.lock", base == "pnpm-lock.yaml",
-		strings.HasSuffix(base, "package-lock.json"):
-		return "npm"
-	default:
-		return "pypi"
-	}
 }
 
 func pickRegistry(cfg Config, kind, name string) (string, error) {
@@ -247,16 +218,20 @@ func warmAll(ctx context.Context, base, token string, items []warmItem, jobs int
 	wg.Wait()
 	for i := range results {
 		if results[i].status == "" {
-			results[i] = warmResult{label: items[i].label, status: "failed", err: ctx.Err()}
+			results[i] = warmResult{label: items[i].pin.Label, status: "failed", err: ctx.Err()}
 		}
 	}
 	return results
 }
 
+// warmOne fetches a pin's file, or the files of its release that its
+// document lists.
 func warmOne(ctx context.Context, client *http.Client, base string, it warmItem) warmResult {
-	res := warmResult{label: it.label, status: "failed"}
-	if it.python == nil {
-		status, err := fetchChecked(ctx, client, base+"/"+it.registry+"/"+it.path, it.check)
+	res := warmResult{label: it.pin.Label, status: "failed"}
+	mount := base + "/" + it.registry + "/"
+	rel := it.pin.Release
+	if rel == nil {
+		status, err := fetchChecked(ctx, client, mount+it.pin.File.Path, it.pin.File.Integrity)
 		if err != nil {
 			res.err = err
 			return res
@@ -264,26 +239,21 @@ func warmOne(ctx context.Context, client *http.Client, base string, it warmItem)
 		res.status = status
 		return res
 	}
-	lf := *it.python
-	page, err := fetchPage(ctx, client, base+"/"+it.registry+"/simple/"+url.PathEscape(pypi.Normalize(lf.Project))+"/")
+	doc, err := fetchDocument(ctx, client, mount+rel.Document, rel.Accept)
 	if err != nil {
-		res.err = err
+		res.err = fmt.Errorf("%s: %w", rel.Document, err)
 		return res
 	}
-	targets, err := pypi.WarmTargets(page, lf)
+	files, err := rel.Files(doc)
 	if err != nil {
 		res.err = err
 		return res
 	}
 	res.status = "cached"
-	for _, t := range targets {
-		var check registries.Integrity
-		if len(t.SHA256) == 1 {
-			check = registries.SRIFromHex("sha256", t.SHA256[0])
-		}
-		status, err := fetchChecked(ctx, client, base+"/"+it.registry+"/"+t.Path, check)
+	for _, f := range files {
+		status, err := fetchChecked(ctx, client, mount+f.Path, f.Integrity)
 		if err != nil {
-			res.status, res.err = "failed", fmt.Errorf("%s: %w", t.Path, err)
+			res.status, res.err = "failed", fmt.Errorf("%s: %w", f.Path, err)
 			return res
 		}
 		if status == "fetched" {
@@ -318,19 +288,22 @@ func fetchChecked(ctx context.Context, client *http.Client, u string, check regi
 	return "cached", nil
 }
 
-func fetchPage(ctx context.Context, client *http.Client, u string) ([]byte, error) {
+// fetchDocument reads the document that lists a release's files.
+func fetchDocument(ctx context.Context, client *http.Client, u, accept string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/vnd.pypi.simple.v1+json")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("project page: %s", resp.Status)
+		return nil, errors.New(resp.Status)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 }

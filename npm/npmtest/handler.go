@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/larder-mirror/larder/registries/registriestest/faults"
 )
 
 const (
@@ -46,11 +48,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	s.mu.Unlock()
 
-	mode, ok := s.awaitMode(r)
-	if ok && mode != ModeRefuse {
-		ok = s.awaitDelay(r)
-	}
-	if !ok || mode == ModeRefuse {
+	mode, ok := s.faults.Await(r)
+	if !ok {
 		// Closed, client gone, or raced with SetMode(ModeRefuse): drop the
 		// connection unanswered (returning would send an empty 200).
 		panic(http.ErrAbortHandler)
@@ -61,49 +60,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.route(w, r, mode)
-}
-
-// awaitMode returns the mode to answer r in, parking r while the mode is
-// ModeHang. It returns false if the Server was closed or the client went away.
-func (s *Server) awaitMode(r *http.Request) (Mode, bool) {
-	for {
-		s.mu.Lock()
-		mode, changed, closed := s.mode, s.modeChanged, s.closed
-		s.mu.Unlock()
-		if closed {
-			return mode, false
-		}
-		if mode != ModeHang {
-			return mode, true
-		}
-		select {
-		case <-changed:
-		case <-s.done:
-			return mode, false
-		case <-r.Context().Done():
-			return mode, false
-		}
-	}
-}
-
-// awaitDelay waits out the delay set by SetDelay. It returns false if the
-// Server was closed or the client went away meanwhile.
-func (s *Server) awaitDelay(r *http.Request) bool {
-	s.mu.Lock()
-	d := s.delay
-	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-s.done:
-	case <-r.Context().Done():
-	}
-	return false
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request, mode Mode) {
@@ -218,13 +174,7 @@ func (s *Server) serveTarball(w http.ResponseWriter, r *http.Request, name, file
 		h.Set("Cache-Control", tarballCacheControl)
 	}
 	if mode == ModeTruncate && r.Method == http.MethodGet {
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(body[:len(body)/2])
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-		panic(http.ErrAbortHandler) // closes the connection mid-body
+		faults.Truncated(w, body)
 	}
 	// ServeContent sets Content-Length and Last-Modified and handles HEAD,
 	// Range, If-None-Match and If-Modified-Since.

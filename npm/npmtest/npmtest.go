@@ -17,65 +17,48 @@
 // ignores the abbreviated Accept and strips ETag, Last-Modified and
 // Cache-Control. Every request received is logged (Requests, Count).
 //
-// The package knows nothing about larder: it imports only the standard library,
-// so that any package, npm included, can use it in its tests.
+// The package knows nothing about larder: it imports only the standard library
+// and package faults (the fault modes every fake upstream shares, itself
+// standard library only), so that any package, npm included, can use it in
+// its tests.
 package npmtest
 
 import (
-	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/larder-mirror/larder/registries/registriestest/faults"
 )
 
-// Mode selects how a Server answers. The zero value is ModeNormal.
-type Mode int
+// Mode selects how a Server answers: the fault modes every fake upstream
+// shares (package faults). The zero value is ModeNormal.
+type Mode = faults.Mode
 
 const (
 	// ModeNormal answers like the registry.
-	ModeNormal Mode = iota
+	ModeNormal = faults.Normal
 	// ModeRefuse closes the listener and every open connection: new
 	// connections are refused. Leaving it re-opens the same address.
-	ModeRefuse
+	ModeRefuse = faults.Refuse
 	// ModeHang accepts connections and reads requests but answers none of
 	// them until the mode changes (parked requests are then answered in the
 	// new mode) or the Server is closed.
-	ModeHang
+	ModeHang = faults.Hang
 	// Mode500 answers every request 500 Internal Server Error.
-	Mode500
+	Mode500 = faults.Error500
 	// ModeTruncate sends tarball responses (GET) with the full Content-Length
 	// but only the first half of the body, then closes the connection. Other
 	// endpoints answer normally.
-	ModeTruncate
+	ModeTruncate = faults.Truncate
 	// ModeBadIntegrity serves documents unchanged but tarball bytes that
 	// differ from what dist.shasum and dist.integrity declare: the tarball is
 	// re-gzipped with another gzip header (same files, other bytes), or has
 	// its last byte flipped when it is not gzip. Other endpoints answer
 	// normally.
-	ModeBadIntegrity
+	ModeBadIntegrity = faults.WrongDigest
 )
-
-func (m Mode) String() string {
-	switch m {
-	case ModeNormal:
-		return "normal"
-	case ModeRefuse:
-		return "refuse"
-	case ModeHang:
-		return "hang"
-	case Mode500:
-		return "500"
-	case ModeTruncate:
-		return "truncate"
-	case ModeBadIntegrity:
-		return "bad-integrity"
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
 
 // Request is one logged request.
 type Request struct {
@@ -97,20 +80,13 @@ type Server struct {
 	// It stays the same for the Server's whole life, across ModeRefuse.
 	URL string
 
-	addr string
+	faults *faults.Switch // the mode, and the listener it closes
 
-	mu          sync.Mutex
-	mode        Mode
-	modeChanged chan struct{} // closed and replaced on every SetMode
-	done        chan struct{} // closed by Close
-	closed      bool
-	hs          *http.Server // nil while refusing or closed
-	ln          net.Listener // hs's listener
+	mu sync.Mutex
 
 	tarballBase     string // "" means URL
 	ignoreAbbrev    bool
 	stripValidators bool
-	delay           time.Duration
 
 	pkgs     map[string]*pkg
 	requests []Request
@@ -120,94 +96,22 @@ type Server struct {
 // New starts a Server listening on 127.0.0.1 on a free port. It panics if it
 // cannot listen, as httptest.NewServer does. Call Close when done.
 func New() *Server {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic("npmtest: cannot listen on 127.0.0.1: " + err.Error())
-	}
-	s := &Server{
-		addr:        ln.Addr().String(),
-		modeChanged: make(chan struct{}),
-		done:        make(chan struct{}),
-		pkgs:        map[string]*pkg{},
-	}
-	s.URL = "http://" + s.addr + "/"
-	s.serveLocked(ln)
+	s := &Server{faults: faults.NewSwitch(), pkgs: map[string]*pkg{}}
+	s.URL = "http://" + s.faults.Listen(s) + "/"
 	return s
-}
-
-// serveLocked starts an http.Server on ln. s.mu is held, or s is not shared yet.
-func (s *Server) serveLocked(ln net.Listener) {
-	hs := &http.Server{
-		Handler:           s,
-		ErrorLog:          log.New(io.Discard, "", 0),
-		ReadHeaderTimeout: 30 * time.Second,
-	}
-	s.hs, s.ln = hs, ln
-	go hs.Serve(ln) //nolint:errcheck // returns when hs is closed
-}
-
-// stopLocked closes the listener and every connection. The listener is closed
-// here, not only by hs.Close, which misses it if hs.Serve has not started
-// yet: once stopLocked returns, connections are refused.
-func (s *Server) stopLocked() {
-	if s.hs == nil {
-		return
-	}
-	s.ln.Close()
-	s.hs.Close()
-	s.hs, s.ln = nil, nil
 }
 
 // Close stops the Server: it closes the listener and every connection,
 // releases parked ModeHang requests and returns without waiting for them.
 // It never blocks for long and may be called more than once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.closed = true
-	s.stopLocked() // before waking parked handlers, so that none can answer
-	close(s.done)
-}
+func (s *Server) Close() { s.faults.Close() }
 
 // SetMode switches the Server to m. Entering ModeRefuse closes the listener
 // and all connections; leaving it listens again on the same address (SetMode
 // panics if that address cannot be bound again within two seconds). Requests
 // parked by ModeHang are released and answered in the new mode. SetMode does
 // nothing after Close.
-func (s *Server) SetMode(m Mode) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.mode = m
-	if m == ModeRefuse {
-		s.stopLocked() // idle keep-alive connections too
-	} else if s.hs == nil {
-		s.serveLocked(s.relisten())
-	}
-	close(s.modeChanged) // wakes parked ModeHang handlers
-	s.modeChanged = make(chan struct{})
-}
-
-// relisten binds s.addr again, retrying for a while in case the port is still
-// being released.
-func (s *Server) relisten() net.Listener {
-	var err error
-	for deadline := time.Now().Add(2 * time.Second); ; {
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", s.addr); err == nil {
-			return ln
-		}
-		if time.Now().After(deadline) {
-			panic(fmt.Sprintf("npmtest: cannot listen on %s again: %v", s.addr, err))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func (s *Server) SetMode(m Mode) { s.faults.Set(m) }
 
 // SetTarballBase sets the base of the absolute dist.tarball URLs in documents,
 // e.g. "https://registry.npmjs.org/" to emulate a relay that leaves public URLs
@@ -227,11 +131,7 @@ func (s *Server) SetTarballBase(base string) {
 // a slow but alive registry does; 0 (the default) answers at once. The wait
 // is in addition to the mode's (ModeHang still waits for its change), and a
 // client that goes away ends it.
-func (s *Server) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = d
-}
+func (s *Server) SetDelay(d time.Duration) { s.faults.SetDelay(d) }
 
 // IgnoreAbbreviated, when on, answers requests for the abbreviated packument
 // with the full document and Content-Type application/json, as some

@@ -1244,7 +1244,7 @@ func TestCompareSemverOrdersLikeSemverOrg(t *testing.T) {
 }
 
 func TestModeStringsNameTheModes(t *testing.T) {
-	for m, want := range map[Mode]string{ModeNormal: "normal", ModeRefuse: "refuse", ModeHang: "hang", Mode500: "500", ModeTruncate: "truncate", ModeBadIntegrity: "bad-integrity", Mode(42): "Mode(42)"} {
+	for m, want := range map[Mode]string{ModeNormal: "normal", ModeRefuse: "refuse", ModeHang: "hang", Mode500: "500", ModeTruncate: "truncate", ModeBadIntegrity: "wrong-digest", Mode(42): "Mode(42)"} {
 		if got := m.String(); got != want {
 			t.Errorf("Mode(%d).String() = %q, want %q", int(m), got, want)
 		}

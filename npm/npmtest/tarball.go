@@ -10,6 +10,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/larder-mirror/larder/registries/registriestest/faults"
 )
 
 // npmEpoch is the modification time npm pack gives every tarball entry
@@ -145,10 +147,5 @@ func tamper(tgz []byte) []byte {
 			}
 		}
 	}
-	out := append([]byte(nil), tgz...)
-	if len(out) == 0 {
-		return []byte{0}
-	}
-	out[len(out)-1] ^= 0xff
-	return out
+	return faults.Flipped(tgz)
 }

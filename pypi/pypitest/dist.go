@@ -3,7 +3,9 @@
 // way pypi.org does, a separate files host like files.pythonhosted.org, fault
 // modes, and builders for real wheels and sdists that pip can install.
 //
-// Everything here uses the standard library only and listens on 127.0.0.1.
+// Everything here uses the standard library only (and package faults, the
+// fault modes every fake upstream shares, itself standard library only) and
+// listens on 127.0.0.1.
 package pypitest
 
 import (

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -20,52 +18,37 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/larder-mirror/larder/registries/registriestest/faults"
 )
 
-// Mode is a fault the fake upstream plays. It applies to both hosts unless
-// its description says otherwise.
-type Mode int
+// Mode is a fault the fake upstream plays: the fault modes every fake
+// upstream shares (package faults). It applies to both hosts unless its
+// description says otherwise.
+type Mode = faults.Mode
 
 const (
 	// ModeNormal serves everything as pypi.org and files.pythonhosted.org do.
-	ModeNormal Mode = iota
+	ModeNormal = faults.Normal
 	// ModeRefuse closes both listeners (and every open connection), so
 	// connections are refused; their ports are kept, and any other mode
 	// re-opens them on the same ports.
-	ModeRefuse
+	ModeRefuse = faults.Refuse
 	// ModeHang accepts connections and reads requests but never answers
 	// until the mode changes (the request is then answered in the new mode)
 	// or the server is closed.
-	ModeHang
+	ModeHang = faults.Hang
 	// Mode500 answers every request with 500 Internal Server Error.
-	Mode500
+	Mode500 = faults.Error500
 	// ModeTruncate (files host only) sends a file's full Content-Length,
 	// then half of its body, then closes the connection. The index host
 	// answers normally.
-	ModeTruncate
+	ModeTruncate = faults.Truncate
 	// ModeBadHash (files host only) serves files and .metadata files whose
 	// bytes (same length) do not match the sha256 the index declares. The
 	// index host answers normally.
-	ModeBadHash
+	ModeBadHash = faults.WrongDigest
 )
-
-func (m Mode) String() string {
-	switch m {
-	case ModeNormal:
-		return "normal"
-	case ModeRefuse:
-		return "refuse"
-	case ModeHang:
-		return "hang"
-	case Mode500:
-		return "500"
-	case ModeTruncate:
-		return "truncate"
-	case ModeBadHash:
-		return "badhash"
-	}
-	return "Mode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // FileOpts describes how the index presents one file.
 type FileOpts struct {
@@ -117,12 +100,6 @@ type projectEntry struct {
 	files  map[string]*fileEntry // by filename
 }
 
-type host struct {
-	name string // "index" or "files"
-	addr string // 127.0.0.1:port, kept across ModeRefuse
-	srv  *http.Server
-}
-
 // Server is a fake PyPI: an index host (IndexURL) and a separate files host
 // (FilesURL), both on 127.0.0.1. All methods are safe for concurrent use.
 type Server struct {
@@ -133,133 +110,49 @@ type Server struct {
 
 	indexRoot string // "http://127.0.0.1:P/"
 
+	faults *faults.Switch // the mode, and both hosts' listeners
+
 	mu           sync.Mutex
-	mode         Mode
-	wake         chan struct{} // closed and replaced on every mode change and on Close
-	closed       bool
 	serial       int
 	projects     map[string]*projectEntry
 	paths        map[string]*fileEntry // files-host path -> file
 	byName       map[string]*fileEntry // filename -> latest file of that name
 	reqs         []Request
 	distInfoJSON bool
-	delay        time.Duration
 	filesBase    string // "" means FilesURL
-	index, files *host
 }
 
 // New starts both hosts on 127.0.0.1 with ports chosen by the system.
 func New() *Server {
 	s := &Server{
-		wake:     make(chan struct{}),
+		faults:   faults.NewSwitch(),
 		projects: map[string]*projectEntry{},
 		paths:    map[string]*fileEntry{},
 		byName:   map[string]*fileEntry{},
-		index:    &host{name: "index", addr: "127.0.0.1:0"},
-		files:    &host{name: "files", addr: "127.0.0.1:0"},
 	}
-	for _, h := range []*host{s.index, s.files} {
-		if err := s.start(h); err != nil {
-			panic(fmt.Sprintf("pypitest: listen: %v", err))
-		}
-	}
-	s.indexRoot = "http://" + s.index.addr + "/"
+	s.indexRoot = "http://" + s.faults.Listen(s.handler("index")) + "/"
 	s.IndexURL = s.indexRoot + "simple/"
-	s.FilesURL = "http://" + s.files.addr + "/"
+	s.FilesURL = "http://" + s.faults.Listen(s.handler("files")) + "/"
 	return s
-}
-
-// start opens h's listener (on its kept address) and serves it. Called with
-// s.mu held, or before s is shared.
-func (s *Server) start(h *host) error {
-	var ln net.Listener
-	var err error
-	for i := 0; i < 100; i++ {
-		if ln, err = net.Listen("tcp", h.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		return err
-	}
-	h.addr = ln.Addr().String()
-	h.srv = &http.Server{
-		Handler:           s.handler(h.name),
-		ReadHeaderTimeout: time.Minute,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	go h.srv.Serve(ln) //nolint:errcheck // returns when closed
-	return nil
 }
 
 // Close stops both hosts and drops every connection, including those
 // hanging in ModeHang. It never blocks on clients and may be called twice.
-func (s *Server) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	close(s.wake)
-	var srvs []*http.Server
-	for _, h := range []*host{s.index, s.files} {
-		if h.srv != nil {
-			srvs = append(srvs, h.srv)
-			h.srv = nil
-		}
-	}
-	s.mu.Unlock()
-	for _, srv := range srvs {
-		srv.Close()
-	}
-}
+func (s *Server) Close() { s.faults.Close() }
 
 // SetMode switches the fault mode of both hosts. ModeRefuse closes both
 // listeners and all connections; leaving it re-opens them on the same ports.
 // Requests hanging in ModeHang are released and answered in the new mode.
-func (s *Server) SetMode(m Mode) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	old := s.mode
-	s.mode = m
-	close(s.wake)
-	s.wake = make(chan struct{})
-	switch {
-	case m == ModeRefuse && old != ModeRefuse:
-		for _, h := range []*host{s.index, s.files} {
-			if h.srv != nil {
-				h.srv.Close()
-				h.srv = nil
-			}
-		}
-	case m != ModeRefuse && old == ModeRefuse:
-		for _, h := range []*host{s.index, s.files} {
-			_ = s.start(h) // on failure the host stays down: tests see refusals
-		}
-	}
-}
+func (s *Server) SetMode(m Mode) { s.faults.Set(m) }
 
 // Mode returns the current fault mode.
-func (s *Server) Mode() Mode {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.mode
-}
+func (s *Server) Mode() Mode { return s.faults.Mode() }
 
 // SetDelay makes every answer of both hosts wait d before its response
 // headers leave, as a slow but alive index does; 0 (the default) answers at
 // once. It adds to the mode (ModeHang still waits for its change); a client
 // that goes away, or Close, ends the wait.
-func (s *Server) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = d
-}
+func (s *Server) SetDelay(d time.Duration) { s.faults.SetDelay(d) }
 
 // SetFilesBase makes the index's file links (HTML, JSON and legacy JSON)
 // point at base instead of FilesURL, e.g. "https://files.example/" for a
@@ -471,26 +364,9 @@ func (s *Server) handler(hostName string) http.Handler {
 		s.mu.Lock()
 		s.reqs = append(s.reqs, Request{Host: hostName, Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone()})
 		s.mu.Unlock()
-		var mode Mode
-		for {
-			s.mu.Lock()
-			closed, wake := s.closed, s.wake
-			mode = s.mode
-			s.mu.Unlock()
-			if closed || mode == ModeRefuse {
-				panic(http.ErrAbortHandler) // drop the connection
-			}
-			if mode != ModeHang {
-				break
-			}
-			select {
-			case <-wake:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if !s.awaitDelay(r) {
-			panic(http.ErrAbortHandler)
+		mode, ok := s.faults.Await(r)
+		if !ok {
+			panic(http.ErrAbortHandler) // drop the connection
 		}
 		if mode == Mode500 {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -509,34 +385,6 @@ func (s *Server) handler(hostName string) http.Handler {
 			s.serveFiles(w, r, mode)
 		}
 	})
-}
-
-// awaitDelay waits out the delay set by SetDelay. It returns false if the
-// server was closed or the client went away meanwhile.
-func (s *Server) awaitDelay(r *http.Request) bool {
-	s.mu.Lock()
-	d := s.delay
-	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		s.mu.Lock()
-		closed, wake := s.closed, s.wake
-		s.mu.Unlock()
-		if closed {
-			return false
-		}
-		select {
-		case <-timer.C:
-			return true
-		case <-r.Context().Done():
-			return false
-		case <-wake: // a mode change or Close: look again
-		}
-	}
 }
 
 func textError(w http.ResponseWriter, code int) {
@@ -1153,22 +1001,15 @@ func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request, mode Mode) {
 		data, sum = f.opts.Metadata, f.metaSHA
 	}
 	if mode == ModeBadHash && len(data) > 0 {
-		data = bytes.Clone(data)
-		data[len(data)-1] ^= 0xff
+		data = faults.Flipped(data)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("ETag", `"`+sum+`"`)
 	h.Set("Cache-Control", "max-age=365000000, immutable, public")
 	if mode == ModeTruncate && r.Method == http.MethodGet {
-		h.Set("Content-Length", strconv.Itoa(len(data)))
 		h.Set("Last-Modified", f.opts.UploadTime.UTC().Format(http.TimeFormat))
-		w.WriteHeader(http.StatusOK)
-		w.Write(data[:len(data)/2])
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
-		panic(http.ErrAbortHandler) // close the connection mid-body
+		faults.Truncated(w, data)
 	}
 	http.ServeContent(w, r, "", f.opts.UploadTime, bytes.NewReader(data))
 }

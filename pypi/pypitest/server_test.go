@@ -889,7 +889,7 @@ func TestModeBadHashServesBytesThatDoNotMatchTheDeclaredHash(t *testing.T) {
 }
 
 func TestModeString(t *testing.T) {
-	for m, want := range map[Mode]string{ModeNormal: "normal", ModeRefuse: "refuse", ModeHang: "hang", Mode500: "500", ModeTruncate: "truncate", ModeBadHash: "badhash", Mode(42): "Mode(42)"} {
+	for m, want := range map[Mode]string{ModeNormal: "normal", ModeRefuse: "refuse", ModeHang: "hang", Mode500: "500", ModeTruncate: "truncate", ModeBadHash: "wrong-digest", Mode(42): "Mode(42)"} {
 		if m.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int(m), m.String(), want)
 		}

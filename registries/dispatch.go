@@ -1,0 +1,172 @@
+package registries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/larder-mirror/larder/storage"
+)
+
+// Request is what resolving a request reads of it: the same fields whether
+// it came through net/http or through the front's quick path.
+type Request struct {
+	Path        string // escaped, below the registry's mount
+	Head        bool
+	Host        string
+	TLS         bool
+	Accept      string
+	Encoding    string // Accept-Encoding
+	IfNoneMatch string
+}
+
+// RequestOf reads r, whose path has had the mount stripped.
+func RequestOf(r *http.Request) Request {
+	return Request{
+		Path:        r.URL.EscapedPath(),
+		Head:        r.Method == http.MethodHead,
+		Host:        r.Host,
+		TLS:         r.TLS != nil,
+		Accept:      HeaderValue(r.Header, "Accept"),
+		Encoding:    HeaderValue(r.Header, "Accept-Encoding"),
+		IfNoneMatch: HeaderValue(r.Header, "If-None-Match"),
+	}
+}
+
+// Target is what a GET or HEAD names, as an ecosystem resolves it: a
+// document or an artifact, exactly one of the two.
+type Target struct {
+	Document *DocumentTarget
+	Artifact *ArtifactTarget
+}
+
+// DocumentTarget is a document rendered from the stored document Key in
+// Variant: a packument, a project page.
+type DocumentTarget struct {
+	Key, Variant string
+	Vary         string // the request headers the answer depends on
+	// View loads the document through the cache policy and renders it for
+	// the request, recording the hit. It runs under the client's context,
+	// or a background one on the quick path.
+	View func(ctx context.Context) (*Rendered, CacheStatus, []HeaderLine, error)
+}
+
+// ArtifactTarget is an immutable file at Path.
+type ArtifactTarget struct {
+	Path    string
+	Options ArtifactOptions
+	// Announce loads the document that announces the artifact, for an
+	// artifact asked for before it (npm ci from a lockfile on a cold
+	// cache): that document says where the artifact lives and what it must
+	// hash to. Nil when nothing announces it.
+	Announce func(ctx context.Context) error
+}
+
+// ErrOwnRoute is what Resolve answers for a path that is neither a document
+// nor an artifact: the ecosystem's ServeOwn answers it (an endpoint, a
+// redirect, a 404 in the ecosystem's words).
+var ErrOwnRoute = errors.New("not a document or an artifact")
+
+// Resolver is the one place an ecosystem reads a request path. Both the
+// net/http handler and the front's quick path are built from it (Mount), so
+// the two cannot answer differently.
+type Resolver interface {
+	// Resolve names what a GET or HEAD of r asks for. An error other than
+	// ErrOwnRoute is the client's (a malformed name), answered by
+	// WriteError.
+	Resolve(r Request) (Target, error)
+	// ServeOwn answers the rest: other methods, endpoints, redirects.
+	ServeOwn(w http.ResponseWriter, r *http.Request)
+	// WriteError answers err in the ecosystem's own error shape.
+	WriteError(w http.ResponseWriter, err error)
+}
+
+// Mounted serves one registry: its net/http handler and its quick path,
+// both from one resolution.
+type Mounted struct {
+	reg Registry
+	up  *Upstream
+}
+
+// Mount builds reg's handler and quick path.
+func Mount(reg Registry) *Mounted { return &Mounted{reg: reg, up: reg.Upstream()} }
+
+// ServeHTTP serves a request whose path has had the mount stripped.
+func (m *Mounted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		m.reg.ServeOwn(w, r)
+		return
+	}
+	if !httpguts.ValidHostHeader(r.Host) {
+		// net/http refuses these before any handler; the front does not.
+		// Each Host is another base URL, so another rendering of a
+		// document: only valid ones get that far.
+		m.reg.WriteError(w, fmt.Errorf("%w: malformed Host header", ErrBadRequest))
+		return
+	}
+	t, err := m.reg.Resolve(RequestOf(r))
+	switch {
+	case errors.Is(err, ErrOwnRoute):
+		m.reg.ServeOwn(w, r)
+		return
+	case err == nil:
+		err = m.serve(w, r, t)
+	}
+	if err != nil {
+		m.reg.WriteError(w, err)
+	}
+}
+
+func (m *Mounted) serve(w http.ResponseWriter, r *http.Request, t Target) error {
+	if d := t.Document; d != nil {
+		rendered, status, extra, err := d.View(r.Context())
+		if err != nil {
+			return err
+		}
+		m.up.ServeDocument(w, r, rendered, status, d.Vary, extra...)
+		return nil
+	}
+	a, err := m.up.artifactOrAnnounce(r.Context(), t.Artifact)
+	if err != nil {
+		return err
+	}
+	return m.up.ServeArtifact(w, r, a, t.Artifact.Options)
+}
+
+// Quick answers a plain GET or HEAD when it can, without waiting on the
+// upstream: a held artifact, or a document fresh in memory. Anything else
+// is false, for ServeHTTP to answer.
+func (m *Mounted) Quick(r Request) (Quick, bool) {
+	if !httpguts.ValidHostHeader(r.Host) {
+		return Quick{}, false
+	}
+	t, err := m.reg.Resolve(r)
+	if err != nil {
+		return Quick{}, false
+	}
+	if d := t.Document; d != nil {
+		return m.up.QuickDocument(r, d.Key, d.Variant, d.Vary, func() (*Rendered, CacheStatus, []HeaderLine, error) {
+			return d.View(context.Background())
+		})
+	}
+	return m.up.Quick(r, t.Artifact.Path, t.Artifact.Options)
+}
+
+// artifactOrAnnounce is the row of the artifact t names, loading the
+// document that announces it first when larder has not seen it yet.
+func (u *Upstream) artifactOrAnnounce(ctx context.Context, t *ArtifactTarget) (storage.Artifact, error) {
+	a, err := u.Artifact(ctx, t.Path)
+	if errors.Is(err, storage.ErrNotFound) && t.Announce != nil {
+		if err := t.Announce(ctx); err != nil {
+			return storage.Artifact{}, err
+		}
+		a, err = u.Artifact(ctx, t.Path)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Artifact{}, ErrNotFound
+	}
+	return a, err
+}

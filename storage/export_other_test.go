@@ -1,0 +1,8 @@
+//go:build !linux
+
+package storage
+
+import "errors"
+
+// CachestatRefused: cachestat(2) is Linux's.
+func CachestatRefused(fd uintptr) error { return errors.New("cachestat(2) is Linux only") }

@@ -30,7 +30,11 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 	switch rt.kind {
 	case kindPackument:
 		variant := chooseVariant(r.Accept)
-		return registries.Target{Document: &registries.DocumentTarget{Key: rt.name, Variant: variant, Vary: vary,
+		stored := variant // the stored document whose freshness answers from memory
+		if variant == variantAbbreviated && g.fullServesAbbreviated(rt.name) {
+			stored = variantFull
+		}
+		return registries.Target{Document: &registries.DocumentTarget{Key: rt.name, Variant: stored, Vary: vary,
 			View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
 				rendered, status, err := g.packumentView(ctx, rt.name, variant, base)
 				return rendered, status, nil, err
@@ -188,6 +192,11 @@ func (g *Registry) bodyOf(ctx context.Context, doc storage.Document, derive bool
 // the full form is cached), it is derived from the full one: never 404 only
 // one form.
 func (g *Registry) loadPackument(ctx context.Context, name, variant string) (packument, error) {
+	if variant == variantAbbreviated && g.fullServesAbbreviated(name) {
+		// The abbreviated form is a subset of the full one held: one
+		// document per package, revalidated as any other.
+		return g.derivedAbbreviated(ctx, name)
+	}
 	doc, err := g.up.Document(ctx, g.docRequest(name, variant))
 	if err == nil {
 		return packument{digest: doc.Body, status: doc.Status, degraded: doc.Degraded, load: g.bodyOf(ctx, doc.Document, false)}, nil
@@ -208,22 +217,35 @@ func (g *Registry) loadPackument(ctx context.Context, name, variant string) (pac
 		derive := variant == variantAbbreviated
 		return packument{digest: cached.Body, status: registries.Stale, derived: derive, degraded: true, load: g.bodyOf(ctx, cached, derive)}, nil
 	case errors.Is(err, registries.ErrNotFound) && variant == variantAbbreviated:
-		full, ferr := g.loadPackument(ctx, name, variantFull)
-		if ferr != nil {
-			return packument{}, ferr
-		}
-		loadFull := full.load
-		full.derived = true
-		full.load = func() ([]byte, error) {
-			body, err := loadFull()
-			if err != nil {
-				return nil, err
-			}
-			return abbreviate(body), nil
-		}
-		return full, nil
+		return g.derivedAbbreviated(ctx, name)
 	}
 	return packument{}, err
+}
+
+// derivedAbbreviated is the abbreviated packument of name derived from the
+// full one, loaded through the cache policy.
+func (g *Registry) derivedAbbreviated(ctx context.Context, name string) (packument, error) {
+	full, err := g.loadPackument(ctx, name, variantFull)
+	if err != nil {
+		return packument{}, err
+	}
+	loadFull := full.load
+	full.derived = true
+	full.load = func() ([]byte, error) {
+		body, err := loadFull()
+		if err != nil {
+			return nil, err
+		}
+		return abbreviate(body), nil
+	}
+	return full, nil
+}
+
+// fullServesAbbreviated reports whether the abbreviated packument of name
+// is derived from the full one: larder holds the full one and no
+// abbreviated one.
+func (g *Registry) fullServesAbbreviated(name string) bool {
+	return !g.up.Holds(name, variantAbbreviated) && g.up.Holds(name, variantFull)
 }
 
 func (g *Registry) docRequest(name, variant string) registries.DocRequest {

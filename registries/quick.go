@@ -102,6 +102,13 @@ func gzipETag(etag string) string {
 
 // fresh reports whether a document is held in memory and fresh: answering
 // for it waits on nothing.
+// Holds reports whether a document under key and variant is held, fresh
+// or not.
+func (u *Upstream) Holds(key, variant string) bool {
+	_, ok := u.docRow(key, variant)
+	return ok
+}
+
 func (u *Upstream) fresh(key, variant string) bool {
 	d, ok := u.docRow(key, variant)
 	return ok && u.opts.Now().Sub(d.FetchedAt) < u.opts.MetadataTTL

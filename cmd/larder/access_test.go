@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/larder-mirror/larder/cmd/larder/front"
-
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -11,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/larder-mirror/larder/cmd/larder/front"
 )
 
 func TestLarderRefusesToStartOpenToTheWorld(t *testing.T) {

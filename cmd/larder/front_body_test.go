@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/larder-mirror/larder/cmd/larder/front"
-
 	"bufio"
 	"bytes"
 	"crypto/sha256"
@@ -17,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/larder-mirror/larder/cmd/larder/front"
 )
 
 // countingListener records, for each connection it accepts, how many bytes

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/larder-mirror/larder/cmd/larder/front"
-
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -20,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larder-mirror/larder/cmd/larder/front"
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
 )

@@ -20,6 +20,10 @@ type Request struct {
 
 	target, remote, path string
 	pathRead             bool
+
+	// Kept with the request, so that a quick hit allocates neither.
+	quick   Response
+	outcome Outcome
 }
 
 var requests = sync.Pool{New: func() any { return new(Request) }}

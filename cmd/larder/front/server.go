@@ -142,9 +142,11 @@ func (f *Server) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if f.quick != nil {
-		w := Response{ctx: ctx, head: string(ctx.Method()) == http.MethodHead}
-		if f.quick(req, &w) {
-			f.chain.answered(req, &Outcome{Status: ctx.Response.StatusCode(), Bytes: w.sent, fast: &ctx.Response.Header})
+		w := &req.quick
+		*w = Response{ctx: ctx, head: string(ctx.Method()) == http.MethodHead}
+		if f.quick(req, w) {
+			req.outcome = Outcome{Status: ctx.Response.StatusCode(), Bytes: w.sent, fast: &ctx.Response.Header}
+			f.chain.answered(req, &req.outcome)
 			req.release()
 			return
 		}

@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/larder-mirror/larder/cmd/larder/front"
 )
 
 // requestLog writes the one line a request that log/slog would write for
@@ -132,4 +136,31 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// requestLogger writes a request's line once it is answered, at level
+// info: a front.Middleware, so that quick answers, refusals and handled
+// requests are logged alike under either engine.
+type requestLogger struct {
+	log *slog.Logger
+	out *requestLog
+}
+
+func (l requestLogger) Admit(*front.Request) *front.Refusal { return nil }
+
+func (l requestLogger) Answered(r *front.Request, o *front.Outcome) {
+	if !l.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	end := time.Now()
+	l.out.write(requestEntry{
+		at:     end,
+		method: r.Method(),
+		path:   r.Target(),
+		status: o.Status,
+		bytes:  o.Bytes,
+		cache:  o.Header("X-Larder-Cache"),
+		took:   end.Sub(r.Start()),
+		remote: r.Remote(),
+	})
 }

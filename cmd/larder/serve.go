@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/larder-mirror/larder/cmd/larder/front"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
 )
@@ -85,22 +86,22 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	handler := acl.wrap(app.handler())
+	engines := app.serving(acl)
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           engines.std(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ConnContext:       registries.WithConn,
+		ConnContext:       front.ConnContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
 	}
 	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 && !app.store.ReadOnly() {
 		go app.keepCacheUnder(ctx, max, 10*time.Minute)
 	}
-	var fast *front
+	var fast *front.Server
 	if cfg.engine() == engineFast {
-		fast = newFront(handler, newQuickHits(app.regs, acl, app.requests, log).serve, log)
+		fast = engines.fast(log)
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -148,6 +149,27 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
+
+// serving is what larder serves, for either HTTP engine: one handler,
+// one chain of middleware, and the quick answers the front gives itself.
+type serving struct {
+	handler http.Handler
+	quick   front.Quick
+	chain   front.Chain
+}
+
+func (a *app) serving(acl *access) serving {
+	return serving{handler: a.handler(), quick: newQuickHits(a.regs).serve, chain: a.chain(acl)}
+}
+
+// fast is the fasthttp front.
+func (e serving) fast(log *slog.Logger) *front.Server {
+	return front.New(front.Config{Handler: e.handler, Quick: e.quick, Chain: e.chain, Log: log})
+}
+
+// std is the handler for net/http's server, whose ConnContext must be
+// front.ConnContext.
+func (e serving) std() http.Handler { return front.NetHTTP(e.chain, e.handler) }
 
 // app is a running larder: the store, the mounted registries and what they share.
 type app struct {

@@ -264,7 +264,7 @@ func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) 
 	if !ok {
 		return o, fmt.Errorf("registry %s: unknown kind %q (known: %s)", rc.Name, rc.Kind, knownKinds())
 	}
-	o.Verify, o.Unverifiable = kind.Verify, rc.Unverifiable
+	o.Verify, o.Unverifiable, o.MaxConnections = kind.Verify, rc.Unverifiable, rc.MaxConnections
 	if kind.Decode != nil {
 		// What the kind's own keys mean to the upstream client (the
 		// hosts it may fetch from besides the upstream).

@@ -31,9 +31,9 @@ func newClient(o Options) *http.Client {
 		// Bounded: a cold install of hundreds of packages must not open
 		// hundreds of connections to one registry. Over HTTP/2 one
 		// connection carries many requests at once.
-		MaxConnsPerHost: o.MaxConnections,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
+		MaxConnsPerHost:   o.MaxConnections,
+		IdleConnTimeout:   90 * time.Second,
+		ForceAttemptHTTP2: true,
 		// Bounded headers: a hostile upstream cannot make larder buffer
 		// without end.
 		MaxResponseHeaderBytes: 1 << 20,

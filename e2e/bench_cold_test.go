@@ -105,7 +105,7 @@ func BenchmarkColdPipInstall(b *testing.B) {
 		up.AddWheel(name, "1.1.0", own, "")
 		deps = append(deps, name)
 	}
-	up.AddWheel("app", "1.0.0", deps, "")
+	up.AddWheel("coldapp", "1.0.0", deps, "")
 	l := startLarder(b, pypiConfig(up, ""))
 	took := map[string][]float64{}
 	for b.Loop() {
@@ -121,7 +121,7 @@ func BenchmarkColdPipInstall(b *testing.B) {
 			} {
 				c.before()
 				start := time.Now()
-				if out, err := pipInstall(b, c.index, "app"); err != nil {
+				if out, err := pipInstall(b, c.index, "coldapp"); err != nil {
 					b.Fatalf("pip install through %s: %v\n%s", c.name, err, out)
 				}
 				s := time.Since(start).Seconds()

@@ -230,6 +230,9 @@ func (u *Upstream) download(f *fill) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.Path, err)
 	}
+	if c, ok := verify.(io.Closer); ok {
+		defer c.Close()
+	}
 	if verify.Unchecked() && u.opts.Unverifiable == RefuseUnverifiable {
 		return fmt.Errorf("%w: %s: its document declares no digest larder can check (declared %q), and this registry refuses such artifacts (unverifiable = %q)",
 			ErrIntegrity, a.Path, a.Integrity, RefuseUnverifiable)

@@ -9,13 +9,13 @@ package gomodtest
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"sort"

@@ -146,6 +146,13 @@ func (s *Server) PublishZip(path, version string, zipBytes []byte) *Version {
 	return v
 }
 
+// Version is what the fake serves for a published version, nil if none.
+func (s *Server) Version(path, version string) *Version {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.modules[path][version]
+}
+
 // Forget makes the database not know a version, as it does not know a
 // private module: its lookups are 404s. The proxy still serves it.
 func (s *Server) Forget(path, version string) {

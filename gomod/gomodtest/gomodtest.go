@@ -230,7 +230,9 @@ func (s *Server) gosum(path, version string) ([]byte, error) {
 	defer s.mu.Unlock()
 	v, ok := s.modules[path][version]
 	if !ok || s.unknown[path+"@"+version] {
-		return nil, fmt.Errorf("%s@%s: %w", path, version, fs.ErrNotExist)
+		// Unwrapped: the sumdb server tells not-found by os.IsNotExist,
+		// and answers 404 as sum.golang.org does.
+		return nil, fs.ErrNotExist
 	}
 	return []byte(fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", path, version, v.H1Zip, path, version, v.H1Mod)), nil
 }

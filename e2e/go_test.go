@@ -198,3 +198,31 @@ func TestGoATamperedZipIsRefusedAndNothingStored(t *testing.T) {
 	p.freshCache()
 	p.built(up, "once the upstream serves the real zips")
 }
+
+func TestLarderWarmGoSumThenGoBuildsOffline(t *testing.T) {
+	up := gomodtest.New()
+	defer up.Close()
+	publishGoGraph(up)
+	first := startLarder(t, goConfig(up))
+	p := newGoProject(t, first)
+	p.built(up, "cold, to write go.sum")
+	gosum := filepath.Join(t.TempDir(), "go.sum")
+	b, err := os.ReadFile(filepath.Join(p.dir, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gosum, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	l := startLarder(t, goConfig(up))
+	out, err := runLarder(t, "warm", "--config", l.config, "--url", l.URL, gosum)
+	if err != nil {
+		t.Fatalf("larder warm go.sum: %v\n%s", err, out)
+	}
+	l.restart("--offline")
+	up.SetMode(faults.Refuse)
+	defer up.SetMode(faults.Normal)
+	q := newGoProject(t, l)
+	q.built(up, "offline, after warm go.sum")
+}

@@ -1,16 +1,19 @@
 package gomod
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,5 +237,40 @@ func TestNothingLarderWillNotServeIsA5xx(t *testing.T) {
 	}
 	if w := m.do(http.MethodPost, "/example.com/m/@v/list"); w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405", w.Code)
+	}
+}
+
+func TestFiftyConcurrentRequestsForAColdZipMakeOneUpstreamFetch(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	// Over a megabyte that does not compress: streamed to the clients as
+	// it arrives, the last byte held back until the hash is checked.
+	big := make([]byte, 2<<20)
+	mrand.NewChaCha8([32]byte{7}).Read(big)
+	v := fake.Publish("example.com/m", "v1.0.0", map[string]string{"big.bin": string(big)})
+	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{})
+	path := "/example.com/m/@v/v1.0.0.zip"
+	var wg sync.WaitGroup
+	codes := make([]int, 50)
+	bodies := make([][]byte, 50)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := m.get(path)
+			codes[i], bodies[i] = w.Code, w.Body.Bytes()
+		}()
+	}
+	wg.Wait()
+	for i := range codes {
+		if codes[i] != http.StatusOK || !bytes.Equal(bodies[i], v.Zip) {
+			t.Fatalf("request %d: %d, %d bytes (want %d)", i, codes[i], len(bodies[i]), len(v.Zip))
+		}
+	}
+	if n := fake.Count("GET", path); n != 1 {
+		t.Errorf("50 concurrent requests for a cold zip made %d upstream fetches, want 1", n)
+	}
+	if n := fake.Count("GET", "/sumdb/"+gomodtest.DBName+"/lookup/example.com/m@v1.0.0"); n != 1 {
+		t.Errorf("and %d look-ups of its record, want 1", n)
 	}
 }

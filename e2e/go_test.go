@@ -16,7 +16,7 @@ import (
 
 // goConfig mounts a go registry on the fake proxy, checked against the
 // fake's checksum database (fetched from the fake proxy's sumdb/).
-func goConfig(up *gomodtest.Server) string {
+func goConfig(up *gomodtest.Server, extra ...string) string {
 	return fmt.Sprintf(`
 [[registry]]
 name = "go"
@@ -24,7 +24,8 @@ kind = "go"
 upstream = %q
 sumdb = %q
 response_timeout = "3s"
-`, up.URL, gomodtest.VerifierKey)
+%s
+`, up.URL, gomodtest.VerifierKey, strings.Join(extra, "\n"))
 }
 
 // publishGoGraph publishes a module that needs another one.
@@ -130,11 +131,12 @@ func (p *goProject) built(up *gomodtest.Server, what string) {
 	}
 }
 
-func TestGoModDownloadThroughLarderColdThenWarmWithTheUpstreamRefusedThenOffline(t *testing.T) {
+func TestGoModDownloadThroughLarderColdThenWarmWithTheUpstreamBlackHoledOrRefusedThenOffline(t *testing.T) {
 	up := gomodtest.New()
 	defer up.Close()
 	publishGoGraph(up)
-	l := startLarder(t, goConfig(up))
+	// Documents are stale after a second: warm runs revalidate them.
+	l := startLarder(t, goConfig(up, `metadata_ttl = "1s"`))
 	p := newGoProject(t, l)
 
 	p.built(up, "cold")
@@ -145,6 +147,25 @@ func TestGoModDownloadThroughLarderColdThenWarmWithTheUpstreamRefusedThenOffline
 	if l.storedSHA256("go", strings.TrimPrefix(zip, "/")) == "" {
 		t.Fatalf("larder holds no %s", zip)
 	}
+
+	t.Run("warm, the upstream black-holed", func(t *testing.T) {
+		// Every document stale, the upstream up: the first revalidation
+		// meets the black hole.
+		time.Sleep(1100 * time.Millisecond)
+		up.SetMode(faults.Hang)
+		defer up.SetMode(faults.Normal)
+		p.freshCache()
+		start := time.Now()
+		p.built(up, "warm, upstream black-holed")
+		// One time-out at most, never one per document.
+		if took := time.Since(start); took > 40*time.Second {
+			t.Errorf("a warm build with the upstream black-holed took %v", took)
+		}
+		// The stale records were answered, not waited on.
+		if !l.logged("cache=STALE") {
+			t.Errorf("no document was answered STALE")
+		}
+	})
 
 	t.Run("warm, the upstream refusing connections", func(t *testing.T) {
 		up.SetMode(faults.Refuse)

@@ -357,6 +357,9 @@ func (u *Upstream) verifierFor(ctx context.Context, a storage.Artifact) (Verifie
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Path, err)
 	}
+	if c, ok := verify.(io.Closer); ok {
+		defer c.Close()
+	}
 	if verify.Unchecked() && u.opts.Unverifiable == RefuseUnverifiable {
 		return nil, fmt.Errorf("%w: %s: its document declares no digest larder can check (declared %q), and this registry refuses such artifacts (unverifiable = %q)",
 			ErrIntegrity, a.Path, a.Integrity, RefuseUnverifiable)

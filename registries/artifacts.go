@@ -279,6 +279,7 @@ func (u *Upstream) download(f *fill) error {
 	if err != nil {
 		return err
 	}
+	defer closeVerifier(verify)
 	bw, err := u.fetchInto(ctx, f, a, verify)
 	if bw != nil {
 		defer bw.Cancel()
@@ -320,6 +321,7 @@ func (u *Upstream) downloadAhead(ctx context.Context, f *fill) error {
 	if err != nil {
 		return err
 	}
+	defer closeVerifier(verify)
 	if ferr != nil {
 		if f.state().started || a.UpstreamURL == guess.UpstreamURL {
 			return ferr
@@ -347,6 +349,14 @@ func (u *Upstream) downloadAhead(ctx context.Context, f *fill) error {
 	return u.keep(ctx, f, a, bw, verify)
 }
 
+// closeVerifier releases what a verifier holds (a spool file, say),
+// however the download ends.
+func closeVerifier(v Verifier) {
+	if c, ok := v.(io.Closer); ok {
+		c.Close()
+	}
+}
+
 // verifierFor makes the verifier of a by the registry's hook, and applies
 // its policy for an artifact with nothing to check against.
 func (u *Upstream) verifierFor(ctx context.Context, a storage.Artifact) (Verifier, error) {
@@ -357,10 +367,8 @@ func (u *Upstream) verifierFor(ctx context.Context, a storage.Artifact) (Verifie
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Path, err)
 	}
-	if c, ok := verify.(io.Closer); ok {
-		defer c.Close()
-	}
 	if verify.Unchecked() && u.opts.Unverifiable == RefuseUnverifiable {
+		closeVerifier(verify)
 		return nil, fmt.Errorf("%w: %s: its document declares no digest larder can check (declared %q), and this registry refuses such artifacts (unverifiable = %q)",
 			ErrIntegrity, a.Path, a.Integrity, RefuseUnverifiable)
 	}

@@ -72,20 +72,22 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	app, err := newApp(ctx, cfg, log, newRequestLog(cfg, logOut))
-	if err != nil {
-		return err
-	}
-	defer app.close()
-
 	acl, err := newAccess(cfg)
 	if err != nil {
 		return err
 	}
+	// The address first: a port in use must not leave a new, empty data
+	// folder behind.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
+	app, err := newApp(ctx, cfg, log, newRequestLog(cfg, logOut))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer app.close()
 	engines := app.serving(acl)
 	srv := &http.Server{
 		Handler:           engines.std(),

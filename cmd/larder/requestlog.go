@@ -57,10 +57,21 @@ func (l *requestLog) write(e requestEntry) {
 // The time as slog writes it: RFC 3339 with milliseconds.
 const slogTime = "2006-01-02T15:04:05.000Z07:00"
 
+// level is WARN for an answer that says larder failed (a 5xx), so that an
+// operator who keeps only warnings sees them; INFO otherwise.
+func (e requestEntry) level() string {
+	if e.status >= 500 {
+		return "WARN"
+	}
+	return "INFO"
+}
+
 func (e requestEntry) appendText(b []byte) []byte {
 	b = append(b, "time="...)
 	b = e.at.AppendFormat(b, slogTime)
-	b = append(b, " level=INFO msg=request method="...)
+	b = append(b, " level="...)
+	b = append(b, e.level()...)
+	b = append(b, " msg=request method="...)
 	b = appendTextString(b, e.method)
 	b = append(b, " path="...)
 	b = appendTextString(b, e.path)
@@ -80,7 +91,9 @@ func (e requestEntry) appendText(b []byte) []byte {
 func (e requestEntry) appendJSON(b []byte) []byte {
 	b = append(b, `{"time":"`...)
 	b = e.at.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","level":"INFO","msg":"request","method":`...)
+	b = append(b, `","level":"`...)
+	b = append(b, e.level()...)
+	b = append(b, `","msg":"request","method":`...)
 	b = appendJSONString(b, e.method)
 	b = append(b, `,"path":`...)
 	b = appendJSONString(b, e.path)
@@ -149,7 +162,11 @@ type requestLogger struct {
 func (l requestLogger) Admit(*front.Request) *front.Refusal { return nil }
 
 func (l requestLogger) Answered(r *front.Request, o *front.Outcome) {
-	if !l.log.Enabled(context.Background(), slog.LevelInfo) {
+	level := slog.LevelInfo
+	if o.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !l.log.Enabled(context.Background(), level) {
 		return
 	}
 	end := time.Now()

@@ -64,7 +64,7 @@ func (a *app) router() *chi.Mux {
 // quick answers included: the request log, then the access rules (so that
 // refusals are logged too).
 func (a *app) chain(acl *access) front.Chain {
-	c := front.Chain{requestLogger{log: a.log, out: a.requests}}
+	c := front.Chain{requestLogger{log: a.log, out: a.requests}, a.httpMetrics}
 	if acl != nil && acl.active() {
 		c = append(c, acl)
 	}

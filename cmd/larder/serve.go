@@ -175,16 +175,17 @@ func (e serving) std() http.Handler { return front.NetHTTP(e.chain, e.handler) }
 
 // app is a running larder: the store, the mounted registries and what they share.
 type app struct {
-	cfg       Config
-	log       *slog.Logger
-	requests  *requestLog // one line a request, at level info
-	store     *storage.Store
-	env       registries.Env
-	regs      []registries.Registry
-	upstreams []*registries.Upstream
-	metrics   *prometheus.Registry
-	minFree   int64       // min_free_space, for /readyz
-	notReady  atomic.Bool // the last /readyz failed: log only changes
+	cfg         Config
+	log         *slog.Logger
+	requests    *requestLog // one line a request, at level info
+	store       *storage.Store
+	env         registries.Env
+	regs        []registries.Registry
+	upstreams   []*registries.Upstream
+	metrics     *prometheus.Registry
+	httpMetrics *httpMetrics
+	minFree     int64       // min_free_space, for /readyz
+	notReady    atomic.Bool // the last /readyz failed: log only changes
 }
 
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *requestLog) (*app, error) {
@@ -230,6 +231,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		}
 		a.regs = append(a.regs, r)
 	}
+	var mounts []string
+	for _, r := range a.regs {
+		mounts = append(mounts, r.Name())
+	}
+	a.httpMetrics = newHTTPMetrics(reg, mounts)
 	return a, nil
 }
 

@@ -65,6 +65,9 @@ func (u *Upstream) removed(r storage.Removal) {
 func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, d storage.Digest, size int64) error {
 	err := u.env.Store.DB.CommitArtifact(ctx, a, d, size, u.opts.Now())
 	u.held.drop(a.Path)
+	if err == nil && u.env.Stored != nil {
+		u.env.Stored(size)
+	}
 	return err
 }
 

@@ -28,6 +28,9 @@ type Env struct {
 	// NoMemoryCache is memory_cache = false: no rows or blobs are kept in
 	// memory (see held.go). The zero value keeps them.
 	NoMemoryCache bool
+	// Stored, when set, is told the size of every artifact committed (the
+	// max_cache_size watch).
+	Stored func(size int64)
 }
 
 // Upstream is one registry's link to its upstream: the cache policy for

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -113,5 +114,53 @@ func TestMaxCacheSizeEvictionWhileServingFetchesAgainOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// max_cache_size is checked as soon as a download takes the cache past it,
+// not only at the periodic check.
+func TestADownloadPastMaxCacheSizeStartsAnEvictionAtOnce(t *testing.T) {
+	up := npmtest.New()
+	t.Cleanup(up.Close)
+	big := make([]byte, 300_000)
+	for i := range big {
+		big[i] = byte(i * 13 % 251)
+	}
+	up.PublishTarball("big", "1.0.0", big, nil)
+	cfg := defaultConfig()
+	cfg.Data = t.TempDir()
+	cfg.MaxCacheSize = "100KiB"
+	cfg.Registry = []RegistryConfig{{Name: "npm", Kind: "npm", Upstream: up.URL, MetadataTTL: "1h"}}
+	if err := cfg.validate("test"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, newLogger(cfg, io.Discard), newRequestLog(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.keepCacheUnder(ctx, 100<<10, time.Hour); close(done) }() // the next tick is an hour away
+	t.Cleanup(func() { cancel(); <-done })
+
+	srv := httptest.NewServer(a.serving(nil).std())
+	t.Cleanup(srv.Close)
+	resp, err := noProxy.Get(srv.URL + "/npm/big/-/big-1.0.0.tgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		row, err := a.store.DB.Artifact(ctx, "npm", "big/-/big-1.0.0.tgz")
+		if err == nil && !row.Cached() {
+			return // evicted
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a 300 KB download past a 100 KiB max_cache_size was not evicted within 10 s (row %+v, %v)", row, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

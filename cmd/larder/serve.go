@@ -184,8 +184,10 @@ type app struct {
 	upstreams   []*registries.Upstream
 	metrics     *prometheus.Registry
 	httpMetrics *httpMetrics
-	minFree     int64       // min_free_space, for /readyz
-	notReady    atomic.Bool // the last /readyz failed: log only changes
+	minFree     int64         // min_free_space, for /readyz
+	cacheBytes  atomic.Int64  // the cache's size as of the last eviction, plus what was stored since
+	cacheFull   chan struct{} // wakes keepCacheUnder
+	notReady    atomic.Bool   // the last /readyz failed: log only changes
 }
 
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *requestLog) (*app, error) {
@@ -204,7 +206,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		return float64(n)
 	}))
 	renderBytes, _ := parseSize(cfg.RenderCache)
-	a := &app{cfg: cfg, log: log, requests: requests, store: store, metrics: reg}
+	a := &app{cfg: cfg, log: log, requests: requests, store: store, metrics: reg, cacheFull: make(chan struct{}, 1)}
 	a.minFree, _ = parseSize(cfg.MinFreeSpace) // checked by validate
 	store.OnCorrupt(a.reportCorrupt)
 	store.SetMemoryCache(cfg.MemoryCache)
@@ -215,6 +217,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		Hits:          registries.NewHitRecorder(store.DB, log, 5*time.Second),
 		Log:           log,
 		NoMemoryCache: !cfg.MemoryCache,
+	}
+	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 {
+		a.env.Stored = a.stored(max)
 	}
 	for _, rc := range cfg.Registry {
 		opts, err := registryOptions(cfg, rc)
@@ -298,10 +303,28 @@ func (a *app) keepCacheUnder(ctx context.Context, max int64, every time.Duration
 			a.log.Info("max_cache_size: evicted least recently served artifacts", "evicted", len(rep.Evicted),
 				"freed", rep.BytesFreed+rep.OrphanBytes, "before", rep.Before, "after", rep.After, "limit", max)
 		}
+		if err == nil {
+			a.cacheBytes.Store(rep.After)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-a.cacheFull:
+		}
+	}
+}
+
+// stored keeps a running total of the cache's size between evictions, and
+// wakes keepCacheUnder as soon as a new artifact takes it past the limit,
+// rather than at its next tick.
+func (a *app) stored(max int64) func(size int64) {
+	return func(size int64) {
+		if a.cacheBytes.Add(size) > max {
+			select {
+			case a.cacheFull <- struct{}{}:
+			default: // already woken
+			}
 		}
 	}
 }

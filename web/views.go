@@ -69,6 +69,10 @@ type healthView struct {
 	DownSince   jsonTime `json:"down_since"`
 	LastError   string   `json:"last_error"`
 	LastErrorAt jsonTime `json:"last_error_at"`
+	// Contacted is false until larder's first exchange with the upstream
+	// since it started: up then means only that nothing has failed.
+	Contacted bool     `json:"contacted"`
+	LastOK    jsonTime `json:"last_ok"` // the last answer; null: none since start
 }
 
 type trafficView struct {
@@ -100,7 +104,8 @@ type snippetView struct {
 
 func newHealthView(st registries.HealthState, offline bool) healthView {
 	v := healthView{Up: st.Up && !offline, Status: string(st.Status), Since: stamp(st.Since),
-		DownSince: stamp(st.DownSince), LastError: st.LastError, LastErrorAt: stamp(st.LastErrAt)}
+		DownSince: stamp(st.DownSince), LastError: st.LastError, LastErrorAt: stamp(st.LastErrAt),
+		Contacted: st.Contacted, LastOK: stamp(st.LastOK)}
 	if offline {
 		v.Status = "offline"
 	}

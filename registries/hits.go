@@ -58,6 +58,14 @@ func (h *HitRecorder) Add(registry, pkg, path string) {
 	h.mu.Unlock()
 }
 
+// Record counts one hit, as Add does, unless ctx is a warm fill
+// (NotServed).
+func (h *HitRecorder) Record(ctx context.Context, registry, pkg, path string) {
+	if Served(ctx) {
+		h.Add(registry, pkg, path)
+	}
+}
+
 // Flush writes what is pending.
 func (h *HitRecorder) Flush(ctx context.Context) {
 	h.mu.Lock()

@@ -75,6 +75,7 @@ func (q *quickHits) serve(ctx *fasthttp.RequestCtx) bool {
 		Accept:      string(hdr.Peek("Accept")),
 		Encoding:    string(hdr.Peek("Accept-Encoding")),
 		IfNoneMatch: string(hdr.Peek("If-None-Match")),
+		Warm:        len(hdr.Peek(registries.WarmHeader)) > 0,
 	})
 	if !ok {
 		return false

@@ -50,6 +50,7 @@ type mirror struct {
 	pypi      *pypitest.Server
 	wheel     string
 	data      string // the data folder
+	app       *app
 }
 
 func startMirror(t *testing.T, tokens []string) *mirror {
@@ -84,6 +85,7 @@ func startMirror(t *testing.T, tokens []string) *mirror {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.close)
+	m.app = a
 	acl, err := newAccess(cfg)
 	if err != nil {
 		t.Fatal(err)

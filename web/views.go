@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -78,6 +79,15 @@ type healthView struct {
 type trafficView struct {
 	Hour windowView `json:"last_hour"`
 	Day  windowView `json:"last_day"`
+	Week windowView `json:"last_week"`
+	// Series are the charts' bars: "day" (half hours) and "week" (3 hours).
+	Series map[string]seriesView `json:"series"`
+	Charts []chartView           `json:"-"`
+}
+
+type chartView struct {
+	Title string
+	SVG   template.HTML
 }
 
 // windowView counts requests for documents and files answered from the
@@ -124,14 +134,21 @@ func (h *Handler) registryView(r *http.Request, reg registries.Registry) (regist
 		Offline: opts.Offline,
 		Health:  newHealthView(st, opts.Offline),
 		Traffic: trafficView{
-			Hour: window(up.Traffic().Since(time.Hour, now)),
-			Day:  window(up.Traffic().Since(24*time.Hour, now)),
+			Hour:   window(up.Traffic().Since(time.Hour, now)),
+			Day:    window(up.Traffic().Since(24*time.Hour, now)),
+			Week:   window(up.Traffic().Since(registries.TrafficDays*24*time.Hour, now)),
+			Series: map[string]seriesView{},
 		},
 		HTMLURL: h.registryPath(reg.Name()),
 		APIURL:  h.apiRegistryPath(reg.Name()) + "/packages",
 	}
 	if opts.Upstream != nil {
 		v.Upstream = opts.Upstream.Redacted()
+	}
+	for _, spec := range charts {
+		s := newSeries(up.Traffic(), spec, now, "chart-"+spec.Name+"-"+reg.Name())
+		v.Traffic.Series[spec.Name] = s
+		v.Traffic.Charts = append(v.Traffic.Charts, chartView{Title: spec.Title, SVG: s.SVG})
 	}
 	for _, s := range reg.ClientSetup(v.URL) {
 		v.Setup = append(v.Setup, snippetView(s))

@@ -55,9 +55,9 @@ func newSeries(tr *registries.Traffic, spec chartSpec, now time.Time, id string)
 
 // The chart's geometry, in viewBox units: it scales to its box.
 const (
-	chartW, chartH = 480.0, 120.0
-	plotTop        = 14.0
-	plotBottom     = 100.0
+	chartW, chartH = 480.0, 136.0
+	plotTop        = 20.0
+	plotBottom     = 112.0
 )
 
 func drawChart(spec chartSpec, points []pointView, id string) template.HTML {
@@ -76,7 +76,7 @@ func drawChart(spec chartSpec, points []pointView, id string) template.HTML {
 	if peak == 0 {
 		fmt.Fprintf(&b, `<text class="none" x="%g" y="%g" text-anchor="middle">no requests</text>`, chartW/2, (plotTop+plotBottom)/2)
 	} else {
-		fmt.Fprintf(&b, `<text class="peak" x="0" y="10">%s</text>`, formatNum(peak))
+		fmt.Fprintf(&b, `<text class="peak" x="0" y="15">%s</text>`, formatNum(peak))
 		fmt.Fprintf(&b, `<line class="grid" x1="0" y1="%g" x2="%g" y2="%g"/>`, plotTop, chartW, plotTop)
 	}
 	slot := chartW / float64(len(points))

@@ -35,8 +35,8 @@ func TestTrafficChartsShowWhatWasAnsweredBeforeARestart(t *testing.T) {
 	})
 
 	charts := []string{
-		`<svg class="chart" id="chart-day-npm" viewBox="0 0 480 120" role="img" aria-label="Last 24 hours: 3 requests from the cache, 1 from the upstream"`,
-		`<svg class="chart" id="chart-week-npm" viewBox="0 0 480 120" role="img" aria-label="Last 7 days: 8 requests from the cache, 1 from the upstream"`,
+		`<svg class="chart" id="chart-day-npm" viewBox="0 0 480 136" role="img" aria-label="Last 24 hours: 3 requests from the cache, 1 from the upstream"`,
+		`<svg class="chart" id="chart-week-npm" viewBox="0 0 480 136" role="img" aria-label="Last 7 days: 8 requests from the cache, 1 from the upstream"`,
 		`<rect class="cached"`, `<rect class="upstream"`, "from the cache, 1 from the upstream</title>",
 	}
 	r := l.get(t, "/")

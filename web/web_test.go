@@ -50,7 +50,7 @@ func TestAnUpstreamIsUpOnlyOnceItHasAnswered(t *testing.T) {
 
 	l.regs["npm"].up.Health().Success()
 	r = l.get(t, "/")
-	wantPage(t, r, http.StatusOK, `<span class="badge ok">up</span>; last answered <time`)
+	wantPage(t, r, http.StatusOK, `<span class="badge ok">up</span> · last answered <time`)
 	wantAbsent(t, r, "not contacted yet")
 	wantPage(t, l.get(t, "/r/npm"), http.StatusOK, `<span class="badge ok">up</span>`)
 	if body := l.get(t, "/api/v1/registries/npm").body; !strings.Contains(body, `"contacted": true`) {

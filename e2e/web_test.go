@@ -299,6 +299,8 @@ func TestWebUIInABrowserOverALarderFilledByNpmAndPip(t *testing.T) {
 		b.screenshot(t, "package-pypi")
 		b.open(t, "/r/pypi/p/alpha", "h1.pkg")
 		b.wantText(t, "table.versions", "Requires Python", ">=3.8")
+		// Its dependencies, from the core metadata pip fetched (PEP 658).
+		b.wantText(t, "#version", "pip install alpha==1.0.0", "beta", ">=1.0")
 		b.noConsoleErrors(t)
 	})
 

@@ -32,8 +32,12 @@ type about struct {
 	known        bool   // RequiresDist was read from a whole record
 }
 
-// maxMetadata bounds a core metadata file read for the UI.
-const maxMetadata = 4 << 20
+// maxMetadata bounds a core metadata file read for the UI, and
+// maxMetadataReads how many one page view reads.
+const (
+	maxMetadata      = 4 << 20
+	maxMetadataReads = 100
+)
 
 // aboutFromMetadata reads a METADATA file (RFC 822 headers; the
 // description is the body, or, before metadata 2.1, a Description header).
@@ -182,6 +186,9 @@ func (g *Registry) describeAbout(ctx context.Context, info *registries.PackageIn
 		}
 		if _, ok := byVersion[art.Version]; ok {
 			continue // one file per version says it
+		}
+		if len(byVersion) >= maxMetadataReads {
+			break
 		}
 		rc, _, err := g.up.Store().Blobs.Open(ctx, art.SHA256)
 		if err != nil {

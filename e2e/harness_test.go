@@ -98,6 +98,10 @@ func startLarderEnv(t testing.TB, config string, env []string, flags ...string) 
 // set before it starts.
 func startLarderWith(t testing.TB, config string, set func(*larder)) *larder {
 	t.Helper()
+	engine := os.Getenv("LARDER_E2E_ENGINE")
+	if engine != "" && !strings.Contains(config, "http_engine") {
+		config = fmt.Sprintf("http_engine = %q\n", engine) + config
+	}
 	l := &larder{t: t, dir: filepath.Join(t.TempDir(), "data")}
 	l.config = filepath.Join(t.TempDir(), "larder.toml")
 	if err := os.WriteFile(l.config, []byte(config), 0o644); err != nil {
@@ -107,6 +111,9 @@ func startLarderWith(t testing.TB, config string, set func(*larder)) *larder {
 	l.URL = "http://" + l.addr
 	set(l)
 	l.start()
+	if engine != "" && !l.logs("http_engine="+engine, 3*time.Second) {
+		t.Fatalf("LARDER_E2E_ENGINE=%s, but larder does not say it serves with it:\n%s", engine, tail(l.log.String(), 20))
+	}
 	t.Cleanup(func() {
 		l.stop()
 		if t.Failed() || os.Getenv("LARDER_E2E_LOG") != "" {
@@ -114,6 +121,19 @@ func startLarderWith(t testing.TB, config string, set func(*larder)) *larder {
 		}
 	})
 	return l
+}
+
+// logs reports whether larder's log says what, waiting up to wait (the log
+// is written in batches).
+func (l *larder) logs(what string, wait time.Duration) bool {
+	for deadline := time.Now().Add(wait); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(l.log.String(), what) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 func freeAddr(t testing.TB) string {

@@ -46,7 +46,11 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 				return rendered, status, nil, err
 			}}}, nil
 	case kindTarball:
-		return registries.Target{Artifact: &registries.ArtifactTarget{Path: rt.tarball(), Options: tarballOptions,
+		path := rt.tarball()
+		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Package: rt.name, Options: tarballOptions,
+			// Where the registry keeps it: fetched beside the packument
+			// that announces it when larder has never seen it.
+			Upstream: g.upstreamURL(path),
 			Announce: func(ctx context.Context) error {
 				_, err := g.loadPackument(ctx, rt.name, variantAbbreviated)
 				return err

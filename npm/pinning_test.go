@@ -36,6 +36,12 @@ type pinMirror struct {
 
 func newPinMirror(t *testing.T, upstream *npmtest.Server) *pinMirror {
 	t.Helper()
+	return newPinMirrorAt(t, upstream.URL)
+}
+
+// newPinMirrorAt is newPinMirror for an upstream at baseURL.
+func newPinMirrorAt(t *testing.T, baseURL string) *pinMirror {
+	t.Helper()
 	store, err := storage.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +52,7 @@ func newPinMirror(t *testing.T, upstream *npmtest.Server) *pinMirror {
 	t.Cleanup(hits.Close)
 	preg := prometheus.NewRegistry()
 	env := registries.Env{Store: store, Metrics: registries.NewMetrics(preg), Renders: registries.NewRenderCache(0), Hits: hits, Log: log}
-	base, err := url.Parse(upstream.URL)
+	base, err := url.Parse(baseURL)
 	if err != nil {
 		t.Fatal(err)
 	}

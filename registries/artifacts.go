@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -35,6 +36,9 @@ type fillTable struct {
 
 type fill struct {
 	art storage.Artifact
+	// announced, for a fill started ahead of its document, gives the
+	// outcome of loading that document; nil otherwise.
+	announced <-chan error
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change
@@ -209,6 +213,51 @@ func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact) (*fill, err
 	return f, nil
 }
 
+// serveAhead serves an artifact larder has never seen, fetched from its
+// conventional URL while its document is loaded (see downloadAhead).
+func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *ArtifactTarget) error {
+	ctx := r.Context()
+	if !u.reachableFor(ctx) {
+		return u.notCached(t.Path)
+	}
+	f, err := u.joinFillAhead(ctx, t)
+	if err != nil {
+		return err
+	}
+	if f == nil { // stored between our look-up and now
+		a, err := u.env.Store.DB.Artifact(ctx, u.opts.Name, t.Path)
+		if err != nil {
+			return err
+		}
+		return u.serveBlob(w, r, a, t.Options, Hit)
+	}
+	return u.serveFill(w, r, f, t.Options)
+}
+
+// joinFillAhead is joinFill for an artifact whose row does not exist yet:
+// it joins the fill in progress for the path (ahead or not), or starts one
+// ahead of the document, whose loading it starts too.
+func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget) (*fill, error) {
+	u.fills.mu.Lock()
+	defer u.fills.mu.Unlock()
+	if f, ok := u.fills.m[t.Path]; ok {
+		return f, nil
+	}
+	if cur, err := u.env.Store.DB.Artifact(ctx, u.opts.Name, t.Path); err == nil && cur.Cached() {
+		return nil, nil
+	}
+	announced := make(chan error, 1)
+	f := &fill{art: storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream},
+		announced: announced, size: -1, changed: make(chan struct{})}
+	u.fills.m[t.Path] = f
+	// Detached: the document is loaded for every client of the fill, and
+	// for the next ones, whoever started it.
+	actx := context.WithoutCancel(ctx)
+	go func() { announced <- t.Announce(actx) }()
+	go u.runFill(f)
+	return f, nil
+}
+
 func (u *Upstream) runFill(f *fill) {
 	a := f.art
 	err := u.download(f)
@@ -225,38 +274,137 @@ func (u *Upstream) runFill(f *fill) {
 }
 
 func (u *Upstream) download(f *fill) error {
-	a := f.art
-	if err := u.mayFetch(a.UpstreamURL); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
 	defer cancel()
+	if f.announced != nil {
+		return u.downloadAhead(ctx, f)
+	}
+	a := f.art
+	verify, err := u.verifierFor(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer closeVerifier(verify)
+	bw, err := u.fetchInto(ctx, f, a, verify)
+	if bw != nil {
+		defer bw.Cancel()
+	}
+	if err != nil {
+		return err
+	}
+	return u.keep(ctx, f, a, bw, verify)
+}
+
+// downloadAhead fetches an artifact from its conventional URL while the
+// document that announces it is fetched beside it (ArtifactTarget.Upstream),
+// and checks the bytes once both are in: a cold artifact costs one round
+// trip, not two. The bytes reach clients as they arrive, the last one held
+// back as for any download until they are verified.
+func (u *Upstream) downloadAhead(ctx context.Context, f *fill) error {
+	guess := f.art
+	bw, ferr := u.fetchInto(ctx, f, guess, nil)
+	if bw != nil {
+		defer bw.Cancel()
+	}
+	var aerr error
+	select {
+	case aerr = <-f.announced:
+	case <-ctx.Done():
+		aerr = ctx.Err()
+	}
+	if aerr != nil {
+		return aerr
+	}
+	a, err := u.env.Store.DB.Artifact(ctx, guess.Registry, guess.Path)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: its document does not announce %s", ErrNotFound, guess.Path)
+	}
+	if err != nil {
+		return err
+	}
+	verify, err := u.verifierFor(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer closeVerifier(verify)
+	if ferr != nil {
+		if f.state().started || a.UpstreamURL == guess.UpstreamURL {
+			return ferr
+		}
+		// Nothing reached a client, and the document names another
+		// place: fetch from there, as without a guess.
+		bw2, err := u.fetchInto(ctx, f, a, verify)
+		if bw2 != nil {
+			defer bw2.Cancel()
+		}
+		if err != nil {
+			return err
+		}
+		return u.keep(ctx, f, a, bw2, verify)
+	}
+	if verify.Unchecked() && a.UpstreamURL != guess.UpstreamURL {
+		// Nothing vouches for these bytes but the place they came from,
+		// and the document names another one.
+		return fmt.Errorf("%s: its document declares no digest and names %s, not %s, where larder fetched it ahead", a.Path, a.UpstreamURL, guess.UpstreamURL)
+	}
+	// The bytes are in the blob writer: check them against the document.
+	if _, err := io.Copy(verify, io.NewSectionReader(bw, 0, bw.Written())); err != nil {
+		return err
+	}
+	return u.keep(ctx, f, a, bw, verify)
+}
+
+// closeVerifier releases what a verifier holds (a spool file, say),
+// however the download ends.
+func closeVerifier(v Verifier) {
+	if c, ok := v.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// verifierFor makes the verifier of a by the registry's hook, and applies
+// its policy for an artifact with nothing to check against.
+func (u *Upstream) verifierFor(ctx context.Context, a storage.Artifact) (Verifier, error) {
+	if err := u.mayFetch(a.UpstreamURL); err != nil {
+		return nil, err
+	}
 	verify, err := u.opts.Verify(ctx, a)
 	if err != nil {
-		return fmt.Errorf("%s: %w", a.Path, err)
+		return nil, fmt.Errorf("%s: %w", a.Path, err)
 	}
 	if verify.Unchecked() && u.opts.Unverifiable == RefuseUnverifiable {
-		return fmt.Errorf("%w: %s: its document declares no digest larder can check (declared %q), and this registry refuses such artifacts (unverifiable = %q)",
+		closeVerifier(verify)
+		return nil, fmt.Errorf("%w: %s: its document declares no digest larder can check (declared %q), and this registry refuses such artifacts (unverifiable = %q)",
 			ErrIntegrity, a.Path, a.Integrity, RefuseUnverifiable)
+	}
+	return verify, nil
+}
+
+// fetchInto downloads a's bytes from its upstream URL into a new blob
+// writer that f's clients read as it fills, feeding verify (when set) as
+// they arrive. The writer is returned, for the caller to cancel, whenever
+// one was made.
+func (u *Upstream) fetchInto(ctx context.Context, f *fill, a storage.Artifact, verify io.Writer) (storage.BlobWriter, error) {
+	if err := u.mayFetch(a.UpstreamURL); err != nil {
+		return nil, err
 	}
 	// identity: a server that gzips a .tgz on the wire would otherwise have
 	// Go's transport hand back other bytes than the declared digest covers.
 	resp, err := u.get(ctx, a.UpstreamURL, http.Header{"Accept-Encoding": {"identity"}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return statusError(resp)
+		return nil, statusError(resp)
 	}
 	if resp.ContentLength > u.opts.MaxArtifactSize {
-		return fmt.Errorf("%w: %s is %d bytes, over max_artifact_size", ErrTooLarge, a.Path, resp.ContentLength)
+		return nil, fmt.Errorf("%w: %s is %d bytes, over max_artifact_size", ErrTooLarge, a.Path, resp.ContentLength)
 	}
 	bw, err := u.env.Store.Blobs.Create(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer bw.Cancel()
 	f.mu.Lock()
 	f.started, f.size, f.w = true, resp.ContentLength, bw
 	f.notify()
@@ -268,11 +416,13 @@ func (u *Upstream) download(f *fill) error {
 		k, rerr := resp.Body.Read(buf)
 		if k > 0 {
 			if n += int64(k); n > u.opts.MaxArtifactSize {
-				return fmt.Errorf("%w: %s is over max_artifact_size", ErrTooLarge, a.Path)
+				return bw, fmt.Errorf("%w: %s is over max_artifact_size", ErrTooLarge, a.Path)
 			}
-			verify.Write(buf[:k])
+			if verify != nil {
+				verify.Write(buf[:k])
+			}
 			if _, err := bw.Write(buf[:k]); err != nil {
-				return fmt.Errorf("writing %s: %w", a.Path, err)
+				return bw, fmt.Errorf("writing %s: %w", a.Path, err)
 			}
 			f.mu.Lock()
 			f.written = n
@@ -283,31 +433,45 @@ func (u *Upstream) download(f *fill) error {
 			break
 		}
 		if rerr != nil {
-			return u.bodyFailed(resp, fmt.Errorf("reading %s after %d bytes: %w", a.Path, n, rerr))
+			return bw, u.bodyFailed(resp, fmt.Errorf("reading %s after %d bytes: %w", a.Path, n, rerr))
 		}
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return u.bodyFailed(resp, fmt.Errorf("%s truncated: %d of %d bytes", a.Path, n, resp.ContentLength))
+		return bw, u.bodyFailed(resp, fmt.Errorf("%s truncated: %d of %d bytes", a.Path, n, resp.ContentLength))
 	}
+	return bw, nil
+}
+
+// keep checks what bw holds and, only when it passes, makes it durable and
+// writes a's row: the row is the completion marker.
+func (u *Upstream) keep(ctx context.Context, f *fill, a storage.Artifact, bw storage.BlobWriter, verify Verifier) error {
 	if err := verify.Check(); err != nil {
-		return fmt.Errorf("%s from %s: %w", a.Path, resp.Request.URL.Redacted(), err)
+		return fmt.Errorf("%s from %s: %w", a.Path, redacted(a.UpstreamURL), err)
 	}
 	digest, size, err := bw.Commit(ctx, "")
 	if err != nil {
 		return err
 	}
+	declared := a.Integrity
 	a, firstSight := pinAtFirstSight(a, verify, digest)
-	// The row is the completion marker, written after the blob is durable.
 	if err := u.commitArtifact(ctx, a, digest, size); err != nil {
 		return err
 	}
 	if firstSight {
-		u.warnFirstSight(f.art.Integrity, a)
+		u.warnFirstSight(declared, a)
 	}
 	f.mu.Lock()
 	f.digest = digest
 	f.mu.Unlock()
 	return nil
+}
+
+// redacted is raw without user info, for messages.
+func redacted(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
 }
 
 // serveFill streams a fill in progress to one client.

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,38 +43,29 @@ type artifactFixture struct {
 	u   *Upstream
 	srv *httptest.Server
 
-	mu    sync.Mutex
-	errs  []error    // what ServeArtifact returned
-	conns []net.Conn // the server's side of each client connection
+	mu   sync.Mutex
+	errs []error // what ServeArtifact returned
+	// Whether a response is being batched (see BatchingWriter), and how
+	// many were.
+	holding atomic.Bool
+	batches atomic.Int32
 }
 
 func newArtifactFixture(t *testing.T, opts Options) *artifactFixture {
 	t.Helper()
 	x := &artifactFixture{e: newTestEnv(t), f: newFakeUpstream(t)}
 	x.u = x.e.upstream(t, x.f.URL("/"), opts)
-	x.srv = httptest.NewUnstartedServer(http.HandlerFunc(x.serve))
-	// As larder's server does, so that responses are corked where larder
-	// corks them.
-	x.srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		x.mu.Lock()
-		x.conns = append(x.conns, c)
-		x.mu.Unlock()
-		return WithConn(ctx, c)
-	}
-	x.srv.Start()
+	x.srv = httptest.NewServer(http.HandlerFunc(x.serve))
 	t.Cleanup(x.srv.Close)
 	return x
-}
-
-func (x *artifactFixture) lastConn() net.Conn {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.conns[len(x.conns)-1]
 }
 
 // serve is an ecosystem's artifact handler in miniature: look the row up,
 // serve it, map an error to a status.
 func (x *artifactFixture) serve(w http.ResponseWriter, r *http.Request) {
+	// As larder's server does, so that responses are batched where
+	// larder batches them.
+	w = batchingRecorder{w, &x.holding, &x.batches}
 	a, err := x.e.Store.DB.Artifact(r.Context(), testRegistry, strings.TrimPrefix(r.URL.Path, "/"))
 	if err == nil {
 		err = x.u.ServeArtifact(w, r, a, tarballOptions)

@@ -27,9 +27,13 @@ func newClient(o Options) *http.Client {
 		ResponseHeaderTimeout: o.ResponseTimeout,
 		ExpectContinueTimeout: time.Second,
 		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   o.MaxConnections,
+		// Bounded: a cold install of hundreds of packages must not open
+		// hundreds of connections to one registry. Over HTTP/2 one
+		// connection carries many requests at once.
+		MaxConnsPerHost:   o.MaxConnections,
+		IdleConnTimeout:   90 * time.Second,
+		ForceAttemptHTTP2: true,
 		// Bounded headers: a hostile upstream cannot make larder buffer
 		// without end.
 		MaxResponseHeaderBytes: 1 << 20,
@@ -106,12 +110,14 @@ var errIdle = errors.New("idle time-out")
 // connect_timeout.
 var errConnectTimeout = errors.New("connect time-out")
 
-// connectBound bounds the whole of getting a connection (DNS, TCP, a proxy's
-// answer to CONNECT, TLS) by one time-out. The transport bounds the dial and
-// the TLS handshake itself, but waits up to a minute for a proxy that
-// accepted the connection and never answers its CONNECT when the request has
-// no deadline; a hung corporate proxy would then cost a minute per request
-// before the upstream is even suspected.
+// connectBound bounds the whole of getting a new connection (DNS, TCP, a
+// proxy's answer to CONNECT, TLS) by one time-out. The transport bounds the
+// dial and the TLS handshake itself, but waits up to a minute for a proxy
+// that accepted the connection and never answers its CONNECT when the
+// request has no deadline; a hung corporate proxy would then cost a minute
+// per request before the upstream is even suspected. The clock starts when
+// the connection does (its DNS look-up or dial), not while the request waits
+// its turn under max_connections, and a reused connection has none.
 type connectBound struct {
 	rt      http.RoundTripper
 	timeout time.Duration
@@ -119,13 +125,32 @@ type connectBound struct {
 
 func (c connectBound) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(c.timeout, func() { cancel(errConnectTimeout) })
+	var mu sync.Mutex
+	var timer *time.Timer
+	connected := false
+	start := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if timer == nil && !connected {
+			timer = time.AfterFunc(c.timeout, func() { cancel(errConnectTimeout) })
+		}
+	}
+	stop := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		connected = true
+		if timer != nil {
+			timer.Stop()
+		}
+	}
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { timer.Stop() },
+		DNSStart:     func(httptrace.DNSStartInfo) { start() },
+		ConnectStart: func(string, string) { start() },
+		GotConn:      func(httptrace.GotConnInfo) { stop() },
 	})
 	resp, err := c.rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {
-		timer.Stop()
+		stop()
 		if errors.Is(context.Cause(ctx), errConnectTimeout) {
 			err = fmt.Errorf("no connection to %s within %s (DNS, TCP, a proxy's CONNECT and TLS together): %w", req.URL.Host, c.timeout, errConnectTimeout)
 		}

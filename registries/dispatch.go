@@ -59,7 +59,14 @@ type DocumentTarget struct {
 // ArtifactTarget is an immutable file at Path.
 type ArtifactTarget struct {
 	Path    string
+	Package string // the package it belongs to, for the hit counts
 	Options ArtifactOptions
+	// Upstream is where the artifact conventionally lives upstream, when
+	// that follows from its path (npm's tarballs); "" when only its
+	// document can say (PyPI's files). With it, a cold artifact is fetched
+	// at the same time as the document that announces it, and checked
+	// against that document once both are in.
+	Upstream string
 	// Announce loads the document that announces the artifact, for an
 	// artifact asked for before it (npm ci from a lockfile on a cold
 	// cache): that document says where the artifact lives and what it must
@@ -135,11 +142,7 @@ func (m *Mounted) serve(w http.ResponseWriter, r *http.Request, t Target) error 
 		m.up.ServeDocument(w, r, rendered, status, d.Vary, extra...)
 		return nil
 	}
-	a, err := m.up.artifactOrAnnounce(r.Context(), t.Artifact)
-	if err != nil {
-		return err
-	}
-	return m.up.ServeArtifact(w, r, a, t.Artifact.Options)
+	return m.up.serveArtifactTarget(w, r, t.Artifact)
 }
 
 // Quick answers a plain GET or HEAD when it can, without waiting on the
@@ -162,18 +165,26 @@ func (m *Mounted) Quick(r Request) (Quick, bool) {
 	return m.up.Quick(r, t.Artifact.Path, t.Artifact.Options)
 }
 
-// artifactOrAnnounce is the row of the artifact t names, loading the
-// document that announces it first when larder has not seen it yet.
-func (u *Upstream) artifactOrAnnounce(ctx context.Context, t *ArtifactTarget) (storage.Artifact, error) {
+// serveArtifactTarget serves the artifact t names: held, or fetched ahead
+// of its document when its upstream URL follows from its path, or after
+// loading the document that announces it when it does not.
+func (u *Upstream) serveArtifactTarget(w http.ResponseWriter, r *http.Request, t *ArtifactTarget) error {
+	ctx := r.Context()
 	a, err := u.Artifact(ctx, t.Path)
 	if errors.Is(err, storage.ErrNotFound) && t.Announce != nil {
+		if t.Upstream != "" {
+			return u.serveAhead(w, r, t)
+		}
 		if err := t.Announce(ctx); err != nil {
-			return storage.Artifact{}, err
+			return err
 		}
 		a, err = u.Artifact(ctx, t.Path)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Artifact{}, ErrNotFound
+		return ErrNotFound
 	}
-	return a, err
+	if err != nil {
+		return err
+	}
+	return u.ServeArtifact(w, r, a, t.Options)
 }

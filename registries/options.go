@@ -25,6 +25,10 @@ type Options struct {
 	// revalidation goes on in the background). 2s.
 	StaleWait time.Duration
 
+	// MaxConnections bounds the connections open to one upstream host at
+	// once; requests past it wait for one to come free. 64.
+	MaxConnections int
+
 	MaxDocumentSize int64 // 256 MiB (decompressed; real packuments reach 40 MB)
 	MaxArtifactSize int64 // 4 GiB
 
@@ -61,6 +65,9 @@ func (o *Options) setDefaults() {
 	def(&o.ProbeInterval, 2*time.Second)
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = 64
 	}
 	if o.MaxDocumentSize == 0 {
 		o.MaxDocumentSize = 256 << 20

@@ -19,7 +19,7 @@ type Quick struct {
 	// The content: Body, or File of Size bytes (a blob too large to keep
 	// in memory, which the sender releases once sent).
 	Body []byte // never changed: send it without copying
-	File *storage.SharedBlob
+	File Sendable
 	Size int64
 
 	ETag  string

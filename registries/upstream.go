@@ -74,6 +74,9 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	// A probe is one request: a connection, then headers.
 	u.health = newHealth(opts.FailuresToDown, opts.ProbeInterval, opts.ConnectTimeout+opts.ResponseTimeout, u.probe, u.healthChanged)
 	u.showHealth(u.health.State(), time.Now())
+	// Counters start at zero, so that a rate or an alert on them is
+	// defined before their first event.
+	env.Metrics.PinConflicts.WithLabelValues(opts.Name)
 	if env.Hits != nil {
 		env.Hits.trackTraffic(opts.Name, &u.traffic)
 	}

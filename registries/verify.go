@@ -21,6 +21,10 @@ type Verifier interface {
 	Unchecked() bool
 }
 
+// A Verifier that holds resources while it reads (a spooled copy of an
+// archive that can only be read whole) also implements io.Closer: it is
+// closed when the download ends, whether or not Check was called.
+
 // VerifyFunc makes the Verifier of an artifact about to be downloaded, from
 // what its document declared (the row's Integrity) or from what else the
 // ecosystem knows: a checksum database, a side file. It is the ecosystem's

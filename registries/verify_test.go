@@ -9,7 +9,9 @@ import (
 	"hash"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/storage"
 )
@@ -110,4 +112,44 @@ func TestARegistryThatRefusesTheUnverifiableStoresNothing(t *testing.T) {
 		t.Errorf("the upstream was asked %d times", n)
 	}
 	x.assertNothingStored(t)
+}
+
+// closingVerifier counts its Close calls.
+type closingVerifier struct {
+	sideFileVerifier
+	closed *atomic.Int32
+}
+
+func (v *closingVerifier) Close() error { v.closed.Add(1); return nil }
+
+func TestAVerifierThatHoldsResourcesIsClosedHoweverTheDownloadEnds(t *testing.T) {
+	t.Parallel()
+	body := randomBytes(smallSize, 74)
+	sum := sha256.Sum256(body)
+	for _, tt := range []struct {
+		name    string
+		handler http.Handler
+	}{
+		{"stored", bytesHandler(body)},
+		{"cut short, before Check", truncatedHandler(body)},
+		{"the upstream fails", statusHandler(http.StatusInternalServerError)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var closed atomic.Int32
+			x := newArtifactFixture(t, Options{Verify: func(context.Context, storage.Artifact) (Verifier, error) {
+				return &closingVerifier{sideFileVerifier{h: sha256.New(), want: sum[:]}, &closed}, nil
+			}})
+			x.f.handle(tarballUpstream, tt.handler)
+			x.announce(t, body)
+			x.get(t, http.MethodGet, nil)
+			deadline := time.Now().Add(5 * time.Second)
+			for closed.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if n := closed.Load(); n != 1 {
+				t.Errorf("the verifier was closed %d times, want once", n)
+			}
+		})
+	}
 }

@@ -5,4 +5,4 @@ package storage
 import "errors"
 
 // CachestatRefused: cachestat(2) is Linux's.
-func CachestatRefused(fd uintptr) error { return errors.New("cachestat(2) is Linux only") }
+func CachestatRefused(*SharedBlob) error { return errors.New("cachestat(2) is Linux only") }

@@ -19,3 +19,6 @@ func SharedSweepPending(s *FSBlobs) bool {
 	defer s.shared.mu.Unlock()
 	return s.shared.sweeper != nil
 }
+
+// Resident is b.resident, for the tests outside the package.
+func (b *SharedBlob) Resident(off, n int64) bool { return b.resident(off, n) }

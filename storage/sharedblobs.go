@@ -15,7 +15,8 @@ import (
 // sends it, as nginx's open_file_cache does: serving a held tarball then
 // costs no open, fstat and close, which on a 1 MB file is several percent
 // of the whole request. Readers use positional reads only (ReadAt, or
-// sendfile with an explicit offset); the file's own offset is never used.
+// SendTo's sendfile with an explicit offset); the file's own offset is
+// never used.
 // Each OpenShared is paired with one Release.
 type SharedBlob struct {
 	f    *os.File
@@ -34,10 +35,6 @@ type SharedBlob struct {
 // Size is the blob's length in bytes.
 func (b *SharedBlob) Size() int64 { return b.size }
 
-// Fd is the open file's descriptor, valid until Release, for sendfile with
-// an explicit offset.
-func (b *SharedBlob) Fd() uintptr { return b.fd }
-
 // ReadAt reads from the blob at off without moving any offset.
 func (b *SharedBlob) ReadAt(p []byte, off int64) (int, error) { return b.f.ReadAt(p, off) }
 
@@ -55,10 +52,10 @@ func (b *SharedBlob) Invalidate() {
 	}
 }
 
-// Resident reports whether the n bytes from off are all in the page cache,
+// resident reports whether the n bytes from off are all in the page cache,
 // so that reading them will not wait on the disk. False when it cannot
 // tell. Valid until Release.
-func (b *SharedBlob) Resident(off, n int64) bool {
+func (b *SharedBlob) resident(off, n int64) bool {
 	return n > 0 && off >= 0 && off+n <= b.size && inPageCache(b.fd, off, n)
 }
 

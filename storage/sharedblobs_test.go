@@ -417,7 +417,7 @@ func TestSharedBlobResidentFollowsThePageCache(t *testing.T) {
 			t.Errorf("Resident(%d, %d) of a %d-byte blob = true", r[0], r[1], size)
 		}
 	}
-	if err := storage.CachestatRefused(b.Fd()); err != nil {
+	if err := storage.CachestatRefused(b); err != nil {
 		t.Skipf("cachestat(2) is refused here (%v: a kernel before 6.5, or a seccomp filter): Resident always says false", err)
 	}
 	if err := dropPages(blobPath(root, d)); err != nil {

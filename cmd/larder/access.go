@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/larder-mirror/larder/cmd/larder/front"
 )
 
 // access decides who may talk to larder: an allow-list of client networks
@@ -98,64 +100,32 @@ func readTokenFile(path string) ([][32]byte, error) {
 // load balancers call them without credentials.
 func isProbe(path string) bool { return path == "/healthz" || path == "/readyz" }
 
-func (a *access) wrap(next http.Handler) http.Handler {
-	if len(a.allow) == 0 && len(a.tokens) == 0 {
-		return next
-	}
-	return &guarded{a: a, next: next}
-}
-
-// guarded is next behind the access rules. It decides from the request
-// line and headers alone (refusal), so that the fasthttp front can ask
-// before it reads a byte of a body or lets a client send one.
-type guarded struct {
-	a    *access
-	next http.Handler
-}
-
-func (g *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if no := g.refusal(r.RemoteAddr, r.URL.Path, r.Header.Get("Authorization")); no != nil {
-		if no.challenge {
-			w.Header().Set("WWW-Authenticate", authChallenge)
-		}
-		http.Error(w, no.msg, no.status)
-		return
-	}
-	g.next.ServeHTTP(w, r)
-}
-
-// A refusal is how the access rules turn a request away.
-type refusal struct {
-	status    int
-	msg       string
-	challenge bool // with a WWW-Authenticate header: a token would do
-}
-
-const authChallenge = `Basic realm="larder"`
+// active reports whether there are rules to apply at all.
+func (a *access) active() bool { return len(a.allow) > 0 || len(a.tokens) > 0 }
 
 var (
-	refusedAddress = &refusal{status: http.StatusForbidden, msg: "403 Forbidden: your address is not in larder's allow list"}
-	refusedToken   = &refusal{status: http.StatusUnauthorized, challenge: true,
-		msg: "401 Unauthorized: larder needs a token (Authorization: Bearer TOKEN, or basic auth with the token as password)"}
+	refusedAddress = &front.Refusal{Status: http.StatusForbidden, Msg: "403 Forbidden: your address is not in larder's allow list"}
+	refusedToken   = &front.Refusal{Status: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {`Basic realm="larder"`}},
+		Msg: "401 Unauthorized: larder needs a token (Authorization: Bearer TOKEN, or basic auth with the token as password)"}
 )
 
-// refusal is nil for a request the rules let through, from remote for
-// path (unescaped, as URL.Path) with that Authorization header.
-func (g *guarded) refusal(remote, path, authorization string) *refusal {
-	if !g.a.allowed(remote) {
+// Admit applies the rules to a request, from its line and headers alone:
+// the front asks before it reads a byte of a body or lets a client send
+// one, and before any quick answer. A client outside the allow-list, or
+// without a token, must not make larder read, let alone hold, what it
+// sends.
+func (a *access) Admit(r *front.Request) *front.Refusal {
+	if !a.allowed(r.Remote()) {
 		return refusedAddress
 	}
-	if len(g.a.tokens) > 0 && !isProbe(path) && !g.a.authorized(authorization) {
+	if len(a.tokens) > 0 && !isProbe(r.Path()) && !a.authorized(r.Header("Authorization")) {
 		return refusedToken
 	}
 	return nil
 }
 
-// permits is wrap's decision for a request that is not a probe: true when
-// it may be served.
-func (a *access) permits(remote, authorization string) bool {
-	return a.allowed(remote) && (len(a.tokens) == 0 || a.authorized(authorization))
-}
+// Answered: the rules have nothing to say of an answer.
+func (a *access) Answered(*front.Request, *front.Outcome) {}
 
 func (a *access) allowed(remote string) bool {
 	if len(a.allow) == 0 {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/larder-mirror/larder/cmd/larder/front"
 )
 
 func TestLarderRefusesToStartOpenToTheWorld(t *testing.T) {
@@ -44,7 +46,7 @@ func TestAccessRulesApplyToEveryRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := acl.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("cached tarball")) }))
+	h := serving{handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("cached tarball")) }), chain: front.Chain{acl}}.std()
 	tests := []struct {
 		name, remote, path, auth string
 		want                     int

@@ -3,10 +3,18 @@ package main
 import (
 	"errors"
 	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/larder-mirror/larder/cmd/larder/front"
 )
 
 func TestServeRefusesAStrayArgumentAndSaysWhatItExpected(t *testing.T) {
@@ -118,3 +126,45 @@ func captureStderr(t *testing.T, fn func()) string {
 }
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+func TestAPortInUseLeavesNoDataFolderBehind(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := filepath.Join(t.TempDir(), "larder-data")
+	err = serve([]string{"--listen", ln.Addr().String(), "--data", data})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("serve on a port in use = %v", err)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the data folder was created: %v", err)
+	}
+}
+
+func TestEveryAnswerIsCountedByRegistryAndCodeAndCountersStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newHTTPMetrics(reg, []string{"npm"})
+	out, err := testutil.GatherAndCount(reg, "larder_http_requests_total")
+	if err != nil || out != 1 {
+		t.Fatalf("before any request: %d series, %v; want npm's at zero", out, err)
+	}
+	h := front.NetHTTP(front.Chain{m}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "leaf") || strings.HasPrefix(r.URL.Path, "/api/") {
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	for _, path := range []string{"/npm/leaf", "/npm/leaf/-/leaf-1.0.0.tgz", "/api/v1/registries", "/nope/x"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	}
+	for _, w := range []struct {
+		registry, code string
+		n              float64
+	}{{"npm", "200", 1}, {"npm", "404", 1}, {"", "200", 1}, {"", "404", 1}} {
+		if got := testutil.ToFloat64(m.requests.WithLabelValues(w.registry, w.code)); got != w.n {
+			t.Errorf("registry %q code %s: %v, want %v", w.registry, w.code, got, w.n)
+		}
+	}
+}

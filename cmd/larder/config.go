@@ -77,6 +77,7 @@ type RegistryConfig struct {
 	MaxDocumentSize string `toml:"max_document_size"`
 	MaxArtifactSize string `toml:"max_artifact_size"`
 	Unverifiable    string `toml:"unverifiable"`
+	MaxConnections  int    `toml:"max_connections"`
 
 	// Keys are the table's keys that belong to its kind (registries.Kind
 	// Keys, such as npm's tarball_hosts), read by the kind's Decode.
@@ -282,6 +283,9 @@ func (c *Config) validate(path string) error {
 			if v == 0 && s.v != "" {
 				return bad(key(s.k), "%q is zero, which would refuse everything; leave the key out for the default, %s", s.v, s.def)
 			}
+		}
+		if r.MaxConnections < 0 {
+			return bad(key("max_connections"), "%d is negative; want a positive number of connections (leave the key out for the default, 64)", r.MaxConnections)
 		}
 		if r.Unverifiable != "" && !slices.Contains(registries.UnverifiablePolicies, r.Unverifiable) {
 			return bad(key("unverifiable"), "%q is not a policy; want one of %s", r.Unverifiable, strings.Join(registries.UnverifiablePolicies, ", "))

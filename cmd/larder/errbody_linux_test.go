@@ -34,7 +34,7 @@ func TestAFullDiskShowsClientsNoServerPath(t *testing.T) {
 		}
 	})
 	i := 0
-	engines(t, p.handler, func(t *testing.T, base string) {
+	engines(t, p.serving, func(t *testing.T, base string) {
 		// Documents are fetched while there is room, so that what fails is
 		// storing the download.
 		pkg, cold := fmt.Sprintf("pkg%d", i), fmt.Sprintf("pkg%d", i+1)

@@ -44,16 +44,17 @@ func TestMaxCacheSizeEvictionWhileServingFetchesAgainOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			var handled int
-			h := acl.wrap(a.handler())
-			counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := a.serving(acl)
+			counted := s
+			counted.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				handled++ // one client, one request at a time
-				h.ServeHTTP(w, r)
+				s.handler.ServeHTTP(w, r)
 			})
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := newFront(counted, newQuickHits(a.regs, acl, a.requests, a.log).serve, a.log)
+			f := counted.fast(a.log)
 			go f.Serve(ln)
 			t.Cleanup(func() { f.Shutdown(context.Background()) })
 			base := "http://" + ln.Addr().String()

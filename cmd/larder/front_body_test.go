@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/larder-mirror/larder/cmd/larder/front"
 )
 
 // countingListener records, for each connection it accepts, how many bytes
@@ -73,7 +75,7 @@ func bodyEngines(t *testing.T, allow []string, h http.Handler, test func(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	guarded := acl.wrap(h)
+	guarded := serving{handler: h, chain: front.Chain{acl}}
 	listen := func(t *testing.T) *countingListener {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -83,14 +85,14 @@ func bodyEngines(t *testing.T, allow []string, h http.Handler, test func(t *test
 	}
 	t.Run("fasthttp", func(t *testing.T) {
 		ln := listen(t)
-		f := newFront(guarded, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		f := guarded.fast(slog.New(slog.NewTextHandler(io.Discard, nil)))
 		go f.Serve(ln)
 		t.Cleanup(func() { f.Shutdown(t.Context()) })
 		test(t, ln.Addr().String(), ln)
 	})
 	t.Run("net/http", func(t *testing.T) {
 		ln := listen(t)
-		srv := &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+		srv := &http.Server{Handler: guarded.std(), ConnContext: front.ConnContext, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 		go srv.Serve(ln)
 		t.Cleanup(func() { srv.Close() })
 		test(t, ln.Addr().String(), ln)
@@ -218,7 +220,7 @@ func TestAnAdmittedClientsBodyIsStreamedToTheRoute(t *testing.T) {
 // Past the limit a chunked body fails to read, and a declared one is
 // refused before it is sent.
 func TestTheFrontsBodyLimit(t *testing.T) {
-	base := startFront(t, readsBody)
+	base := startFront(t, plain(readsBody))
 	addr := strings.TrimPrefix(base, "http://")
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {

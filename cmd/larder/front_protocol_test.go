@@ -140,7 +140,7 @@ func TestAnHTTP10ResponseOfUnknownLengthIsCloseDelimited(t *testing.T) {
 			w.Write(p[:10_000])
 		}
 	})
-	engines(t, h, func(t *testing.T, base string) {
+	engines(t, plain(h), func(t *testing.T, base string) {
 		for _, c := range []struct{ path, connection string }{{"/large", ""}, {"/large", "keep-alive"}, {"/flushed", ""}} {
 			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 			if err != nil {
@@ -179,7 +179,7 @@ func TestAnHTTP10ResponseOfUnknownLengthIsCloseDelimited(t *testing.T) {
 // A body may hold any bytes, bare LFs included, chunked or not, on a
 // fresh connection and on one that served a request.
 func TestABodyWithBareLFsIsServed(t *testing.T) {
-	base := startFront(t, readsBody)
+	base := startFront(t, plain(readsBody))
 	body := strings.Repeat("line\n", 5000)
 	want := fmt.Sprintf("%d %x", len(body), sha256.Sum256([]byte(body)))
 	tr := &http.Transport{Proxy: nil}

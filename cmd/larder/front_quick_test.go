@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/larder-mirror/larder/cmd/larder/front"
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
 )
@@ -90,20 +91,21 @@ func startMirror(t *testing.T, tokens []string) *mirror {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := acl.wrap(a.handler())
+	s := a.serving(acl)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	counted := s
+	counted.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.handled.Add(1)
-		h.ServeHTTP(w, r)
+		s.handler.ServeHTTP(w, r)
 	})
-	f := newFront(counted, newQuickHits(a.regs, acl, a.requests, a.log).serve, a.log)
+	f := counted.fast(a.log)
 	go f.Serve(ln)
 	t.Cleanup(func() { f.Shutdown(context.Background()) })
 	m.fast = "http://" + ln.Addr().String()
-	std := &http.Server{Handler: h}
+	std := &http.Server{Handler: s.std(), ConnContext: front.ConnContext}
 	sln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +150,8 @@ func (m *mirror) do(t *testing.T, base, method, path string, header http.Header)
 
 // A held tarball or wheel is answered by the front itself with what the
 // handler would send: status, headers, bytes, the hit counted and logged.
-// What it cannot answer alike (ranges, conditions, queries, a refused
-// client) reaches the handler.
+// What it cannot answer alike (ranges, conditions, queries) reaches the
+// handler; a refused client reaches neither, the chain answers it.
 func TestQuickHitsAnswerAsTheHandlerWould(t *testing.T) {
 	m := startMirror(t, []string{"s3cret"})
 	auth := http.Header{"Authorization": {"Bearer s3cret"}}
@@ -200,6 +202,7 @@ func TestQuickHitsAnswerAsTheHandlerWould(t *testing.T) {
 	}{
 		{"no token", tgz, nil, http.StatusUnauthorized},
 		{"a wrong token", tgz, http.Header{"Authorization": {"Bearer nope"}}, http.StatusUnauthorized},
+		{"no token for the UI", "/", nil, http.StatusUnauthorized},
 		{"a range", tgz, http.Header{"Authorization": auth["Authorization"], "Range": {"bytes=0-9"}}, http.StatusPartialContent},
 		{"a matching ETag", tgz, http.Header{"Authorization": auth["Authorization"], "If-None-Match": {"*"}}, http.StatusNotModified},
 		{"a query", tgz + "?cachebust=1", auth, http.StatusOK},
@@ -208,8 +211,12 @@ func TestQuickHitsAnswerAsTheHandlerWould(t *testing.T) {
 		want, wantBody := m.do(t, m.std, "GET", c.path, c.header)
 		handled := m.handled.Load()
 		got, gotBody := m.do(t, m.fast, "GET", c.path, c.header)
-		if m.handled.Load() == handled {
+		refused := c.status == http.StatusUnauthorized
+		if m.handled.Load() == handled && !refused {
 			t.Errorf("%s: the front answered without the handler", c.name)
+		}
+		if m.handled.Load() != handled && refused {
+			t.Errorf("%s: a refused request reached the handler", c.name)
 		}
 		if got.StatusCode != c.status || want.StatusCode != c.status || !bytes.Equal(gotBody, wantBody) {
 			t.Errorf("%s: front %s (%d bytes), handler %s (%d bytes), want %d", c.name, got.Status, len(gotBody), want.Status, len(wantBody), c.status)
@@ -321,7 +328,7 @@ func TestPlainPath(t *testing.T) {
 		"/npm/\xc3\xa9":                false,
 		"/npm/a\"b":                    false,
 	} {
-		if got := plainPath([]byte(uri)); got != want {
+		if got := plainPath(uri); got != want {
 			t.Errorf("plainPath(%q) = %v, want %v", uri, got, want)
 		}
 	}
@@ -334,7 +341,7 @@ func FuzzPlainPathIsWhatNetURLEscapes(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, uri string) {
-		if !plainPath([]byte(uri)) {
+		if !plainPath(uri) {
 			return
 		}
 		u, err := url.ParseRequestURI(uri)

@@ -30,7 +30,7 @@ func mountTmpfs(t *testing.T, size string) string {
 func TestNotReadyOnAFullDisk(t *testing.T) {
 	disk := mountTmpfs(t, "8m")
 	p := startProbeApp(t, filepath.Join(disk, "data"), nil)
-	engines(t, p.handler, func(t *testing.T, base string) {
+	engines(t, p.serving, func(t *testing.T, base string) {
 		if code, body := probe(t, http.MethodGet, base+"/readyz"); code != http.StatusOK {
 			t.Fatalf("before the disk filled: %d %q", code, body)
 		}
@@ -82,7 +82,7 @@ func TestServeOfflineAReadOnlyDataFolder(t *testing.T) {
 	if !p.app.store.ReadOnly() {
 		t.Fatal("the store is not read-only")
 	}
-	engines(t, p.handler, func(t *testing.T, base string) {
+	engines(t, p.serving, func(t *testing.T, base string) {
 		code, body := probe(t, http.MethodGet, base+"/npm/"+src.tarball.Path)
 		if code != http.StatusOK || body != src.tarballBytes {
 			t.Errorf("tarball: %d, %d bytes", code, len(body))

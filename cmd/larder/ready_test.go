@@ -19,7 +19,7 @@ import (
 // the data folder and the probes matter, with its log kept.
 type probeApp struct {
 	app     *app
-	handler http.Handler
+	serving serving
 	log     *lockedBuffer
 	data    string
 	close   func()
@@ -51,7 +51,7 @@ func startProbeApp(t *testing.T, data string, edit func(*Config)) *probeApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.app, p.handler = a, acl.wrap(a.handler())
+	p.app, p.serving = a, a.serving(acl)
 	return p
 }
 
@@ -74,7 +74,7 @@ func probe(t *testing.T, method, url string) (int, string) {
 // on both engines.
 func TestProbesAnswerHEADAsGET(t *testing.T) {
 	p := startProbeApp(t, t.TempDir(), nil)
-	engines(t, p.handler, func(t *testing.T, base string) {
+	engines(t, p.serving, func(t *testing.T, base string) {
 		for _, path := range []string{"/healthz", "/readyz"} {
 			code, body := probe(t, http.MethodGet, base+path)
 			if code != http.StatusOK {
@@ -93,7 +93,7 @@ func TestProbesAnswerHEADAsGET(t *testing.T) {
 // "this|or that".
 func wantNotReady(t *testing.T, p *probeApp, why ...string) {
 	t.Helper()
-	engines(t, p.handler, func(t *testing.T, base string) {
+	engines(t, p.serving, func(t *testing.T, base string) {
 		for _, method := range []string{http.MethodGet, http.MethodHead} {
 			code, body := probe(t, method, base+"/readyz")
 			if code != http.StatusServiceUnavailable {

@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/larder-mirror/larder/cmd/larder/front"
 )
 
 // requestLog writes the one line a request that log/slog would write for
@@ -53,10 +57,21 @@ func (l *requestLog) write(e requestEntry) {
 // The time as slog writes it: RFC 3339 with milliseconds.
 const slogTime = "2006-01-02T15:04:05.000Z07:00"
 
+// level is WARN for an answer that says larder failed (a 5xx), so that an
+// operator who keeps only warnings sees them; INFO otherwise.
+func (e requestEntry) level() string {
+	if e.status >= 500 {
+		return "WARN"
+	}
+	return "INFO"
+}
+
 func (e requestEntry) appendText(b []byte) []byte {
 	b = append(b, "time="...)
 	b = e.at.AppendFormat(b, slogTime)
-	b = append(b, " level=INFO msg=request method="...)
+	b = append(b, " level="...)
+	b = append(b, e.level()...)
+	b = append(b, " msg=request method="...)
 	b = appendTextString(b, e.method)
 	b = append(b, " path="...)
 	b = appendTextString(b, e.path)
@@ -76,7 +91,9 @@ func (e requestEntry) appendText(b []byte) []byte {
 func (e requestEntry) appendJSON(b []byte) []byte {
 	b = append(b, `{"time":"`...)
 	b = e.at.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","level":"INFO","msg":"request","method":`...)
+	b = append(b, `","level":"`...)
+	b = append(b, e.level()...)
+	b = append(b, `","msg":"request","method":`...)
 	b = appendJSONString(b, e.method)
 	b = append(b, `,"path":`...)
 	b = appendJSONString(b, e.path)
@@ -132,4 +149,35 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// requestLogger writes a request's line once it is answered, at level
+// info: a front.Middleware, so that quick answers, refusals and handled
+// requests are logged alike under either engine.
+type requestLogger struct {
+	log *slog.Logger
+	out *requestLog
+}
+
+func (l requestLogger) Admit(*front.Request) *front.Refusal { return nil }
+
+func (l requestLogger) Answered(r *front.Request, o *front.Outcome) {
+	level := slog.LevelInfo
+	if o.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !l.log.Enabled(context.Background(), level) {
+		return
+	}
+	end := time.Now()
+	l.out.write(requestEntry{
+		at:     end,
+		method: r.Method(),
+		path:   r.Target(),
+		status: o.Status,
+		bytes:  o.Bytes,
+		cache:  o.Header("X-Larder-Cache"),
+		took:   end.Sub(r.Start()),
+		remote: r.Remote(),
+	})
 }

@@ -1,28 +1,35 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/larder-mirror/larder/cmd/larder/front"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
 	"github.com/larder-mirror/larder/web"
 )
 
 func (a *app) handler() http.Handler {
+	r := a.router()
+	// A repair of the handlers' own answer to a range no representation
+	// has (see ranges.go), not middleware: a quick answer never takes a
+	// Range.
+	return withoutEmptySuffixRanges(r)
+}
+
+// router routes what the quick path leaves to the handlers. It has no
+// middleware of its own, and must keep none: what applies to every request
+// (access rules, the request log) is the front's chain (app.chain), which
+// both engines run around quick answers and handlers alike; a router's
+// middleware would miss the quick answers.
+func (a *app) router() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(a.accessLog)
-	r.Use(withoutEmptySuffixRanges)
 	// Load balancers probe with HEAD as often as with GET.
 	healthz := func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }
 	r.Get("/healthz", healthz)
@@ -53,87 +60,13 @@ func (a *app) handler() http.Handler {
 	return r
 }
 
-// accessLog writes one line per request.
-func (a *app) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			if !a.log.Enabled(r.Context(), slog.LevelInfo) {
-				return
-			}
-			end := time.Now()
-			a.requests.write(requestEntry{
-				at:     end,
-				method: r.Method,
-				path:   r.URL.RequestURI(),
-				status: sw.status,
-				bytes:  sw.bytes,
-				cache:  registries.HeaderValue(sw.Header(), "X-Larder-Cache"),
-				took:   end.Sub(start),
-				remote: r.RemoteAddr,
-			})
-		}()
-		next.ServeHTTP(sw, r)
-	})
-}
-
-// statusWriter records the status and size of a response. It keeps
-// io.ReaderFrom (sendfile), registries.KeepingWriter, http.Flusher and
-// http.Hijacker reachable.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(p []byte) (int, error) {
-	n, err := s.ResponseWriter.Write(p)
-	s.bytes += int64(n)
-	return n, err
-}
-
-func (s *statusWriter) WriteKept(p []byte) (int, error) {
-	var n int
-	var err error
-	if k, ok := s.ResponseWriter.(registries.KeepingWriter); ok {
-		n, err = k.WriteKept(p)
-	} else {
-		n, err = s.ResponseWriter.Write(p)
+// chain is the middleware every request goes through, under either engine,
+// quick answers included: the request log, then the access rules (so that
+// refusals are logged too).
+func (a *app) chain(acl *access) front.Chain {
+	c := front.Chain{requestLogger{log: a.log, out: a.requests}, a.httpMetrics}
+	if acl != nil && acl.active() {
+		c = append(c, acl)
 	}
-	s.bytes += int64(n)
-	return n, err
+	return c
 }
-
-func (s *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	var n int64
-	var err error
-	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		// HTTP/2's writer has no ReadFrom; hide ours from io.Copy.
-		n, err = io.Copy(struct{ io.Writer }{s.ResponseWriter}, r)
-	}
-	s.bytes += n
-	return n, err
-}
-
-func (s *statusWriter) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if h, ok := s.ResponseWriter.(http.Hijacker); ok {
-		return h.Hijack()
-	}
-	return nil, nil, fmt.Errorf("hijacking not supported")
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

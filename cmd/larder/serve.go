@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/larder-mirror/larder/cmd/larder/front"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
 )
@@ -71,36 +72,38 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	app, err := newApp(ctx, cfg, log, newRequestLog(cfg, logOut))
-	if err != nil {
-		return err
-	}
-	defer app.close()
-
 	acl, err := newAccess(cfg)
 	if err != nil {
 		return err
 	}
+	// The address first: a port in use must not leave a new, empty data
+	// folder behind.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	handler := acl.wrap(app.handler())
+	app, err := newApp(ctx, cfg, log, newRequestLog(cfg, logOut))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer app.close()
+	engines := app.serving(acl)
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           engines.std(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ConnContext:       registries.WithConn,
+		ConnContext:       front.ConnContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
 	}
 	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 && !app.store.ReadOnly() {
 		go app.keepCacheUnder(ctx, max, 10*time.Minute)
 	}
-	var fast *front
+	var fast *front.Server
 	if cfg.engine() == engineFast {
-		fast = newFront(handler, newQuickHits(app.regs, acl, app.requests, log).serve, log)
+		fast = engines.fast(log)
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -149,18 +152,40 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// serving is what larder serves, for either HTTP engine: one handler,
+// one chain of middleware, and the quick answers the front gives itself.
+type serving struct {
+	handler http.Handler
+	quick   front.Quick
+	chain   front.Chain
+}
+
+func (a *app) serving(acl *access) serving {
+	return serving{handler: a.handler(), quick: newQuickHits(a.regs).serve, chain: a.chain(acl)}
+}
+
+// fast is the fasthttp front.
+func (e serving) fast(log *slog.Logger) *front.Server {
+	return front.New(front.Config{Handler: e.handler, Quick: e.quick, Chain: e.chain, Log: log})
+}
+
+// std is the handler for net/http's server, whose ConnContext must be
+// front.ConnContext.
+func (e serving) std() http.Handler { return front.NetHTTP(e.chain, e.handler) }
+
 // app is a running larder: the store, the mounted registries and what they share.
 type app struct {
-	cfg       Config
-	log       *slog.Logger
-	requests  *requestLog // one line a request, at level info
-	store     *storage.Store
-	env       registries.Env
-	regs      []registries.Registry
-	upstreams []*registries.Upstream
-	metrics   *prometheus.Registry
-	minFree   int64       // min_free_space, for /readyz
-	notReady  atomic.Bool // the last /readyz failed: log only changes
+	cfg         Config
+	log         *slog.Logger
+	requests    *requestLog // one line a request, at level info
+	store       *storage.Store
+	env         registries.Env
+	regs        []registries.Registry
+	upstreams   []*registries.Upstream
+	metrics     *prometheus.Registry
+	httpMetrics *httpMetrics
+	minFree     int64       // min_free_space, for /readyz
+	notReady    atomic.Bool // the last /readyz failed: log only changes
 }
 
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *requestLog) (*app, error) {
@@ -206,6 +231,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		}
 		a.regs = append(a.regs, r)
 	}
+	var mounts []string
+	for _, r := range a.regs {
+		mounts = append(mounts, r.Name())
+	}
+	a.httpMetrics = newHTTPMetrics(reg, mounts)
 	return a, nil
 }
 
@@ -242,7 +272,7 @@ func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) 
 	if !ok {
 		return o, fmt.Errorf("registry %s: unknown kind %q (known: %s)", rc.Name, rc.Kind, knownKinds())
 	}
-	o.Verify, o.Unverifiable = kind.Verify, rc.Unverifiable
+	o.Verify, o.Unverifiable, o.MaxConnections = kind.Verify, rc.Unverifiable, rc.MaxConnections
 	if kind.Decode != nil {
 		// What the kind's own keys mean to the upstream client (the
 		// hosts it may fetch from besides the upstream).

@@ -52,7 +52,7 @@ func BenchmarkServeCached(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := acl.wrap(a.handler())
+	h := a.serving(acl).std()
 	for _, c := range []struct{ name, path, accept string }{
 		{"tarball", "/npm/small/-/small-1.0.0.tgz", ""},
 		{"packument", "/npm/small", "application/vnd.npm.install-v1+json"},

@@ -114,7 +114,7 @@ type connKey struct{}
 // setCork sets TCP_CORK on raw's socket: while it is on, the kernel sends
 // only full segments, so headers and body leave together (net/http writes
 // them in two writes when the body is above its 4 KB buffer), as nginx's
-// tcp_nopush and larder's registries/cork.go do.
+// tcp_nopush and larder's front (cmd/larder/front/cork.go) does.
 func setCork(raw syscall.RawConn, on int) {
 	raw.Control(func(fd uintptr) {
 		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package registries
+package front
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package main
+package front
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,48 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/larder-mirror/larder/registries"
 )
-
-// startFront serves h with the fasthttp front on a loopback port.
-func startFront(t *testing.T, h http.Handler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFront(h, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	done := make(chan struct{})
-	go func() {
-		f.Serve(ln)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		f.Shutdown(ctx)
-		<-done
-	})
-	return "http://" + ln.Addr().String()
-}
-
-// engines runs a test against the front and against net/http's own server:
-// the front must look the same to a handler and to a client.
-func engines(t *testing.T, h http.Handler, test func(t *testing.T, base string)) {
-	t.Run("fasthttp", func(t *testing.T) { test(t, startFront(t, h)) })
-	t.Run("net/http", func(t *testing.T) {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
-		test(t, srv.URL)
-	})
-}
-
-var noProxy = &http.Client{
-	Transport:     &http.Transport{Proxy: nil, DisableCompression: true},
-	Timeout:       10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
 
 func TestFrontRequestIsWhatNetHTTPWouldHand(t *testing.T) {
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -143,14 +101,14 @@ func responses() map[string]http.HandlerFunc {
 		"kept": func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/octet-stream")
 			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
-			if k, ok := w.(registries.KeepingWriter); ok {
+			if k, ok := w.(keepingWriter); ok {
 				k.WriteKept(big)
 				return
 			}
 			w.Write(big)
 		},
 		"kept then more": func(w http.ResponseWriter, r *http.Request) {
-			if k, ok := w.(registries.KeepingWriter); ok {
+			if k, ok := w.(keepingWriter); ok {
 				k.WriteKept([]byte("first "))
 			} else {
 				w.Write([]byte("first "))
@@ -453,7 +411,7 @@ func TestFrontShutdownWaitsForTheRequestUnderWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFront(h, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f := New(Config{Handler: h})
 	go f.Serve(ln)
 	got := make(chan string, 1)
 	go func() {

@@ -1,8 +1,6 @@
-package main
+package front
 
 import (
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -21,7 +19,7 @@ func BenchmarkFrontAdaptor(b *testing.B) {
 		w.WriteHeader(200)
 		w.Write(body)
 	})
-	f := newFront(h, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f := New(Config{Handler: h})
 	var req fasthttp.Request
 	req.SetRequestURI("/npm/leftpad/-/leftpad-1.0.0.tgz")
 	req.Header.Set("Host", "127.0.0.1:7070")

@@ -1,13 +1,15 @@
-package main
+package front
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 )
@@ -47,8 +49,16 @@ type frontWriter struct {
 	headSniff   []byte // and the first of them
 	kept        bool   // ctx.Response's body is the caller's (WriteKept)
 
-	decided chan struct{} // closed when serve may return
+	decided chan struct{} // closed when serve may return (decide)
 	aborted bool          // the handler panicked before its response was decided
+	written int64         // body bytes the handler wrote, as net/http counts them
+
+	req    *Request           // the chain's view of the request
+	cancel context.CancelFunc // the request's context's
+	// Whether serve is watching the client (awaitHandler): deciding then
+	// wakes it.
+	watching atomic.Bool
+	woken    bool // decide woke serve; set before decided is closed
 
 	// Once streaming, the handler's writes travel to frontStream.WriteTo.
 	streaming bool
@@ -101,6 +111,12 @@ func (w *frontWriter) WriteHeader(code int) {
 }
 
 func (w *frontWriter) Write(p []byte) (int, error) {
+	n, err := w.write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+func (w *frontWriter) write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -155,6 +171,7 @@ func (w *frontWriter) WriteKept(p []byte) (int, error) {
 	}
 	w.ctx.Response.SetBodyRaw(p)
 	w.kept = true
+	w.written += int64(len(p))
 	return len(p), nil
 }
 
@@ -170,6 +187,7 @@ func (w *frontWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	if w.streaming {
 		a := w.send(chunk{r: r})
+		w.written += a.n
 		return a.n, a.err
 	}
 	return io.Copy(writerOnly{w}, r)
@@ -222,7 +240,7 @@ func (w *frontWriter) startStream(first []byte) {
 	// will be written past fasthttp's buffer.
 	w.ctx.Response.ImmediateHeaderFlush = true
 	w.ctx.Response.SetBodyStream(w.stream, int(size))
-	close(w.decided)
+	w.decide()
 	if len(held) > 0 {
 		w.send(chunk{p: held})
 	}
@@ -251,7 +269,7 @@ func (w *frontWriter) closeDelimited() {
 		}
 		w.stream.WriteTo(dst)
 	})
-	close(w.decided)
+	w.decide()
 }
 
 // failedWriter fails every write, with the error of one that failed
@@ -312,12 +330,12 @@ func (w *frontWriter) finish() {
 			// client could not tell it from the whole. net/http sends the
 			// declared length and cuts the connection; so does this.
 			w.aborted = true
-			close(w.decided)
+			w.decide()
 			return
 		}
 		w.commitHeader(body)
 	}
-	close(w.decided)
+	w.decide()
 }
 
 // abort runs when the handler panics: an undecided response is not sent
@@ -330,7 +348,26 @@ func (w *frontWriter) abort() {
 		return
 	}
 	w.aborted = true
+	w.decide()
+}
+
+// decide lets serve return: it wakes serve if it is watching the client.
+func (w *frontWriter) decide() {
+	if w.watching.CompareAndSwap(true, false) {
+		w.woken = true
+		wake(w.ctx.Conn())
+	}
 	close(w.decided)
+}
+
+// outcome is what the chain learns of the response, once the handler has
+// returned.
+func (w *frontWriter) outcome() *Outcome {
+	status := w.status
+	if !w.wroteHeader {
+		status = http.StatusOK
+	}
+	return &Outcome{Status: status, Bytes: w.written, std: w.header}
 }
 
 func bodyAllowed(status int) bool {
@@ -374,7 +411,12 @@ func (s *frontStream) WriteTo(dst io.Writer) (int64, error) {
 		} else {
 			a = s.write(dst, c)
 			total += a.n
-			failed = a.err
+			if failed = a.err; failed != nil {
+				// The client is gone: as under net/http, the request's
+				// context says so, and whatever the handler waits on
+				// can stop.
+				s.w.cancel()
+			}
 		}
 		s.w.acks <- a
 	}

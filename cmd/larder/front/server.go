@@ -1,4 +1,4 @@
-package main
+package front
 
 import (
 	"context"
@@ -17,18 +17,18 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// front serves plain HTTP/1.1 with fasthttp and hands every request to
-// larder's net/http handler (see frontWriter). Why a second HTTP stack: a
-// cache hit on a small file is most of a mirror's traffic, and net/http's
-// own work per request (a goroutine and a background read per request, a
-// write for the headers and another for the body) costs more than all of
-// larder's; bench/run.sh measures a bare net/http server at about 0.75 of
-// nginx on a 10 KB file, fasthttp at above 1. TLS stays on net/http, which
-// also brings HTTP/2.
-type front struct {
+// Server serves plain HTTP/1.1 with fasthttp and hands every request that
+// Quick does not answer to a net/http handler (see frontWriter). Why a
+// second HTTP stack: a cache hit on a small file is most of a mirror's
+// traffic, and net/http's own work per request (a goroutine and a
+// background read per request, a write for the headers and another for the
+// body) costs more than all of larder's; bench/run.sh measures a bare
+// net/http server at about 0.75 of nginx on a 10 KB file, fasthttp at above
+// 1. TLS stays on net/http (NetHTTP), which also brings HTTP/2.
+type Server struct {
 	handler http.Handler
-	quick   func(*fasthttp.RequestCtx) bool // answers what needs no handler
-	guard   admission                       // the access rules handler applies, if any
+	quick   Quick
+	chain   Chain
 	log     *slog.Logger
 	srv     *fasthttp.Server
 	workers *handlerWorkers
@@ -38,13 +38,16 @@ type front struct {
 	hijacked sync.WaitGroup
 }
 
-// admission is a handler that can tell from a request's line and headers
-// alone that it turns the request away (access.wrap's handler). The front
-// asks it before it reads any of a body or lets the client send one
-// (100 Continue): a client outside the allow-list, or without a token, must
-// not make larder read, let alone hold, what it sends.
-type admission interface {
-	refusal(remote, path, authorization string) *refusal
+// Config is what a Server serves.
+type Config struct {
+	// Handler answers every request Quick does not.
+	Handler http.Handler
+	// Quick, when not nil, answers first what it can.
+	Quick Quick
+	// Chain applies to every request, quick or not, in order.
+	Chain Chain
+	// Log takes fasthttp's own messages (debug) and handler panics.
+	Log *slog.Logger
 }
 
 // Limits as net/http's server in serve.go has them (but the header size),
@@ -64,10 +67,13 @@ const (
 	frontMaxBodyBytes = 32 << 20
 )
 
-// newFront serves h; quick, when not nil, answers first what it can.
-func newFront(h http.Handler, quick func(*fasthttp.RequestCtx) bool, log *slog.Logger) *front {
-	f := &front{handler: h, quick: quick, log: log}
-	f.guard, _ = h.(admission)
+// New is a Server of cfg.
+func New(cfg Config) *Server {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &Server{handler: cfg.Handler, quick: cfg.Quick, chain: cfg.Chain, log: log}
 	f.workers = newHandlerWorkers(f.run)
 	f.srv = &fasthttp.Server{
 		Handler:       f.serve,
@@ -99,11 +105,11 @@ func newFront(h http.Handler, quick func(*fasthttp.RequestCtx) bool, log *slog.L
 	return f
 }
 
-func (f *front) Serve(ln net.Listener) error { return f.srv.Serve(ln) }
+func (f *Server) Serve(ln net.Listener) error { return f.srv.Serve(ln) }
 
 // Shutdown stops accepting, waits for the requests under way and closes
 // idle connections, as http.Server.Shutdown does.
-func (f *front) Shutdown(ctx context.Context) error {
+func (f *Server) Shutdown(ctx context.Context) error {
 	defer f.workers.close()
 	err := f.srv.ShutdownWithContext(ctx)
 	done := make(chan struct{})
@@ -118,32 +124,55 @@ func (f *front) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// serve runs larder's handler for one request. The handler runs on its own
+// serve answers one request: the chain admits it (unless expect did), Quick
+// answers it if it can, else the handler runs. The handler runs on its own
 // goroutine so that a response too large to hold can be streamed: fasthttp
 // writes a response only after this function returns, so when the handler
 // streams (see frontWriter.startStream) this function returns first and
-// fasthttp pulls the body from the still-running handler.
-func (f *front) serve(ctx *fasthttp.RequestCtx) {
-	if f.quick != nil && f.quick(ctx) {
-		return
-	}
-	uri := string(ctx.RequestURI())
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		ctx.Error(fmt.Sprintf("malformed request URI %q", uri), http.StatusBadRequest)
-		ctx.SetConnectionClose()
-		return
-	}
-	if f.refuse(ctx, u.Path) || f.tooLarge(ctx) {
+// fasthttp pulls the body from the still-running handler. While it waits,
+// serve watches the client (see awaitHandler).
+func (f *Server) serve(ctx *fasthttp.RequestCtx) {
+	req := fastRequest(ctx)
+	// A request that asked to send its body was admitted by expect.
+	if !ctx.Request.MayContinue() && (f.refuse(ctx, req) || f.tooLarge(ctx, req)) {
 		if n := ctx.Request.Header.ContentLength(); n == -1 || n > maxDrainBytes {
 			closeUnread(ctx)
 		}
+		req.release()
+		return
+	}
+	if f.quick != nil {
+		w := &req.quick
+		*w = Response{ctx: ctx, head: string(ctx.Method()) == http.MethodHead}
+		if f.quick(req, w) {
+			req.outcome = Outcome{Status: ctx.Response.StatusCode(), Bytes: w.sent, fast: &ctx.Response.Header}
+			f.chain.answered(req, &req.outcome)
+			req.release()
+			return
+		}
+	}
+	uri := req.Target()
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		msg := fmt.Sprintf("malformed request URI %q", uri)
+		ctx.Error(msg, http.StatusBadRequest)
+		ctx.SetConnectionClose()
+		f.chain.answered(req, &Outcome{Status: http.StatusBadRequest, Bytes: int64(len(msg)), fast: &ctx.Response.Header})
+		req.release()
 		return
 	}
 	r := f.request(ctx, uri, u)
+	req.handOver(r)
 	w := newFrontWriter(ctx, r, &f.hijacked)
+	w.req = req
+	// As net/http: cancelled when the client hangs up (awaitHandler) or
+	// the handler returns. Shutdown does not cancel it; it waits for the
+	// handler.
+	hctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	r = r.WithContext(hctx)
 	f.workers.start(w, r)
-	<-w.decided
+	awaitHandler(ctx, w, r)
 	switch {
 	case w.aborted:
 		// What net/http does when a handler panics before its response:
@@ -160,11 +189,8 @@ func (f *front) serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-func (f *front) run(w *frontWriter, r *http.Request) {
-	// As net/http: cancelled when the handler returns. Shutdown does not
-	// cancel it; it waits for the handler.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+func (f *Server) run(w *frontWriter, r *http.Request) {
+	defer w.cancel()
 	defer func() {
 		if b, ok := r.Body.(*frontBody); ok {
 			// fasthttp reads the connection again once the response is
@@ -172,18 +198,23 @@ func (f *front) run(w *frontWriter, r *http.Request) {
 			// still sending the body) reads no more of it.
 			b.Close()
 		}
-		if p := recover(); p != nil {
-			if p != http.ErrAbortHandler {
-				buf := make([]byte, 64<<10)
-				buf = buf[:runtime.Stack(buf, false)]
-				f.log.Error("panic serving a request", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(buf))
-			}
+		p := recover()
+		if p != nil && p != http.ErrAbortHandler {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			f.log.Error("panic serving a request", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(buf))
+		}
+		// The outcome is read before the response is decided: once it
+		// is, serve returns and fasthttp may reuse what the writer holds.
+		f.chain.answered(w.req, w.outcome())
+		w.req.release()
+		if p != nil {
 			w.abort()
 			return
 		}
 		w.finish()
 	}()
-	f.handler.ServeHTTP(w, r.WithContext(ctx))
+	f.handler.ServeHTTP(w, r)
 }
 
 // request builds the net/http request fasthttp parsed, as net/http's server
@@ -191,7 +222,7 @@ func (f *front) run(w *frontWriter, r *http.Request) {
 // scoped npm name stays escaped), header keys canonical, Host out of the
 // header map. Everything is copied: fasthttp reuses its buffers once the
 // response is written, and a streaming handler outlives serve.
-func (f *front) request(ctx *fasthttp.RequestCtx, uri string, u *url.URL) *http.Request {
+func (f *Server) request(ctx *fasthttp.RequestCtx, uri string, u *url.URL) *http.Request {
 	hdr := &ctx.Request.Header
 	r := &http.Request{
 		Method:     methodString(ctx.Method()),
@@ -223,7 +254,7 @@ func (f *front) request(ctx *fasthttp.RequestCtx, uri string, u *url.URL) *http.
 	r.Close = hdr.ConnectionClose()
 	if stream := ctx.RequestBodyStream(); stream != nil && hasBody(hdr) {
 		r.ContentLength = int64(hdr.ContentLength()) // -1: chunked, length unknown
-		r.Body = &frontBody{r: stream, left: frontMaxBodyBytes, length: r.ContentLength}
+		r.Body = &frontBody{r: stream, left: frontMaxBodyBytes, length: r.ContentLength, done: make(chan struct{})}
 	}
 	return r
 }
@@ -234,20 +265,20 @@ func hasBody(hdr *fasthttp.RequestHeader) bool {
 	return n > 0 || n == -1
 }
 
-// refuse answers a request the access rules turn away, from its line and
+// refuse answers a request the chain turns away, from its line and
 // headers, and reports whether it did.
-func (f *front) refuse(ctx *fasthttp.RequestCtx, path string) bool {
-	if f.guard == nil {
-		return false
-	}
-	no := f.guard.refusal(ctx.RemoteAddr().String(), path, string(ctx.Request.Header.Peek("Authorization")))
+func (f *Server) refuse(ctx *fasthttp.RequestCtx, req *Request) bool {
+	no := f.chain.admit(req)
 	if no == nil {
 		return false
 	}
-	if no.challenge {
-		ctx.Response.Header.Set("WWW-Authenticate", authChallenge)
+	for k, vs := range no.Header {
+		for _, v := range vs {
+			ctx.Response.Header.Add(k, v)
+		}
 	}
-	plainError(ctx, no.status, no.msg)
+	plainError(ctx, no.Status, no.Msg)
+	f.chain.answered(req, &Outcome{Status: no.Status, Bytes: int64(len(no.Msg) + 1), fast: &ctx.Response.Header})
 	return true
 }
 
@@ -280,11 +311,13 @@ func closeUnread(ctx *fasthttp.RequestCtx) {
 
 // tooLarge answers a request that declares a body larger than the front
 // takes, and reports whether it did.
-func (f *front) tooLarge(ctx *fasthttp.RequestCtx) bool {
+func (f *Server) tooLarge(ctx *fasthttp.RequestCtx, req *Request) bool {
 	if ctx.Request.Header.ContentLength() <= frontMaxBodyBytes {
 		return false
 	}
-	plainError(ctx, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
+	const msg = "413 Request Entity Too Large"
+	plainError(ctx, http.StatusRequestEntityTooLarge, msg)
+	f.chain.answered(req, &Outcome{Status: http.StatusRequestEntityTooLarge, Bytes: int64(len(msg) + 1), fast: &ctx.Response.Header})
 	return true
 }
 
@@ -297,15 +330,13 @@ func plainError(ctx *fasthttp.RequestCtx, status int, msg string) {
 }
 
 // expect answers "Expect: 100-continue" from the request line and
-// headers: a request the access rules refuse, or whose body is too large,
+// headers: a request the chain refuses, or whose body is too large,
 // gets its final answer at once (and the connection is closed, the client
 // may be sending already); any other is told to send its body.
-func (f *front) expect(ctx *fasthttp.RequestCtx) int {
-	path := ""
-	if u, err := url.ParseRequestURI(string(ctx.RequestURI())); err == nil {
-		path = u.Path
-	}
-	if f.refuse(ctx, path) || f.tooLarge(ctx) {
+func (f *Server) expect(ctx *fasthttp.RequestCtx) int {
+	req := fastRequest(ctx)
+	defer req.release()
+	if f.refuse(ctx, req) || f.tooLarge(ctx, req) {
 		return ctx.Response.StatusCode()
 	}
 	return fasthttp.StatusContinue
@@ -321,6 +352,7 @@ type frontBody struct {
 	length int64 // declared; -1: chunked
 	read   int64
 	eof    bool
+	done   chan struct{} // closed once the body has been read to its end
 }
 
 // unread is how much of the body the handler has not read: a guess past
@@ -353,7 +385,10 @@ func (b *frontBody) Read(p []byte) (int, error) {
 	}
 	b.left -= int64(n)
 	b.read += int64(n)
-	b.eof = err == io.EOF
+	if err == io.EOF && !b.eof {
+		b.eof = true
+		close(b.done)
+	}
 	return n, err
 }
 
@@ -385,7 +420,7 @@ func methodString(m []byte) string {
 // answer nothing, and a client that sends its next request on that
 // connection as it arrives (Go's client keeps spare connections it dialed
 // and never used) takes it for the answer.
-func (f *front) badRequest(ctx *fasthttp.RequestCtx, err error) {
+func (f *Server) badRequest(ctx *fasthttp.RequestCtx, err error) {
 	if readFailed(err) {
 		// fasthttp writes whatever this leaves in the response, and then
 		// closes the connection; closed first, it takes nothing.

@@ -1,11 +1,10 @@
-package main
+package front
 
 import (
 	"bytes"
 	"context"
 	"io"
 	"log"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -28,7 +27,7 @@ func startIdleEngines(t *testing.T, h http.Handler) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFront(h, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f := New(Config{Handler: h})
 	f.srv.ReadTimeout, f.srv.IdleTimeout = idleTestTimeout, idleTestTimeout
 	done := make(chan struct{})
 	go func() { f.Serve(ln); close(done) }()

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/larder-mirror/larder/npm/npmtest"
+	"github.com/larder-mirror/larder/pypi/pypitest"
+)
+
+// coldLatencies are the fake upstream's delays before each answer: a
+// registry on the same network, across a country, across an ocean.
+var coldLatencies = []time.Duration{0, 20 * time.Millisecond, 80 * time.Millisecond}
+
+// wipe stops l, empties its data folder and starts it again on the same
+// address: the next install through it is cold.
+func (l *larder) wipe() {
+	l.t.Helper()
+	l.stop()
+	if err := os.RemoveAll(l.dir); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		l.t.Fatal(err)
+	}
+	l.start()
+}
+
+// BenchmarkColdNpmCI measures a cold `npm ci` of a generated lockfile of
+// 300 packages (issue 21) through larder with an empty cache against the
+// same install straight from the fake upstream, at each of coldLatencies,
+// medians of interleaved rounds. bench/cold.sh runs it.
+func BenchmarkColdNpmCI(b *testing.B) {
+	const n = 300
+	up := npmtest.New()
+	defer up.Close()
+	deps := make([]string, n)
+	for i := range n {
+		name := fmt.Sprintf("pkg-%03d", i)
+		up.Publish(name, "1.0.0", map[string]string{})
+		deps[i] = fmt.Sprintf("%q:%q", name, "1.0.0")
+	}
+	pkg := `{"name":"big","version":"1.0.0","dependencies":{` + strings.Join(deps, ",") + `}}`
+	l := startLarder(b, npmConfig(up, ""))
+	through, direct := l.URL+"/npm/", up.URL
+	// One lockfile each: npm ci fetches what a lockfile's resolved URLs
+	// name, so each must name its own registry.
+	viaLarder, straight := newProject(b, pkg), newProject(b, pkg)
+	viaLarder.mustRun(through, "npm", "install", "--no-audit", "--package-lock-only")
+	straight.mustRun(direct, "npm", "install", "--no-audit", "--package-lock-only")
+
+	took := map[string][]float64{}
+	for b.Loop() {
+		for _, lat := range coldLatencies {
+			b.StopTimer()
+			up.SetDelay(lat)
+			for _, c := range []struct {
+				name     string
+				project  *client
+				registry string
+				before   func()
+			}{
+				{"direct", straight, direct, func() {}},
+				{"larder", viaLarder, through, l.wipe},
+			} {
+				c.before()
+				c.project.removeNodeModules()
+				c.project.freshCache()
+				start := time.Now()
+				c.project.mustRun(c.registry, "npm", "ci", "--no-audit")
+				s := time.Since(start).Seconds()
+				key := fmt.Sprintf("%s@%dms", c.name, lat.Milliseconds())
+				took[key] = append(took[key], s)
+				fmt.Fprintf(os.Stderr, "cold npm ci: round %d, %s: %.2fs\n", len(took[key]), key, s)
+			}
+			up.SetDelay(0)
+			b.StartTimer()
+		}
+	}
+	for _, lat := range coldLatencies {
+		ms := lat.Milliseconds()
+		d := median(took[fmt.Sprintf("direct@%dms", ms)])
+		b.ReportMetric(d, fmt.Sprintf("direct-s@%dms", ms))
+		b.ReportMetric(median(took[fmt.Sprintf("larder@%dms", ms)])/d, fmt.Sprintf("larder/direct@%dms", ms))
+	}
+}
+
+// BenchmarkColdPipInstall is BenchmarkColdNpmCI for `pip install` of a
+// project with 20 dependencies, no lockfile.
+func BenchmarkColdPipInstall(b *testing.B) {
+	up := pypitest.New()
+	defer up.Close()
+	const n = 20
+	var deps []string
+	for i := range n {
+		name := fmt.Sprintf("dep%02d", i)
+		var own []string
+		if i+1 < n && i%3 == 0 {
+			own = []string{fmt.Sprintf("dep%02d>=1", i+1)}
+		}
+		up.AddWheel(name, "1.0.0", own, "")
+		up.AddWheel(name, "1.1.0", own, "")
+		deps = append(deps, name)
+	}
+	up.AddWheel("coldapp", "1.0.0", deps, "")
+	l := startLarder(b, pypiConfig(up, ""))
+	took := map[string][]float64{}
+	for b.Loop() {
+		for _, lat := range coldLatencies {
+			b.StopTimer()
+			up.SetDelay(lat)
+			for _, c := range []struct {
+				name, index string
+				before      func()
+			}{
+				{"direct", up.IndexURL, func() {}},
+				{"larder", l.URL + "/pypi/simple/", l.wipe},
+			} {
+				c.before()
+				start := time.Now()
+				if out, err := pipInstall(b, c.index, "coldapp"); err != nil {
+					b.Fatalf("pip install through %s: %v\n%s", c.name, err, out)
+				}
+				s := time.Since(start).Seconds()
+				key := fmt.Sprintf("%s@%dms", c.name, lat.Milliseconds())
+				took[key] = append(took[key], s)
+				fmt.Fprintf(os.Stderr, "cold pip install: round %d, %s: %.2fs\n", len(took[key]), key, s)
+			}
+			up.SetDelay(0)
+			b.StartTimer()
+		}
+	}
+	for _, lat := range coldLatencies {
+		ms := lat.Milliseconds()
+		d := median(took[fmt.Sprintf("direct@%dms", ms)])
+		b.ReportMetric(d, fmt.Sprintf("direct-s@%dms", ms))
+		b.ReportMetric(median(took[fmt.Sprintf("larder@%dms", ms)])/d, fmt.Sprintf("larder/direct@%dms", ms))
+	}
+}

@@ -1,0 +1,276 @@
+package gomod
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/larder-mirror/larder/gomod/gomodtest"
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+// mirror is a go registry on a fresh data folder, reading from a fake.
+type mirror struct {
+	up  *registries.Upstream
+	reg *Registry
+	m   *registries.Mounted
+}
+
+func newEnv(t *testing.T) registries.Env {
+	t.Helper()
+	store, err := storage.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	log := slog.New(slog.DiscardHandler)
+	hits := registries.NewHitRecorder(store.DB, log, time.Hour)
+	t.Cleanup(hits.Close)
+	return registries.Env{Store: store, Metrics: registries.NewMetrics(prometheus.NewRegistry()),
+		Renders: registries.NewRenderCache(0), Hits: hits, Log: log}
+}
+
+func newMirror(t *testing.T, env registries.Env, fake *gomodtest.Server, o Options, ro registries.Options) *mirror {
+	t.Helper()
+	ro.Name = "go"
+	ro.Upstream, _ = url.Parse(fake.URL)
+	ro.Verify = Kind.Verify
+	if ro.MetadataTTL == 0 {
+		ro.MetadataTTL = time.Hour
+	}
+	ro.ProbeInterval = 50 * time.Millisecond
+	up := registries.NewUpstream(env, ro)
+	t.Cleanup(up.Close)
+	reg := New(up, "", o)
+	return &mirror{up: up, reg: reg, m: registries.Mount(reg)}
+}
+
+func (m *mirror) do(method, path string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, "http://larder.test"+path, nil)
+	w := httptest.NewRecorder()
+	m.m.ServeHTTP(w, r)
+	return w
+}
+
+func (m *mirror) get(path string) *httptest.ResponseRecorder { return m.do(http.MethodGet, path) }
+
+func (m *mirror) row(t *testing.T, path string) storage.Artifact {
+	t.Helper()
+	a, err := m.up.Store().DB.Artifact(context.Background(), "go", strings.TrimPrefix(path, "/"))
+	if err != nil {
+		t.Fatalf("the row of %s: %v", path, err)
+	}
+	return a
+}
+
+func TestAVersionIsCheckedAgainstTheDatabaseAndItsHashesKept(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	v := fake.Publish("example.com/m", "v1.0.0", map[string]string{"m.go": "package m\n"})
+	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{})
+
+	for path, want := range map[string][]byte{
+		"/example.com/m/@v/v1.0.0.zip": v.Zip, "/example.com/m/@v/v1.0.0.mod": v.Mod, "/example.com/m/@v/v1.0.0.info": v.Info,
+	} {
+		w := m.get(path)
+		if w.Code != http.StatusOK || w.Body.String() != string(want) {
+			t.Fatalf("GET %s: %d %q", path, w.Code, w.Body.String())
+		}
+	}
+	if got := m.row(t, "/example.com/m/@v/v1.0.0.zip").Integrity; got != v.H1Zip {
+		t.Errorf("the zip is pinned to %q, want the database's %q", got, v.H1Zip)
+	}
+	if got := m.row(t, "/example.com/m/@v/v1.0.0.mod").Integrity; got != v.H1Mod {
+		t.Errorf("the go.mod is pinned to %q, want the database's %q", got, v.H1Mod)
+	}
+	if n := fake.Count("GET", "/sumdb/"+gomodtest.DBName+"/lookup/example.com/m@v1.0.0"); n != 1 {
+		t.Errorf("the database was asked %d times for the version's record, want once", n)
+	}
+}
+
+func TestAVersionTheDatabaseDoesNotKnowIsANotFoundThatSaysWhy(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	fake.Publish("example.com/secret", "v1.0.0", nil)
+	fake.Forget("example.com/secret", "v1.0.0")
+	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{})
+	w := m.get("/example.com/secret/@v/v1.0.0.zip")
+	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "no record") {
+		t.Fatalf("GET a zip the database does not know: %d %q, want a 404 that says why", w.Code, w.Body.String())
+	}
+	if n := fake.Count("GET", "/example.com/secret/@v/v1.0.0.zip"); n != 0 {
+		t.Errorf("the proxy was asked for the zip %d times", n)
+	}
+}
+
+func TestAPrivateModuleSkipsTheDatabaseAndIsPinnedFirstSeen(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	body := []byte("not a zip, and nobody can tell")
+	fake.PublishZip("corp.example.com/secret", "v1.0.0", body)
+	o := testSumDB(t)
+	o.Private = "*.example.com"
+	m := newMirror(t, newEnv(t), fake, o, registries.Options{})
+	path := "/corp.example.com/secret/@v/v1.0.0.zip"
+	if w := m.get(path); w.Code != http.StatusOK || w.Body.String() != string(body) {
+		t.Fatalf("GET a private zip: %d %q", w.Code, w.Body.String())
+	}
+	sum := sha256.Sum256(body)
+	if got, want := m.row(t, path).Integrity, string(registries.SRIFromHex("sha256", hex.EncodeToString(sum[:]))); got != want {
+		t.Errorf("pinned to %q, want the sha256 of the first bytes, %q", got, want)
+	}
+	if n := fake.Count("GET", "/sumdb/"+gomodtest.DBName+"/lookup/corp.example.com/secret@v1.0.0"); n != 0 {
+		t.Errorf("the database was asked about a private module %d times", n)
+	}
+
+	refusing := newMirror(t, newEnv(t), fake, o, registries.Options{Unverifiable: registries.RefuseUnverifiable})
+	if w := refusing.get(path); w.Code != http.StatusBadGateway {
+		t.Errorf("GET a private zip with unverifiable = refuse: %d %q, want 502", w.Code, w.Body.String())
+	}
+}
+
+func TestADatabaseSignedByAnotherKeyVouchesForNothing(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	fake.Publish("example.com/m", "v1.0.0", nil)
+	_, otherKey, err := note.GenerateKey(rand.Reader, gomodtest.DBName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := ParseSumDB(otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMirror(t, newEnv(t), fake, Options{SumDB: cfg}, registries.Options{})
+	if w := m.get("/example.com/m/@v/v1.0.0.zip"); w.Code != http.StatusBadGateway {
+		t.Fatalf("GET a zip the database cannot vouch for: %d %q, want 502", w.Code, w.Body.String())
+	}
+	if n := fake.Count("GET", "/example.com/m/@v/v1.0.0.zip"); n != 0 {
+		t.Errorf("the proxy was asked for the zip %d times", n)
+	}
+	if w := m.get("/sumdb/" + gomodtest.DBName + "/latest"); w.Code != http.StatusBadGateway {
+		t.Errorf("GET latest signed by another key: %d, want 502", w.Code)
+	}
+}
+
+func TestTheChecksumDatabaseMirror(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	fake.Publish("example.com/m", "v1.0.0", nil)
+	env := newEnv(t)
+	m := newMirror(t, env, fake, testSumDB(t), registries.Options{})
+	db := "/sumdb/" + gomodtest.DBName
+
+	if w := m.get(db + "/supported"); w.Code != http.StatusOK {
+		t.Errorf("GET supported: %d", w.Code)
+	}
+	if w := m.get("/sumdb/sum.golang.org/supported"); w.Code != http.StatusNotFound {
+		t.Errorf("GET supported of another database: %d, want 404 (go then asks it directly)", w.Code)
+	}
+	off := newMirror(t, newEnv(t), fake, Options{Off: true}, registries.Options{})
+	if w := off.get(db + "/supported"); w.Code != http.StatusNotFound {
+		t.Errorf("GET supported with sumdb off: %d, want 404", w.Code)
+	}
+	// Look the version up, as go does: the record, then the tiles it needs.
+	if w := m.get(db + "/lookup/example.com/m@v1.0.0"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "example.com/m v1.0.0 h1:") {
+		t.Fatalf("GET lookup: %d %q", w.Code, w.Body.String())
+	}
+	// A tile of width 1 (one record) is partial; at full width it never changes.
+	partial := db + "/tile/8/0/000.p/1"
+	if w := m.get(partial); w.Code != http.StatusOK || w.Body.Len() != 32 {
+		t.Fatalf("GET %s: %d, %d bytes", partial, w.Code, w.Body.Len())
+	}
+	for i := 2; i <= 256; i++ {
+		fake.Publish("example.com/m", "v1.0."+strconv.Itoa(i), nil)
+		if w := m.get(db + "/lookup/example.com/m@v1.0." + strconv.Itoa(i)); w.Code != http.StatusOK {
+			t.Fatalf("GET lookup of v1.0.%d: %d %q", i, w.Code, w.Body.String())
+		}
+	}
+	full := db + "/tile/8/0/000"
+	if w := m.get(full); w.Code != http.StatusOK || w.Body.Len() != 256*32 {
+		t.Fatalf("GET %s: %d, %d bytes", full, w.Code, w.Body.Len())
+	}
+	// Through a registry that finds every document stale: the full tile
+	// is not asked again, the partial one and latest are.
+	stale := newMirror(t, env, fake, testSumDB(t), registries.Options{MetadataTTL: time.Nanosecond})
+	for _, p := range []string{full, partial, db + "/latest"} {
+		before := fake.Count("GET", p)
+		if w := stale.get(p); w.Code != http.StatusOK {
+			t.Fatalf("GET %s once stale: %d", p, w.Code)
+		}
+		asked := fake.Count("GET", p) - before
+		if p == full && asked != 0 {
+			t.Errorf("a full tile held was asked for again")
+		}
+		if p != full && asked != 1 {
+			t.Errorf("GET %s once stale asked the upstream %d times, want once", p, asked)
+		}
+	}
+}
+
+func TestNothingLarderWillNotServeIsA5xx(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{})
+	for _, p := range []string{"/nodot/@v/list", "/example.com/M/@v/list", "/example.com/m/@v/v1.zip", "/x", "/sumdb/" + gomodtest.DBName + "/tile/x",
+		"/example.com/nosuch/@v/list", "/example.com/nosuch/@v/v1.0.0.zip", "/example.com/nosuch/@latest"} {
+		w := m.get(p)
+		if w.Code != http.StatusNotFound || !strings.HasPrefix(w.Body.String(), "not found") {
+			t.Errorf("GET %s: %d %q, want a 404 that says why", p, w.Code, w.Body.String())
+		}
+	}
+	if w := m.do(http.MethodPost, "/example.com/m/@v/list"); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", w.Code)
+	}
+}
+
+func TestFiftyConcurrentRequestsForAColdZipMakeOneUpstreamFetch(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	// Over a megabyte that does not compress: streamed to the clients as
+	// it arrives, the last byte held back until the hash is checked.
+	big := make([]byte, 2<<20)
+	mrand.NewChaCha8([32]byte{7}).Read(big)
+	v := fake.Publish("example.com/m", "v1.0.0", map[string]string{"big.bin": string(big)})
+	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{})
+	path := "/example.com/m/@v/v1.0.0.zip"
+	var wg sync.WaitGroup
+	codes := make([]int, 50)
+	bodies := make([][]byte, 50)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := m.get(path)
+			codes[i], bodies[i] = w.Code, w.Body.Bytes()
+		}()
+	}
+	wg.Wait()
+	for i := range codes {
+		if codes[i] != http.StatusOK || !bytes.Equal(bodies[i], v.Zip) {
+			t.Fatalf("request %d: %d, %d bytes (want %d)", i, codes[i], len(bodies[i]), len(v.Zip))
+		}
+	}
+	if n := fake.Count("GET", path); n != 1 {
+		t.Errorf("50 concurrent requests for a cold zip made %d upstream fetches, want 1", n)
+	}
+	if n := fake.Count("GET", "/sumdb/"+gomodtest.DBName+"/lookup/example.com/m@v1.0.0"); n != 1 {
+		t.Errorf("and %d look-ups of its record, want 1", n)
+	}
+}

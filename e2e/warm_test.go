@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,6 +77,22 @@ func TestWarmFromNpmLockfilesThenInstallOffline(t *testing.T) {
 	l.extra = []string{"--offline"}
 	l.start()
 	up.Reset()
+	// Warming is not use: nothing it fetched counts a hit or was served.
+	for _, name := range []string{"leaf", "@acme/top"} {
+		resp, err := http.Get(l.URL + "/api/v1/registries/npm/packages/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pkg struct {
+			Hits       int64   `json:"hits"`
+			LastServed *string `json:"last_served"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&pkg)
+		resp.Body.Close()
+		if err != nil || pkg.Hits != 0 || pkg.LastServed != nil {
+			t.Errorf("%s after warming: %d hits, last served %v (%v); want none", name, pkg.Hits, deref(pkg.LastServed), err)
+		}
+	}
 	for tool, c := range projects {
 		c.removeNodeModules()
 		c.freshCache()
@@ -155,4 +173,11 @@ func TestWarmReportsWhatItCannotFetch(t *testing.T) {
 			t.Errorf("warm output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "never"
+	}
+	return *s
 }

@@ -211,6 +211,12 @@ func TestWebUIInABrowserOverALarderFilledByNpmAndPip(t *testing.T) {
 			t.Errorf("no hit ratio for npm after a warm install:\n%s", got)
 		}
 		b.wantText(t, "main", "Data volume:", "free of")
+		// The traffic of the installs, charted on the server.
+		for _, id := range []string{"chart-day-npm", "chart-week-npm", "chart-day-pypi"} {
+			if !b.eval(t, `document.querySelectorAll("svg#`+id+` rect").length > 0`) {
+				t.Errorf("the chart %s has no bars after installs", id)
+			}
+		}
 		b.screenshot(t, "overview")
 		b.noConsoleErrors(t)
 	})
@@ -226,6 +232,14 @@ func TestWebUIInABrowserOverALarderFilledByNpmAndPip(t *testing.T) {
 		b.do(t, chromedp.Click(chromedp.CSS(`td.name a[href="/r/npm/p/@acme/top"]`)), chromedp.WaitVisible(chromedp.CSS("h1.pkg")))
 		b.wantText(t, "h1", "@acme/top")
 		b.wantText(t, "main", "Dist-tags", "latest", "3.0.0", "cached", "top-3.0.0.tgz", "Metadata refreshed")
+		// What the package says of itself, how to install the version
+		// held, what it depends on, and its README.
+		b.wantText(t, "dl.facts", "License", "MIT")
+		b.wantText(t, "#version", "Version 3.0.0", "npm install @acme/top@3.0.0", "@acme/util", "^1.0.0", "mid", "^2.0.0")
+		b.wantText(t, "#readme", "README", "@acme/top")
+		if got := b.attr(t, `#version ul.deps a[href="/r/npm/p/mid"]`, "href"); got != "/r/npm/p/mid" {
+			t.Errorf("the dependency mid links to %q", got)
+		}
 		href := b.attr(t, `tbody[id="v-3.0.0"] td.file a`, "href")
 		if href != l.URL+"/npm/@acme/top/-/top-3.0.0.tgz" {
 			t.Errorf("download link %q", href)
@@ -277,9 +291,16 @@ func TestWebUIInABrowserOverALarderFilledByNpmAndPip(t *testing.T) {
 		b.do(t, chromedp.Click(chromedp.CSS(`td.name a[href="/r/pypi/p/gamma"]`)), chromedp.WaitVisible(chromedp.CSS("h1.pkg")))
 		b.wantText(t, `tbody[id="v-2.0.0"]`, "yanked", "broken", "not cached")
 		b.wantText(t, `tbody[id="v-1.0.0"]`, "cached", "gamma-1.0.0-py3-none-any.whl")
+		b.wantText(t, "#version", "Version 1.0.0", "pip install gamma==1.0.0")
+		// The held version comes first.
+		if !b.eval(t, `(() => { const ids = Array.from(document.querySelectorAll("table.versions tbody[id]"), e => e.id); return ids.indexOf("v-1.0.0") < ids.indexOf("v-2.0.0") })()`) {
+			t.Error("the held version 1.0.0 is not listed before 2.0.0")
+		}
 		b.screenshot(t, "package-pypi")
 		b.open(t, "/r/pypi/p/alpha", "h1.pkg")
 		b.wantText(t, "table.versions", "Requires Python", ">=3.8")
+		// Its dependencies, from the core metadata pip fetched (PEP 658).
+		b.wantText(t, "#version", "pip install alpha==1.0.0", "beta", ">=1.0")
 		b.noConsoleErrors(t)
 	})
 
@@ -333,10 +354,16 @@ func TestWebUIInABrowserOverALarderFilledByNpmAndPip(t *testing.T) {
 			{"/", "section.card", "phone-overview"},
 			{"/r/npm", "table.packages", "phone-registry"},
 			{"/r/npm/p/@acme/top", "h1.pkg", "phone-package"},
+			{"/r/pypi/p/gamma", "h1.pkg", "phone-package-pypi"},
 		} {
 			b.open(t, p.path, p.wait)
 			if !b.eval(t, `document.documentElement.scrollWidth <= window.innerWidth`) {
 				t.Errorf("%s is wider than a phone's screen", p.path)
+			}
+			// A file name keeps the width of the screen: at most two
+			// lines, never a letter a line.
+			if !b.eval(t, `Array.from(document.querySelectorAll("td.file a")).every(a => a.getClientRects().length <= 2 && a.closest("td").getBoundingClientRect().width > window.innerWidth * 0.6)`) {
+				t.Errorf("%s: a file name wraps on a phone", p.path)
 			}
 			b.screenshot(t, p.name)
 		}

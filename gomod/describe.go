@@ -3,12 +3,15 @@ package gomod
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
+	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
 
 	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
 )
 
 // ClientSetup is the go command's set-up for this proxy and its mirror of
@@ -64,6 +67,13 @@ func (g *Registry) Describe(ctx context.Context, name string) (registries.Packag
 			versions[a.Version] = vi
 		}
 		vi.Cached = vi.Cached || a.Cached()
+		if a.Cached() && strings.HasSuffix(a.Path, ".mod") && !vi.DependenciesKnown {
+			if data, err := g.heldBytes(ctx, a.SHA256, maxModFile); err == nil {
+				if deps, ok := requirements(a.Path, data); ok {
+					vi.Dependencies, vi.DependenciesKnown = deps, true
+				}
+			}
+		}
 		vi.Files = append(vi.Files, registries.FileInfo{
 			Name: a.Path[strings.LastIndexByte(a.Path, '/')+1:], Path: a.Path, Cached: a.Cached(),
 			Size: a.Size, SHA256: string(a.SHA256), FirstFetch: a.FirstFetch, LastServed: a.LastServed,
@@ -74,6 +84,7 @@ func (g *Registry) Describe(ctx context.Context, name string) (registries.Packag
 		return info, fmt.Errorf("%s: %w", name, registries.ErrNotFound)
 	}
 	for _, vi := range versions {
+		vi.Install = "go get " + name + "@" + vi.Version
 		sort.Slice(vi.Files, func(i, j int) bool { return vi.Files[i].Name < vi.Files[j].Name })
 		info.Versions = append(info.Versions, *vi)
 	}
@@ -81,4 +92,35 @@ func (g *Registry) Describe(ctx context.Context, name string) (registries.Packag
 		return semver.Compare(info.Versions[i].Version, info.Versions[j].Version) > 0
 	})
 	return info, nil
+}
+
+// maxModFile bounds a go.mod read for the UI.
+const maxModFile = 1 << 20
+
+// heldBytes reads a held blob of at most limit bytes.
+func (g *Registry) heldBytes(ctx context.Context, d storage.Digest, limit int64) ([]byte, error) {
+	rc, _, err := g.up.Store().Blobs.Open(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, limit))
+}
+
+// requirements lists a go.mod's require lines, indirect ones marked.
+func requirements(path string, data []byte) ([]registries.Dependency, bool) {
+	f, err := modfile.ParseLax(path, data, nil)
+	if err != nil {
+		return nil, false
+	}
+	deps := []registries.Dependency{}
+	for _, r := range f.Require {
+		d := registries.Dependency{Name: r.Mod.Path, Constraint: r.Mod.Version}
+		if r.Indirect {
+			d.Note = "indirect"
+		}
+		deps = append(deps, d)
+	}
+	sort.SliceStable(deps, func(i, j int) bool { return deps[i].Note == "" && deps[j].Note != "" })
+	return deps, true
 }

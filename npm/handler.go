@@ -309,7 +309,7 @@ func (g *Registry) packumentView(ctx context.Context, name, variant, base string
 	if err != nil {
 		return nil, "", err
 	}
-	g.up.Env().Hits.Add(g.name, name, "")
+	g.up.Env().Hits.Record(ctx, g.name, name, "")
 	return rendered, p.status, nil
 }
 

@@ -93,11 +93,13 @@ func (g *Registry) Describe(ctx context.Context, name string) (registries.Packag
 		if !versions[v].Yanked {
 			versions[v].YankedReason = ""
 		}
+		versions[v].Install = "pip install " + info.Name + "==" + v
 		info.Versions = append(info.Versions, *versions[v])
 	}
 	sort.SliceStable(info.Versions, func(i, j int) bool {
 		return compareVersions(info.Versions[i].Version, info.Versions[j].Version) > 0
 	})
+	g.describeAbout(ctx, &info, project, arts)
 	return info, nil
 }
 

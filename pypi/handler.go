@@ -173,7 +173,7 @@ func (g *Registry) projectView(ctx context.Context, project, format string) (*re
 	if doc.Serial > 0 {
 		serial = []registries.HeaderLine{{Key: "X-Pypi-Last-Serial", Value: strconv.FormatInt(doc.Serial, 10)}}
 	}
-	g.up.Env().Hits.Add(g.name, project, "")
+	g.up.Env().Hits.Record(ctx, g.name, project, "")
 	return rendered, doc.Status, serial, nil
 }
 

@@ -137,8 +137,11 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 	// on every call, a visible cost on small cached files.
 	h := w.Header()
 	Quick{ETag: etagOf(a.SHA256), Cache: status, ArtifactOptions: o}.EachHeader(func(k, v string) { h[k] = []string{v} })
-	u.count("artifact", status)
-	u.env.Hits.Add(a.Registry, a.Package, a.Path)
+	served := Served(r.Context())
+	u.count("artifact", status, served)
+	if served {
+		u.env.Hits.Add(a.Registry, a.Package, a.Path)
+	}
 	if small != nil && plainRequest(r) {
 		// The common case, a whole small file: one write, none of
 		// ServeContent's range and precondition work.
@@ -173,7 +176,9 @@ func plainRequest(r *http.Request) bool {
 // artifact more than a plain one: ranges and preconditions.
 var ConditionalHeaders = [...]string{"Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"}
 
-func (u *Upstream) count(kind string, status CacheStatus) {
+// count counts an answer in /metrics, and in the UI's traffic when it
+// served a client (not a warm fill).
+func (u *Upstream) count(kind string, status CacheStatus, served bool) {
 	switch {
 	case status == Hit && kind == "artifact":
 		u.served.artifactHits.Inc()
@@ -182,7 +187,7 @@ func (u *Upstream) count(kind string, status CacheStatus) {
 	default:
 		u.env.Metrics.Requests.WithLabelValues(u.opts.Name, kind, string(status)).Inc()
 	}
-	if status != "ERROR" {
+	if status != "ERROR" && served {
 		u.traffic.add(status, time.Now())
 	}
 }
@@ -486,7 +491,7 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 		}
 	}
 	if st.done && st.err != nil {
-		u.count("artifact", "ERROR")
+		u.count("artifact", "ERROR", true)
 		return st.err
 	}
 	if st.done || r.Header.Get("Range") != "" {
@@ -511,8 +516,11 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 	if st.size >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(st.size, 10))
 	}
-	u.count("artifact", Miss)
-	u.env.Hits.Add(f.art.Registry, f.art.Package, f.art.Path)
+	served := Served(r.Context())
+	u.count("artifact", Miss, served)
+	if served {
+		u.env.Hits.Add(f.art.Registry, f.art.Package, f.art.Path)
+	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return nil

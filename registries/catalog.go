@@ -16,6 +16,26 @@ type PackageInfo struct {
 	// confirmed by the upstream; zero when larder holds none.
 	MetadataFetched time.Time
 	Versions        []VersionInfo
+
+	// What the package says of itself, from the newest metadata larder
+	// holds; each is empty when larder holds none that says it.
+	Description string // a one-line summary
+	License     string // an SPDX expression or the license's name
+	Homepage    string // a URL, as published: the UI links only http(s)
+	Repository  string // the source repository's URL, as a browser opens it
+	// Readme is the long description as published (npm's readme, PyPI's
+	// description), untrusted: the UI sanitises what it renders of it.
+	Readme       string
+	ReadmeFormat string // "markdown", "rst" or "text"; "" is unknown, shown as text
+}
+
+// Dependency is one requirement of a version.
+type Dependency struct {
+	Name       string // the package depended on, in this registry
+	Constraint string // the version range, as published ("^1.2.0", ">=2,<3")
+	// Note qualifies it: "optional", "peer", a PEP 508 marker; "" for a
+	// plain run-time dependency.
+	Note string
 }
 
 // VersionInfo is one version and its files.
@@ -28,6 +48,14 @@ type VersionInfo struct {
 	Deprecated     string
 	Published      time.Time // zero when unknown
 	Files          []FileInfo
+	// Install is the command that installs this version, in the
+	// ecosystem's usual client ("npm install left-pad@1.3.0"); "" for none.
+	Install string
+	// Dependencies are what the version requires, when larder holds the
+	// metadata that says; DependenciesKnown tells an empty list from an
+	// unknown one.
+	Dependencies      []Dependency
+	DependenciesKnown bool
 }
 
 // FileInfo is one artifact of a version.

@@ -21,6 +21,7 @@ type Request struct {
 	Accept      string
 	Encoding    string // Accept-Encoding
 	IfNoneMatch string
+	Warm        bool // the request carries WarmHeader: a fill, not a client
 }
 
 // RequestOf reads r, whose path has had the mount stripped.
@@ -33,6 +34,7 @@ func RequestOf(r *http.Request) Request {
 		Accept:      HeaderValue(r.Header, "Accept"),
 		Encoding:    HeaderValue(r.Header, "Accept-Encoding"),
 		IfNoneMatch: HeaderValue(r.Header, "If-None-Match"),
+		Warm:        HeaderValue(r.Header, WarmHeader) != "",
 	}
 }
 
@@ -114,7 +116,11 @@ func (m *Mounted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.reg.WriteError(w, fmt.Errorf("%w: malformed Host header", ErrBadRequest))
 		return
 	}
-	t, err := m.reg.Resolve(RequestOf(r))
+	req := RequestOf(r)
+	if req.Warm {
+		r = r.WithContext(NotServed(r.Context()))
+	}
+	t, err := m.reg.Resolve(req)
 	switch {
 	case errors.Is(err, ErrOwnRoute):
 		m.reg.ServeOwn(w, r)
@@ -143,7 +149,8 @@ func (m *Mounted) serve(w http.ResponseWriter, r *http.Request, t Target) error 
 // upstream: a held artifact, or a document fresh in memory. Anything else
 // is false, for ServeHTTP to answer.
 func (m *Mounted) Quick(r Request) (Quick, bool) {
-	if !httpguts.ValidHostHeader(r.Host) {
+	if r.Warm || !httpguts.ValidHostHeader(r.Host) {
+		// A warm fill is the handler's, which counts it as no hit.
 		return Quick{}, false
 	}
 	t, err := m.reg.Resolve(r)

@@ -42,6 +42,7 @@ type Health struct {
 	failures  int
 	lastErr   string
 	lastErrAt time.Time
+	lastOK    time.Time // the last answer from the upstream; zero: none yet
 	probing   bool
 	// verdict is closed when the first probe after the upstream became
 	// suspect has answered; nil when no such probe is pending.
@@ -57,6 +58,12 @@ type HealthState struct {
 	DownSince time.Time // when it went down; zero unless down
 	LastError string
 	LastErrAt time.Time
+	// LastOK is when the upstream last answered; zero when it has not
+	// since larder started.
+	LastOK time.Time
+	// Contacted is false until the first exchange with the upstream,
+	// answered or failed: "up" then only means nothing has failed yet.
+	Contacted bool
 }
 
 func newHealth(threshold int, interval, probeTimeout time.Duration, probe func(context.Context) error, onChange func(from, to HealthState)) *Health {
@@ -75,7 +82,8 @@ func (h *Health) State() HealthState {
 }
 
 func (h *Health) stateLocked() HealthState {
-	st := HealthState{Status: h.status, Since: h.since, LastError: h.lastErr, LastErrAt: h.lastErrAt}
+	st := HealthState{Status: h.status, Since: h.since, LastError: h.lastErr, LastErrAt: h.lastErrAt,
+		LastOK: h.lastOK, Contacted: !h.lastOK.IsZero() || !h.lastErrAt.IsZero()}
 	if h.status == StatusSuspect && !h.probing && time.Since(h.lastErrAt) > suspectWindow {
 		// Nothing has failed for a whole window and no probe is deciding.
 		st.Status = StatusUp
@@ -98,6 +106,7 @@ func (h *Health) Success() {
 func (h *Health) succeedLocked() (before, after HealthState) {
 	h.failures = 0
 	before = h.stateLocked()
+	h.lastOK = time.Now()
 	if h.status != StatusUp {
 		h.status, h.since = StatusUp, time.Now()
 	}

@@ -227,3 +227,24 @@ func TestUpstreamMarkedDownServesFromCacheUntilAProbeSeesItBack(t *testing.T) {
 		mustDocument(t, u, leftPad(f), Miss)
 	})
 }
+
+func TestAnUpstreamNeverContactedSaysSo(t *testing.T) {
+	t.Parallel()
+	h := newHealth(3, time.Hour, time.Hour, blockedProbe(t), nil)
+	t.Cleanup(h.close)
+	if st := h.State(); st.Contacted || !st.LastOK.IsZero() || !st.Up {
+		t.Errorf("before any exchange: %+v, want up, not contacted", st)
+	}
+	before := time.Now()
+	h.Success()
+	if st := h.State(); !st.Contacted || st.LastOK.Before(before) {
+		t.Errorf("after an answer: %+v, want contacted with LastOK", st)
+	}
+
+	failed := newHealth(3, time.Hour, time.Hour, blockedProbe(t), nil)
+	t.Cleanup(failed.close)
+	failed.Failure(errors.New("refused"))
+	if st := failed.State(); !st.Contacted || !st.LastOK.IsZero() {
+		t.Errorf("after a failure only: %+v, want contacted, never answered", st)
+	}
+}

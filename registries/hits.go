@@ -17,6 +17,8 @@ type HitRecorder struct {
 
 	mu      sync.Mutex
 	pending map[hitKey]*storage.Served
+	traffic map[string]*Traffic // by registry: their counts go out with the hits
+	pruned  time.Time           // when old traffic was last deleted
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -58,6 +60,14 @@ func (h *HitRecorder) Add(registry, pkg, path string) {
 	h.mu.Unlock()
 }
 
+// Record counts one hit, as Add does, unless ctx is a warm fill
+// (NotServed).
+func (h *HitRecorder) Record(ctx context.Context, registry, pkg, path string) {
+	if Served(ctx) {
+		h.Add(registry, pkg, path)
+	}
+}
+
 // Flush writes what is pending.
 func (h *HitRecorder) Flush(ctx context.Context) {
 	h.mu.Lock()
@@ -66,10 +76,54 @@ func (h *HitRecorder) Flush(ctx context.Context) {
 		batch = append(batch, *s)
 	}
 	h.pending = map[hitKey]*storage.Served{}
+	traffic := make(map[string]*Traffic, len(h.traffic))
+	for name, t := range h.traffic {
+		traffic[name] = t
+	}
+	prune := time.Since(h.pruned) > time.Hour
+	if prune {
+		h.pruned = time.Now()
+	}
 	h.mu.Unlock()
 	if err := h.db.RecordServed(ctx, batch); err != nil {
 		h.log.Warn("recording hit counts", "err", err, "lost", len(batch))
 	}
+	var counts []storage.TrafficCount
+	for name, t := range traffic {
+		counts = append(counts, t.takePending(name)...)
+	}
+	if err := h.db.AddTraffic(ctx, counts); err != nil {
+		h.log.Warn("recording traffic", "err", err)
+		for name, t := range traffic {
+			var mine []storage.TrafficCount
+			for _, c := range counts {
+				if c.Registry == name {
+					mine = append(mine, c)
+				}
+			}
+			t.putBack(mine)
+		}
+	}
+	if prune {
+		// A day beyond what the charts show.
+		if err := h.db.PruneTraffic(ctx, time.Now().Unix()/60-(TrafficDays+1)*24*60); err != nil {
+			h.log.Warn("pruning old traffic", "err", err)
+		}
+	}
+}
+
+// trackTraffic writes a registry's traffic with the hits, after reading
+// what its earlier runs wrote.
+func (h *HitRecorder) trackTraffic(registry string, t *Traffic) {
+	if err := t.load(context.Background(), h.db, registry, time.Now()); err != nil {
+		h.log.Warn("reading past traffic", "registry", registry, "err", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.traffic == nil {
+		h.traffic = map[string]*Traffic{}
+	}
+	h.traffic[registry] = t
 }
 
 // Close flushes and stops the recorder.

@@ -69,7 +69,12 @@ func (q Quick) EachHeader(set func(key, value string)) {
 // DocumentQuick is the response ServeDocument gives, as a Quick; the hit
 // is counted.
 func (u *Upstream) DocumentQuick(doc *Rendered, status CacheStatus, vary, acceptEncoding, ifNoneMatch string, extra ...HeaderLine) Quick {
-	u.count("document", status)
+	return u.documentQuick(true, doc, status, vary, acceptEncoding, ifNoneMatch, extra...)
+}
+
+// documentQuick is DocumentQuick, counting the hit only when served.
+func (u *Upstream) documentQuick(served bool, doc *Rendered, status CacheStatus, vary, acceptEncoding, ifNoneMatch string, extra ...HeaderLine) Quick {
+	u.count("document", status, served)
 	gz := acceptsGzip(acceptEncoding)
 	q := Quick{
 		ETag: doc.ETag, Cache: status, Document: true, Vary: vary, Extra: extra,
@@ -146,7 +151,7 @@ func (u *Upstream) Quick(r Request, path string, o ArtifactOptions) (Quick, bool
 	} else if q, ok = u.quickBlob(q, a.SHA256); !ok {
 		return Quick{}, false
 	}
-	u.count("artifact", Hit)
+	u.count("artifact", Hit, true)
 	u.env.Hits.Add(a.Registry, a.Package, a.Path)
 	if !head {
 		u.served.bytes.Add(float64(q.Size))

@@ -14,7 +14,7 @@ import (
 // X-Larder-Cache, and a max-age of the TTL without must-revalidate (so npm may
 // fall back on its own cache when larder is unreachable).
 func (u *Upstream) ServeDocument(w http.ResponseWriter, r *http.Request, doc *Rendered, status CacheStatus, vary string, extra ...HeaderLine) {
-	q := u.DocumentQuick(doc, status, vary, HeaderValue(r.Header, "Accept-Encoding"), HeaderValue(r.Header, "If-None-Match"), extra...)
+	q := u.documentQuick(Served(r.Context()), doc, status, vary, HeaderValue(r.Header, "Accept-Encoding"), HeaderValue(r.Header, "If-None-Match"), extra...)
 	defer corkResponse(w, r)()
 	// Canonical keys assigned directly: Header.Set canonicalizes each key
 	// on every call, a visible cost on cache hits.

@@ -80,6 +80,9 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	// Counters start at zero, so that a rate or an alert on them is
 	// defined before their first event.
 	env.Metrics.PinConflicts.WithLabelValues(opts.Name)
+	if env.Hits != nil {
+		env.Hits.trackTraffic(opts.Name, &u.traffic)
+	}
 	return u
 }
 

@@ -363,8 +363,8 @@ type GCReport struct {
 	OrphanBytes   int64
 }
 
-// GC evicts held artifacts, least recently served first (then first fetched
-// first), until the blobs the database points at take at most opts.MaxSize
+// GC evicts held artifacts, least recently used first (the later of last
+// served and first fetched: a warmed file counts from its fetch), until the blobs the database points at take at most opts.MaxSize
 // bytes, and removes blobs no row points at that are older than
 // opts.OrphanAge. Documents are never evicted. An evicted artifact's row
 // stays, its digest forgotten, so that it is fetched again on next use; its
@@ -466,12 +466,14 @@ func (s *Store) evict(ctx context.Context, maxSize int64, rep *GCReport) error {
 	return nil
 }
 
-// lruHeld returns up to n held artifacts, least recently served first, then
-// first fetched first.
+// lruHeld returns up to n held artifacts, least recently used first: used
+// is the later of when it was last served and when it was fetched, so that
+// a file `larder warm` fetched (which is not served) counts as wanted from
+// then on.
 func (d *DB) lruHeld(ctx context.Context, n int) ([]Evicted, error) {
 	rows, err := d.sql.QueryContext(ctx, `SELECT registry, path, sha256, size, last_served_at, first_fetched_at
 		FROM artifacts WHERE sha256 IS NOT NULL
-		ORDER BY last_served_at, first_fetched_at, registry, path LIMIT ?`, n)
+		ORDER BY CASE WHEN last_served_at > first_fetched_at THEN last_served_at ELSE first_fetched_at END, registry, path LIMIT ?`, n)
 	if err != nil {
 		return nil, err
 	}

@@ -232,6 +232,21 @@ func TestGCEvictsLeastRecentlyServedFirstDownToTheSize(t *testing.T) {
 	}
 }
 
+// A file fetched by `larder warm` is never served until an install asks for
+// it; its fetch counts as its use, so it is not the first to go.
+func TestGCCountsAFetchNeverServedAsUseFromItsFetch(t *testing.T) {
+	l := newLRU(t)
+	l.byName["w"] = hold(t, l.Store, npmTarball("pkg", "w"), strings.Repeat("w", 60), at(25))
+	const total = 50 + 100 + 200 + 300 + 400 + 500 + 60
+	rep, err := l.GC(t.Context(), GCOptions{MaxSize: total - 1001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := evictedNames(l, rep), []string{"b", "e", "a", "d", "w"}; !slices.Equal(got, want) {
+		t.Errorf("evicted %v, want %v: the file fetched at 25 goes after those served at 10 and 20, before the one served at 30", got, want)
+	}
+}
+
 func TestGCKeepsABlobAnotherRowStillPointsAt(t *testing.T) {
 	l := newLRU(t)
 	// "old" shares its bytes with c (the most recently served) and is the

@@ -7,9 +7,12 @@
 // and the catalog in storage; it must never import an ecosystem (npm, pypi):
 // an ecosystem describes itself through that interface.
 //
-//	/                                     overview: registries, upstream health, totals, hit ratios, disk free
+//	/                                     overview: registries, upstream health, totals, hit ratios,
+//	                                      24-hour and 7-day traffic charts (chart.go, inline SVG), disk free
 //	/r/{registry}?q=&match=&sort=&dir=&page=   a registry's packages, searched, sorted, paged
-//	/r/{registry}/p/{name...}             a package: versions, files, dist-tags or yanked state
+//	/r/{registry}/p/{name...}?v=&cached=  a package: what it says of itself, a version's install
+//	                                      command and dependencies, versions (held first), files,
+//	                                      dist-tags or yanked state, the README (readme.go sanitises it)
 //	/setup                                client set-up snippets for every registry
 //	/api/v1/registries                    the same as JSON, and
 //	/api/v1/registries/{registry}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
@@ -28,6 +30,14 @@ type packageView struct {
 	// version larder holds; larder kept serving the pinned ones.
 	PinConflicts []pinConflictView `json:"pin_conflicts"`
 
+	// What the package says of itself (untrusted text, as published).
+	Description  string `json:"description,omitempty"`
+	License      string `json:"license,omitempty"`
+	Homepage     string `json:"homepage,omitempty"`   // http(s) only
+	Repository   string `json:"repository,omitempty"` // http(s) only
+	Readme       string `json:"readme,omitempty"`
+	ReadmeFormat string `json:"readme_format,omitempty"` // markdown, rst, text
+
 	// For the page.
 	RegistryURL  string `json:"-"`
 	APIURL       string `json:"-"`
@@ -38,6 +48,11 @@ type packageView struct {
 	AnyYanked    bool   `json:"-"`
 	AnyPython    bool   `json:"-"`
 	AnyPublished bool   `json:"-"`
+	HeldFirst    bool   `json:"-"` // the held versions come first, then the rest
+	// Selected is the version whose install command and dependencies
+	// the page shows (?v=, else the newest held, else the newest).
+	Selected   *versionView `json:"-"`
+	ReadmeView readmeView   `json:"-"`
 }
 
 type versionView struct {
@@ -49,6 +64,20 @@ type versionView struct {
 	Deprecated     string     `json:"deprecated,omitempty"`
 	Published      jsonTime   `json:"published"`
 	Files          []fileView `json:"files"`
+	Install        string     `json:"install,omitempty"`
+	// Dependencies is null when larder holds no metadata that says them.
+	Dependencies []dependencyView `json:"dependencies"`
+
+	// For the page.
+	SelectURL string `json:"-"`
+	DepsKnown bool   `json:"-"`
+}
+
+type dependencyView struct {
+	Name       string `json:"name"`
+	Constraint string `json:"constraint"`
+	Note       string `json:"note,omitempty"`
+	HTMLURL    string `json:"html_url"` // its page in this registry
 }
 
 type pinConflictView struct {
@@ -87,8 +116,17 @@ func (h *Handler) describe(ctx context.Context, r *http.Request, reg registries.
 	v := packageView{
 		Registry: reg.Name(), Kind: reg.Kind(), Name: info.Name,
 		MetadataFetched: stamp(info.MetadataFetched), Tags: info.Tags,
-		Versions: make([]versionView, 0, len(info.Versions)),
-		HTMLURL:  h.packagePath(reg.Name(), info.Name),
+		Versions:    make([]versionView, 0, len(info.Versions)),
+		HTMLURL:     h.packagePath(reg.Name(), info.Name),
+		Description: info.Description, License: info.License,
+		Homepage: safeURL(info.Homepage), Repository: safeURL(info.Repository),
+		Readme: info.Readme, ReadmeFormat: info.ReadmeFormat,
+	}
+	if strings.HasPrefix(v.Homepage, "mailto:") {
+		v.Homepage = ""
+	}
+	if strings.HasPrefix(v.Repository, "mailto:") {
+		v.Repository = ""
 	}
 	if v.Name == "" {
 		v.Name = name
@@ -116,7 +154,15 @@ func (h *Handler) describe(ctx context.Context, r *http.Request, reg registries.
 		vv := versionView{
 			Version: vi.Version, Cached: vi.Cached, Yanked: vi.Yanked, YankedReason: vi.YankedReason,
 			RequiresPython: vi.RequiresPython, Deprecated: vi.Deprecated, Published: stamp(vi.Published),
-			Files: make([]fileView, 0, len(vi.Files)),
+			Files: make([]fileView, 0, len(vi.Files)), Install: vi.Install,
+		}
+		if vi.DependenciesKnown {
+			vv.DepsKnown = true
+			vv.Dependencies = make([]dependencyView, 0, len(vi.Dependencies))
+			for _, d := range vi.Dependencies {
+				vv.Dependencies = append(vv.Dependencies, dependencyView{Name: d.Name, Constraint: d.Constraint, Note: d.Note,
+					HTMLURL: h.packagePath(reg.Name(), d.Name)})
+			}
 		}
 		for _, f := range vi.Files {
 			vv.Files = append(vv.Files, fileView{
@@ -164,17 +210,58 @@ func (h *Handler) packagePage(w http.ResponseWriter, r *http.Request) {
 	v.AllVersions = len(v.Versions)
 	v.AllURL = v.HTMLURL
 	v.CachedURL = v.HTMLURL + "?cached=1"
-	if r.URL.Query().Get("cached") == "1" {
+	v.AllURL = v.HTMLURL + "?cached=0"
+	q := r.URL.Query()
+	for i := range v.Versions {
+		v.Versions[i].SelectURL = v.HTMLURL + query("cached", q.Get("cached"), "v", v.Versions[i].Version) + "#version"
+	}
+	v.selectVersion(q.Get("v"))
+	switch q.Get("cached") {
+	case "1":
 		v.CachedOnly = true
-		kept := v.Versions[:0]
+	case "":
+		// With a few versions held among many, the held ones are what a
+		// visitor looks for.
+		v.CachedOnly = v.CachedVersions > 0 && v.AllVersions-v.CachedVersions > manyUnheld
+	}
+	if v.CachedOnly {
+		kept := make([]versionView, 0, v.CachedVersions)
 		for _, vv := range v.Versions {
 			if vv.Cached {
 				kept = append(kept, vv)
 			}
 		}
 		v.Versions = kept
+	} else if v.CachedVersions > 0 && v.CachedVersions < v.AllVersions {
+		// Held versions first, each group newest first.
+		v.HeldFirst = true
+		sort.SliceStable(v.Versions, func(i, j int) bool { return v.Versions[i].Cached && !v.Versions[j].Cached })
+	}
+	if v.Readme != "" {
+		v.ReadmeView = renderReadme(v.Readme, v.ReadmeFormat)
 	}
 	h.render(w, r, http.StatusOK, "package", page{Title: v.Name + " · " + reg.Name(), Nav: reg.Name(), Data: v})
+}
+
+// manyUnheld is how many versions larder does not hold before the page
+// shows the held ones only, unless asked for all.
+const manyUnheld = 10
+
+// selectVersion picks the version whose details the page shows: the one
+// asked for, else the newest held, else the newest.
+func (v *packageView) selectVersion(asked string) {
+	pick := func(match func(versionView) bool) bool {
+		for _, vv := range v.Versions {
+			if match(vv) {
+				v.Selected = &vv
+				return true
+			}
+		}
+		return false
+	}
+	_ = pick(func(vv versionView) bool { return asked != "" && vv.Version == asked }) ||
+		pick(func(vv versionView) bool { return vv.Cached }) ||
+		pick(func(versionView) bool { return true })
 }
 
 func (h *Handler) apiPackage(w http.ResponseWriter, r *http.Request) {

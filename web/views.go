@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -69,11 +70,24 @@ type healthView struct {
 	DownSince   jsonTime `json:"down_since"`
 	LastError   string   `json:"last_error"`
 	LastErrorAt jsonTime `json:"last_error_at"`
+	// Contacted is false until larder's first exchange with the upstream
+	// since it started: up then means only that nothing has failed.
+	Contacted bool     `json:"contacted"`
+	LastOK    jsonTime `json:"last_ok"` // the last answer; null: none since start
 }
 
 type trafficView struct {
 	Hour windowView `json:"last_hour"`
 	Day  windowView `json:"last_day"`
+	Week windowView `json:"last_week"`
+	// Series are the charts' bars: "day" (half hours) and "week" (3 hours).
+	Series map[string]seriesView `json:"series"`
+	Charts []chartView           `json:"-"`
+}
+
+type chartView struct {
+	Title string
+	SVG   template.HTML
 }
 
 // windowView counts requests for documents and files answered from the
@@ -100,7 +114,8 @@ type snippetView struct {
 
 func newHealthView(st registries.HealthState, offline bool) healthView {
 	v := healthView{Up: st.Up && !offline, Status: string(st.Status), Since: stamp(st.Since),
-		DownSince: stamp(st.DownSince), LastError: st.LastError, LastErrorAt: stamp(st.LastErrAt)}
+		DownSince: stamp(st.DownSince), LastError: st.LastError, LastErrorAt: stamp(st.LastErrAt),
+		Contacted: st.Contacted, LastOK: stamp(st.LastOK)}
 	if offline {
 		v.Status = "offline"
 	}
@@ -119,14 +134,21 @@ func (h *Handler) registryView(r *http.Request, reg registries.Registry) (regist
 		Offline: opts.Offline,
 		Health:  newHealthView(st, opts.Offline),
 		Traffic: trafficView{
-			Hour: window(up.Traffic().Since(time.Hour, now)),
-			Day:  window(up.Traffic().Since(24*time.Hour, now)),
+			Hour:   window(up.Traffic().Since(time.Hour, now)),
+			Day:    window(up.Traffic().Since(24*time.Hour, now)),
+			Week:   window(up.Traffic().Since(registries.TrafficDays*24*time.Hour, now)),
+			Series: map[string]seriesView{},
 		},
 		HTMLURL: h.registryPath(reg.Name()),
 		APIURL:  h.apiRegistryPath(reg.Name()) + "/packages",
 	}
 	if opts.Upstream != nil {
 		v.Upstream = opts.Upstream.Redacted()
+	}
+	for _, spec := range charts {
+		s := newSeries(up.Traffic(), spec, now, "chart-"+spec.Name+"-"+reg.Name())
+		v.Traffic.Series[spec.Name] = s
+		v.Traffic.Charts = append(v.Traffic.Charts, chartView{Title: spec.Title, SVG: s.SVG})
 	}
 	for _, s := range reg.ClientSetup(v.URL) {
 		v.Setup = append(v.Setup, snippetView(s))

@@ -25,7 +25,7 @@ func TestOverviewShowsEachRegistryItsHealthTotalsAndDiskFree(t *testing.T) {
 		"<title>Overview · larder</title>",
 		`<a href="/r/npm">npm</a>`, `<a href="/r/pypi">pypi</a>`,
 		"http://127.0.0.1:9/npm/",
-		`<span class="badge ok">up</span>`,
+		`<span class="badge">not contacted yet</span>`,
 		`<span class="badge bad">down</span> since`,
 		"connection refused",
 		"answering from the cache",
@@ -36,6 +36,26 @@ func TestOverviewShowsEachRegistryItsHealthTotalsAndDiskFree(t *testing.T) {
 		"free of",
 		`href="/setup#setup-npm"`,
 	)
+}
+
+func TestAnUpstreamIsUpOnlyOnceItHasAnswered(t *testing.T) {
+	l := newTestLarder(t, "npm")
+	r := l.get(t, "/")
+	wantPage(t, r, http.StatusOK, `<span class="badge">not contacted yet</span> no request has needed it since larder started`)
+	wantAbsent(t, r, `<span class="badge ok">up</span>`)
+	wantPage(t, l.get(t, "/r/npm"), http.StatusOK, `<span class="badge">not contacted yet</span>`)
+	if body := l.get(t, "/api/v1/registries/npm").body; !strings.Contains(body, `"contacted": false`) || !strings.Contains(body, `"last_ok": null`) {
+		t.Errorf("the API does not say the upstream was never contacted:\n%s", body)
+	}
+
+	l.regs["npm"].up.Health().Success()
+	r = l.get(t, "/")
+	wantPage(t, r, http.StatusOK, `<span class="badge ok">up</span> · last answered <time`)
+	wantAbsent(t, r, "not contacted yet")
+	wantPage(t, l.get(t, "/r/npm"), http.StatusOK, `<span class="badge ok">up</span>`)
+	if body := l.get(t, "/api/v1/registries/npm").body; !strings.Contains(body, `"contacted": true`) {
+		t.Errorf("the API does not say the upstream answered:\n%s", body)
+	}
 }
 
 func TestOverviewSaysOfflineForAnOfflineRegistry(t *testing.T) {

@@ -62,6 +62,7 @@ func (q *quickHits) serve(r *front.Request, w *front.Response) bool {
 		Accept:      r.Header("Accept"),
 		Encoding:    r.Header("Accept-Encoding"),
 		IfNoneMatch: r.Header("If-None-Match"),
+		Warm:        r.Header(registries.WarmHeader) != "",
 	})
 	if !ok {
 		return false

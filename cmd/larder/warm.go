@@ -270,6 +270,7 @@ func fetchChecked(ctx context.Context, client *http.Client, u string, check regi
 	if err != nil {
 		return "", err
 	}
+	req.Header.Set(registries.WarmHeader, "1") // a fill, not a use: no hit
 	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
@@ -297,6 +298,7 @@ func fetchDocument(ctx context.Context, client *http.Client, u, accept string) (
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
+	req.Header.Set(registries.WarmHeader, "1")
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err

@@ -347,6 +347,11 @@ func (g *Registry) versionView(ctx context.Context, name, spec, base string) (*r
 			return nil, "", err
 		}
 		heldKey = "held\x00" + heldKey
+		if len(held) == 0 && !g.up.Gone() {
+			// Suspect with nothing held: the stale document whole, as
+			// the packument answers then.
+			held, heldKey = nil, ""
+		}
 	}
 	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base, heldKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {

@@ -212,8 +212,10 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 	if !errors.Is(err, errNothingHeld) {
 		return rendered, err
 	}
-	if g.up.Reachable() {
-		return nil, nil // a passing failure with nothing held: serve the stale page
+	if !g.up.Gone() {
+		// A passing failure, or a suspect upstream, with nothing held:
+		// the stale page is the best answer.
+		return nil, nil
 	}
 	// Never an empty 200 page: uv takes that for "no such project here".
 	return nil, g.up.NotCached("any file of " + project)

@@ -100,6 +100,11 @@ func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*
 			return nil, "", err
 		}
 		heldKey = "held\x00" + registries.HeldKey(held)
+		if len(held) == 0 && !g.up.Gone() {
+			// Suspect with nothing held: the stale document whole, as
+			// the simple page answers then.
+			held, heldKey = nil, ""
+		}
 	}
 	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base, heldKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {

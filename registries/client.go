@@ -44,7 +44,7 @@ func newClient(o Options) *http.Client {
 		// it checks each hop through CheckRedirect set per request.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
-				return errors.New("too many redirects")
+				return fmt.Errorf("%w: more than 5 redirects", errRedirectRefused)
 			}
 			if allow, ok := req.Context().Value(redirectPolicyKey{}).(func(*http.Request) error); ok {
 				return allow(req)

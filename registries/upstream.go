@@ -243,7 +243,11 @@ func (u *Upstream) get(ctx context.Context, rawURL string, header http.Header) (
 			outcome = "timeout"
 		}
 		u.env.Metrics.UpstreamRequests.WithLabelValues(u.opts.Name, outcome).Inc()
-		if !clientGone {
+		switch {
+		case errors.Is(err, errRedirectRefused):
+			// It answered: the upstream is as well as an answer says.
+			u.health.Success()
+		case !clientGone:
 			u.health.Failure(ue)
 		}
 		return nil, ue
@@ -288,8 +292,12 @@ func (u *Upstream) allowRedirect(req *http.Request) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("redirect to %s refused: not the upstream or an allowed host", req.URL.Redacted())
+	return fmt.Errorf("%w: %s is not the upstream or an allowed host", errRedirectRefused, req.URL.Redacted())
 }
+
+// errRedirectRefused: the upstream answered, with a redirect larder will
+// not follow. A policy of larder's, not a failure of the upstream.
+var errRedirectRefused = errors.New("redirect refused")
 
 // statusError turns an unexpected upstream status into an error.
 func statusError(resp *http.Response) error {

@@ -22,10 +22,6 @@ const (
 	StatusDown HealthStatus = "down"
 )
 
-// suspectWindow is how long one failure keeps an upstream suspect when
-// nothing else happens. The probe normally settles it much sooner.
-const suspectWindow = 30 * time.Second
-
 // Health tracks whether an upstream answers. The first failure makes it
 // suspect and starts a background probe; FailuresToDown failures in a row
 // (the probe's included) make it down. Any answer brings it back up.
@@ -48,6 +44,7 @@ type Health struct {
 	// suspect has answered; nil when no such probe is pending.
 	verdict chan struct{}
 	closed  chan struct{}
+	kick    chan struct{} // wakes a sleeping probe loop for a new failure
 }
 
 // HealthState is a snapshot for the UI and /metrics.
@@ -68,7 +65,7 @@ type HealthState struct {
 
 func newHealth(threshold int, interval, probeTimeout time.Duration, probe func(context.Context) error, onChange func(from, to HealthState)) *Health {
 	return &Health{threshold: threshold, interval: interval, probeTimeout: probeTimeout, probe: probe,
-		onChange: onChange, status: StatusUp, closed: make(chan struct{})}
+		onChange: onChange, status: StatusUp, closed: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
 // Up reports whether requests may wait on the upstream.
@@ -84,10 +81,6 @@ func (h *Health) State() HealthState {
 func (h *Health) stateLocked() HealthState {
 	st := HealthState{Status: h.status, Since: h.since, LastError: h.lastErr, LastErrAt: h.lastErrAt,
 		LastOK: h.lastOK, Contacted: !h.lastOK.IsZero() || !h.lastErrAt.IsZero()}
-	if h.status == StatusSuspect && !h.probing && time.Since(h.lastErrAt) > suspectWindow {
-		// Nothing has failed for a whole window and no probe is deciding.
-		st.Status = StatusUp
-	}
 	st.Up = st.Status == StatusUp
 	if st.Status == StatusDown {
 		st.DownSince = h.since
@@ -127,17 +120,27 @@ func (h *Health) Failure(err error) {
 		h.status, h.since = StatusSuspect, time.Now()
 	}
 	startProbe := !h.probing
+	// A failure just after the upstream came back (a request answered
+	// while the probe loop slept) needs a verdict of its own, at once, not
+	// at the loop's next wake, which may be 30 s away.
+	kick := !startProbe && before.Status == StatusUp
 	if startProbe {
 		h.probing = true
-		if h.verdict == nil {
-			h.verdict = make(chan struct{})
-		}
+	}
+	if (startProbe || kick) && h.verdict == nil {
+		h.verdict = make(chan struct{})
 	}
 	after := h.stateLocked()
 	h.mu.Unlock()
 	h.changed(before, after)
-	if startProbe {
+	switch {
+	case startProbe:
 		go h.probeUntilUp()
+	case kick:
+		select {
+		case h.kick <- struct{}{}:
+		default: // already kicked
+		}
 	}
 }
 
@@ -174,6 +177,8 @@ func (h *Health) probeUntilUp() {
 			case <-h.closed:
 				return
 			case <-time.After(wait):
+			case <-h.kick:
+				wait = 0 // a new failure: probe now, and back off afresh
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), h.probeTimeout)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -246,5 +247,41 @@ func TestAnUpstreamNeverContactedSaysSo(t *testing.T) {
 	failed.Failure(errors.New("refused"))
 	if st := failed.State(); !st.Contacted || !st.LastOK.IsZero() {
 		t.Errorf("after a failure only: %+v, want contacted, never answered", st)
+	}
+}
+
+// The upstream answers a request while the probe loop sleeps (it is up
+// again), then fails once more: that failure gets a probe and a verdict at
+// once, not at the loop's next wake an hour later.
+func TestAFailureAfterARecoveryGetsAVerdictAtOnce(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Bool
+	failing.Store(true)
+	probes := make(chan struct{}, 16)
+	h := newHealth(3, time.Hour, time.Second, func(context.Context) error {
+		probes <- struct{}{}
+		if failing.Load() {
+			return errors.New("refused")
+		}
+		return nil
+	}, nil)
+	t.Cleanup(h.close)
+	h.Failure(errors.New("refused"))
+	within(t, "the first probe", func() struct{} { return <-probes })
+	eventually(t, "the first verdict", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.verdict == nil })
+	h.Success() // a request answered: up, while the loop sleeps for an hour
+	if !h.Up() {
+		t.Fatal("not up after a success")
+	}
+	failing.Store(false)
+	h.Failure(errors.New("reset"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.AwaitVerdict(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("no verdict within 5 s of a failure after a recovery")
+	}
+	if !h.Up() {
+		t.Errorf("the probe found the upstream answering, yet it is %s", h.State().Status)
 	}
 }

@@ -94,6 +94,11 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 			return u.serveBlob(w, r, a, o, Hit)
 		}
 	}
+	// A download already under way is joined whatever has happened to
+	// the upstream since it began: its bytes are arriving.
+	if f := u.fillOf(a.Path); f != nil {
+		return u.serveFill(w, r, f, o)
+	}
 	if !u.reachableFor(r.Context()) {
 		return u.notCached(a.Path)
 	}
@@ -195,6 +200,13 @@ func (u *Upstream) count(kind string, status CacheStatus, served bool) {
 // Traffic returns the cache-versus-upstream counts of this registry.
 func (u *Upstream) Traffic() *Traffic { return &u.traffic }
 
+// fillOf is the fill in progress for path, or nil.
+func (u *Upstream) fillOf(path string) *fill {
+	u.fills.mu.Lock()
+	defer u.fills.mu.Unlock()
+	return u.fills.m[path]
+}
+
 // joinFill returns the fill in progress for a, starting one if none is. It
 // returns nil when the artifact was stored meanwhile.
 func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact) (*fill, error) {
@@ -217,6 +229,9 @@ func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact) (*fill, err
 // conventional URL while its document is loaded (see downloadAhead).
 func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *ArtifactTarget) error {
 	ctx := r.Context()
+	if f := u.fillOf(t.Path); f != nil {
+		return u.serveFill(w, r, f, t.Options)
+	}
 	if !u.reachableFor(ctx) {
 		return u.notCached(t.Path)
 	}

@@ -105,8 +105,6 @@ func gzipETag(etag string) string {
 	return etag + "-gzip"
 }
 
-// fresh reports whether a document is held in memory and fresh: answering
-// for it waits on nothing.
 // Holds reports whether a document under key and variant is held, fresh
 // or not.
 func (u *Upstream) Holds(key, variant string) bool {
@@ -114,6 +112,8 @@ func (u *Upstream) Holds(key, variant string) bool {
 	return ok
 }
 
+// fresh reports whether a document is held in memory and fresh: answering
+// for it waits on nothing.
 func (u *Upstream) fresh(key, variant string) bool {
 	d, ok := u.docRow(key, variant)
 	return ok && u.opts.Now().Sub(d.FetchedAt) < u.opts.MetadataTTL

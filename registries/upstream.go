@@ -272,8 +272,9 @@ func (u *Upstream) get(ctx context.Context, rawURL string, header http.Header) (
 }
 
 // bodyFailed records a body that stalled, was cut or came short as a
-// failure of the upstream, and classifies it for the client. Only fills,
-// detached from any client, read bodies: no hang-up can be mistaken for it.
+// failure of the upstream, and classifies it for the client. Only fills
+// of artifacts and documents read bodies, detached from any client: no
+// hang-up can be mistaken for it.
 func (u *Upstream) bodyFailed(resp *http.Response, err error) error {
 	ue := upstreamErr(resp.Request.URL.Host, err)
 	u.health.Failure(ue)
@@ -315,7 +316,7 @@ func SameHost(a, b *url.URL) bool {
 
 // Passthrough forwards a request that larder does not cache (search, audit)
 // to the upstream path given, with only the headers that describe the body.
-// When the upstream is offline or down it answers 503 at once: clients treat
+// When larder is offline or the upstream suspect or down it answers 503 at once: clients treat
 // audit and search failures as non-fatal, and an install must never wait.
 func (u *Upstream) Passthrough(w http.ResponseWriter, r *http.Request, upstreamURL string) {
 	if !u.reachable() {

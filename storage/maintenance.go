@@ -347,7 +347,7 @@ type Evicted struct {
 	Digest         Digest
 	Size           int64
 	LastServed     time.Time // zero when never served
-	FirstFetch     time.Time
+	LastFetch      time.Time
 	// Deleted is true when the blob left the disk with this eviction; false
 	// while another row still points at it.
 	Deleted bool
@@ -467,13 +467,14 @@ func (s *Store) evict(ctx context.Context, maxSize int64, rep *GCReport) error {
 }
 
 // lruHeld returns up to n held artifacts, least recently used first: used
-// is the later of when it was last served and when it was fetched, so that
-// a file `larder warm` fetched (which is not served) counts as wanted from
-// then on.
+// is the later of when it was last served and when it was last fetched, so
+// that a file `larder warm` fetched (which is not served) counts as wanted
+// from then on, and a file fetched again after an eviction is not the next
+// one evicted.
 func (d *DB) lruHeld(ctx context.Context, n int) ([]Evicted, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT registry, path, sha256, size, last_served_at, first_fetched_at
+	rows, err := d.sql.QueryContext(ctx, `SELECT registry, path, sha256, size, last_served_at, last_fetched_at
 		FROM artifacts WHERE sha256 IS NOT NULL
-		ORDER BY CASE WHEN last_served_at > first_fetched_at THEN last_served_at ELSE first_fetched_at END, registry, path LIMIT ?`, n)
+		ORDER BY CASE WHEN last_served_at > last_fetched_at THEN last_served_at ELSE last_fetched_at END, registry, path LIMIT ?`, n)
 	if err != nil {
 		return nil, err
 	}
@@ -481,11 +482,11 @@ func (d *DB) lruHeld(ctx context.Context, n int) ([]Evicted, error) {
 	var out []Evicted
 	for rows.Next() {
 		var e Evicted
-		var served, first int64
-		if err := rows.Scan(&e.Registry, &e.Path, &e.Digest, &e.Size, &served, &first); err != nil {
+		var served, fetched int64
+		if err := rows.Scan(&e.Registry, &e.Path, &e.Digest, &e.Size, &served, &fetched); err != nil {
 			return nil, err
 		}
-		e.LastServed, e.FirstFetch = fromMillis(served), fromMillis(first)
+		e.LastServed, e.LastFetch = fromMillis(served), fromMillis(fetched)
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -338,3 +338,21 @@ func TestGCRemovesOrphanBlobsOlderThanTheAge(t *testing.T) {
 		t.Errorf("Verify after GC = %+v, want clean with nothing unreferenced", rep)
 	}
 }
+
+// A file evicted and fetched again counts as used at its new fetch: it is
+// not the next to go (it was, by its first fetch, and was evicted again
+// the moment it was stored).
+func TestGCCountsAFetchAgainAsUse(t *testing.T) {
+	l := newLRU(t)
+	b := l.byName["b"] // first fetched at 0, never served: the first to go
+	if err := l.CommitArtifact(t.Context(), b, b.SHA256, b.Size, at(40)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.GC(t.Context(), GCOptions{MaxSize: 50 + 100 + 200 + 300 + 400 + 500 - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := evictedNames(l, rep), []string{"e"}; !slices.Equal(got, want) {
+		t.Errorf("evicted %v, want %v: b was fetched again at 40", got, want)
+	}
+}

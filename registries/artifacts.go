@@ -127,6 +127,12 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 			return err
 		}
 		defer rc.Close()
+		if a.Size > 0 && size != a.Size {
+			// Cut short (or grown) on disk: never answered as the file.
+			// Set aside, it is fetched again (see blobGone).
+			u.setAside(r.Context(), a, fmt.Sprintf("%d bytes on disk, %d in its row", size, a.Size))
+			return fmt.Errorf("%s: %w", a.Path, storage.ErrNotFound)
+		}
 		content = rc
 		if size <= smallBlobMax {
 			if b, ok := readSmall(rc, a.SHA256, size); ok {
@@ -162,6 +168,19 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 	http.ServeContent(cw, r, "", time.Time{}, content)
 	u.served.bytes.Add(float64(cw.n))
 	return nil
+}
+
+// setAside moves a blob that is not the bytes its row names out of reach,
+// so that the artifact is fetched again rather than served wrong.
+func (u *Upstream) setAside(ctx context.Context, a storage.Artifact, why string) {
+	u.small.drop(a.SHA256)
+	q, ok := u.env.Store.Blobs.(storage.Quarantiner)
+	if !ok {
+		u.log.Error("held blob is not what its row says; it cannot be set aside here", "path", a.Path, "sha256", a.SHA256, "why", why)
+		return
+	}
+	where, err := q.Quarantine(ctx, a.SHA256)
+	u.log.Error("held blob is not what its row says; set aside, to be fetched again", "path", a.Path, "sha256", a.SHA256, "why", why, "to", where, "err", err)
 }
 
 func etagOf(d storage.Digest) string { return `"sha256-` + string(d) + `"` }

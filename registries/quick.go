@@ -148,7 +148,7 @@ func (u *Upstream) Quick(r Request, path string, o ArtifactOptions) (Quick, bool
 	q := Quick{ETag: etagOf(a.SHA256), Cache: Hit, ArtifactOptions: o}
 	if b, ok := u.small.get(a.SHA256); ok {
 		q.Body, q.Size = b, int64(len(b))
-	} else if q, ok = u.quickBlob(q, a.SHA256); !ok {
+	} else if q, ok = u.quickBlob(q, a.SHA256, a.Size); !ok {
 		return Quick{}, false
 	}
 	u.count("artifact", Hit, true)
@@ -162,13 +162,19 @@ func (u *Upstream) Quick(r Request, path string, o ArtifactOptions) (Quick, bool
 // quickBlob gives q the blob d: its bytes when it is small enough to keep
 // in memory, else the blob shared open. A blob gone from the folder, or a
 // store that cannot share one, is for the handler to deal with.
-func (u *Upstream) quickBlob(q Quick, d storage.Digest) (Quick, bool) {
+func (u *Upstream) quickBlob(q Quick, d storage.Digest, size int64) (Quick, bool) {
 	shared, ok := u.env.Store.Blobs.(storage.SharedOpener)
 	if !ok {
 		return Quick{}, false
 	}
 	b, err := shared.OpenShared(context.Background(), d)
 	if err != nil {
+		return Quick{}, false
+	}
+	if size > 0 && b.Size() != size {
+		// Not the bytes the row names (cut short on disk): the handler
+		// sets it aside and fetches it again.
+		b.Release()
 		return Quick{}, false
 	}
 	if b.Size() > smallBlobMax {

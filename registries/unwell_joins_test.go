@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/larder-mirror/larder/storage"
 )
 
 // A redirect to a host larder may not fetch from is refused, and is no
@@ -65,4 +69,32 @@ func TestADownloadUnderWayIsJoinedWhileTheUpstreamIsSuspect(t *testing.T) {
 	if n := x.f.count(tarballUpstream); n != 1 {
 		t.Errorf("the upstream was asked %d times for the tarball, want once", n)
 	}
+}
+
+// A held blob cut short on disk is never answered as the file: it is set
+// aside and the artifact fetched again.
+func TestABlobCutShortOnDiskIsFetchedAgainNotServed(t *testing.T) {
+	t.Parallel()
+	x := newArtifactFixture(t, Options{})
+	body := randomBytes(smallSize, 91)
+	x.f.handle(tarballUpstream, bytesHandler(body))
+	x.announce(t, body)
+	mustStatus(t, x.get(t, http.MethodGet, nil), http.StatusOK)
+	waitFillsDone(t, x.u)
+	d := string(storage.DigestOf(body))
+	path := filepath.Join(x.e.Store.Dir, "blobs", "sha256", d[:2], d)
+	if err := os.Truncate(path, 1000); err != nil {
+		t.Fatal(err)
+	}
+	x.u.small.drop(storage.DigestOf(body)) // as after a restart: nothing of it in memory
+	got := x.get(t, http.MethodGet, nil)
+	mustStatus(t, got, http.StatusOK)
+	if !bytes.Equal(got.body, body) {
+		t.Fatalf("served %d bytes, want the %d of the file", len(got.body), len(body))
+	}
+	if n := x.f.count(tarballUpstream); n != 2 {
+		t.Errorf("the upstream was asked %d times, want twice (once more for the cut blob)", n)
+	}
+	waitFillsDone(t, x.u)
+	x.assertStored(t, body)
 }

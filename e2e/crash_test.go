@@ -15,7 +15,10 @@ import (
 
 // consistent fails unless every row that points at a blob finds it whole,
 // and no write in progress survived.
-func (l *larder) consistent(t *testing.T) {
+// consistent checks that no partial blob is left and every row points at a
+// whole blob; with wantSome, that something was stored at all (a crash in
+// the first round, on a busy machine, may come before anything is).
+func (l *larder) consistent(t *testing.T, wantSome bool) {
 	t.Helper()
 	if files := l.blobFiles("tmp"); len(files) != 0 {
 		t.Errorf("partial files: %v", files)
@@ -38,7 +41,7 @@ func (l *larder) consistent(t *testing.T) {
 		}
 		n++
 	}
-	if n == 0 {
+	if wantSome && n == 0 {
 		t.Error("nothing was stored at all")
 	}
 }
@@ -79,7 +82,7 @@ tarball_hosts = [%q]
 		l.kill9()
 		cancel()
 		l.start()
-		l.consistent(t)
+		l.consistent(t, false)
 	}
 	for i := range rounds {
 		_, body := l.get(t, fmt.Sprintf("/npm/big-%d/-/big-%d-1.0.0.tgz", i, i))
@@ -87,7 +90,7 @@ tarball_hosts = [%q]
 			t.Errorf("big-%d after the crashes: %d bytes", i, len(body))
 		}
 	}
-	l.consistent(t)
+	l.consistent(t, true)
 }
 
 func mustRequest(ctx context.Context, u string) *http.Request {

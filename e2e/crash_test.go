@@ -14,10 +14,9 @@ import (
 )
 
 // consistent fails unless every row that points at a blob finds it whole,
-// and no write in progress survived.
-// consistent checks that no partial blob is left and every row points at a
-// whole blob; with wantSome, that something was stored at all (a crash in
-// the first round, on a busy machine, may come before anything is).
+// and no write in progress survived; with wantSome, unless something was
+// stored at all (a crash in the first round, on a busy machine, may come
+// before anything is).
 func (l *larder) consistent(t *testing.T, wantSome bool) {
 	t.Helper()
 	if files := l.blobFiles("tmp"); len(files) != 0 {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -32,7 +30,7 @@ func findLockfile(path string) (lockfile, error) {
 		return lockfile{}, err
 	}
 	if n == 0 {
-		head, err := readHead(path, lockHeadSize)
+		head, err := registries.ReadLocalHead(path, lockHeadSize)
 		if err != nil {
 			return lockfile{}, err
 		}
@@ -73,20 +71,6 @@ func matchLockfile(path, name string, head []byte) (lockfile, int, error) {
 	return found, n, nil
 }
 
-// readHead reads the first bytes of a regular file.
-func readHead(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	return io.ReadAll(io.LimitReader(f, n))
-}
 
 // read reads the lockfile's pins; see registries.LockfileReader.
 func (l lockfile) read() ([]registries.Pin, []error, error) { return l.reader.Read(l.path) }

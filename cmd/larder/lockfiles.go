@@ -71,6 +71,5 @@ func matchLockfile(path, name string, head []byte) (lockfile, int, error) {
 	return found, n, nil
 }
 
-
 // read reads the lockfile's pins; see registries.LockfileReader.
 func (l lockfile) read() ([]registries.Pin, []error, error) { return l.reader.Read(l.path) }

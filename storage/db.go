@@ -140,10 +140,17 @@ func dsn(path string, mode dbMode, probe bool) string {
 	return "file:" + name + "?" + q.Encode()
 }
 
-// Close closes the database.
+// Close closes the database. What the write-ahead log holds is written
+// into the file first, so that a closed data folder's database is the one
+// file (for a copy, a backup, an export), whoever else still had it open.
 func (d *DB) Close() error {
 	if d.probe != nil {
 		d.probe.Close()
+	}
+	if !d.readOnly {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		d.sql.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`) // best effort: SQLite checkpoints on the last close too
+		cancel()
 	}
 	return d.sql.Close()
 }

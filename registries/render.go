@@ -145,6 +145,12 @@ func (c *RenderCache) render(ctx context.Context, key string, render func() (*Re
 	}
 	r, err := render()
 	if err != nil {
+		if ctx.Err() != nil {
+			// The render read under the client that started it, which
+			// left: not a failure of the document, and not one to hand
+			// to the other clients waiting for it. They start another.
+			return nil, errRenderAbandoned
+		}
 		return nil, err
 	}
 	c.put(key, r)

@@ -242,3 +242,36 @@ func TestRenderCacheStartsNoRenderForAClientThatLeft(t *testing.T) {
 		t.Errorf("rendered %d times, want once (for the caller that stayed)", n)
 	}
 }
+
+func TestRenderCacheDoesNotPassOneClientsHangUpToTheOthers(t *testing.T) {
+	t.Parallel()
+	c := NewRenderCache(0)
+	ctx, cancel := context.WithCancel(bg)
+	started := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Get(ctx, "doc", func() (*Rendered, error) {
+			close(started)
+			<-ctx.Done() // reading the body under this client's context
+			return nil, ctx.Err()
+		})
+		first <- err
+	}()
+	<-started
+	second := make(chan error, 1)
+	go func() {
+		r, err := c.Get(bg, "doc", func() (*Rendered, error) { return NewRendered([]byte("ok"), "text/plain"), nil })
+		if err == nil && string(r.Body) != "ok" {
+			err = errors.New("another body")
+		}
+		second <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the second joins the first's flight
+	cancel()
+	if err := within(t, "the first Get", func() error { return <-first }); !errors.Is(err, context.Canceled) {
+		t.Errorf("the client that left: %v, want context.Canceled", err)
+	}
+	if err := within(t, "the second Get", func() error { return <-second }); err != nil {
+		t.Errorf("the client that stayed got %v, want its rendering", err)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,10 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/larder-mirror/larder/registries"
-	"github.com/larder-mirror/larder/storage"
+	"github.com/larder-mirror/larder/registries/registriestest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -59,26 +56,8 @@ func mustURL(t testing.TB, raw string) *url.URL {
 	return u
 }
 
-// testEnv is one larder's shared state on a fresh data folder, set up as
-// cmd/larder's newApp does.
-func newTestEnv(t *testing.T) registries.Env {
-	t.Helper()
-	store, err := storage.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatalf("opening the store: %v", err)
-	}
-	t.Cleanup(func() { store.Close() })
-	log := slog.New(slog.DiscardHandler)
-	hits := registries.NewHitRecorder(store.DB, log, time.Hour)
-	t.Cleanup(hits.Close)
-	return registries.Env{
-		Store:   store,
-		Metrics: registries.NewMetrics(prometheus.NewRegistry()),
-		Renders: registries.NewRenderCache(0),
-		Hits:    hits,
-		Log:     log,
-	}
-}
+// newTestEnv is one larder's shared state on a fresh data folder.
+func newTestEnv(t *testing.T) registries.Env { return registriestest.NewEnv(t) }
 
 // testMirror is a mounted PyPI registry served by httptest, under /pypi as
 // cmd/larder mounts it.

@@ -167,9 +167,9 @@ const host = "larder.test"
 // patience bounds every wait for a state the suite observes.
 const patience = 10 * time.Second
 
-// newEnv is one larder's shared state on a fresh data folder, as
-// cmd/larder sets it up.
-func newEnv(t *testing.T) registries.Env {
+// NewEnv is one larder's shared state on a fresh data folder, as
+// cmd/larder sets it up: for an ecosystem's own tests too.
+func NewEnv(t testing.TB) registries.Env {
 	t.Helper()
 	store, err := storage.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -432,7 +432,7 @@ func testDocumentStatuses(t *testing.T, eco Ecosystem) {
 	fake.Publish(name, "1.1.0")
 	doc := eco.Documents(name)[0]
 	art := eco.Artifact(name, "1.0.0")
-	env := newEnv(t)
+	env := NewEnv(t)
 	fresh := newMirror(t, eco, fake, env, registries.Options{})
 
 	for i, accept := range eco.Accepts() {
@@ -507,7 +507,7 @@ func testArtifactStatuses(t *testing.T, eco Ecosystem) {
 	const name = "conform-files"
 	one := fake.Publish(name, "1.0.0")
 	two := fake.Publish(name, "2.0.0")
-	m := newMirror(t, eco, fake, newEnv(t), registries.Options{})
+	m := newMirror(t, eco, fake, NewEnv(t), registries.Options{})
 
 	// Before its document: the registry loads the document that announces it.
 	cold := eco.Artifact(name, "2.0.0")
@@ -595,7 +595,7 @@ func wantHeldView(t *testing.T, eco Ecosystem, m *mirror, name string, held map[
 func testOfflineView(t *testing.T, eco Ecosystem) {
 	fake := eco.NewFake(t)
 	const name = "conform-offline"
-	env := newEnv(t)
+	env := NewEnv(t)
 	held, notHeld := heldView(t, eco, fake, env, name)
 	offline := newMirror(t, eco, fake, env, registries.Options{Offline: true, MetadataTTL: stale})
 	wantHeldView(t, eco, offline, name, held, notHeld)
@@ -613,7 +613,7 @@ func testOfflineView(t *testing.T, eco Ecosystem) {
 func testDownView(t *testing.T, eco Ecosystem) {
 	fake := eco.NewFake(t)
 	const name = "conform-down"
-	env := newEnv(t)
+	env := NewEnv(t)
 	held, notHeld := heldView(t, eco, fake, env, name)
 	later := newMirror(t, eco, fake, env, registries.Options{MetadataTTL: stale})
 	fake.SetFault(faults.Refuse)
@@ -669,7 +669,7 @@ func testNothingStored(t *testing.T, eco Ecosystem, mode faults.Mode, suite stri
 
 func testNothingStoredOf(t *testing.T, eco Ecosystem, fake Fake, mode faults.Mode, body []byte) {
 	const name = "conform-bad"
-	m := newMirror(t, eco, fake, newEnv(t), registries.Options{})
+	m := newMirror(t, eco, fake, NewEnv(t), registries.Options{})
 	want200(t, "GET the document", m.get(eco.Documents(name)[0]), nil)
 
 	fake.SetFault(mode)
@@ -706,7 +706,7 @@ func testSingleFlight(t *testing.T, eco Ecosystem) {
 	fake := eco.NewFake(t)
 	const name = "conform-flight"
 	body := fake.Publish(name, "1.0.0")
-	m := newMirror(t, eco, fake, newEnv(t), registries.Options{})
+	m := newMirror(t, eco, fake, NewEnv(t), registries.Options{})
 	art := eco.Artifact(name, "1.0.0")
 
 	// Every request finds nothing held, and waits on the document that
@@ -749,7 +749,7 @@ func testFirstSeenPinning(t *testing.T, eco Ecosystem) {
 	if !ok {
 		t.Skip("the fake upstream cannot publish an artifact without a digest")
 	}
-	m := newMirror(t, eco, fake, newEnv(t), registries.Options{})
+	m := newMirror(t, eco, fake, NewEnv(t), registries.Options{})
 	art := eco.Artifact(name, "1.0.0")
 	r := m.get(art)
 	want200(t, "GET "+art, r, body)
@@ -772,7 +772,7 @@ func testNotFoundVersusUnreachable(t *testing.T, eco Ecosystem) {
 	for _, name := range []string{"conform-held", "conform-first", "conform-later"} {
 		fake.Publish(name, "1.0.0")
 	}
-	m := newMirror(t, eco, fake, newEnv(t), registries.Options{})
+	m := newMirror(t, eco, fake, NewEnv(t), registries.Options{})
 
 	unknown := eco.Documents("conform-nosuch")[0]
 	r := m.get(unknown)
@@ -834,7 +834,7 @@ func testQuickMatchesHandler(t *testing.T, eco Ecosystem) {
 	fake.Publish(name, "1.1.0")
 	// One kept in memory once held, one sent from its open blob.
 	fake.PublishBytes(name, "2.0.0", randomBytes(unkeptSize, 2))
-	m := newMirror(t, eco, fake, newEnv(t), registries.Options{})
+	m := newMirror(t, eco, fake, NewEnv(t), registries.Options{})
 
 	var docs, plain []request
 	for _, d := range eco.Documents(name) {

@@ -48,44 +48,19 @@ func BenchmarkColdNpmCI(b *testing.B) {
 	through, direct := l.URL+"/npm/", up.URL
 	// One lockfile each: npm ci fetches what a lockfile's resolved URLs
 	// name, so each must name its own registry.
-	viaLarder, straight := newProject(b, pkg), newProject(b, pkg)
-	viaLarder.mustRun(through, "npm", "install", "--no-audit", "--package-lock-only")
+	viaLarderProject, straight := newProject(b, pkg), newProject(b, pkg)
+	viaLarderProject.mustRun(through, "npm", "install", "--no-audit", "--package-lock-only")
 	straight.mustRun(direct, "npm", "install", "--no-audit", "--package-lock-only")
 
-	took := map[string][]float64{}
-	for b.Loop() {
-		for _, lat := range coldLatencies {
-			b.StopTimer()
-			up.SetDelay(lat)
-			for _, c := range []struct {
-				name     string
-				project  *client
-				registry string
-				before   func()
-			}{
-				{"direct", straight, direct, func() {}},
-				{"larder", viaLarder, through, l.wipe},
-			} {
-				c.before()
-				c.project.removeNodeModules()
-				c.project.freshCache()
-				start := time.Now()
-				c.project.mustRun(c.registry, "npm", "ci", "--no-audit")
-				s := time.Since(start).Seconds()
-				key := fmt.Sprintf("%s@%dms", c.name, lat.Milliseconds())
-				took[key] = append(took[key], s)
-				fmt.Fprintf(os.Stderr, "cold npm ci: round %d, %s: %.2fs\n", len(took[key]), key, s)
-			}
-			up.SetDelay(0)
-			b.StartTimer()
+	coldRounds(b, "cold npm ci", up.SetDelay, l.wipe, func(viaLarder bool) {
+		c, registry := straight, direct
+		if viaLarder {
+			c, registry = viaLarderProject, through
 		}
-	}
-	for _, lat := range coldLatencies {
-		ms := lat.Milliseconds()
-		d := median(took[fmt.Sprintf("direct@%dms", ms)])
-		b.ReportMetric(d, fmt.Sprintf("direct-s@%dms", ms))
-		b.ReportMetric(median(took[fmt.Sprintf("larder@%dms", ms)])/d, fmt.Sprintf("larder/direct@%dms", ms))
-	}
+		c.removeNodeModules()
+		c.freshCache()
+		c.mustRun(registry, "npm", "ci", "--no-audit")
+	})
 }
 
 // BenchmarkColdPipInstall is BenchmarkColdNpmCI for `pip install` of a
@@ -107,29 +82,41 @@ func BenchmarkColdPipInstall(b *testing.B) {
 	}
 	up.AddWheel("coldapp", "1.0.0", deps, "")
 	l := startLarder(b, pypiConfig(up, ""))
+	coldRounds(b, "cold pip install", up.SetDelay, l.wipe, func(viaLarder bool) {
+		index := up.IndexURL
+		if viaLarder {
+			index = l.URL + "/pypi/simple/"
+		}
+		if out, err := pipInstall(b, index, "coldapp"); err != nil {
+			b.Fatalf("pip install (through larder: %v): %v\n%s", viaLarder, err, out)
+		}
+	})
+}
+
+// coldRounds runs install straight from the upstream and through an
+// emptied larder (wipe), at each of coldLatencies (setDelay), in
+// interleaved rounds, and reports the direct medians and larder's ratios to
+// them.
+func coldRounds(b *testing.B, what string, setDelay func(time.Duration), wipe func(), install func(viaLarder bool)) {
 	took := map[string][]float64{}
 	for b.Loop() {
 		for _, lat := range coldLatencies {
 			b.StopTimer()
-			up.SetDelay(lat)
-			for _, c := range []struct {
-				name, index string
-				before      func()
-			}{
-				{"direct", up.IndexURL, func() {}},
-				{"larder", l.URL + "/pypi/simple/", l.wipe},
-			} {
-				c.before()
-				start := time.Now()
-				if out, err := pipInstall(b, c.index, "coldapp"); err != nil {
-					b.Fatalf("pip install through %s: %v\n%s", c.name, err, out)
+			setDelay(lat)
+			for _, viaLarder := range []bool{false, true} {
+				name := "direct"
+				if viaLarder {
+					name = "larder"
+					wipe()
 				}
+				start := time.Now()
+				install(viaLarder)
 				s := time.Since(start).Seconds()
-				key := fmt.Sprintf("%s@%dms", c.name, lat.Milliseconds())
+				key := fmt.Sprintf("%s@%dms", name, lat.Milliseconds())
 				took[key] = append(took[key], s)
-				fmt.Fprintf(os.Stderr, "cold pip install: round %d, %s: %.2fs\n", len(took[key]), key, s)
+				fmt.Fprintf(os.Stderr, "%s: round %d, %s: %.2fs\n", what, len(took[key]), key, s)
 			}
-			up.SetDelay(0)
+			setDelay(0)
 			b.StartTimer()
 		}
 	}

@@ -340,18 +340,13 @@ func (g *Registry) versionView(ctx context.Context, name, spec, base string) (*r
 	}
 	// While the upstream cannot be asked, a tag resolves among the held
 	// versions, and a version not held is not offered: as in the packument.
+	paths, heldKey, err := g.up.HeldView(ctx, name, p.degraded)
+	if err != nil {
+		return nil, "", err
+	}
 	var held map[string]bool
-	heldKey := ""
-	if p.degraded || !g.up.Reachable() {
-		if held, heldKey, err = g.heldVersions(ctx, name); err != nil {
-			return nil, "", err
-		}
-		heldKey = "held\x00" + heldKey
-		if len(held) == 0 && !g.up.Gone() {
-			// Suspect with nothing held: the stale document whole, as
-			// the packument answers then.
-			held, heldKey = nil, ""
-		}
+	if paths != nil {
+		held = versionsOf(name, paths)
 	}
 	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base, heldKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {

@@ -20,13 +20,18 @@ func (g *Registry) heldVersions(ctx context.Context, name string) (map[string]bo
 	if err != nil {
 		return nil, "", err
 	}
+	return versionsOf(name, paths), registries.HeldKey(paths), nil
+}
+
+// versionsOf are the versions of name whose tarballs are among paths.
+func versionsOf(name string, paths map[string]bool) map[string]bool {
 	held := make(map[string]bool, len(paths))
 	for p := range paths {
 		if v, ok := tarballVersion(name, p[strings.LastIndexByte(p, '/')+1:]); ok {
 			held[v] = true
 		}
 	}
-	return held, registries.HeldKey(paths), nil
+	return held
 }
 
 // cachedView filters a packument to the held versions. The latest tag falls

@@ -93,18 +93,9 @@ func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*
 	}
 	// While the upstream cannot be asked, only held files are listed, as
 	// on the simple pages.
-	var held map[string]bool
-	heldKey := ""
-	if doc.Degraded || !g.up.Reachable() {
-		if held, err = g.up.Store().CachedPaths(ctx, g.name, project); err != nil {
-			return nil, "", err
-		}
-		heldKey = "held\x00" + registries.HeldKey(held)
-		if len(held) == 0 && !g.up.Gone() {
-			// Suspect with nothing held: the stale document whole, as
-			// the simple page answers then.
-			held, heldKey = nil, ""
-		}
+	held, heldKey, err := g.up.HeldView(ctx, project, doc.Degraded)
+	if err != nil {
+		return nil, "", err
 	}
 	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base, heldKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {

@@ -78,3 +78,26 @@ type Describer interface {
 	// ErrNotFound when it holds nothing.
 	Describe(ctx context.Context, name string) (PackageInfo, error)
 }
+
+// HeldView says what of pkg a document shows: nil for all of it (the
+// upstream can be asked, or it is only suspect and larder holds nothing of
+// pkg, when the stale document whole is the best answer); else the paths of
+// the artifacts larder holds, none at all when it is offline or down and
+// holds nothing, with a key that names that set for a render cache.
+// degraded is the document's own Degraded.
+func (u *Upstream) HeldView(ctx context.Context, pkg string, degraded bool) (held map[string]bool, key string, err error) {
+	if !degraded && u.reachable() {
+		return nil, "", nil
+	}
+	held, err = u.env.Store.CachedPaths(ctx, u.opts.Name, pkg)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(held) == 0 && !u.Gone() {
+		return nil, "", nil
+	}
+	if held == nil {
+		held = map[string]bool{}
+	}
+	return held, "held\x00" + HeldKey(held), nil
+}

@@ -105,7 +105,11 @@ func New(cfg Config) *Server {
 	return f
 }
 
-func (f *Server) Serve(ln net.Listener) error { return f.srv.Serve(ln) }
+// Serve serves the connections ln accepts, each once the header of its
+// first request is in (see headerGate).
+func (f *Server) Serve(ln net.Listener) error {
+	return f.srv.Serve(newHeaderGate(ln, f.srv.ReadTimeout))
+}
 
 // Shutdown stops accepting, waits for the requests under way and closes
 // idle connections, as http.Server.Shutdown does.

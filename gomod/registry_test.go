@@ -72,6 +72,8 @@ func (m *mirror) get(path string) *httptest.ResponseRecorder { return m.do(http.
 
 func (m *mirror) row(t *testing.T, path string) storage.Artifact {
 	t.Helper()
+	// What a client received is recorded just after (Upstream.Settle).
+	m.up.Settle(context.Background())
 	a, err := m.up.Store().DB.Artifact(context.Background(), "go", strings.TrimPrefix(path, "/"))
 	if err != nil {
 		t.Fatalf("the row of %s: %v", path, err)

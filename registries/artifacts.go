@@ -25,13 +25,23 @@ import (
 // verification: the last byte is held back until the digest is checked, and a
 // failure after the headers were sent cuts the connection. Small artifacts
 // (under holdBack) are verified entirely before the status line is sent, so a
-// mismatch is a clean 502.
+// mismatch is a clean 502. Verified bytes go out at once, from the writer,
+// while they are made durable and their row is written: a cold install
+// waits for the upstream, not for larder's fsync and database (issue 21).
+// Close waits for those commits, so an artifact a client received is held
+// after a restart unless its commit failed.
 
 const holdBack = 1 << 20
 
 type fillTable struct {
 	mu sync.Mutex
 	m  map[string]*fill
+	// running counts the downloads under way, whose context stop
+	// cancels: Close stops them and waits for the commits of those
+	// already verified.
+	running sync.WaitGroup
+	ctx     context.Context
+	stop    context.CancelFunc
 }
 
 type fill struct {
@@ -46,9 +56,12 @@ type fill struct {
 	size    int64         // -1 when the upstream did not say
 	w       storage.BlobWriter
 	written int64
-	done    bool
-	err     error
-	digest  storage.Digest
+	// verified: all bytes are in w and passed the check; they may all go
+	// to clients, while done waits for them to be durable and recorded.
+	verified bool
+	done     bool
+	err      error
+	digest   storage.Digest
 }
 
 func (f *fill) notify() {
@@ -57,18 +70,18 @@ func (f *fill) notify() {
 }
 
 type fillState struct {
-	started, done bool
-	size, written int64
-	err           error
-	digest        storage.Digest
-	w             storage.BlobWriter
-	changed       <-chan struct{}
+	started, verified, done bool
+	size, written           int64
+	err                     error
+	digest                  storage.Digest
+	w                       storage.BlobWriter
+	changed                 <-chan struct{}
 }
 
 func (f *fill) state() fillState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fillState{f.started, f.done, f.size, f.written, f.err, f.digest, f.w, f.changed}
+	return fillState{f.started, f.verified, f.done, f.size, f.written, f.err, f.digest, f.w, f.changed}
 }
 
 // ArtifactOptions say how an ecosystem's artifacts are served.
@@ -240,6 +253,7 @@ func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact) (*fill, err
 	}
 	f := &fill{art: a, size: -1, changed: make(chan struct{})}
 	u.fills.m[a.Path] = f
+	u.fills.running.Add(1)
 	go u.runFill(f)
 	return f, nil
 }
@@ -288,11 +302,13 @@ func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget) (*fill,
 	// for the next ones, whoever started it.
 	actx := context.WithoutCancel(ctx)
 	go func() { announced <- t.Announce(actx) }()
+	u.fills.running.Add(1)
 	go u.runFill(f)
 	return f, nil
 }
 
 func (u *Upstream) runFill(f *fill) {
+	defer u.fills.running.Done()
 	a := f.art
 	err := u.download(f)
 	if err != nil {
@@ -308,7 +324,7 @@ func (u *Upstream) runFill(f *fill) {
 }
 
 func (u *Upstream) download(f *fill) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
+	ctx, cancel := context.WithTimeout(u.fills.ctx, 6*time.Hour)
 	defer cancel()
 	if f.announced != nil {
 		return u.downloadAhead(ctx, f)
@@ -482,6 +498,13 @@ func (u *Upstream) keep(ctx context.Context, f *fill, a storage.Artifact, bw sto
 	if err := verify.Check(); err != nil {
 		return fmt.Errorf("%s from %s: %w", a.Path, redacted(a.UpstreamURL), err)
 	}
+	f.mu.Lock()
+	f.verified = true
+	f.notify()
+	f.mu.Unlock()
+	// Clients may have all the bytes now: what they received is kept even
+	// when larder is shutting down.
+	ctx = context.WithoutCancel(ctx)
 	digest, size, err := bw.Commit(ctx, "")
 	if err != nil {
 		return err
@@ -515,7 +538,7 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 	var st fillState
 	for {
 		st = f.state()
-		if st.done || (st.started && (r.Method == http.MethodHead || st.written >= holdBack)) {
+		if st.done || st.verified || (st.started && (r.Method == http.MethodHead || st.written >= holdBack)) {
 			break
 		}
 		select {
@@ -570,6 +593,26 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 	return nil
 }
 
+// Settle waits until every artifact whose bytes clients may already have
+// received (verified, being made durable) is held, or ctx ends: after it,
+// what was answered is in the database.
+func (u *Upstream) Settle(ctx context.Context) error {
+	u.fills.mu.Lock()
+	var committing []*fill
+	for _, f := range u.fills.m {
+		if f.state().verified {
+			committing = append(committing, f)
+		}
+	}
+	u.fills.mu.Unlock()
+	for _, f := range committing {
+		if err := waitDone(ctx, f); err != nil && ctx.Err() != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func waitDone(ctx context.Context, f *fill) error {
 	for {
 		st := f.state()
@@ -599,9 +642,11 @@ func (u *Upstream) streamFill(ctx context.Context, w io.Writer, f *fill) (int64,
 			return u.copyRest(ctx, w, st.digest, off)
 		}
 		limit := st.written
-		if st.size >= 0 && limit >= st.size {
+		switch {
+		case st.verified:
+		case st.size >= 0 && limit >= st.size:
 			limit = st.size - 1
-		} else if st.size < 0 && limit > 0 {
+		case st.size < 0 && limit > 0:
 			limit--
 		}
 		if off < limit {
@@ -623,6 +668,9 @@ func (u *Upstream) streamFill(ctx context.Context, w io.Writer, f *fill) (int64,
 				}
 			}
 			continue
+		}
+		if st.verified {
+			return off, nil
 		}
 		if flusher != nil {
 			flusher.Flush()

@@ -70,6 +70,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	opts.setDefaults()
 	u := &Upstream{opts: opts, env: env, log: env.Log.With("registry", opts.Name), client: newClient(opts)}
 	u.fills.m = map[string]*fill{}
+	u.fills.ctx, u.fills.stop = context.WithCancel(context.Background())
 	u.initHoldings()
 	u.served = newServedCounters(env.Metrics, opts.Name)
 	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
@@ -141,7 +142,19 @@ func (u *Upstream) Env() Env { return u.env }
 func (u *Upstream) Close() {
 	u.health.close()
 	u.stopRemovals()
+	u.fills.stop()
+	done := make(chan struct{})
+	go func() { u.fills.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeWaitsForCommits):
+		u.log.Warn("closing with artifact commits still under way", "waited", closeWaitsForCommits)
+	}
 }
+
+// closeWaitsForCommits bounds how long Close waits for verified artifacts
+// to be made durable: an fsync and a row each, unless the disk is failing.
+const closeWaitsForCommits = 20 * time.Second
 
 // reachable reports whether a request may wait on the upstream now: not
 // offline, and neither suspect nor down.

@@ -56,4 +56,3 @@ func TestDownloadURLIsCheckedAndItsHostAllowed(t *testing.T) {
 		}
 	}
 }
-

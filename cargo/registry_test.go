@@ -46,7 +46,7 @@ func TestConfigJSONPointsCargoAtLarderForEveryDownload(t *testing.T) {
 	fake := cargotest.New()
 	defer fake.Close()
 	for publicURL, want := range map[string]string{
-		"":                             `{"dl":"http://larder.test/cargo/api/v1/crates"}` + "\n",
+		"":                            `{"dl":"http://larder.test/cargo/api/v1/crates"}` + "\n",
 		"https://mirror.example.com/": `{"dl":"https://mirror.example.com/cargo/api/v1/crates"}` + "\n",
 	} {
 		m := newMirror(t, fake.URL, fake.DownloadURL(), publicURL)

@@ -61,4 +61,3 @@ func TestAnIndexPathInTheWrongPlaceNamesTheRightOne(t *testing.T) {
 		t.Fatalf("parseRoute of an upper-case prefix: %v, want the path of serde's index file", err)
 	}
 }
-

@@ -42,7 +42,7 @@ const (
 )
 
 var crateOptions = registries.ArtifactOptions{
-	ContentType:  "application/x-tar",
+	ContentType:  "application/octet-stream",
 	CacheControl: "public, max-age=31536000, immutable",
 }
 

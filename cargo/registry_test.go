@@ -139,3 +139,31 @@ func TestTheUIShowsACratesVersionsDependenciesAndHeldFiles(t *testing.T) {
 		t.Fatalf("ClientSetup: %+v", setup)
 	}
 }
+
+func TestAnArchiveIsHeldToTheIndexFilesRules(t *testing.T) {
+	fake := cargotest.New()
+	defer fake.Close()
+	m := newMirror(t, "https://index.crates.io/", DefaultDownloadURL, "")
+	var _ registries.ArchiveRules = m.reg
+	for raw, ok := range map[string]bool{
+		"https://static.crates.io/crates/serde/serde-1.0.0.crate": true,
+		"https://index.crates.io/serde/1.0.0":                     true,
+		"https://evil.example.com/crates/serde/serde-1.0.0.crate": false,
+		"file:///etc/passwd":                                      false,
+		"https://user@static.crates.io/x":                         false,
+	} {
+		if _, err := m.reg.ArtifactURL(raw); (err == nil) != ok {
+			t.Errorf("ArtifactURL(%q): %v, want accepted %v", raw, err, ok)
+		}
+	}
+	arts, err := m.reg.Declared("serde", variantIndex, []byte(serdeIndex))
+	if err != nil || len(arts) != 2 || arts[1].Path != "api/v1/crates/serde/1.0.1/download" || arts[1].Integrity == "" {
+		t.Fatalf("Declared: %+v, %v", arts, err)
+	}
+	if _, err := m.reg.Declared("serde", variantIndex, []byte(`{"name":"tokio","vers":"1.0.0"}`)); err == nil {
+		t.Fatal("an archived index file naming another crate was accepted")
+	}
+	if arts, err := m.reg.Declared("serde", "other", []byte("x")); err != nil || arts != nil {
+		t.Fatalf("another variant: %v, %v", arts, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"html"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,6 +236,15 @@ func TestCargoFetchAndBuildThroughLarderColdThenWarmWithTheUpstreamBlackHoledOrR
 		t.Errorf("GET %s with If-None-Match: %d, want 304", greetIndex, resp.StatusCode)
 	}
 
+	// The UI lists the crate, with the held version first, and says how to
+	// point cargo at larder.
+	if _, api := l.get(t, "/api/v1/registries/cargo/packages/greet"); !strings.Contains(string(api), `"1.1.0"`) || !strings.Contains(string(api), "greet-1.1.0.crate") {
+		t.Errorf("the API's greet lacks its held 1.1.0:\n%s", api)
+	}
+	if _, page := l.get(t, "/setup"); !strings.Contains(html.UnescapeString(string(page)), `registry = "sparse+`+l.URL+`/cargo/"`) {
+		t.Errorf("the set-up page does not show cargo's registry line for %s/cargo/", l.URL)
+	}
+
 	t.Run("warm, the upstream black-holed", func(t *testing.T) {
 		time.Sleep(1100 * time.Millisecond)
 		up.SetMode(faults.Hang)
@@ -310,7 +320,10 @@ func TestCargoATamperedCrateIsRefusedAndNothingStored(t *testing.T) {
 	p.built(up, "once the upstream serves the real crates")
 }
 
-func TestLarderWarmCargoLockThenCargoBuildsOfflineAndExportCarriesItsCrates(t *testing.T) {
+// warm Cargo.lock fills a fresh larder that then builds offline; export
+// --lockfile carries its crates, and index files, across an air gap, where
+// the import builds offline too.
+func TestLarderWarmCargoLockThenCargoBuildsOfflineAndExportImportCarriesItsCrates(t *testing.T) {
 	up := cargotest.New()
 	defer up.Close()
 	publishCrates(t, up)
@@ -354,4 +367,16 @@ func TestLarderWarmCargoLockThenCargoBuildsOfflineAndExportCarriesItsCrates(t *t
 			t.Errorf("the export of Cargo.lock does not carry %s:\n%s", c, listing)
 		}
 	}
+
+	gapped := filepath.Join(t.TempDir(), "air-gapped")
+	if out, err := runLarder(t, "import", "--config", l.config, "--data", gapped, archive); err != nil || strings.Contains(out, "refused") || strings.Contains(out, "conflict") {
+		t.Fatalf("larder import: %v\n%s", err, out)
+	}
+	l.dir, l.extra = gapped, []string{"--offline"}
+	l.start()
+	r := newCargoProject(t, l, "1")
+	if err := os.WriteFile(filepath.Join(r.dir, "Cargo.lock"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.built(up, "offline, from the imported archive", "--locked")
 }

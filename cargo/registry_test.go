@@ -2,10 +2,13 @@ package cargo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,4 +169,64 @@ func TestAnArchiveIsHeldToTheIndexFilesRules(t *testing.T) {
 	if arts, err := m.reg.Declared("serde", "other", []byte("x")); err != nil || arts != nil {
 		t.Fatalf("another variant: %v, %v", arts, err)
 	}
+}
+
+func TestACrateFoundByItsChecksumIsFetchedOnceItsIndexLineNamesIt(t *testing.T) {
+	crate := cargotest.Crate("bysum", "1.0.0", nil)
+	sum := sha256.Sum256(crate)
+	hexsum := hex.EncodeToString(sum[:])
+	var asked []string
+	var mu sync.Mutex
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Path)
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/by/su/bysum":
+			w.Write([]byte(`{"name":"bysum","vers":"1.0.0","deps":[],"cksum":"` + hexsum + `","features":{},"yanked":false}` + "\n"))
+		case "/blobs/" + hexsum:
+			w.Write(crate)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer up.Close()
+	m := newMirror(t, up.URL+"/", up.URL+"/blobs/{sha256-checksum}", "")
+	// Asked for before its index file: no URL follows from the path alone.
+	w := m.do(http.MethodGet, "/api/v1/crates/bysum/1.0.0/download")
+	if w.Code != 200 || w.Body.String() != string(crate) {
+		t.Fatalf("GET bysum's .crate: %d %q", w.Code, w.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(asked, " ") != "/by/su/bysum /blobs/"+hexsum {
+		t.Fatalf("the upstream was asked for %v, want the index file, then the .crate by its checksum", asked)
+	}
+}
+
+func TestOfflineAnIndexFileWithNothingHeldIsA404ThatSaysWhy(t *testing.T) {
+	fake := cargotest.New()
+	defer fake.Close()
+	fake.Publish("nothing-held", "1.0.0")
+	env := registriestest.NewEnv(t)
+	online := newMirrorOn(t, env, fake, registries.Options{})
+	if w := online.do(http.MethodGet, "/no/th/nothing-held"); w.Code != 200 {
+		t.Fatalf("GET the index file: %d", w.Code)
+	}
+	offline := newMirrorOn(t, env, fake, registries.Options{Offline: true})
+	w := offline.do(http.MethodGet, "/no/th/nothing-held")
+	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "nothing-held") || !strings.Contains(strings.ToLower(w.Body.String()), "offline") {
+		t.Fatalf("offline, an index file none of whose crates is held: %d %q, want a 404 that says larder is offline", w.Code, w.Body)
+	}
+}
+
+// newMirrorOn is a registry named "cargo" on env, reading from fake.
+func newMirrorOn(t *testing.T, env registries.Env, fake *cargotest.Server, ro registries.Options) *mirror {
+	t.Helper()
+	ro.Name, ro.MetadataTTL, ro.Verify = "cargo", time.Hour, Kind.Verify
+	ro.Upstream, _ = url.Parse(fake.URL)
+	up := registries.NewUpstream(env, ro)
+	t.Cleanup(up.Close)
+	reg := New(up, "", Options{DownloadURL: fake.DownloadURL()})
+	return &mirror{up: up, reg: reg, m: registries.Mount(reg)}
 }

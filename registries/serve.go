@@ -2,6 +2,7 @@ package registries
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -134,6 +135,17 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
+}
+
+// WriteTextError writes msg as one line of plain text, the shape clients
+// that print an error body as it is read (cargo, go).
+func WriteTextError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
 }
 
 // Choices remembers what a content negotiation chose for each Accept

@@ -17,6 +17,9 @@ fi
 command -v poetry >/dev/null 2>&1 || need_apt+=(python3-poetry)
 # The web UI's browser tests (e2e/web_test.go) drive Debian's chromium.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# e2e/cargo_test.go drives the machine's own cargo (rustup's, in ~/.cargo/bin):
+# Debian bookworm's cargo (Rust 1.65) predates sparse registries (1.68), so it
+# is no substitute and is not installed here.
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing from Debian: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

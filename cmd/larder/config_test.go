@@ -80,7 +80,7 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 	}{
 		{"an unknown top-level key", `listn = "x"`, []string{"larder.toml", "unknown key", "listn"}},
 		{"an unknown registry key", "[[registry]]\nkind = \"npm\"\nupstrem = \"x\"", []string{"larder.toml", "unknown key", "registry.upstrem"}},
-		{"an unknown kind", "[[registry]]\nkind = \"cargo\"", []string{"larder.toml", "registry[0].kind", "unknown kind \"cargo\""}},
+		{"an unknown kind", "[[registry]]\nkind = \"conda\"", []string{"larder.toml", "registry[0].kind", "unknown kind \"conda\""}},
 		{"a duplicate name", "[[registry]]\nkind = \"npm\"\n[[registry]]\nkind = \"npm\"", []string{"larder.toml", "registry[1].name", "duplicate name \"npm\""}},
 		{"a bad upstream URL", "[[registry]]\nkind = \"npm\"\nupstream = \"ftp://x/\"", []string{"larder.toml", "registry[0].upstream", "http"}},
 		{"an upstream with user info", "[[registry]]\nkind = \"npm\"\nupstream = \"https://u:p@x/\"", []string{"registry[0].upstream", "user info"}},

@@ -16,10 +16,15 @@
 //     requires-python, upload times, PEP 658 metadata for the wheels and a few
 //     yanked releases, as pypi.org lists them;
 //   - a project with one large wheel ("bench-large-whl", 50 MiB, its payload
-//     stored uncompressed and random, so incompressible).
+//     stored uncompressed and random, so incompressible);
 //
-// It prints three lines: the npm server's base URL, the PyPI index URL
-// (".../simple/") and the PyPI files host URL; then serves until it is sent
+// and a cargotest.Server (a sparse registry serving its own .crate files)
+// with one crate ("bench-crate" 1.0.0) whose .crate holds 200 KiB of
+// random bytes, about the size of a popular crate's.
+//
+// It prints four lines: the npm server's base URL, the PyPI index URL
+// (".../simple/"), the PyPI files host URL and the sparse registry's URL;
+// then serves until it is sent
 // SIGINT or SIGTERM. Everything is generated from a fixed seed, so every run
 // serves the same bytes.
 package main
@@ -41,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/larder-mirror/larder/cargo/cargotest"
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
 )
@@ -57,6 +63,8 @@ func main() {
 	manyVersions := flag.Int("pypi-versions", 400, "versions of the PyPI project with many files (5 files each)")
 	wheelName := flag.String("pypi-large", "bench-large-whl", "name of the PyPI project with the large wheel")
 	wheelSize := flag.Int("pypi-large-bytes", 50<<20, "bytes of incompressible content in the large wheel")
+	crateName := flag.String("crate", "bench-crate", "name of the crate")
+	crateSize := flag.Int("crate-bytes", 200<<10, "bytes of incompressible content in the .crate")
 	flag.Parse()
 
 	start := time.Now()
@@ -88,10 +96,21 @@ func main() {
 	publishMany(py, rng, *manyName, *manyVersions)
 	publishLargeWheel(py, *wheelName, *wheelSize)
 
+	crates := cargotest.New()
+	defer crates.Close()
+	payload := make([]byte, *crateSize)
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	crates.PublishBytes(*crateName, "1.0.0", cargotest.Crate(*crateName, "1.0.0", map[string]string{
+		"src/lib.rs": "pub static DATA: &[u8] = include_bytes!(\"data.bin\");\n", "src/data.bin": string(payload),
+	}))
+
 	fmt.Println(s.URL)
 	fmt.Println(py.IndexURL)
 	fmt.Println(py.FilesURL)
-	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s) ready in %s\n", s.URL, py.IndexURL, py.FilesURL, time.Since(start).Round(time.Millisecond))
+	fmt.Println(crates.URL)
+	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), cargo %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, crates.URL, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/larder-mirror/larder/npm/npmtest"
+	"github.com/larder-mirror/larder/storage/storagetest"
 )
 
 // gatedRegistry is npmtest behind a relay that holds every packument until
@@ -114,4 +115,25 @@ func TestATarballItsPackumentDoesNotAnnounceIsA404AndNothingIsKept(t *testing.T)
 	if _, err := m.store.DB.Artifact(context.Background(), "npm", "leaf/-/leaf-9.9.9.tgz"); err == nil {
 		t.Error("a row for a tarball no packument announces")
 	}
+}
+
+// A cold tarball is answered once its bytes pass the packument's digest,
+// without waiting for larder to store the packument or the tarball: a
+// slow disk costs the client nothing on a cold install (issue 21).
+func TestAColdTarballIsAnsweredBeforeItAndItsPackumentAreStored(t *testing.T) {
+	t.Parallel()
+	up := newGatedRegistry(t)
+	up.Publish("leaf", "1.0.0", nil)
+	m := newPinMirrorAt(t, up.relay.URL+"/")
+	slow := storagetest.NewSlowCommits(m.store.Blobs, 3*time.Second)
+	m.store.Blobs = slow
+	got := m.get(t, "/npm/leaf/-/leaf-1.0.0.tgz", "")
+	if !bytes.Equal(got, npmtest.Tarball("leaf", "1.0.0", nil)) {
+		t.Fatal("other bytes than the registry's")
+	}
+	if slow.Timed() {
+		t.Fatal("the client was answered only once larder's disk had stored what it fetched")
+	}
+	slow.Release()
+	m.waitHeld(t, "leaf/-/leaf-1.0.0.tgz")
 }

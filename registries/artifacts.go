@@ -49,6 +49,10 @@ type fill struct {
 	// announced, for a fill started ahead of its document, gives the
 	// outcome of loading that document; nil otherwise.
 	announced <-chan error
+	// prepared, for a fill started ahead, receives the document's entry
+	// for the artifact as soon as the document is parsed (offerPrepared),
+	// before it is stored.
+	prepared chan storage.Artifact
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change
@@ -296,7 +300,7 @@ func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget) (*fill,
 	}
 	announced := make(chan error, 1)
 	f := &fill{art: storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream},
-		announced: announced, size: -1, changed: make(chan struct{})}
+		announced: announced, prepared: make(chan storage.Artifact, 1), size: -1, changed: make(chan struct{})}
 	u.fills.m[t.Path] = f
 	// Detached: the document is loaded for every client of the fill, and
 	// for the next ones, whoever started it.
@@ -356,19 +360,15 @@ func (u *Upstream) downloadAhead(ctx context.Context, f *fill) error {
 	if bw != nil {
 		defer bw.Cancel()
 	}
-	var aerr error
-	select {
-	case aerr = <-f.announced:
-	case <-ctx.Done():
-		aerr = ctx.Err()
-	}
-	if aerr != nil {
-		return aerr
-	}
-	a, err := u.env.Store.DB.Artifact(ctx, guess.Registry, guess.Path)
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("%w: its document does not announce %s", ErrNotFound, guess.Path)
-	}
+	announced := false
+	// The document's loading ends before this download does, so that
+	// Close, which waits for downloads, waits for it too.
+	defer func() {
+		if !announced {
+			<-f.announced
+		}
+	}()
+	a, err := u.declaredAhead(ctx, f, &announced)
 	if err != nil {
 		return err
 	}
@@ -402,6 +402,59 @@ func (u *Upstream) downloadAhead(ctx context.Context, f *fill) error {
 		return err
 	}
 	return u.keep(ctx, f, a, bw, verify)
+}
+
+// declaredAhead is what the document loaded beside an ahead fill declares
+// for its artifact: taken from the parsed document when it comes to that
+// (the client need not wait for the document to be stored), otherwise
+// from the rows the loading left. announced is set once the loading's
+// outcome was received.
+func (u *Upstream) declaredAhead(ctx context.Context, f *fill, announced *bool) (storage.Artifact, error) {
+	var aerr error
+	select {
+	case a := <-f.prepared:
+		return a, nil
+	case aerr = <-f.announced:
+		*announced = true
+	case <-ctx.Done():
+		return storage.Artifact{}, ctx.Err()
+	}
+	if aerr != nil {
+		return storage.Artifact{}, aerr
+	}
+	select {
+	case a := <-f.prepared:
+		return a, nil
+	default:
+		// Not parsed for this fill: a held copy revalidated, or a load
+		// that began before the fill did.
+	}
+	a, err := u.env.Store.DB.Artifact(ctx, f.art.Registry, f.art.Path)
+	if errors.Is(err, storage.ErrNotFound) {
+		return a, fmt.Errorf("%w: its document does not announce %s", ErrNotFound, f.art.Path)
+	}
+	return a, err
+}
+
+// offerPrepared hands each fill started ahead of its document the entry a
+// freshly parsed document declares for its artifact, before the document
+// is stored: the download is checked against it, and its clients answered,
+// while the document is still being written.
+func (u *Upstream) offerPrepared(arts []storage.Artifact) {
+	u.fills.mu.Lock()
+	defer u.fills.mu.Unlock()
+	if len(u.fills.m) == 0 {
+		return
+	}
+	for _, a := range arts {
+		if f := u.fills.m[a.Path]; f != nil && f.prepared != nil {
+			a.Registry = u.opts.Name
+			select {
+			case f.prepared <- a:
+			default: // offered by an earlier document already
+			}
+		}
+	}
 }
 
 // closeVerifier releases what a verifier holds (a spool file, say),

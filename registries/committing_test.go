@@ -2,38 +2,13 @@ package registries
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/larder-mirror/larder/storage"
+	"github.com/larder-mirror/larder/storage/storagetest"
 )
-
-// slowCommits is a blob store whose commits wait until release is closed:
-// a disk whose fsync takes its time.
-type slowCommits struct {
-	storage.Blobs
-	release chan struct{}
-}
-
-func (s slowCommits) Create(ctx context.Context) (storage.BlobWriter, error) {
-	w, err := s.Blobs.Create(ctx)
-	return slowCommitWriter{w, s.release}, err
-}
-
-type slowCommitWriter struct {
-	storage.BlobWriter
-	release chan struct{}
-}
-
-func (w slowCommitWriter) Commit(ctx context.Context, expected storage.Digest) (storage.Digest, int64, error) {
-	<-w.release
-	return w.BlobWriter.Commit(ctx, expected)
-}
 
 // A cold artifact's verified bytes reach its clients while larder makes
 // them durable and records them (issue 21: the client waits for the
@@ -42,14 +17,8 @@ func (w slowCommitWriter) Commit(ctx context.Context, expected storage.Digest) (
 func TestVerifiedBytesGoOutBeforeTheCommitAndCloseWaitsForIt(t *testing.T) {
 	for _, size := range []int{smallSize, largeSize} {
 		x := newArtifactFixture(t, Options{})
-		release := make(chan struct{})
-		var once sync.Once
-		var byTimer atomic.Bool
-		// Without the early answer the clients wait for the commit: the
-		// timer lets it happen so that the test fails instead of hanging.
-		timer := time.AfterFunc(3*time.Second, func() { once.Do(func() { byTimer.Store(true); close(release) }) })
-		defer timer.Stop()
-		x.e.Store.Blobs = slowCommits{x.e.Store.Blobs, release}
+		slow := storagetest.NewSlowCommits(x.e.Store.Blobs, 3*time.Second)
+		x.e.Store.Blobs = slow
 		body := randomBytes(size, 7)
 		x.f.handle(tarballUpstream, bytesHandler(body))
 		x.announce(t, body)
@@ -61,7 +30,7 @@ func TestVerifiedBytesGoOutBeforeTheCommitAndCloseWaitsForIt(t *testing.T) {
 				t.Fatalf("%d bytes, request %d: got %d bytes that differ from the upstream's", size, i, len(got.body))
 			}
 		}
-		if byTimer.Load() {
+		if slow.Timed() {
 			t.Fatalf("%d bytes: the clients were answered only once the commit was done", size)
 		}
 		if x.row(t).Cached() {
@@ -74,7 +43,7 @@ func TestVerifiedBytesGoOutBeforeTheCommitAndCloseWaitsForIt(t *testing.T) {
 			t.Fatalf("%d bytes: Close returned with a verified artifact's commit under way", size)
 		case <-time.After(100 * time.Millisecond):
 		}
-		once.Do(func() { close(release) })
+		slow.Release()
 		select {
 		case <-closed:
 		case <-time.After(10 * time.Second):

@@ -232,6 +232,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 		u.rememberDoc(cached)
 		return Doc{cached, Revalidated, false}, nil
 	}
+	u.offerPrepared(prep.Artifacts)
 	digest, size, err := u.putBlob(ctx, prep.Body)
 	if err != nil {
 		return Doc{}, err

@@ -587,11 +587,13 @@ func redacted(raw string) string {
 // serveFill streams a fill in progress to one client.
 func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o ArtifactOptions) error {
 	ctx := r.Context()
-	// Wait for the upstream's answer, and for small artifacts for all of it.
+	// Wait for the upstream's answer, and for small artifacts for all of it
+	// and its check: a HEAD as a GET, so that it never says 200 for bytes
+	// that then fail.
 	var st fillState
 	for {
 		st = f.state()
-		if st.done || st.verified || (st.started && (r.Method == http.MethodHead || st.written >= holdBack)) {
+		if st.done || st.verified || (st.started && st.written >= holdBack) {
 			break
 		}
 		select {

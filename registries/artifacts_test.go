@@ -300,6 +300,23 @@ func TestArtifactColdRangeAndHeadRequests(t *testing.T) {
 		waitFillsDone(t, x.u)
 		x.assertStored(t, body)
 	})
+	t.Run("a HEAD of a small artifact that fails its check is not a 200", func(t *testing.T) {
+		x := newArtifactFixture(t, Options{})
+		small := randomBytes(smallSize, 4)
+		wrong := randomBytes(smallSize, 5)
+		// The first half, then the rest after a pause: a HEAD that answered
+		// when the upstream did would say 200 before the check.
+		x.f.handle(tarballUpstream, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", fmt.Sprint(len(wrong)))
+			w.Write(wrong[:len(wrong)/2])
+			w.(http.Flusher).Flush()
+			time.Sleep(200 * time.Millisecond)
+			w.Write(wrong[len(wrong)/2:])
+		}))
+		x.announce(t, small)
+		mustStatus(t, x.get(t, http.MethodHead, nil), http.StatusBadGateway)
+		x.assertNothingStored(t)
+	})
 }
 
 func TestArtifactBadDownloadReachesNoClientWholeAndStoresNothing(t *testing.T) {

@@ -53,6 +53,9 @@ type fill struct {
 	// for the artifact as soon as the document is parsed (offerPrepared),
 	// before it is stored.
 	prepared chan storage.Artifact
+	// announce, for a fill started ahead, loads the document; it starts
+	// with the fill.
+	announce func()
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change
@@ -246,19 +249,34 @@ func (u *Upstream) fillOf(path string) *fill {
 // joinFill returns the fill in progress for a, starting one if none is. It
 // returns nil when the artifact was stored meanwhile.
 func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact) (*fill, error) {
-	u.fills.mu.Lock()
-	defer u.fills.mu.Unlock()
-	if f, ok := u.fills.m[a.Path]; ok {
+	return u.startFill(ctx, a.Path, func() *fill { return &fill{art: a, size: -1, changed: make(chan struct{})} })
+}
+
+// startFill returns the fill in progress for path, or starts the one
+// newFill makes; nil when the artifact was stored meanwhile (a fill that
+// just finished has left the table after writing its row). The database
+// is read outside the table's lock, which every request for a cold
+// artifact takes: in the moment between, a fill may start and end, and
+// then the artifact is fetched once more, which is harmless.
+func (u *Upstream) startFill(ctx context.Context, path string, newFill func() *fill) (*fill, error) {
+	if f := u.fillOf(path); f != nil {
 		return f, nil
 	}
-	// A fill that just finished has left the table after writing its row.
-	if cur, err := u.env.Store.DB.Artifact(ctx, a.Registry, a.Path); err == nil && cur.Cached() {
+	if cur, err := u.env.Store.DB.Artifact(ctx, u.opts.Name, path); err == nil && cur.Cached() {
 		return nil, nil
 	}
-	f := &fill{art: a, size: -1, changed: make(chan struct{})}
-	u.fills.m[a.Path] = f
+	u.fills.mu.Lock()
+	defer u.fills.mu.Unlock()
+	if f, ok := u.fills.m[path]; ok {
+		return f, nil
+	}
+	f := newFill()
+	u.fills.m[path] = f
 	u.fills.running.Add(1)
 	go u.runFill(f)
+	if f.announce != nil {
+		go f.announce()
+	}
 	return f, nil
 }
 
@@ -290,25 +308,15 @@ func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *Artifac
 // it joins the fill in progress for the path (ahead or not), or starts one
 // ahead of the document, whose loading it starts too.
 func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget) (*fill, error) {
-	u.fills.mu.Lock()
-	defer u.fills.mu.Unlock()
-	if f, ok := u.fills.m[t.Path]; ok {
-		return f, nil
-	}
-	if cur, err := u.env.Store.DB.Artifact(ctx, u.opts.Name, t.Path); err == nil && cur.Cached() {
-		return nil, nil
-	}
-	announced := make(chan error, 1)
-	f := &fill{art: storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream},
-		announced: announced, prepared: make(chan storage.Artifact, 1), size: -1, changed: make(chan struct{})}
-	u.fills.m[t.Path] = f
-	// Detached: the document is loaded for every client of the fill, and
-	// for the next ones, whoever started it.
-	actx := context.WithoutCancel(ctx)
-	go func() { announced <- t.Announce(actx) }()
-	u.fills.running.Add(1)
-	go u.runFill(f)
-	return f, nil
+	return u.startFill(ctx, t.Path, func() *fill {
+		announced := make(chan error, 1)
+		// Detached: the document is loaded for every client of the fill,
+		// and for the next ones, whoever started it.
+		actx := context.WithoutCancel(ctx)
+		return &fill{art: storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream},
+			announced: announced, prepared: make(chan storage.Artifact, 1), size: -1, changed: make(chan struct{}),
+			announce: func() { announced <- t.Announce(actx) }}
+	})
 }
 
 func (u *Upstream) runFill(f *fill) {

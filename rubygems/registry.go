@@ -1,0 +1,359 @@
+package rubygems
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+// Registry is a RubyGems mirror mounted under /{name}/.
+type Registry struct {
+	up        *registries.Upstream
+	name      string
+	publicURL string
+}
+
+// New mounts a RubyGems mirror on up.
+func New(up *registries.Upstream, publicURL string) *Registry {
+	return &Registry{up: up, name: up.Options().Name, publicURL: publicURL}
+}
+
+func (g *Registry) Kind() string                   { return "rubygems" }
+func (g *Registry) Name() string                   { return g.name }
+func (g *Registry) Upstream() *registries.Upstream { return g.up }
+
+// Documents: an info file under its gem's name; /versions and /names
+// under keys no gem's name can be (a name holds no "/").
+const (
+	variantInfo     = "info"
+	variantVersions = "versions"
+	variantNames    = "names"
+	keyVersions     = "/versions"
+	keyNames        = "/names"
+)
+
+const (
+	mediaText = "text/plain; charset=utf-8"
+	vary      = "Accept-Encoding"
+)
+
+var (
+	gemOptions  = registries.ArtifactOptions{ContentType: "application/octet-stream", CacheControl: "public, max-age=31536000, immutable"}
+	specOptions = registries.ArtifactOptions{ContentType: "application/octet-stream", CacheControl: "public, max-age=31536000, immutable"}
+	// Every compact index file is appended to between rebuilds, and
+	// bundler fetches what it lacks of its copy with a range.
+	appendOnly = &registries.AppendOnly{ETagOf: etagOf}
+)
+
+type view func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error)
+
+func documentTarget(key, variant string, v view) registries.Target {
+	return registries.Target{Document: &registries.DocumentTarget{Key: key, Variant: variant, Vary: vary, AppendOnly: appendOnly,
+		View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+			r, status, err := v(ctx)
+			return r, status, nil, err
+		}}}
+}
+
+// Resolve names the document or file a GET or HEAD asks for.
+func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
+	rt, err := parseRoute(r.Path)
+	if err != nil {
+		return registries.Target{}, err
+	}
+	switch rt.kind {
+	case routeVersions:
+		return documentTarget(keyVersions, variantVersions, g.versionsView), nil
+	case routeNames:
+		return documentTarget(keyNames, variantNames, g.namesView), nil
+	case routeInfo:
+		return documentTarget(rt.name, variantInfo, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.infoView(ctx, rt.name)
+		}), nil
+	case routeGem, routeSpec:
+		o := gemOptions
+		if rt.kind == routeSpec {
+			o = specOptions
+		}
+		return registries.Target{Artifact: &registries.ArtifactTarget{
+			Path: rt.file, Package: rt.candidates[0].name, Options: o,
+			// Where rubygems.org keeps it, whatever its info file says:
+			// fetched while the info file is loaded.
+			Upstream: g.upstreamURL(rt.file),
+			Announce: func(ctx context.Context) error { return g.announce(ctx, rt) },
+		}}, nil
+	}
+	return registries.Target{}, registries.ErrOwnRoute
+}
+
+// ServeOwn answers the mount itself, which gem asks for (HEAD) to learn
+// that the source has the compact index, and refuses other methods: a
+// read-only mirror takes no pushes.
+func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeText(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (gem push goes to the upstream)")
+		return
+	}
+	rt, err := parseRoute(r.URL.EscapedPath())
+	switch {
+	case err != nil:
+		g.WriteError(w, err)
+	case rt.kind == routeRoot:
+		writeText(w, http.StatusOK, "larder: a mirror of "+g.up.Options().Upstream.String()+" (compact index: versions, info/NAME; gems/NAME-VERSION.gem)")
+	default:
+		writeText(w, http.StatusNotFound, "not found")
+	}
+}
+
+// WriteError answers err as bundler and gem read errors: a status and a
+// line of text. What larder will not serve, or cannot fetch while the
+// upstream is out of reach, is a 404; a failure of the upstream a 502 or
+// 504.
+func (g *Registry) WriteError(w http.ResponseWriter, err error) {
+	var ns notServed
+	if errors.As(err, &ns) {
+		writeText(w, http.StatusNotFound, "not found: "+ns.Error())
+		return
+	}
+	writeText(w, registries.StatusOf(err), g.up.ErrorMessage(err))
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", mediaText)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
+}
+
+func (g *Registry) upstreamURL(rel string) string { return g.up.Options().Upstream.String() + rel }
+
+// newRendered is a compact index file as served: its ETag the MD5 of its
+// bytes, the same for the gzip form (weak), which bundler decodes before
+// it checks.
+func newRendered(body []byte) *registries.Rendered {
+	return &registries.Rendered{Body: body, ContentType: mediaText, ETag: etagOf(body), WeakGzip: true}
+}
+
+// render serves a stored document's body as it is, once per body.
+func (g *Registry) render(ctx context.Context, doc storage.Document) (*registries.Rendered, error) {
+	return g.up.Env().Renders.Get(ctx, g.name+"\x00"+string(doc.Body), func() (*registries.Rendered, error) {
+		body, err := g.up.Body(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		return newRendered(body), nil
+	})
+}
+
+// infoDoc loads a gem's info file through the cache policy. Storing it
+// announces each release's .gem, to be checked against the sha256 its
+// line declares, and its gemspec, which nothing declares a digest of.
+func (g *Registry) infoDoc(ctx context.Context, name string) (registries.Doc, error) {
+	return g.up.Document(ctx, registries.DocRequest{
+		Key: name, Variant: variantInfo, Package: name, URL: g.upstreamURL("info/" + name),
+		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
+			inf, err := parseInfo(body)
+			if err != nil {
+				return registries.Prepared{}, err
+			}
+			return registries.Prepared{Body: body, ContentType: mediaText, Artifacts: g.announced(name, inf)}, nil
+		},
+	})
+}
+
+// announced are the rows of the files an info file names.
+func (g *Registry) announced(name string, inf info) []storage.Artifact {
+	arts := make([]storage.Artifact, 0, 2*len(inf.lines))
+	for _, l := range inf.lines {
+		r := release{name: name, release: l.release}
+		version, _, _ := splitRelease(l.release)
+		arts = append(arts,
+			storage.Artifact{Registry: g.name, Path: r.gemPath(), Package: name, Version: version,
+				UpstreamURL: g.upstreamURL(r.gemPath()), Integrity: string(registries.SRIFromHex("sha256", l.checksum))},
+			storage.Artifact{Registry: g.name, Path: r.specPath(), Package: name, Version: version,
+				UpstreamURL: g.upstreamURL(r.specPath())})
+	}
+	return arts
+}
+
+// infoView is a gem's info file: as the upstream wrote it, or, while the
+// upstream cannot be asked, with only the releases whose .gem larder
+// holds, so that bundler picks one it can install.
+func (g *Registry) infoView(ctx context.Context, name string) (*registries.Rendered, registries.CacheStatus, error) {
+	doc, err := g.infoDoc(ctx, name)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := g.renderInfo(ctx, name, doc.Document, doc.Degraded)
+	return r, doc.Status, err
+}
+
+// renderInfo renders a stored info file as /info serves it, and as
+// /versions lists it while the upstream cannot be asked: one function, so
+// that the MD5 /versions gives is that of the file /info sends.
+func (g *Registry) renderInfo(ctx context.Context, name string, doc storage.Document, degraded bool) (*registries.Rendered, error) {
+	held, heldKey, err := g.up.HeldView(ctx, name, degraded)
+	if err != nil {
+		return nil, err
+	}
+	if held != nil && len(held) == 0 {
+		return nil, g.up.NotCached("any version of " + name)
+	}
+	if held == nil {
+		return g.render(ctx, doc)
+	}
+	key := g.name + "\x00held\x00" + name + "\x00" + string(doc.Body) + "\x00" + heldKey
+	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
+		body, err := g.up.Body(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		return newRendered(keepReleases(body, func(rel string) bool { return held[gemPath(name, rel)] })), nil
+	})
+}
+
+// announce loads the info file that names a file asked for before it:
+// that of each gem the file's name can be read as, until one names it.
+func (g *Registry) announce(ctx context.Context, rt route) error {
+	var last error
+	for _, c := range rt.candidates {
+		if _, err := g.infoDoc(ctx, c.name); err != nil {
+			last = err
+			continue
+		}
+		if _, err := g.up.Store().DB.Artifact(ctx, g.name, rt.file); err == nil {
+			return nil
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	if last != nil && !errors.Is(last, registries.ErrNotFound) {
+		return last
+	}
+	return refuse("%s: no gem's info file names it", rt.file)
+}
+
+// simpleDoc loads /versions or /names, checked by check.
+func (g *Registry) simpleDoc(ctx context.Context, key, variant, rel string, check func([]byte) error) (registries.Doc, error) {
+	return g.up.Document(ctx, registries.DocRequest{
+		Key: key, Variant: variant, URL: g.upstreamURL(rel),
+		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
+			if err := check(body); err != nil {
+				return registries.Prepared{}, err
+			}
+			return registries.Prepared{Body: body, ContentType: mediaText}, nil
+		},
+	})
+}
+
+// versionsView is /versions: the upstream's while it can be asked; else
+// a line per gem larder holds a release of, listing the releases and the
+// MD5 of the info file that /info serves now.
+func (g *Registry) versionsView(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+	doc, err := g.simpleDoc(ctx, keyVersions, variantVersions, "versions", checkVersions)
+	if err != nil && !errors.Is(err, registries.ErrNotCached) {
+		return nil, "", err
+	}
+	if err == nil && !doc.Degraded && g.up.Reachable() {
+		r, err := g.render(ctx, doc.Document)
+		return r, doc.Status, err
+	}
+	gems, err2 := g.heldGems(ctx)
+	if err2 != nil {
+		return nil, "", err2
+	}
+	if len(gems) == 0 && err != nil {
+		return nil, "", err
+	}
+	var b strings.Builder
+	b.WriteString("---\n")
+	for _, h := range gems {
+		b.WriteString(h.name + " " + strings.Join(h.releases, ",") + " " + md5Hex(h.info.Body) + "\n")
+	}
+	return newRendered([]byte(b.String())), staleUnless(doc, err), nil
+}
+
+// namesView is /names: the upstream's while it can be asked; else the
+// gems /versions lists.
+func (g *Registry) namesView(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+	doc, err := g.simpleDoc(ctx, keyNames, variantNames, "names", checkNames)
+	if err != nil && !errors.Is(err, registries.ErrNotCached) {
+		return nil, "", err
+	}
+	if err == nil && !doc.Degraded && g.up.Reachable() {
+		r, err := g.render(ctx, doc.Document)
+		return r, doc.Status, err
+	}
+	gems, err2 := g.heldGems(ctx)
+	if err2 != nil {
+		return nil, "", err2
+	}
+	if len(gems) == 0 && err != nil {
+		return nil, "", err
+	}
+	var b strings.Builder
+	b.WriteString("---\n")
+	for _, h := range gems {
+		b.WriteString(h.name + "\n")
+	}
+	return newRendered([]byte(b.String())), staleUnless(doc, err), nil
+}
+
+func staleUnless(doc registries.Doc, err error) registries.CacheStatus {
+	if err != nil {
+		return registries.Stale
+	}
+	return doc.Status
+}
+
+// heldGem is a gem as the views of what is held show it.
+type heldGem struct {
+	name     string
+	releases []string
+	info     *registries.Rendered // as /info serves it now
+}
+
+// heldGems are the gems whose info file larder holds and serves, while the
+// upstream cannot be asked, with at least one release: each with that
+// file, by name.
+func (g *Registry) heldGems(ctx context.Context) ([]heldGem, error) {
+	names, err := g.up.Store().DB.PackageNames(ctx, g.name)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var gems []heldGem
+	for _, name := range names {
+		doc, err := g.up.Cached(ctx, name, variantInfo)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, err := g.renderInfo(ctx, name, doc, true)
+		if errors.Is(err, registries.ErrNotCached) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		inf, err := parseInfo(r.Body)
+		if err != nil || len(inf.lines) == 0 {
+			continue
+		}
+		h := heldGem{name: name, info: r}
+		for _, l := range inf.lines {
+			h.releases = append(h.releases, l.release)
+		}
+		gems = append(gems, h)
+	}
+	return gems, nil
+}

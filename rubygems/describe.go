@@ -15,7 +15,7 @@ func (g *Registry) ClientSetup(baseURL string) []registries.Snippet {
 	upstream := g.up.Options().Upstream.String()
 	return []registries.Snippet{{
 		Client: "bundler",
-		Shell:  "bundle config set --global mirror." + upstream + " " + baseURL,
+		Shell:  "bundle config set --global mirror." + strings.TrimSuffix(upstream, "/") + " " + baseURL,
 		Note:   "Every Gemfile whose source is " + upstream + " installs through larder; the Gemfile and Gemfile.lock stay as they are.",
 	}, {
 		Client: "gem",

@@ -232,3 +232,32 @@ func TestAnInfoFileThatIsNotOneIsA502AndNotKept(t *testing.T) {
 		t.Errorf("the unusable info file was kept")
 	}
 }
+
+func TestDescribeListsReleasesNewestFirstWithTheirRequirementsAndHeldFiles(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	publish(up, "alpha", "1.9.0")
+	up.Publish(rubygemstest.Gem{Name: "alpha", Version: "1.10.0", Body: []byte("new"), Deps: []string{"beta:~> 2.0&>= 2.1"}, Ruby: ">= 3.0"})
+	m := newTestMirror(t, up, registriestest.NewEnv(t), registries.Options{})
+	if r := m.get(t, "/gems/alpha-1.10.0.gem"); r.StatusCode != 200 {
+		t.Fatalf("GET alpha-1.10.0.gem: %d", r.StatusCode)
+	}
+	pi, err := m.reg.Describe(t.Context(), "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pi.Versions) != 2 || pi.Versions[0].Version != "1.10.0" || pi.Versions[1].Version != "1.9.0" {
+		t.Fatalf("versions %+v, want 1.10.0 then 1.9.0", pi.Versions)
+	}
+	v := pi.Versions[0]
+	if !v.Cached || pi.Versions[1].Cached || v.Install != "gem install alpha -v 1.10.0" {
+		t.Errorf("1.10.0: cached %v, 1.9.0 cached %v, install %q", v.Cached, pi.Versions[1].Cached, v.Install)
+	}
+	want := []registries.Dependency{{Name: "beta", Constraint: "~> 2.0, >= 2.1"}, {Name: "ruby", Constraint: ">= 3.0", Note: "required Ruby"}}
+	if !v.DependenciesKnown || fmt.Sprint(v.Dependencies) != fmt.Sprint(want) {
+		t.Errorf("dependencies %+v, want %+v", v.Dependencies, want)
+	}
+	if _, err := m.reg.Describe(t.Context(), "nothing"); err == nil {
+		t.Errorf("Describe of a gem larder holds nothing of: no error")
+	}
+}

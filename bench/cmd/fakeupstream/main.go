@@ -18,8 +18,12 @@
 //   - a project with one large wheel ("bench-large-whl", 50 MiB, its payload
 //     stored uncompressed and random, so incompressible).
 //
-// It prints three lines: the npm server's base URL, the PyPI index URL
-// (".../simple/") and the PyPI files host URL; then serves until it is sent
+// and, on a rubygemstest.Server, a gem of ~1 MB ("bench-gem" 1.0.0, random
+// bytes: larder checks only their sha256, which its info file declares).
+//
+// It prints four lines: the npm server's base URL, the PyPI index URL
+// (".../simple/"), the PyPI files host URL and the RubyGems server's base
+// URL; then serves until it is sent
 // SIGINT or SIGTERM. Everything is generated from a fixed seed, so every run
 // serves the same bytes.
 package main
@@ -43,6 +47,7 @@ import (
 
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
+	"github.com/larder-mirror/larder/rubygems/rubygemstest"
 )
 
 func main() {
@@ -57,6 +62,8 @@ func main() {
 	manyVersions := flag.Int("pypi-versions", 400, "versions of the PyPI project with many files (5 files each)")
 	wheelName := flag.String("pypi-large", "bench-large-whl", "name of the PyPI project with the large wheel")
 	wheelSize := flag.Int("pypi-large-bytes", 50<<20, "bytes of incompressible content in the large wheel")
+	gemName := flag.String("gem", "bench-gem", "name of the gem")
+	gemSize := flag.Int("gem-bytes", 1<<20, "bytes of the gem")
 	flag.Parse()
 
 	start := time.Now()
@@ -88,10 +95,19 @@ func main() {
 	publishMany(py, rng, *manyName, *manyVersions)
 	publishLargeWheel(py, *wheelName, *wheelSize)
 
+	gems := rubygemstest.New()
+	defer gems.Close()
+	gem := make([]byte, *gemSize)
+	for i := range gem {
+		gem[i] = byte(rng.Uint32())
+	}
+	gems.Publish(rubygemstest.Gem{Name: *gemName, Version: "1.0.0", Body: gem})
+
 	fmt.Println(s.URL)
 	fmt.Println(py.IndexURL)
 	fmt.Println(py.FilesURL)
-	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s) ready in %s\n", s.URL, py.IndexURL, py.FilesURL, time.Since(start).Round(time.Millisecond))
+	fmt.Println(gems.URL)
+	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), RubyGems %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, gems.URL, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

@@ -118,9 +118,41 @@ func buildGems(dir string) ([]builtGem, error) {
 }
 
 func publishGems(t *testing.T, up *rubygemstest.Server) {
-	for _, g := range gemsToPublish(t) {
+	gems := gemsToPublish(t)
+	for _, g := range gems {
 		up.Publish(rubygemstest.Gem{Name: g.name, Version: g.version, Body: g.gem, Spec: g.spec, Deps: g.deps, Ruby: ">= 2.0"})
 	}
+	for file, body := range fullIndexOf(t, gems) {
+		up.SetFullIndex(file, body)
+	}
+}
+
+// fullIndexOf writes the full index of gems with Ruby, as rubygems.org's
+// Gem::Indexer does: gzip'd Marshal of [name, Gem::Version, platform].
+func fullIndexOf(t *testing.T, gems []builtGem) map[string][]byte {
+	t.Helper()
+	dir := t.TempDir()
+	var tuples []string
+	for _, g := range gems {
+		tuples = append(tuples, fmt.Sprintf("[%q, Gem::Version.new(%q), \"ruby\"]", g.name, g.version))
+	}
+	script := `specs = [` + strings.Join(tuples, ", ") + `]
+latest = specs.group_by(&:first).map { |_, s| s.max_by { |t| t[1] } }
+{ "specs.4.8.gz" => specs, "latest_specs.4.8.gz" => latest, "prerelease_specs.4.8.gz" => [] }.each do |f, l|
+  File.binwrite(File.join(ARGV[0], f), Gem::Util.gzip(Marshal.dump(l)))
+end`
+	if out, err := exec.Command("ruby", "-e", script, dir).CombinedOutput(); err != nil {
+		t.Fatalf("writing the full index: %v\n%s", err, out)
+	}
+	files := map[string][]byte{}
+	for _, f := range []string{"specs.4.8.gz", "latest_specs.4.8.gz", "prerelease_specs.4.8.gz"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = b
+	}
+	return files
 }
 
 // bundleProject is a Gemfile that needs larder-lib ~> 1.1 from
@@ -194,8 +226,9 @@ func (p *bundleProject) installed(what string) string {
 	return out
 }
 
-// gemInstall installs larder-lib with gem alone into a fresh GEM_HOME,
-// larder its only source, and returns the versions installed.
+// gemInstall installs with gem alone into a fresh GEM_HOME, larder its
+// only source (set with gem sources, as the README says), and returns the
+// gems installed.
 func gemInstall(t *testing.T, l *larder, args ...string) (string, error) {
 	home := t.TempDir()
 	var env []string
@@ -205,18 +238,33 @@ func gemInstall(t *testing.T, l *larder, args ...string) (string, error) {
 		}
 	}
 	env = append(env, "HOME="+home, "GEM_HOME="+filepath.Join(home, "gems"), "GEM_PATH="+filepath.Join(home, "gems"))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "gem", append([]string{"install", "--no-document", "--clear-sources", "--source", l.URL + "/gems/"}, args...)...)
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
+	gem := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "gem", args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	cmd = exec.CommandContext(ctx, "gem", "list", "larder-")
-	cmd.Env = env
-	list, err := cmd.CombinedOutput()
-	return string(list), err
+	if out, err := gem("sources", "--add", l.URL+"/gems/", "--remove", "https://rubygems.org/"); err != nil {
+		return out, fmt.Errorf("gem sources: %w", err)
+	}
+	if out, err := gem(append([]string{"install", "--no-document"}, args...)...); err != nil {
+		return out, err
+	}
+	return gem("list", "larder-")
+}
+
+// gemSearch is gem search --remote, larder the only source.
+func gemSearch(t *testing.T, l *larder) string {
+	t.Helper()
+	cmd := exec.Command("gem", "search", "--remote", "--all", "--clear-sources", "--source", l.URL+"/gems/", "larder-")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gem search: %v\n%s", err, out)
+	}
+	return string(out)
 }
 
 var partials = regexp.MustCompile(`path=/gems/(versions|info/\S+) status=206`)
@@ -302,6 +350,10 @@ func TestBundleAndGemInstallThroughLarderColdThenWarmWithTheUpstreamBlackHoledOr
 		}
 		if out, err := gemInstall(t, l, "larder-lib", "-v", "1.0.0"); err == nil {
 			t.Errorf("gem install larder-lib -v 1.0.0, never fetched, succeeded offline:\n%s", out)
+		}
+		// The full index too lists only what is held.
+		if out := gemSearch(t, l); !strings.Contains(out, "larder-lib (1.1.0)") || strings.Contains(out, "1.0.0") || strings.Contains(out, "larder-other") {
+			t.Errorf("gem search --remote --all offline:\n%s", out)
 		}
 	})
 }

@@ -76,6 +76,12 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		return documentTarget(rt.name, variantInfo, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.infoView(ctx, rt.name)
 		}), nil
+	case routeFullIndex:
+		return registries.Target{Document: &registries.DocumentTarget{Key: keyFullIndex, Variant: rt.name, Vary: vary,
+			View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+				r, status, err := g.fullIndexView(ctx, rt.name)
+				return r, status, nil, err
+			}}}, nil
 	case routeGem, routeSpec:
 		o := gemOptions
 		if rt.kind == routeSpec {
@@ -138,17 +144,21 @@ func (g *Registry) upstreamURL(rel string) string { return g.up.Options().Upstre
 // bytes, the same for the gzip form (weak), which bundler decodes before
 // it checks.
 func newRendered(body []byte) *registries.Rendered {
-	return &registries.Rendered{Body: body, ContentType: mediaText, ETag: etagOf(body), WeakGzip: true}
+	return newRenderedAs(body, mediaText)
+}
+
+func newRenderedAs(body []byte, contentType string) *registries.Rendered {
+	return &registries.Rendered{Body: body, ContentType: contentType, ETag: etagOf(body), WeakGzip: true}
 }
 
 // render serves a stored document's body as it is, once per body.
 func (g *Registry) render(ctx context.Context, doc storage.Document) (*registries.Rendered, error) {
-	return g.up.Env().Renders.Get(ctx, g.name+"\x00"+string(doc.Body), func() (*registries.Rendered, error) {
+	return g.up.Env().Renders.Get(ctx, g.name+"\x00"+string(doc.Body)+"\x00"+doc.ContentType, func() (*registries.Rendered, error) {
 		body, err := g.up.Body(ctx, doc)
 		if err != nil {
 			return nil, err
 		}
-		return newRendered(body), nil
+		return newRenderedAs(body, doc.ContentType), nil
 	})
 }
 

@@ -192,14 +192,14 @@ func TestPathsLarderWillNotServeAreA404ThatSaysWhy(t *testing.T) {
 	up := rubygemstest.New()
 	defer up.Close()
 	m := newTestMirror(t, up, registriestest.NewEnv(t), registries.Options{})
-	for _, p := range []string{"/specs.4.8.gz", "/api/v1/dependencies", "/info/..", "/info/a%2fb", "/gems/nover.gem", "/gems/../x.gem", "/other"} {
+	for _, p := range []string{"/api/v1/dependencies", "/info/..", "/info/a%2fb", "/gems/nover.gem", "/gems/../x.gem", "/other"} {
 		r := m.get(t, p)
 		if b := body(t, r); r.StatusCode != http.StatusNotFound || !strings.HasPrefix(string(b), "not found: ") {
 			t.Errorf("GET %s: %d %q, want a 404 that says why", p, r.StatusCode, b)
 		}
 	}
-	if n := up.Count("GET", "/specs.4.8.gz"); n != 0 {
-		t.Errorf("the upstream was asked for specs.4.8.gz")
+	if n := up.Count("GET", "/api/v1/dependencies"); n != 0 {
+		t.Errorf("the upstream was asked for the dependency API")
 	}
 	r := m.get(t, "/")
 	if r.StatusCode != 200 {
@@ -259,5 +259,39 @@ func TestDescribeListsReleasesNewestFirstWithTheirRequirementsAndHeldFiles(t *te
 	}
 	if _, err := m.reg.Describe(t.Context(), "nothing"); err == nil {
 		t.Errorf("Describe of a gem larder holds nothing of: no error")
+	}
+}
+
+func TestTheFullIndexIsTheUpstreamsOnlineAndWrittenFromWhatIsHeldOffline(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0.rc1"} {
+		publish(up, "alpha", v)
+	}
+	up.Publish(rubygemstest.Gem{Name: "alpha", Version: "1.1.0", Platform: "java", Body: []byte("java")})
+	upstreams := []byte{0x1f, 0x8b, 'u', 'p', 's', 't', 'r', 'e', 'a', 'm'}
+	up.SetFullIndex("specs.4.8.gz", upstreams)
+	env := registriestest.NewEnv(t)
+	online := newTestMirror(t, up, env, registries.Options{})
+	if b := body(t, online.get(t, "/specs.4.8.gz")); !bytes.Equal(b, upstreams) {
+		t.Fatalf("online specs.4.8.gz: %q, want the upstream's", b)
+	}
+	for _, f := range []string{"alpha-1.0.0", "alpha-1.1.0", "alpha-1.1.0-java", "alpha-2.0.0.rc1"} {
+		if r := online.get(t, "/gems/"+f+".gem"); r.StatusCode != 200 {
+			t.Fatalf("GET %s.gem: %d", f, r.StatusCode)
+		}
+	}
+	publish(up, "alpha", "1.2.0") // not held
+
+	offline := newTestMirror(t, up, env, registries.Options{Offline: true, MetadataTTL: time.Nanosecond})
+	for file, want := range map[string][]specsTuple{
+		"specs.4.8.gz":            {{"alpha", "1.0.0", "ruby"}, {"alpha", "1.1.0", "ruby"}, {"alpha", "1.1.0", "java"}},
+		"latest_specs.4.8.gz":     {{"alpha", "1.1.0", "java"}, {"alpha", "1.1.0", "ruby"}},
+		"prerelease_specs.4.8.gz": {{"alpha", "2.0.0.rc1", "ruby"}},
+	} {
+		r := offline.get(t, "/"+file)
+		if b := body(t, r); r.StatusCode != 200 || !bytes.Equal(b, marshalSpecs(want)) {
+			t.Errorf("offline %s: %d, not the held releases %v", file, r.StatusCode, want)
+		}
 	}
 }

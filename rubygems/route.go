@@ -9,18 +9,19 @@ import (
 type routeKind int
 
 const (
-	routeRoot     routeKind = iota // the mount itself: gem asks whether the source answers
-	routeVersions                  // versions
-	routeNames                     // names
-	routeInfo                      // info/$name
-	routeGem                       // gems/$name-$release.gem
-	routeSpec                      // quick/Marshal.4.8/$name-$release.gemspec.rz
+	routeRoot      routeKind = iota // the mount itself: gem asks whether the source answers
+	routeVersions                   // versions
+	routeNames                      // names
+	routeInfo                       // info/$name
+	routeGem                        // gems/$name-$release.gem
+	routeSpec                       // quick/Marshal.4.8/$name-$release.gemspec.rz
+	routeFullIndex                  // specs.4.8.gz, latest_specs.4.8.gz, prerelease_specs.4.8.gz
 )
 
 // route is a request path below the mount, read once.
 type route struct {
 	kind routeKind
-	name string // routeInfo
+	name string // routeInfo; the file's name for routeFullIndex
 	// file: the path below the mount and upstream (routeGem, routeSpec),
 	// and the readings of its name as a gem's name and release.
 	file       string
@@ -45,8 +46,10 @@ func parseRoute(raw string) (route, error) {
 		return route{kind: routeVersions}, nil
 	case "names":
 		return route{kind: routeNames}, nil
-	case "specs.4.8.gz", "latest_specs.4.8.gz", "prerelease_specs.4.8.gz", "api/v1/dependencies", "api/v1/dependencies.json":
-		return route{}, refuse("%s: larder serves the compact index (versions, info/NAME) only, which bundler and gem use; the full index and the dependency API are not mirrored", p)
+	case fullIndexAll, fullIndexLatest, fullIndexPrerelease:
+		return route{kind: routeFullIndex, name: p}, nil
+	case "api/v1/dependencies", "api/v1/dependencies.json":
+		return route{}, refuse("%s: larder serves the compact index (versions, info/NAME), which bundler and gem use; the dependency API is not mirrored", p)
 	}
 	if name, ok := strings.CutPrefix(p, "info/"); ok {
 		if !validName(name) {

@@ -1,6 +1,7 @@
 // Package rubygemstest is a fake rubygems.org for tests: the compact index
 // (/versions, /info/NAME, /names), .gem files and gemspecs
-// (/quick/Marshal.4.8/NAME-VERSION.gemspec.rz), served on 127.0.0.1 as
+// (/quick/Marshal.4.8/NAME-VERSION.gemspec.rz), and the full index
+// (specs.4.8.gz and its two siblings) when a test sets one, served on 127.0.0.1 as
 // rubygems.org serves them — /versions only ever appended to, every file
 // with the quoted MD5 of its bytes as ETag, ranges and If-None-Match
 // answered (http.ServeContent) — with the fault modes of
@@ -72,16 +73,17 @@ type Server struct {
 	sw  *faults.Switch
 
 	mu       sync.Mutex
-	gems     map[string][]Gem // name → releases, in order of publication
-	files    map[string]Gem   // "gems/NAME-REL.gem" and "quick/…rz" → release
-	versions []byte           // /versions, appended to by every publication
-	counts   map[string]int   // "GET /path" → requests
-	ranges   int              // 206 answers of /versions and /info
+	gems     map[string][]Gem  // name → releases, in order of publication
+	files    map[string]Gem    // "gems/NAME-REL.gem" and "quick/…rz" → release
+	versions []byte            // /versions, appended to by every publication
+	counts   map[string]int    // "GET /path" → requests
+	ranges   int               // 206 answers of /versions and /info
+	full     map[string][]byte // "specs.4.8.gz" … → bytes
 }
 
 // New starts a fake rubygems.org; Close stops it.
 func New() *Server {
-	s := &Server{sw: faults.NewSwitch(), gems: map[string][]Gem{}, files: map[string]Gem{}, counts: map[string]int{},
+	s := &Server{sw: faults.NewSwitch(), gems: map[string][]Gem{}, files: map[string]Gem{}, counts: map[string]int{}, full: map[string][]byte{},
 		versions: []byte("created_at: 2026-01-01T00:00:00Z\n---\n")}
 	s.URL = "http://" + s.sw.Listen(http.HandlerFunc(s.serve)) + "/"
 	return s
@@ -128,6 +130,16 @@ func (s *Server) Publish(g Gem) {
 	s.files["quick/Marshal.4.8/"+g.Name+"-"+g.Release()+".gemspec.rz"] = g
 	sum := md5.Sum(s.info(g.Name))
 	s.versions = append(s.versions, fmt.Sprintf("%s %s %s\n", g.Name, g.Release(), hex.EncodeToString(sum[:]))...)
+}
+
+// SetFullIndex sets what the fake serves as file of the full index
+// ("specs.4.8.gz", "latest_specs.4.8.gz", "prerelease_specs.4.8.gz"): the
+// fake writes no Marshal, a test gives the bytes (Ruby's Gem::Indexer
+// writes them on rubygems.org). Unset, the file is a 404.
+func (s *Server) SetFullIndex(file string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.full[file] = body
 }
 
 // Info is the info file of a gem as the fake serves it.
@@ -186,6 +198,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "info/"):
 		_, found = s.gems[strings.TrimPrefix(p, "info/")]
 		body = s.info(strings.TrimPrefix(p, "info/"))
+	case s.full[p] != nil:
+		body, index = s.full[p], false
 	default:
 		var g Gem
 		g, found = s.files[p]

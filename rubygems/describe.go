@@ -19,8 +19,8 @@ func (g *Registry) ClientSetup(baseURL string) []registries.Snippet {
 		Note:   "Every Gemfile whose source is " + upstream + " installs through larder; the Gemfile and Gemfile.lock stay as they are.",
 	}, {
 		Client: "gem",
-		Shell:  "gem install --clear-sources --source " + baseURL + " NAME\n# or for good, in ~/.gemrc:\n# :sources:\n# - " + baseURL,
-		Note:   "gem sources --add checks a source with the full index (specs.4.8.gz), which larder does not mirror: name the source in ~/.gemrc instead.",
+		Shell:  "gem sources --add " + baseURL + " --remove " + upstream + "\n# or for one install: gem install --clear-sources --source " + baseURL + " NAME",
+		Note:   "gem install, gem search --remote and gem list --remote then ask larder alone.",
 	}}
 }
 

@@ -10,15 +10,18 @@
 //	info/$name                        document (TTL, append-only): a line per release, with the .gem's sha256
 //	gems/$name-$version[-$platform].gem                artifact (immutable), checked against its info line's sha256
 //	quick/Marshal.4.8/$name-$version[-$platform].gemspec.rz   artifact (immutable): the gemspec, which gem install reads
+//	specs.4.8.gz, latest_specs.4.8.gz, prerelease_specs.4.8.gz   document (TTL): the full index; offline, written from the held view
 //	(the mount itself)                200: gem asks for it (HEAD) to learn the source has the compact index
 //
 // Clients: bundler (mirror.https://rubygems.org) reads versions and info
 // files, and fetches .gem files; gem install (RubyGems 3) reads info files,
 // each release's gemspec from quick/Marshal.4.8/, and the .gem. Neither
-// needs the full index (specs.4.8.gz) or the dependency API when the
-// compact index answers, and larder mirrors neither; `gem sources --add`
-// does check a new source with specs.4.8.gz, so gem is pointed at larder
-// through ~/.gemrc or --source instead.
+// needs the full index or the dependency API when the compact index
+// answers; `gem sources --add` checks a new source by loading
+// specs.4.8.gz, and `gem search --remote` reads latest_specs.4.8.gz, so
+// the full index is served: the upstream's while it can be asked, else
+// written (Marshal, as Ruby writes it) from the releases versions lists.
+// The dependency API (/api/v1/dependencies) is not mirrored.
 //
 // Consistency, the rule of the compact index: bundler keeps copies of
 // versions and of each info file, brings them up to date with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"fmt"
+	"html"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,6 +306,20 @@ func TestBundleAndGemInstallThroughLarderColdThenWarmWithTheUpstreamBlackHoledOr
 	}
 	if list, err := gemInstall(t, l, "larder-lib"); err != nil || !strings.Contains(list, "larder-lib-1.1.0") || !strings.Contains(list, "larder-dep-0.1.0") {
 		t.Fatalf("gem install larder-lib through larder: %v\n%s", err, list)
+	}
+
+	// The UI lists the gem, and says how to set bundler and gem up.
+	for path, wants := range map[string][]string{
+		"/setup":               {"bundle config set --global mirror." + strings.TrimSuffix(up.URL, "/") + " " + l.URL + "/gems/", "gem sources --add " + l.URL + "/gems/"},
+		"/r/gems/p/larder-lib": {"1.1.0", "gem install larder-lib -v 1.1.0", "larder-dep"},
+		"/api/v1/registries/gems/packages/larder-lib": {`"1.1.0"`, "larder-dep"},
+	} {
+		resp, body := l.get(t, path)
+		for _, w := range wants {
+			if resp.StatusCode != 200 || !strings.Contains(html.UnescapeString(string(body)), w) {
+				t.Errorf("GET %s: %d, without %q", path, resp.StatusCode, w)
+			}
+		}
 	}
 
 	t.Run("a new release upstream reaches bundler as the tail of its copy", func(t *testing.T) {

@@ -19,8 +19,9 @@ func (g *Registry) ClientSetup(baseURL string) []registries.Snippet {
 		Note:   "Every Gemfile whose source is " + upstream + " installs through larder; the Gemfile and Gemfile.lock stay as they are.",
 	}, {
 		Client: "gem",
-		Shell:  "gem sources --add " + baseURL + " --remove " + upstream + "\n# or for one install: gem install --clear-sources --source " + baseURL + " NAME",
-		Note:   "gem install, gem search --remote and gem list --remote then ask larder alone.",
+		// rubygems.org is RubyGems' default source, whatever larder's upstream.
+		Shell: "gem sources --add " + baseURL + " --remove https://rubygems.org/\n# or for one install: gem install --clear-sources --source " + baseURL + " NAME",
+		Note:  "gem install, gem search --remote and gem list --remote then ask larder alone.",
 	}}
 }
 

@@ -2,13 +2,10 @@ package rubygems
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"sort"
 	"strings"
 	"unicode"
-
-	"github.com/larder-mirror/larder/registries"
 )
 
 // The full index (RubyGems' Gem::Indexer): every release as
@@ -16,6 +13,7 @@ import (
 // bundler nor gem install reads it from a source that has the compact
 // index; `gem sources --add` loads specs.4.8.gz to check a new source, and
 // `gem search --remote` and `gem list --remote` read latest_specs.4.8.gz.
+// It is an index file (indexView): offline, written from what is held.
 const (
 	fullIndexAll        = "specs.4.8.gz"            // every release but pre-releases
 	fullIndexLatest     = "latest_specs.4.8.gz"     // the newest release of each gem and platform
@@ -24,34 +22,12 @@ const (
 	mediaGzip           = "application/octet-stream"
 )
 
-// fullIndexView is one file of the full index: the upstream's while it
-// can be asked; else written from the releases /versions lists then, so
-// that gem offers only what larder holds, as bundler is.
-func (g *Registry) fullIndexView(ctx context.Context, file string) (*registries.Rendered, registries.CacheStatus, error) {
-	doc, err := g.up.Document(ctx, registries.DocRequest{
-		Key: keyFullIndex, Variant: file, URL: g.upstreamURL(file),
-		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
-			if !bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
-				return registries.Prepared{}, errors.New(file + " is not gzip")
-			}
-			return registries.Prepared{Body: body, ContentType: mediaGzip}, nil
-		},
-	})
-	if err != nil && !errors.Is(err, registries.ErrNotCached) {
-		return nil, "", err
+// checkGzip accepts a file of the full index: gzip'd.
+func checkGzip(body []byte) error {
+	if !bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
+		return errors.New("not gzip")
 	}
-	if err == nil && !doc.Degraded && g.up.Reachable() {
-		r, err := g.render(ctx, doc.Document)
-		return r, doc.Status, err
-	}
-	gems, err2 := g.heldGems(ctx)
-	if err2 != nil {
-		return nil, "", err2
-	}
-	if len(gems) == 0 && err != nil {
-		return nil, "", err
-	}
-	return newRenderedAs(marshalSpecs(fullIndexOf(gems, file)), mediaGzip), staleUnless(doc, err), nil
+	return nil
 }
 
 // fullIndexOf lists what file of the full index says of gems.

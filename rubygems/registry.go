@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sort"
-	"strings"
 
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
@@ -28,15 +26,10 @@ func (g *Registry) Kind() string                   { return "rubygems" }
 func (g *Registry) Name() string                   { return g.name }
 func (g *Registry) Upstream() *registries.Upstream { return g.up }
 
-// Documents: an info file under its gem's name; /versions and /names
-// under keys no gem's name can be (a name holds no "/").
-const (
-	variantInfo     = "info"
-	variantVersions = "versions"
-	variantNames    = "names"
-	keyVersions     = "/versions"
-	keyNames        = "/names"
-)
+// Documents: an info file under its gem's name (variant "info"); the
+// files about every gem under keys no gem's name can be (a name holds no
+// "/"; see indexFiles).
+const variantInfo = "info"
 
 const (
 	mediaText = "text/plain; charset=utf-8"
@@ -53,8 +46,8 @@ var (
 
 type view func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error)
 
-func documentTarget(key, variant string, v view) registries.Target {
-	return registries.Target{Document: &registries.DocumentTarget{Key: key, Variant: variant, Vary: vary, AppendOnly: appendOnly,
+func documentTarget(key, variant string, ao *registries.AppendOnly, v view) registries.Target {
+	return registries.Target{Document: &registries.DocumentTarget{Key: key, Variant: variant, Vary: vary, AppendOnly: ao,
 		View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
 			r, status, err := v(ctx)
 			return r, status, nil, err
@@ -68,20 +61,15 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		return registries.Target{}, err
 	}
 	switch rt.kind {
-	case routeVersions:
-		return documentTarget(keyVersions, variantVersions, g.versionsView), nil
-	case routeNames:
-		return documentTarget(keyNames, variantNames, g.namesView), nil
+	case routeVersions, routeNames, routeFullIndex:
+		f := indexFiles[rt.name]
+		return documentTarget(f.key, f.variant, f.appendOnly, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.indexView(ctx, rt.name, f)
+		}), nil
 	case routeInfo:
-		return documentTarget(rt.name, variantInfo, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		return documentTarget(rt.name, variantInfo, appendOnly, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.infoView(ctx, rt.name)
 		}), nil
-	case routeFullIndex:
-		return registries.Target{Document: &registries.DocumentTarget{Key: keyFullIndex, Variant: rt.name, Vary: vary,
-			View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
-				r, status, err := g.fullIndexView(ctx, rt.name)
-				return r, status, nil, err
-			}}}, nil
 	case routeGem, routeSpec:
 		o := gemOptions
 		if rt.kind == routeSpec {
@@ -248,122 +236,4 @@ func (g *Registry) announce(ctx context.Context, rt route) error {
 		return last
 	}
 	return refuse("%s: no gem's info file names it", rt.file)
-}
-
-// simpleDoc loads /versions or /names, checked by check.
-func (g *Registry) simpleDoc(ctx context.Context, key, variant, rel string, check func([]byte) error) (registries.Doc, error) {
-	return g.up.Document(ctx, registries.DocRequest{
-		Key: key, Variant: variant, URL: g.upstreamURL(rel),
-		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
-			if err := check(body); err != nil {
-				return registries.Prepared{}, err
-			}
-			return registries.Prepared{Body: body, ContentType: mediaText}, nil
-		},
-	})
-}
-
-// versionsView is /versions: the upstream's while it can be asked; else
-// a line per gem larder holds a release of, listing the releases and the
-// MD5 of the info file that /info serves now.
-func (g *Registry) versionsView(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-	doc, err := g.simpleDoc(ctx, keyVersions, variantVersions, "versions", checkVersions)
-	if err != nil && !errors.Is(err, registries.ErrNotCached) {
-		return nil, "", err
-	}
-	if err == nil && !doc.Degraded && g.up.Reachable() {
-		r, err := g.render(ctx, doc.Document)
-		return r, doc.Status, err
-	}
-	gems, err2 := g.heldGems(ctx)
-	if err2 != nil {
-		return nil, "", err2
-	}
-	if len(gems) == 0 && err != nil {
-		return nil, "", err
-	}
-	var b strings.Builder
-	b.WriteString("---\n")
-	for _, h := range gems {
-		b.WriteString(h.name + " " + strings.Join(h.releases, ",") + " " + md5Hex(h.info.Body) + "\n")
-	}
-	return newRendered([]byte(b.String())), staleUnless(doc, err), nil
-}
-
-// namesView is /names: the upstream's while it can be asked; else the
-// gems /versions lists.
-func (g *Registry) namesView(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-	doc, err := g.simpleDoc(ctx, keyNames, variantNames, "names", checkNames)
-	if err != nil && !errors.Is(err, registries.ErrNotCached) {
-		return nil, "", err
-	}
-	if err == nil && !doc.Degraded && g.up.Reachable() {
-		r, err := g.render(ctx, doc.Document)
-		return r, doc.Status, err
-	}
-	gems, err2 := g.heldGems(ctx)
-	if err2 != nil {
-		return nil, "", err2
-	}
-	if len(gems) == 0 && err != nil {
-		return nil, "", err
-	}
-	var b strings.Builder
-	b.WriteString("---\n")
-	for _, h := range gems {
-		b.WriteString(h.name + "\n")
-	}
-	return newRendered([]byte(b.String())), staleUnless(doc, err), nil
-}
-
-func staleUnless(doc registries.Doc, err error) registries.CacheStatus {
-	if err != nil {
-		return registries.Stale
-	}
-	return doc.Status
-}
-
-// heldGem is a gem as the views of what is held show it.
-type heldGem struct {
-	name     string
-	releases []string
-	info     *registries.Rendered // as /info serves it now
-}
-
-// heldGems are the gems whose info file larder holds and serves, while the
-// upstream cannot be asked, with at least one release: each with that
-// file, by name.
-func (g *Registry) heldGems(ctx context.Context) ([]heldGem, error) {
-	names, err := g.up.Store().DB.PackageNames(ctx, g.name)
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	var gems []heldGem
-	for _, name := range names {
-		doc, err := g.up.Cached(ctx, name, variantInfo)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		r, err := g.renderInfo(ctx, name, doc, true)
-		if errors.Is(err, registries.ErrNotCached) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		inf, err := parseInfo(r.Body)
-		if err != nil || len(inf.lines) == 0 {
-			continue
-		}
-		h := heldGem{name: name, info: r}
-		for _, l := range inf.lines {
-			h.releases = append(h.releases, l.release)
-		}
-		gems = append(gems, h)
-	}
-	return gems, nil
 }

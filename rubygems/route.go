@@ -21,7 +21,7 @@ const (
 // route is a request path below the mount, read once.
 type route struct {
 	kind routeKind
-	name string // routeInfo; the file's name for routeFullIndex
+	name string // routeInfo; the file's path for routeVersions, routeNames, routeFullIndex
 	// file: the path below the mount and upstream (routeGem, routeSpec),
 	// and the readings of its name as a gem's name and release.
 	file       string
@@ -43,9 +43,9 @@ func parseRoute(raw string) (route, error) {
 	case "":
 		return route{kind: routeRoot}, nil
 	case "versions":
-		return route{kind: routeVersions}, nil
+		return route{kind: routeVersions, name: p}, nil
 	case "names":
-		return route{kind: routeNames}, nil
+		return route{kind: routeNames, name: p}, nil
 	case fullIndexAll, fullIndexLatest, fullIndexPrerelease:
 		return route{kind: routeFullIndex, name: p}, nil
 	case "api/v1/dependencies", "api/v1/dependencies.json":

@@ -307,6 +307,11 @@ func TestBundleAndGemInstallThroughLarderColdThenWarmWithTheUpstreamBlackHoledOr
 	if list, err := gemInstall(t, l, "larder-lib"); err != nil || !strings.Contains(list, "larder-lib-1.1.0") || !strings.Contains(list, "larder-dep-0.1.0") {
 		t.Fatalf("gem install larder-lib through larder: %v\n%s", err, list)
 	}
+	// gem install reads each release's gemspec (RubyGems 3.3,
+	// APISpecification#spec); larder fetched it once.
+	if n := up.Count("GET", "/quick/Marshal.4.8/larder-lib-1.1.0.gemspec.rz"); n != 1 {
+		t.Errorf("the upstream was asked for larder-lib's gemspec %d times, want once", n)
+	}
 
 	// The UI lists the gem, and says how to set bundler and gem up.
 	for path, wants := range map[string][]string{

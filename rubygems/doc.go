@@ -33,7 +33,12 @@
 // copy the client names (registries.AppendOnly), never spliced onto
 // another body; and while the upstream cannot be asked, versions is
 // written from the info files as /info serves them then (only the
-// releases whose .gem larder holds), with the MD5 of those bodies.
+// releases whose .gem larder holds), with the MD5 of those bodies. The
+// two are written from one renderer (renderInfo) and one decision per
+// document; only in the moment an upstream fails between a client's two
+// requests can versions be the upstream's while an info file is already
+// the held view: bundler then finds the MD5 changed and fetches that info
+// file again, whole.
 //
 // Verification: an info file's line gives "checksum:" the sha256 of the
 // release's .gem; storing the info file records it on the .gem's row, and

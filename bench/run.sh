@@ -4,7 +4,7 @@
 # bench/cmd/gofloor, on fasthttp as larder's front) beside them. Prints a
 # Markdown table of larder/nginx ratios and larder's peak RSS and writes it to
 # bench/out/results.md. npm tarballs and a large packument; PyPI project
-# pages (2,000 files) and a 50 MB wheel. See bench/README.md.
+# pages (2,000 files) and a 50 MB wheel; a 1 MB gem. See bench/README.md.
 #
 #   ./bench/run.sh            # or: make bench
 #
@@ -48,6 +48,7 @@ MANY_PROJECT=bench-many # 400 versions, 2,000 files
 LARGE_WHL_PROJECT=bench-large-whl
 LARGE_WHL=bench_large_whl-1.0.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 CRATE=bench-crate # 1.0.0, a .crate of about 200 KB
+GEM=bench-gem
 
 ACCEPT_FULL='application/json'
 ACCEPT_ABBREV='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
@@ -60,6 +61,7 @@ ACCEPT_PYPI_JSON='application/vnd.pypi.simple.v1+json, application/vnd.pypi.simp
 CASES=(
 	"tarball 1 MB|/npm/$LARGE_TGZ/-/$LARGE_TGZ-1.0.0.tgz|||$CONNS_TARBALL"
 	"tarball 10 KB|/npm/$SMALL_TGZ/-/$SMALL_TGZ-1.0.0.tgz|||$CONNS_TARBALL"
+	"gem 1 MB|/gems/gems/$GEM-1.0.0.gem|||$CONNS_TARBALL"
 	"packument full|/npm/$BIG_PKG|$ACCEPT_FULL||$CONNS_PACKUMENT"
 	"packument full, gzip|/npm/$BIG_PKG|$ACCEPT_FULL|gzip|$CONNS_PACKUMENT"
 	"packument abbreviated|/npm/$BIG_PKG|$ACCEPT_ABBREV||$CONNS_PACKUMENT"
@@ -82,6 +84,7 @@ UPSTREAM_URL=""
 PYPI_INDEX_URL=""
 PYPI_FILES_URL=""
 CARGO_URL=""
+GEMS_URL=""
 RSS_FILE=""
 declare -A CTYPE       # case name -> larder's Content-Type
 declare -A NGINX_CTYPE # case name -> nginx's Content-Type
@@ -158,19 +161,20 @@ build() {
 
 start_upstream() {
 	"$TMP/fakeupstream" -big "$BIG_PKG" -versions "$BIG_VERSIONS" -large "$LARGE_TGZ" -small "$SMALL_TGZ" \
-		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" -crate "$CRATE" \
+		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" -crate "$CRATE" -gem "$GEM" \
 		>"$TMP/upstream.url" 2>"$TMP/upstream.log" &
 	PIDS+=($!)
-	# Four lines: npm's base URL, PyPI's index URL, PyPI's files host, the
-	# sparse registry's URL.
+	# Five lines: npm's base URL, PyPI's index URL, PyPI's files host, the
+	# sparse registry's URL, RubyGems' base URL.
 	local i
 	for ((i = 0; i < 600; i++)); do
-		CARGO_URL=$(sed -n 4p "$TMP/upstream.url")
-		[[ -n $CARGO_URL ]] && break
+		GEMS_URL=$(sed -n 5p "$TMP/upstream.url")
+		[[ -n $GEMS_URL ]] && break
 		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TMP/upstream.log" >&2; die "fake upstream exited"; }
 		sleep 0.1
 	done
-	[[ -n $CARGO_URL ]] || die "fake upstream did not start"
+	[[ -n $GEMS_URL ]] || die "fake upstream did not start"
+	CARGO_URL=$(sed -n 4p "$TMP/upstream.url")
 	UPSTREAM_URL=$(sed -n 1p "$TMP/upstream.url")
 	PYPI_INDEX_URL=$(sed -n 2p "$TMP/upstream.url")
 	PYPI_FILES_URL=$(sed -n 3p "$TMP/upstream.url")
@@ -207,6 +211,12 @@ start_larder() {
 		upstream = "$CARGO_URL"
 		download_url = "${CARGO_URL}crates/{crate}/{crate}-{version}.crate"
 		metadata_ttl = "1h"
+
+		[[registry]]
+		name = "gems"
+		kind = "rubygems"
+		upstream = "$GEMS_URL"
+		metadata_ttl = "1h"
 	EOF
 	"$TMP/larder" serve --config "$TMP/larder.toml" --data "$TMP/data" --listen "127.0.0.1:$port" 2>"$TMP/larder.log" &
 	LARDER_PID=$!
@@ -232,14 +242,14 @@ header() { # header NAME FILE: the value of a response header
 
 # is_file PATH: whether a case is an artifact (tarball, distribution file)
 # rather than a document (packument, project page).
-is_file() { [[ $1 == *.tgz || $1 == /pypi/files/* || $1 == /cargo/api/* ]]; }
+is_file() { [[ $1 == *.tgz || $1 == *.gem || $1 == /pypi/files/* || $1 == /cargo/api/* ]]; }
 
 # nginx_file CASE: where the case's bytes live under nginx's root.
 nginx_file() {
 	local name path accept enc conns variant project
 	IFS='|' read -r name path accept enc conns <<<"$1"
 	case $path in
-	*.tgz | /pypi/files/* | /cargo/api/*) echo "$path" ;;
+	*.tgz | *.gem | /pypi/files/* | /cargo/api/*) echo "$path" ;;
 	/pypi/simple/*)
 		variant=html
 		[[ $accept == *vnd.pypi.simple.v1+json* ]] && variant=v1json

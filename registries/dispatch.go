@@ -50,6 +50,9 @@ type Target struct {
 type DocumentTarget struct {
 	Key, Variant string
 	Vary         string // the request headers the answer depends on
+	// AppendOnly is set for a document its clients bring up to date with
+	// range requests; nil for the others, which are always sent whole.
+	AppendOnly *AppendOnly
 	// View loads the document through the cache policy and renders it for
 	// the request, recording the hit. It runs under the client's context,
 	// or a background one on the quick path.
@@ -138,6 +141,10 @@ func (m *Mounted) serve(w http.ResponseWriter, r *http.Request, t Target) error 
 		rendered, status, extra, err := d.View(r.Context())
 		if err != nil {
 			return err
+		}
+		if d.AppendOnly != nil && HeaderValue(r.Header, "Range") != "" {
+			m.up.serveAppendOnly(w, r, d.AppendOnly, rendered, status, d.Vary, extra...)
+			return nil
 		}
 		m.up.ServeDocument(w, r, rendered, status, d.Vary, extra...)
 		return nil

@@ -15,8 +15,11 @@ import (
 // Adding an ecosystem is writing its Kind and adding it to that table.
 type Kind struct {
 	// Name is the kind's name in the configuration (kind = "npm") and its
-	// default mount name.
+	// default mount name, unless Mount says another.
 	Name string
+	// Mount is the default mount name when it is not Name (kind
+	// "rubygems" is mounted at /gems/); "" for Name.
+	Mount string
 	// Upstream is the default upstream URL, MetadataTTL the default time a
 	// document is fresh; both are used when a [[registry]] leaves them out.
 	Upstream    string

@@ -82,7 +82,7 @@ func (u *Upstream) documentQuick(served bool, doc *Rendered, status CacheStatus,
 	}
 	if gz {
 		// Another representation, other bytes: a strong ETag names one.
-		q.ETag = gzipETag(doc.ETag)
+		q.ETag = doc.gzipETag()
 	}
 	if etagMatches(ifNoneMatch, q.ETag) {
 		q.NotModified = true
@@ -94,6 +94,13 @@ func (u *Upstream) documentQuick(served bool, doc *Rendered, status CacheStatus,
 	}
 	q.Size = int64(len(q.Body))
 	return q
+}
+
+func (r *Rendered) gzipETag() string {
+	if r.WeakGzip {
+		return "W/" + r.ETag
+	}
+	return gzipETag(r.ETag)
 }
 
 // gzipETag is the ETag of the gzip form of the document whose plain form

@@ -24,6 +24,11 @@ type Rendered struct {
 	Body        []byte
 	ContentType string
 	ETag        string // strong, quoted; derived from Body
+	// WeakGzip gives the gzip form the plain form's ETag, weak, instead of
+	// a strong one of its own: for clients that check the ETag against a
+	// digest of the body they decoded (bundler checks that it is the MD5
+	// of the file).
+	WeakGzip bool
 
 	gzOnce sync.Once
 	gz     []byte

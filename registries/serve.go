@@ -39,10 +39,12 @@ func HeaderValue(h http.Header, key string) string {
 	return ""
 }
 
+// etagMatches compares weakly, as If-None-Match does (RFC 9110 §13.1.2).
 func etagMatches(ifNoneMatch, etag string) bool {
 	if ifNoneMatch == "" {
 		return false
 	}
+	etag = strings.TrimPrefix(etag, "W/")
 	for _, t := range strings.Split(ifNoneMatch, ",") {
 		t = strings.TrimSpace(t)
 		if t == "*" || strings.TrimPrefix(t, "W/") == etag {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests drive when it is missing: Node.js and npm
 # (Debian), pnpm and yarn (from the npm registry), Python's pip and poetry
-# (Debian), and chromium (Debian) for the web UI's browser tests.
+# (Debian), Ruby's gem and bundle (Debian), and chromium (Debian) for the web
+# UI's browser tests.
 # Idempotent and quiet when everything is there. Needs root (apt-get); installs
 # without Debian's recommended extras, which took a first run from minutes to 21.
 set -euo pipefail
@@ -15,6 +16,9 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
 fi
 # e2e/poetry_test.go drives Debian's poetry.
 command -v poetry >/dev/null 2>&1 || need_apt+=(python3-poetry)
+# e2e/rubygems_test.go drives Debian's gem (ruby) and bundle (bundler).
+command -v gem >/dev/null 2>&1 || need_apt+=(ruby)
+command -v bundle >/dev/null 2>&1 || need_apt+=(bundler)
 # The web UI's browser tests (e2e/web_test.go) drive Debian's chromium.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # e2e/cargo_test.go drives the machine's own cargo (rustup's, in ~/.cargo/bin):

@@ -10,12 +10,13 @@ import (
 	"github.com/larder-mirror/larder/npm"
 	"github.com/larder-mirror/larder/pypi"
 	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/rubygems"
 )
 
 // kinds are the ecosystems larder can mount: the one table the
 // configuration, serve, import, warm, export and the usage text are wired
 // from. Those mounted by default are mounted in this order.
-var kinds = []registries.Kind{npm.Kind, pypi.Kind, gomod.Kind, cargo.Kind}
+var kinds = []registries.Kind{npm.Kind, pypi.Kind, gomod.Kind, cargo.Kind, rubygems.Kind}
 
 func kindNamed(name string) (registries.Kind, bool) {
 	for _, k := range kinds {
@@ -48,7 +49,11 @@ func kindKeyOwners() map[string][]string {
 
 // kindDefaults is a [[registry]] of a kind with its defaults.
 func kindDefaults(k registries.Kind) RegistryConfig {
-	return RegistryConfig{Name: k.Name, Kind: k.Name, Upstream: k.Upstream, MetadataTTL: shortDuration(k.MetadataTTL)}
+	mount := k.Mount
+	if mount == "" {
+		mount = k.Name
+	}
+	return RegistryConfig{Name: mount, Kind: k.Name, Upstream: k.Upstream, MetadataTTL: shortDuration(k.MetadataTTL)}
 }
 
 // shortDuration writes a duration as a configuration would: 5m, not 5m0s.

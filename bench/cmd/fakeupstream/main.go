@@ -18,13 +18,15 @@
 //   - a project with one large wheel ("bench-large-whl", 50 MiB, its payload
 //     stored uncompressed and random, so incompressible);
 //
-// and a cargotest.Server (a sparse registry serving its own .crate files)
+// a cargotest.Server (a sparse registry serving its own .crate files)
 // with one crate ("bench-crate" 1.0.0) whose .crate holds 200 KiB of
-// random bytes, about the size of a popular crate's.
+// random bytes, about the size of a popular crate's; and, on a
+// rubygemstest.Server, a gem of ~1 MB ("bench-gem" 1.0.0, random bytes:
+// larder checks only their sha256, which its info file declares).
 //
-// It prints four lines: the npm server's base URL, the PyPI index URL
-// (".../simple/"), the PyPI files host URL and the sparse registry's URL;
-// then serves until it is sent
+// It prints five lines: the npm server's base URL, the PyPI index URL
+// (".../simple/"), the PyPI files host URL, the sparse registry's URL and
+// the RubyGems server's base URL; then serves until it is sent
 // SIGINT or SIGTERM. Everything is generated from a fixed seed, so every run
 // serves the same bytes.
 package main
@@ -49,6 +51,7 @@ import (
 	"github.com/larder-mirror/larder/cargo/cargotest"
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
+	"github.com/larder-mirror/larder/rubygems/rubygemstest"
 )
 
 func main() {
@@ -65,6 +68,8 @@ func main() {
 	wheelSize := flag.Int("pypi-large-bytes", 50<<20, "bytes of incompressible content in the large wheel")
 	crateName := flag.String("crate", "bench-crate", "name of the crate")
 	crateSize := flag.Int("crate-bytes", 200<<10, "bytes of incompressible content in the .crate")
+	gemName := flag.String("gem", "bench-gem", "name of the gem")
+	gemSize := flag.Int("gem-bytes", 1<<20, "bytes of the gem")
 	flag.Parse()
 
 	start := time.Now()
@@ -105,12 +110,20 @@ func main() {
 	crates.PublishBytes(*crateName, "1.0.0", cargotest.Crate(*crateName, "1.0.0", map[string]string{
 		"src/lib.rs": "pub static DATA: &[u8] = include_bytes!(\"data.bin\");\n", "src/data.bin": string(payload),
 	}))
+	gems := rubygemstest.New()
+	defer gems.Close()
+	gem := make([]byte, *gemSize)
+	for i := range gem {
+		gem[i] = byte(rng.Uint32())
+	}
+	gems.Publish(rubygemstest.Gem{Name: *gemName, Version: "1.0.0", Body: gem})
 
 	fmt.Println(s.URL)
 	fmt.Println(py.IndexURL)
 	fmt.Println(py.FilesURL)
 	fmt.Println(crates.URL)
-	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), cargo %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, crates.URL, time.Since(start).Round(time.Millisecond))
+	fmt.Println(gems.URL)
+	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), cargo %s, RubyGems %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, crates.URL, gems.URL, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,239 @@
+package rubygems
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+// Registry is a RubyGems mirror mounted under /{name}/.
+type Registry struct {
+	up        *registries.Upstream
+	name      string
+	publicURL string
+}
+
+// New mounts a RubyGems mirror on up.
+func New(up *registries.Upstream, publicURL string) *Registry {
+	return &Registry{up: up, name: up.Options().Name, publicURL: publicURL}
+}
+
+func (g *Registry) Kind() string                   { return "rubygems" }
+func (g *Registry) Name() string                   { return g.name }
+func (g *Registry) Upstream() *registries.Upstream { return g.up }
+
+// Documents: an info file under its gem's name (variant "info"); the
+// files about every gem under keys no gem's name can be (a name holds no
+// "/"; see indexFiles).
+const variantInfo = "info"
+
+const (
+	mediaText = "text/plain; charset=utf-8"
+	vary      = "Accept-Encoding"
+)
+
+var (
+	gemOptions  = registries.ArtifactOptions{ContentType: "application/octet-stream", CacheControl: "public, max-age=31536000, immutable"}
+	specOptions = registries.ArtifactOptions{ContentType: "application/octet-stream", CacheControl: "public, max-age=31536000, immutable"}
+	// Every compact index file is appended to between rebuilds, and
+	// bundler fetches what it lacks of its copy with a range.
+	appendOnly = &registries.AppendOnly{ETagOf: etagOf}
+)
+
+type view func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error)
+
+func documentTarget(key, variant string, ao *registries.AppendOnly, v view) registries.Target {
+	return registries.Target{Document: &registries.DocumentTarget{Key: key, Variant: variant, Vary: vary, AppendOnly: ao,
+		View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+			r, status, err := v(ctx)
+			return r, status, nil, err
+		}}}
+}
+
+// Resolve names the document or file a GET or HEAD asks for.
+func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
+	rt, err := parseRoute(r.Path)
+	if err != nil {
+		return registries.Target{}, err
+	}
+	switch rt.kind {
+	case routeVersions, routeNames, routeFullIndex:
+		f := indexFiles[rt.name]
+		return documentTarget(f.key, f.variant, f.appendOnly, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.indexView(ctx, rt.name, f)
+		}), nil
+	case routeInfo:
+		return documentTarget(rt.name, variantInfo, appendOnly, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.infoView(ctx, rt.name)
+		}), nil
+	case routeGem, routeSpec:
+		o := gemOptions
+		if rt.kind == routeSpec {
+			o = specOptions
+		}
+		return registries.Target{Artifact: &registries.ArtifactTarget{
+			Path: rt.file, Package: rt.candidates[0].name, Options: o,
+			// Where rubygems.org keeps it, whatever its info file says:
+			// fetched while the info file is loaded.
+			Upstream: g.upstreamURL(rt.file),
+			Announce: func(ctx context.Context) error { return g.announce(ctx, rt) },
+		}}, nil
+	}
+	return registries.Target{}, registries.ErrOwnRoute
+}
+
+// ServeOwn answers the mount itself, which gem asks for (HEAD) to learn
+// that the source has the compact index, and refuses other methods: a
+// read-only mirror takes no pushes.
+func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeText(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (gem push goes to the upstream)")
+		return
+	}
+	rt, err := parseRoute(r.URL.EscapedPath())
+	switch {
+	case err != nil:
+		g.WriteError(w, err)
+	case rt.kind == routeRoot:
+		writeText(w, http.StatusOK, "larder: a mirror of "+g.up.Options().Upstream.String()+" (compact index: versions, info/NAME; gems/NAME-VERSION.gem)")
+	default:
+		writeText(w, http.StatusNotFound, "not found")
+	}
+}
+
+// WriteError answers err as bundler and gem read errors: a status and a
+// line of text. What larder will not serve, or cannot fetch while the
+// upstream is out of reach, is a 404; a failure of the upstream a 502 or
+// 504.
+func (g *Registry) WriteError(w http.ResponseWriter, err error) {
+	var ns notServed
+	if errors.As(err, &ns) {
+		writeText(w, http.StatusNotFound, "not found: "+ns.Error())
+		return
+	}
+	writeText(w, registries.StatusOf(err), g.up.ErrorMessage(err))
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", mediaText)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
+}
+
+func (g *Registry) upstreamURL(rel string) string { return g.up.Options().Upstream.String() + rel }
+
+// newRendered is a compact index file as served: its ETag the MD5 of its
+// bytes, the same for the gzip form (weak), which bundler decodes before
+// it checks.
+func newRendered(body []byte) *registries.Rendered {
+	return newRenderedAs(body, mediaText)
+}
+
+func newRenderedAs(body []byte, contentType string) *registries.Rendered {
+	return &registries.Rendered{Body: body, ContentType: contentType, ETag: etagOf(body), WeakGzip: true}
+}
+
+// render serves a stored document's body as it is, once per body.
+func (g *Registry) render(ctx context.Context, doc storage.Document) (*registries.Rendered, error) {
+	return g.up.Env().Renders.Get(ctx, g.name+"\x00"+string(doc.Body)+"\x00"+doc.ContentType, func() (*registries.Rendered, error) {
+		body, err := g.up.Body(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		return newRenderedAs(body, doc.ContentType), nil
+	})
+}
+
+// infoDoc loads a gem's info file through the cache policy. Storing it
+// announces each release's .gem, to be checked against the sha256 its
+// line declares, and its gemspec, which nothing declares a digest of.
+func (g *Registry) infoDoc(ctx context.Context, name string) (registries.Doc, error) {
+	return g.up.Document(ctx, registries.DocRequest{
+		Key: name, Variant: variantInfo, Package: name, URL: g.upstreamURL("info/" + name),
+		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
+			inf, err := parseInfo(body)
+			if err != nil {
+				return registries.Prepared{}, err
+			}
+			return registries.Prepared{Body: body, ContentType: mediaText, Artifacts: g.announced(name, inf)}, nil
+		},
+	})
+}
+
+// announced are the rows of the files an info file names.
+func (g *Registry) announced(name string, inf info) []storage.Artifact {
+	arts := make([]storage.Artifact, 0, 2*len(inf.lines))
+	for _, l := range inf.lines {
+		r := release{name: name, release: l.release}
+		version, _, _ := splitRelease(l.release)
+		arts = append(arts,
+			storage.Artifact{Registry: g.name, Path: r.gemPath(), Package: name, Version: version,
+				UpstreamURL: g.upstreamURL(r.gemPath()), Integrity: string(registries.SRIFromHex("sha256", l.checksum))},
+			storage.Artifact{Registry: g.name, Path: r.specPath(), Package: name, Version: version,
+				UpstreamURL: g.upstreamURL(r.specPath())})
+	}
+	return arts
+}
+
+// infoView is a gem's info file: as the upstream wrote it, or, while the
+// upstream cannot be asked, with only the releases whose .gem larder
+// holds, so that bundler picks one it can install.
+func (g *Registry) infoView(ctx context.Context, name string) (*registries.Rendered, registries.CacheStatus, error) {
+	doc, err := g.infoDoc(ctx, name)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := g.renderInfo(ctx, name, doc.Document, doc.Degraded)
+	return r, doc.Status, err
+}
+
+// renderInfo renders a stored info file as /info serves it, and as
+// /versions lists it while the upstream cannot be asked: one function, so
+// that the MD5 /versions gives is that of the file /info sends.
+func (g *Registry) renderInfo(ctx context.Context, name string, doc storage.Document, degraded bool) (*registries.Rendered, error) {
+	held, heldKey, err := g.up.HeldView(ctx, name, degraded)
+	if err != nil {
+		return nil, err
+	}
+	if held != nil && len(held) == 0 {
+		return nil, g.up.NotCached("any version of " + name)
+	}
+	if held == nil {
+		return g.render(ctx, doc)
+	}
+	key := g.name + "\x00held\x00" + name + "\x00" + string(doc.Body) + "\x00" + heldKey
+	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
+		body, err := g.up.Body(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		return newRendered(keepReleases(body, func(rel string) bool { return held[gemPath(name, rel)] })), nil
+	})
+}
+
+// announce loads the info file that names a file asked for before it:
+// that of each gem the file's name can be read as, until one names it.
+func (g *Registry) announce(ctx context.Context, rt route) error {
+	var last error
+	for _, c := range rt.candidates {
+		if _, err := g.infoDoc(ctx, c.name); err != nil {
+			last = err
+			continue
+		}
+		if _, err := g.up.Store().DB.Artifact(ctx, g.name, rt.file); err == nil {
+			return nil
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	if last != nil && !errors.Is(last, registries.ErrNotFound) {
+		return last
+	}
+	return refuse("%s: no gem's info file names it", rt.file)
+}

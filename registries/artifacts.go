@@ -598,6 +598,12 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 	// Wait for the upstream's answer, and for small artifacts for all of it
 	// and its check: a HEAD as a GET, so that it never says 200 for bytes
 	// that then fail.
+	// A request that finds the bytes already verified takes nothing from
+	// the upstream: it is a HIT, though the bytes are still being recorded.
+	status := Miss
+	if first := f.state(); first.verified && first.err == nil {
+		status = Hit
+	}
 	var st fillState
 	for {
 		st = f.state()
@@ -625,19 +631,19 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 		if err != nil {
 			return err
 		}
-		return u.serveBlob(w, r, a, o, Miss)
+		return u.serveBlob(w, r, a, o, status)
 	}
 
 	// Not corked: the body arrives from the upstream as it is written.
 	h := w.Header()
 	h.Set("Content-Type", o.ContentType)
 	h.Set("Cache-Control", o.CacheControl)
-	h.Set("X-Larder-Cache", string(Miss))
+	h.Set("X-Larder-Cache", string(status))
 	if st.size >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(st.size, 10))
 	}
 	served := Served(r.Context())
-	u.count("artifact", Miss, served)
+	u.count("artifact", status, served)
 	if served {
 		u.env.Hits.Add(f.art.Registry, f.art.Package, f.art.Path)
 	}

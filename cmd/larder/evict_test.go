@@ -71,6 +71,10 @@ func TestMaxCacheSizeEvictionWhileServingFetchesAgainOnce(t *testing.T) {
 				if _, err := io.ReadAll(resp.Body); err != nil || resp.StatusCode != 200 {
 					t.Fatalf("GET %s: %d, %v", path, resp.StatusCode, err)
 				}
+				// What a client received is recorded just after its answer.
+				for _, up := range a.upstreams {
+					up.Settle(context.Background())
+				}
 				return resp.Header.Get("X-Larder-Cache"), handled - before
 			}
 			tarballs := []string{"/npm/small/-/small-1.0.0.tgz", "/npm/big/-/big-1.0.0.tgz"}

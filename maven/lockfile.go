@@ -144,14 +144,23 @@ func (gradleLockfile) Read(path string) ([]registries.Pin, []error, error) {
 }
 
 // coordinateList reads a list of Maven coordinates, one a line:
-// "group:artifact:version", or as `mvn dependency:list -DoutputFile=…`
-// writes them, "group:artifact:type[:classifier]:version:scope" (with
-// the header line and any " -- module …" note it adds).
+// "group:artifact:version", or as `mvn dependency:list
+// -DoutputFile=maven-dependencies.list` writes them,
+// "group:artifact:type[:classifier]:version:scope" (with the header line
+// and any " -- module …" note it adds). It claims that file name, and any
+// file whose first line is such a coordinate or that header, unless
+// another format claims it by its name (PyPI's requirements claim every
+// .txt file: hence .list).
 type coordinateList struct{}
 
-func (coordinateList) Format() string { return "Maven coordinates (mvn dependency:list)" }
+const coordinateListName = "maven-dependencies.list"
 
-func (coordinateList) Match(_ string, head []byte) registries.LockMatch {
+func (coordinateList) Format() string { return coordinateListName }
+
+func (coordinateList) Match(name string, head []byte) registries.LockMatch {
+	if strings.ToLower(filepath.Base(name)) == coordinateListName {
+		return registries.ByName
+	}
 	text := strings.TrimSpace(string(head))
 	if strings.HasPrefix(text, "The following files have been resolved:") {
 		return registries.ByContent

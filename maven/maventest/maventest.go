@@ -121,6 +121,16 @@ func (s *Server) publish(group, artifact, version string, files map[string][]byt
 	return paths
 }
 
+// PublishFile publishes the file at path (no leading "/") as it is, with
+// its checksum files: a snapshot's maven-metadata.xml, say, which the fake
+// does not write itself.
+func (s *Server) PublishFile(path string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[path] = append([]byte(nil), body...)
+	s.undeclared[path] = false
+}
+
 // POM is a minimal POM of group:artifact:version; extra goes inside
 // <project> (a <parent>, <packaging>, <dependencies>).
 func POM(group, artifact, version, extra string) []byte {
@@ -233,7 +243,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // document is the bytes at p as the repository holds them: a file, or
 // the metadata it writes.
 func (s *Server) document(p string) ([]byte, bool, bool) {
-	if path.Base(p) == "maven-metadata.xml" {
+	s.mu.Lock()
+	_, published := s.files[p]
+	s.mu.Unlock()
+	if path.Base(p) == "maven-metadata.xml" && !published {
 		body, ok := s.metadata(path.Dir(p))
 		return body, true, ok
 	}

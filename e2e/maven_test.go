@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha1"
 	"fmt"
 	"os"
 	"os/exec"
@@ -285,7 +286,7 @@ func TestMavenATamperedJarFailsThatArtifactAloneAndIsNeverStored(t *testing.T) {
 	}
 }
 
-func TestLarderWarmMavenCoordinatesFetchesThePOMChainThenServesItOffline(t *testing.T) {
+func TestLarderWarmMavenCoordinatesFetchesThePOMChainThenExportCarriesItAcrossAnAirGap(t *testing.T) {
 	up := newMavenUpstream(t)
 	l := startLarder(t, mavenConfig(up))
 	list := filepath.Join(t.TempDir(), "maven-dependencies.list")
@@ -305,12 +306,28 @@ func TestLarderWarmMavenCoordinatesFetchesThePOMChainThenServesItOffline(t *test
 			t.Fatalf("after larder warm, larder holds no %s\n%s", held, out)
 		}
 	}
-	l.restart("--offline")
-	up.SetMode(faults.Refuse)
-	defer up.SetMode(faults.Normal)
+	l.stop()
+
+	archive := filepath.Join(t.TempDir(), "maven.tar")
+	if out, err := runLarder(t, "export", "--data", l.dir, "--out", archive, "--lockfile", list); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	gapped := filepath.Join(t.TempDir(), "air-gapped")
+	// The archive's own checksum files vouch for its files.
+	if out, err := runLarder(t, "import", "--config", l.config, "--data", gapped, archive); err != nil || strings.Contains(out, "refused") ||
+		strings.Contains(out, "conflict") || strings.Contains(out, "no document") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	l.dir = gapped
+	l.extra = []string{"--offline"}
+	l.start()
 	for _, held := range chain {
 		if resp, body := l.get(t, "/maven/"+held); resp.StatusCode != 200 {
-			t.Fatalf("offline, GET %s: %s\n%s", held, resp.Status, body)
+			t.Fatalf("air-gapped, GET %s: %s\n%s", held, resp.Status, body)
 		}
+	}
+	jar, _, _ := up.Body(lang3Jar)
+	if _, sum := l.get(t, "/maven/"+lang3Jar+".sha1"); string(sum) != fmt.Sprintf("%x", sha1.Sum(jar)) {
+		t.Errorf("air-gapped, the jar's .sha1 is %q, not that of its bytes", sum)
 	}
 }

@@ -79,8 +79,7 @@ func (g *Registry) Describe(ctx context.Context, name string) (registries.Packag
 		return info, fmt.Errorf("%s: %w", name, registries.ErrNotFound)
 	}
 	versions := map[string]*registries.VersionInfo{}
-	dir := strings.ReplaceAll(group, ".", "/") + "/" + artifact
-	if doc, err := g.up.Cached(ctx, dir, variantMetadata); err == nil {
+	if doc, err := g.up.Cached(ctx, name, variantMetadata); err == nil {
 		info.MetadataFetched = doc.FetchedAt
 		if body, err := g.up.Body(ctx, doc); err == nil {
 			if m, err := parseMetadata(body); err == nil && m.Versioning != nil && m.Versioning.Versions != nil {

@@ -98,7 +98,7 @@ func (m *metadata) marshal() []byte {
 // served as it was.
 func (g *Registry) metadataView(ctx context.Context, rt route) (*registries.Rendered, registries.CacheStatus, error) {
 	doc, err := g.up.Document(ctx, registries.DocRequest{
-		Key: rt.dir, Variant: variantMetadata, URL: g.upstreamURL(rt.path), Prepare: checkMetadata,
+		Key: rt.docKey(), Variant: rt.metadataVariant(), URL: g.upstreamURL(rt.path), Prepare: checkMetadata,
 	})
 	if errors.Is(err, registries.ErrNotFound) {
 		g.missing.add(rt.path)
@@ -251,7 +251,7 @@ func (g *Registry) snapshotFileView(ctx context.Context, rt route) (*registries.
 	// changed meanwhile fails the check, and the next request tries again.
 	var want registries.Integrity
 	if g.up.Reachable() {
-		algo, sum, err := g.upstreamChecksum(ctx, rt.path)
+		algo, sum, err := g.upstreamChecksum(ctx, rt)
 		if err != nil {
 			return nil, "", err
 		}
@@ -260,7 +260,7 @@ func (g *Registry) snapshotFileView(ctx context.Context, rt route) (*registries.
 		}
 	}
 	doc, err := g.up.Document(ctx, registries.DocRequest{
-		Key: rt.path, Variant: variantSnapshotFile, Package: rt.pkg(), URL: g.upstreamURL(rt.path),
+		Key: rt.docKey(), Variant: variantSnapshotFile + rt.path, Package: rt.pkg(), URL: g.upstreamURL(rt.path),
 		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
 			if want == "" {
 				if g.up.Options().Unverifiable == registries.RefuseUnverifiable {

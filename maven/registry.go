@@ -38,13 +38,14 @@ func (g *Registry) Kind() string                   { return "maven" }
 func (g *Registry) Name() string                   { return g.name }
 func (g *Registry) Upstream() *registries.Upstream { return g.up }
 
-// Document variants. A metadata file is stored under its folder, a
-// snapshot's file under its moving name and the upstream's checksum files
-// under the path of the file they sum.
+// Documents are stored under their package ("group:artifact", see
+// route.docKey), in variants: "maven-metadata.xml" (a snapshot's:
+// "1.0-SNAPSHOT/maven-metadata.xml"), "snapshot:" + the path of a
+// snapshot's file under its moving name, and for the upstream's checksum
+// files their own path ("…/a-1.0.jar.sha1").
 const (
-	variantMetadata     = "maven-metadata.xml"
-	variantSnapshotFile = "snapshot-file"
-	variantChecksum     = "checksum." // + the algorithm
+	variantMetadata     = metadataFile
+	variantSnapshotFile = "snapshot:" // + the file's path
 )
 
 const (
@@ -90,21 +91,21 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 	}
 	switch {
 	case rt.kind == routeMetadata && rt.sum == "":
-		return documentTarget(rt.dir, variantMetadata, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		return documentTarget(rt.docKey(), rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.metadataView(ctx, rt)
 		}), nil
 	case rt.kind == routeMetadata:
-		return documentTarget(rt.dir, variantMetadata, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		return documentTarget(rt.docKey(), rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.checksumOf(ctx, rt, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 				return g.metadataView(ctx, rt)
 			})
 		}), nil
 	case rt.kind == routeSnapshotFile && rt.sum == "":
-		return documentTarget(rt.path, variantSnapshotFile, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.snapshotFileView(ctx, rt)
 		}), nil
 	case rt.kind == routeSnapshotFile:
-		return documentTarget(rt.path, variantSnapshotFile, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.checksumOf(ctx, rt, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 				return g.snapshotFileView(ctx, rt)
 			})
@@ -112,7 +113,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 	case rt.sum != "":
 		// Fresh while the upstream's own checksum file of that algorithm
 		// is: the quick path answers it then.
-		return documentTarget(rt.path, variantChecksum+rt.sum, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		return documentTarget(rt.docKey(), rt.requestPath(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.fileChecksum(ctx, rt)
 		}), nil
 	}
@@ -180,7 +181,7 @@ func (g *Registry) announce(ctx context.Context, rt route) error {
 	if g.up.Gone() {
 		return g.up.NotCached(rt.path)
 	}
-	algo, sum, err := g.upstreamChecksum(ctx, rt.path)
+	algo, sum, err := g.upstreamChecksum(ctx, rt)
 	if err != nil {
 		return err
 	}
@@ -200,8 +201,8 @@ func (g *Registry) announce(ctx context.Context, rt route) error {
 var verifiedAlgorithms = checksumAlgorithms[:3]
 
 // upstreamChecksum is the strongest checksum the upstream publishes beside
-// path, as hex; "" when it publishes none.
-func (g *Registry) upstreamChecksum(ctx context.Context, path string) (algo, sum string, err error) {
+// the file rt names, as hex; "" when it publishes none.
+func (g *Registry) upstreamChecksum(ctx context.Context, rt route) (algo, sum string, err error) {
 	type answer struct {
 		sum string
 		err error
@@ -213,7 +214,7 @@ func (g *Registry) upstreamChecksum(ctx context.Context, path string) (algo, sum
 		go func() {
 			defer wg.Done()
 			doc, err := g.up.Document(ctx, registries.DocRequest{
-				Key: path, Variant: variantChecksum + algo, URL: g.upstreamURL(path + "." + algo),
+				Key: rt.docKey(), Variant: rt.path + "." + algo, URL: g.upstreamURL(rt.path + "." + algo),
 				Prepare: checkChecksumFile(algo),
 			})
 			if err != nil {

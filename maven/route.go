@@ -33,6 +33,25 @@ type route struct {
 // pkg is the package the route's file belongs to, "group:artifact".
 func (rt route) pkg() string { return rt.group + ":" + rt.artifact }
 
+// docKey is what the documents of the route are stored under: its
+// package, so that they go with its files in an export; a group's
+// metadata, whose folder names no artifact, under its folder.
+func (rt route) docKey() string {
+	if rt.artifact == "" {
+		return rt.dir
+	}
+	return rt.pkg()
+}
+
+// metadataVariant tells an artifact's (or a group's) metadata from a
+// snapshot version's, under one key.
+func (rt route) metadataVariant() string {
+	if rt.snapshotDir {
+		return rt.version + "/" + metadataFile
+	}
+	return metadataFile
+}
+
 // requestPath is the route's own path: the file's, or its checksum's.
 func (rt route) requestPath() string {
 	if rt.sum == "" {

@@ -4,7 +4,8 @@
 # bench/cmd/gofloor, on fasthttp as larder's front) beside them. Prints a
 # Markdown table of larder/nginx ratios and larder's peak RSS and writes it to
 # bench/out/results.md. npm tarballs and a large packument; PyPI project
-# pages (2,000 files) and a 50 MB wheel. See bench/README.md.
+# pages (2,000 files) and a 50 MB wheel; a Maven jar and its .sha1. See
+# bench/README.md.
 #
 #   ./bench/run.sh            # or: make bench
 #
@@ -47,6 +48,8 @@ SMALL_TGZ=bench-small-tgz
 MANY_PROJECT=bench-many # 400 versions, 2,000 files
 LARGE_WHL_PROJECT=bench-large-whl
 LARGE_WHL=bench_large_whl-1.0.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+MAVEN_JAR=bench-jar
+MAVEN_JAR_PATH=/maven/com/example/$MAVEN_JAR/1.0/$MAVEN_JAR-1.0.jar
 
 ACCEPT_FULL='application/json'
 ACCEPT_ABBREV='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
@@ -68,6 +71,8 @@ CASES=(
 	"PyPI page JSON|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_JSON||$CONNS_PACKUMENT"
 	"PyPI page JSON, gzip|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_JSON|gzip|$CONNS_PACKUMENT"
 	"wheel 50 MB|/pypi/files/$LARGE_WHL_PROJECT/$LARGE_WHL|||$CONNS_HUGE"
+	"Maven jar 1 MB|$MAVEN_JAR_PATH|||$CONNS_TARBALL"
+	"Maven jar .sha1|$MAVEN_JAR_PATH.sha1|||$CONNS_TARBALL"
 )
 
 TMP=""
@@ -79,6 +84,7 @@ FLOOR_URL=""
 UPSTREAM_URL=""
 PYPI_INDEX_URL=""
 PYPI_FILES_URL=""
+MAVEN_URL=""
 RSS_FILE=""
 declare -A CTYPE       # case name -> larder's Content-Type
 declare -A NGINX_CTYPE # case name -> nginx's Content-Type
@@ -155,20 +161,22 @@ build() {
 
 start_upstream() {
 	"$TMP/fakeupstream" -big "$BIG_PKG" -versions "$BIG_VERSIONS" -large "$LARGE_TGZ" -small "$SMALL_TGZ" \
-		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" \
+		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" -maven-jar "$MAVEN_JAR" \
 		>"$TMP/upstream.url" 2>"$TMP/upstream.log" &
 	PIDS+=($!)
-	# Three lines: npm's base URL, PyPI's index URL, PyPI's files host.
+	# Four lines: npm's base URL, PyPI's index URL, PyPI's files host, the
+	# Maven repository.
 	local i
 	for ((i = 0; i < 600; i++)); do
-		PYPI_FILES_URL=$(sed -n 3p "$TMP/upstream.url")
-		[[ -n $PYPI_FILES_URL ]] && break
+		MAVEN_URL=$(sed -n 4p "$TMP/upstream.url")
+		[[ -n $MAVEN_URL ]] && break
 		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TMP/upstream.log" >&2; die "fake upstream exited"; }
 		sleep 0.1
 	done
-	[[ -n $PYPI_FILES_URL ]] || die "fake upstream did not start"
+	[[ -n $MAVEN_URL ]] || die "fake upstream did not start"
 	UPSTREAM_URL=$(sed -n 1p "$TMP/upstream.url")
 	PYPI_INDEX_URL=$(sed -n 2p "$TMP/upstream.url")
+	PYPI_FILES_URL=$(sed -n 3p "$TMP/upstream.url")
 	log "fake upstream: $(tail -n 1 "$TMP/upstream.log")"
 }
 
@@ -195,6 +203,12 @@ start_larder() {
 		upstream = "$PYPI_INDEX_URL"
 		file_hosts = ["$PYPI_FILES_URL"]
 		metadata_ttl = "1h"
+
+		[[registry]]
+		name = "maven"
+		kind = "maven"
+		upstream = "$MAVEN_URL"
+		metadata_ttl = "1h"
 	EOF
 	"$TMP/larder" serve --config "$TMP/larder.toml" --data "$TMP/data" --listen "127.0.0.1:$port" 2>"$TMP/larder.log" &
 	LARDER_PID=$!
@@ -220,14 +234,14 @@ header() { # header NAME FILE: the value of a response header
 
 # is_file PATH: whether a case is an artifact (tarball, distribution file)
 # rather than a document (packument, project page).
-is_file() { [[ $1 == *.tgz || $1 == /pypi/files/* ]]; }
+is_file() { [[ $1 == *.tgz || $1 == /pypi/files/* || $1 == /maven/* ]]; }
 
 # nginx_file CASE: where the case's bytes live under nginx's root.
 nginx_file() {
 	local name path accept enc conns variant project
 	IFS='|' read -r name path accept enc conns <<<"$1"
 	case $path in
-	*.tgz | /pypi/files/*) echo "$path" ;;
+	*.tgz | /pypi/files/* | /maven/*) echo "$path" ;;
 	/pypi/simple/*)
 		variant=html
 		[[ $accept == *vnd.pypi.simple.v1+json* ]] && variant=v1json
@@ -290,6 +304,8 @@ start_nginx() {
 		        application/vnd.npm.install-v1+json corgi;
 		        text/html html;
 		        application/vnd.pypi.simple.v1+json v1json;
+		        application/java-archive jar;
+		        text/plain sha1;
 		    }
 		    default_type application/octet-stream;
 		    sendfile on;

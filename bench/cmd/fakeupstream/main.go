@@ -16,10 +16,15 @@
 //     requires-python, upload times, PEP 658 metadata for the wheels and a few
 //     yanked releases, as pypi.org lists them;
 //   - a project with one large wheel ("bench-large-whl", 50 MiB, its payload
-//     stored uncompressed and random, so incompressible).
+//     stored uncompressed and random, so incompressible);
 //
-// It prints three lines: the npm server's base URL, the PyPI index URL
-// (".../simple/") and the PyPI files host URL; then serves until it is sent
+// and a maventest.Server, a Maven repository with a ~1 MB jar
+// (com.example:bench-jar:1.0, its POM and checksum files), and with
+// -maven-dir a folder of real ones (bench/maven.sh).
+//
+// It prints four lines: the npm server's base URL, the PyPI index URL
+// (".../simple/"), the PyPI files host URL and the Maven repository's URL;
+// then serves until it is sent
 // SIGINT or SIGTERM. Everything is generated from a fixed seed, so every run
 // serves the same bytes.
 package main
@@ -41,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/larder-mirror/larder/maven/maventest"
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
 )
@@ -57,6 +63,9 @@ func main() {
 	manyVersions := flag.Int("pypi-versions", 400, "versions of the PyPI project with many files (5 files each)")
 	wheelName := flag.String("pypi-large", "bench-large-whl", "name of the PyPI project with the large wheel")
 	wheelSize := flag.Int("pypi-large-bytes", 50<<20, "bytes of incompressible content in the large wheel")
+	jarName := flag.String("maven-jar", "bench-jar", "artifact id of the Maven jar (group com.example, version 1.0)")
+	jarSize := flag.Int("maven-jar-bytes", 1<<20, "bytes of incompressible content in the Maven jar")
+	mavenDir := flag.String("maven-dir", "", "a folder in the Maven repository layout the Maven repository serves too (Debian's /usr/share/maven-repo)")
 	flag.Parse()
 
 	start := time.Now()
@@ -88,10 +97,24 @@ func main() {
 	publishMany(py, rng, *manyName, *manyVersions)
 	publishLargeWheel(py, *wheelName, *wheelSize)
 
+	mvn := maventest.New()
+	defer mvn.Close()
+	if *mavenDir != "" {
+		mvn.ServeDir(*mavenDir)
+	}
+	jar := make([]byte, *jarSize)
+	for i := range jar {
+		jar[i] = byte(rng.Uint32())
+	}
+	mvn.Publish("com.example", *jarName, "1.0", map[string][]byte{
+		".jar": jar, ".pom": maventest.POM("com.example", *jarName, "1.0", ""),
+	})
+
 	fmt.Println(s.URL)
 	fmt.Println(py.IndexURL)
 	fmt.Println(py.FilesURL)
-	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s) ready in %s\n", s.URL, py.IndexURL, py.FilesURL, time.Since(start).Round(time.Millisecond))
+	fmt.Println(mvn.URL)
+	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), Maven %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, mvn.URL, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

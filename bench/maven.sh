@@ -67,9 +67,9 @@ log "building larder and the fake upstream"
 
 "$TMP/fakeupstream" -versions 10 -pypi-versions 1 -pypi-large-bytes 1024 -maven-dir "$REPO_DIR" >"$TMP/upstream.url" 2>"$TMP/upstream.log" &
 PIDS+=($!)
+# The Maven repository's URL is the last line it prints, once it is ready.
 for ((i = 0; i < 600; i++)); do
-	MAVEN_URL=$(sed -n 4p "$TMP/upstream.url")
-	[[ -n $MAVEN_URL ]] && break
+	grep -q 'ready in' "$TMP/upstream.log" 2>/dev/null && MAVEN_URL=$(tail -n 1 "$TMP/upstream.url") && break
 	sleep 0.1
 done
 [[ -n ${MAVEN_URL:-} ]] || die "fake upstream did not start"

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"net/http"
 	"net/http/httptest"
@@ -318,5 +319,46 @@ func TestNegativeTTLIsReadFromTheConfiguration(t *testing.T) {
 		if err != nil || o.(Options).NegativeTTL != tt.want {
 			t.Errorf("negative_ttl = %v: %+v, %v; want %v", tt.raw, o, err, tt.want)
 		}
+	}
+}
+
+func TestTheUIDescribesAnArtifactsVersionsAndFilesAndTheClientSetUp(t *testing.T) {
+	fake := maventest.New()
+	defer fake.Close()
+	paths := fake.Publish("org.example", "lib", "1.0", map[string][]byte{".jar": []byte("PK one"), ".pom": maventest.POM("org.example", "lib", "1.0", "")})
+	fake.Publish("org.example", "lib", "1.10", map[string][]byte{".jar": []byte("PK ten")})
+	m := newMirror(t, fake, registriestest.NewEnv(t), Options{}, registries.Options{})
+	m.want200("/org/example/lib/maven-metadata.xml")
+	m.want200("/" + paths[".jar"])
+	m.want200("/" + paths[".pom"])
+
+	info, err := m.reg.Describe(t.Context(), "org.example:lib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Versions) != 2 || info.Versions[0].Version != "1.10" || info.Versions[1].Version != "1.0" {
+		t.Fatalf("versions %+v, want 1.10 then 1.0 (newest first, as Maven orders them)", info.Versions)
+	}
+	held := info.Versions[1]
+	if !held.Cached || len(held.Files) != 2 || held.Files[0].Name != "lib-1.0.jar" || !strings.Contains(held.Install, "<artifactId>lib</artifactId>") {
+		t.Fatalf("1.0: %+v", held)
+	}
+	if info.Versions[0].Cached || info.MetadataFetched.IsZero() {
+		t.Fatalf("1.10 is listed by the metadata, not held: %+v (metadata fetched %v)", info.Versions[0], info.MetadataFetched)
+	}
+	if _, err := m.reg.Describe(t.Context(), "org.example:nothing"); !errors.Is(err, registries.ErrNotFound) {
+		t.Fatalf("an artifact larder knows nothing of: %v, want ErrNotFound", err)
+	}
+
+	plain := m.reg.ClientSetup("http://larder.example:7070/maven/")
+	secure := m.reg.ClientSetup("https://larder.example/maven/")
+	if len(plain) != 3 || !strings.Contains(plain[0].Shell, "<mirrorOf>*</mirrorOf>") || !strings.Contains(plain[0].Shell, "<url>http://larder.example:7070/maven/</url>") {
+		t.Fatalf("Maven's set-up: %+v", plain)
+	}
+	if !strings.Contains(plain[1].Shell, "allowInsecureProtocol = true") || !strings.Contains(plain[2].Shell, "isAllowInsecureProtocol = true") {
+		t.Fatalf("Gradle over plain HTTP needs allowInsecureProtocol: %+v", plain[1:])
+	}
+	if strings.Contains(secure[1].Shell+secure[2].Shell, "Insecure") {
+		t.Fatalf("Gradle over HTTPS: %+v", secure[1:])
 	}
 }

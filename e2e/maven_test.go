@@ -306,6 +306,15 @@ func TestLarderWarmMavenCoordinatesFetchesThePOMChainThenExportCarriesItAcrossAn
 			t.Fatalf("after larder warm, larder holds no %s\n%s", held, out)
 		}
 	}
+	// The UI lists the artifact by group and artifact, with the held version.
+	for _, page := range []string{"/api/v1/registries/maven/packages/org.apache.commons:commons-lang3", "/r/maven/p/org.apache.commons:commons-lang3"} {
+		if resp, body := l.get(t, page); resp.StatusCode != 200 || !strings.Contains(string(body), "3.12.0") || !strings.Contains(string(body), "commons-lang3-3.12.0.jar") {
+			t.Errorf("GET %s: %s, without the held 3.12.0 and its jar:\n%.500s", page, resp.Status, body)
+		}
+	}
+	if resp, body := l.get(t, "/setup"); resp.StatusCode != 200 || !strings.Contains(string(body), "mirrorOf") {
+		t.Errorf("GET /setup: %s, without Maven's settings.xml:\n%.300s", resp.Status, body)
+	}
 	l.stop()
 
 	archive := filepath.Join(t.TempDir(), "maven.tar")

@@ -4,7 +4,8 @@
 # bench/cmd/gofloor, on fasthttp as larder's front) beside them. Prints a
 # Markdown table of larder/nginx ratios and larder's peak RSS and writes it to
 # bench/out/results.md. npm tarballs and a large packument; PyPI project
-# pages (2,000 files) and a 50 MB wheel; a 1 MB gem. See bench/README.md.
+# pages (2,000 files) and a 50 MB wheel; a 200 KB .crate, a 1 MB gem, a Maven
+# jar and its .sha1. See bench/README.md.
 #
 #   ./bench/run.sh            # or: make bench
 #
@@ -49,6 +50,8 @@ LARGE_WHL_PROJECT=bench-large-whl
 LARGE_WHL=bench_large_whl-1.0.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 CRATE=bench-crate # 1.0.0, a .crate of about 200 KB
 GEM=bench-gem
+MAVEN_JAR=bench-jar
+MAVEN_JAR_PATH=/maven/com/example/$MAVEN_JAR/1.0/$MAVEN_JAR-1.0.jar
 
 ACCEPT_FULL='application/json'
 ACCEPT_ABBREV='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
@@ -72,6 +75,8 @@ CASES=(
 	"PyPI page JSON, gzip|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_JSON|gzip|$CONNS_PACKUMENT"
 	"wheel 50 MB|/pypi/files/$LARGE_WHL_PROJECT/$LARGE_WHL|||$CONNS_HUGE"
 	".crate 200 KB|/cargo/api/v1/crates/$CRATE/1.0.0/download|||$CONNS_TARBALL"
+	"Maven jar 1 MB|$MAVEN_JAR_PATH|||$CONNS_TARBALL"
+	"Maven jar .sha1|$MAVEN_JAR_PATH.sha1|||$CONNS_TARBALL"
 )
 
 TMP=""
@@ -85,6 +90,7 @@ PYPI_INDEX_URL=""
 PYPI_FILES_URL=""
 CARGO_URL=""
 GEMS_URL=""
+MAVEN_URL=""
 RSS_FILE=""
 declare -A CTYPE       # case name -> larder's Content-Type
 declare -A NGINX_CTYPE # case name -> nginx's Content-Type
@@ -162,19 +168,20 @@ build() {
 start_upstream() {
 	"$TMP/fakeupstream" -big "$BIG_PKG" -versions "$BIG_VERSIONS" -large "$LARGE_TGZ" -small "$SMALL_TGZ" \
 		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" -crate "$CRATE" -gem "$GEM" \
-		>"$TMP/upstream.url" 2>"$TMP/upstream.log" &
+		-maven-jar "$MAVEN_JAR" >"$TMP/upstream.url" 2>"$TMP/upstream.log" &
 	PIDS+=($!)
-	# Five lines: npm's base URL, PyPI's index URL, PyPI's files host, the
-	# sparse registry's URL, RubyGems' base URL.
+	# Six lines: npm's base URL, PyPI's index URL, PyPI's files host, the
+	# sparse registry's URL, RubyGems' base URL, the Maven repository.
 	local i
 	for ((i = 0; i < 600; i++)); do
-		GEMS_URL=$(sed -n 5p "$TMP/upstream.url")
-		[[ -n $GEMS_URL ]] && break
+		MAVEN_URL=$(sed -n 6p "$TMP/upstream.url")
+		[[ -n $MAVEN_URL ]] && break
 		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TMP/upstream.log" >&2; die "fake upstream exited"; }
 		sleep 0.1
 	done
-	[[ -n $GEMS_URL ]] || die "fake upstream did not start"
+	[[ -n $MAVEN_URL ]] || die "fake upstream did not start"
 	CARGO_URL=$(sed -n 4p "$TMP/upstream.url")
+	GEMS_URL=$(sed -n 5p "$TMP/upstream.url")
 	UPSTREAM_URL=$(sed -n 1p "$TMP/upstream.url")
 	PYPI_INDEX_URL=$(sed -n 2p "$TMP/upstream.url")
 	PYPI_FILES_URL=$(sed -n 3p "$TMP/upstream.url")
@@ -217,6 +224,12 @@ start_larder() {
 		kind = "rubygems"
 		upstream = "$GEMS_URL"
 		metadata_ttl = "1h"
+
+		[[registry]]
+		name = "maven"
+		kind = "maven"
+		upstream = "$MAVEN_URL"
+		metadata_ttl = "1h"
 	EOF
 	"$TMP/larder" serve --config "$TMP/larder.toml" --data "$TMP/data" --listen "127.0.0.1:$port" 2>"$TMP/larder.log" &
 	LARDER_PID=$!
@@ -242,14 +255,14 @@ header() { # header NAME FILE: the value of a response header
 
 # is_file PATH: whether a case is an artifact (tarball, distribution file)
 # rather than a document (packument, project page).
-is_file() { [[ $1 == *.tgz || $1 == *.gem || $1 == /pypi/files/* || $1 == /cargo/api/* ]]; }
+is_file() { [[ $1 == *.tgz || $1 == *.gem || $1 == /pypi/files/* || $1 == /cargo/api/* || $1 == /maven/* ]]; }
 
 # nginx_file CASE: where the case's bytes live under nginx's root.
 nginx_file() {
 	local name path accept enc conns variant project
 	IFS='|' read -r name path accept enc conns <<<"$1"
 	case $path in
-	*.tgz | *.gem | /pypi/files/* | /cargo/api/*) echo "$path" ;;
+	*.tgz | *.gem | /pypi/files/* | /cargo/api/* | /maven/*) echo "$path" ;;
 	/pypi/simple/*)
 		variant=html
 		[[ $accept == *vnd.pypi.simple.v1+json* ]] && variant=v1json
@@ -312,6 +325,8 @@ start_nginx() {
 		        application/vnd.npm.install-v1+json corgi;
 		        text/html html;
 		        application/vnd.pypi.simple.v1+json v1json;
+		        application/java-archive jar;
+		        text/plain sha1;
 		    }
 		    default_type application/octet-stream;
 		    sendfile on;

@@ -75,6 +75,15 @@ type ArtifactTarget struct {
 	// cache): that document says where the artifact lives and what it must
 	// hash to. Nil when nothing announces it.
 	Announce func(ctx context.Context) error
+	// AnnounceUnheld runs Announce for a row that exists but whose bytes
+	// are not held, as for no row at all: for an ecosystem whose
+	// announcement is side files that may have appeared since (Maven's
+	// .sha1 beside a file that was missing), not a document already read.
+	AnnounceUnheld bool
+	// Missing, when set, is told that the upstream has no such artifact
+	// (a 404 or 410), for an ecosystem that remembers what is missing so
+	// that clients probing for files pay no upstream round trip each.
+	Missing func()
 }
 
 // ErrOwnRoute is what Resolve answers for a path that is neither a document
@@ -166,18 +175,43 @@ func (m *Mounted) Quick(r Request) (Quick, bool) {
 	}
 	if d := t.Document; d != nil {
 		return m.up.QuickDocument(r, d.Key, d.Variant, d.Vary, func() (*Rendered, CacheStatus, []HeaderLine, error) {
-			return d.View(context.Background())
+			return d.View(quickContext)
 		})
 	}
 	return m.up.Quick(r, t.Artifact.Path, t.Artifact.Options)
+}
+
+type quickKey struct{}
+
+// quickContext is the context of a View run by the quick path.
+var quickContext = context.WithValue(context.Background(), quickKey{}, true)
+
+// OnQuickPath reports whether a View runs on the quick path, which must
+// not wait on the upstream: a view that would (to fetch what it renders)
+// fails there instead, and the handler runs it again.
+func OnQuickPath(ctx context.Context) bool {
+	v, _ := ctx.Value(quickKey{}).(bool)
+	return v
 }
 
 // serveArtifactTarget serves the artifact t names: held, or fetched ahead
 // of its document when its upstream URL follows from its path, or after
 // loading the document that announces it when it does not.
 func (u *Upstream) serveArtifactTarget(w http.ResponseWriter, r *http.Request, t *ArtifactTarget) error {
+	err := u.serveTarget(w, r, t)
+	if t.Missing != nil && errors.Is(err, ErrNotFound) {
+		t.Missing()
+	}
+	return err
+}
+
+// serveTarget is serveArtifactTarget but for telling t what is missing.
+func (u *Upstream) serveTarget(w http.ResponseWriter, r *http.Request, t *ArtifactTarget) error {
 	ctx := r.Context()
 	a, err := u.Artifact(ctx, t.Path)
+	if err == nil && !a.Cached() && t.AnnounceUnheld && u.fillOf(t.Path) == nil {
+		err = storage.ErrNotFound
+	}
 	if errors.Is(err, storage.ErrNotFound) && t.Announce != nil {
 		if t.Upstream != "" {
 			return u.serveAhead(w, r, t)

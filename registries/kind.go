@@ -197,4 +197,9 @@ type Release struct {
 	// Held gives, for an artifact of Package that larder holds, the paths
 	// to keep if it is one of the release's files, none otherwise (export).
 	Held func(a storage.Artifact) []string
+	// Needs, when set, reads from the document the other releases that
+	// installing this one needs but a lockfile does not name (Maven's
+	// parent POMs and imported BOMs): warmed and exported with it, and
+	// theirs in turn. Nil: none.
+	Needs func(doc []byte) ([]Pin, error)
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests drive when it is missing: Node.js and npm
 # (Debian), pnpm and yarn (from the npm registry), Python's pip and poetry
-# (Debian), Ruby's gem and bundle (Debian), and chromium (Debian) for the web
-# UI's browser tests.
+# (Debian), Ruby's gem and bundle (Debian), chromium (Debian) for the web UI's
+# browser tests, and Maven with the plugins it runs (Debian).
 # Idempotent and quiet when everything is there. Needs root (apt-get); installs
 # without Debian's recommended extras, which took a first run from minutes to 21.
 set -euo pipefail
@@ -24,6 +24,13 @@ command -v bundle >/dev/null 2>&1 || need_apt+=(bundler)
 # e2e/cargo_test.go drives the machine's own cargo (rustup's, in ~/.cargo/bin):
 # Debian bookworm's cargo (Rust 1.65) predates sparse registries (1.68), so it
 # is no substitute and is not installed here.
+# e2e/maven_test.go drives Debian's mvn, and serves Debian's Maven repository
+# (/usr/share/maven-repo) as the fake upstream: the plugins mvn package runs.
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+for p in libmaven-resources-plugin-java libmaven-compiler-plugin-java libsurefire-java \
+  libmaven-jar-plugin-java libmaven-install-plugin-java libmaven-dependency-plugin-java libcommons-lang3-java; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing from Debian: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -34,7 +36,7 @@ func lockfilePaths(ctx context.Context, store *storage.Store, files []string, c 
 				paths[p.File.Path] = true
 				continue
 			}
-			if err := addReleasePaths(ctx, store, p, paths); err != nil {
+			if err := addReleasePaths(ctx, store, p, paths, map[string]bool{p.Label: true}); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -46,8 +48,9 @@ func lockfilePaths(ctx context.Context, store *storage.Store, files []string, c 
 }
 
 // addReleasePaths keeps the held files of a pinned release, in every
-// registry that knows its package.
-func addReleasePaths(ctx context.Context, store *storage.Store, p registries.Pin, paths map[string]bool) error {
+// registry that knows its package, and those of the releases it needs
+// (registries.Release.Needs), read from its held document.
+func addReleasePaths(ctx context.Context, store *storage.Store, p registries.Pin, paths, seen map[string]bool) error {
 	regs, err := store.RegistriesWithPackage(ctx, p.Release.Package)
 	if err != nil {
 		return err
@@ -67,9 +70,52 @@ func addReleasePaths(ctx context.Context, store *storage.Store, p registries.Pin
 				found = true
 			}
 		}
+		if p.Release.Needs != nil {
+			if err := addNeededPaths(ctx, store, reg, p, paths, seen); err != nil {
+				return err
+			}
+		}
 	}
 	if !found {
 		return fmt.Errorf("%s: no file of it is held", p.Label)
+	}
+	return nil
+}
+
+// addNeededPaths keeps the files of the releases p's held document says
+// it needs, in registry reg.
+func addNeededPaths(ctx context.Context, store *storage.Store, reg string, p registries.Pin, paths, seen map[string]bool) error {
+	a, err := store.DB.Artifact(ctx, reg, p.Release.Document)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !a.Cached()) {
+		return nil // nothing held to read: the release's own error says so
+	}
+	if err != nil {
+		return err
+	}
+	rc, _, err := store.Blobs.Open(ctx, a.SHA256)
+	if err != nil {
+		return err
+	}
+	doc, err := io.ReadAll(io.LimitReader(rc, 256<<20))
+	rc.Close()
+	if err != nil {
+		return err
+	}
+	needs, err := p.Release.Needs(doc)
+	if err != nil {
+		return err
+	}
+	for _, n := range needs {
+		if seen[n.Label] || n.Release == nil {
+			continue
+		}
+		if len(seen) > maxNeeded {
+			return fmt.Errorf("%s: more than %d releases needed", p.Label, maxNeeded)
+		}
+		seen[n.Label] = true
+		if err := addReleasePaths(ctx, store, n, paths, seen); err != nil {
+			return fmt.Errorf("%s, needed by %s: %w", n.Label, p.Label, err)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/larder-mirror/larder/cargo"
 	"github.com/larder-mirror/larder/gomod"
+	"github.com/larder-mirror/larder/maven"
 	"github.com/larder-mirror/larder/npm"
 	"github.com/larder-mirror/larder/pypi"
 	"github.com/larder-mirror/larder/registries"
@@ -16,7 +17,7 @@ import (
 // kinds are the ecosystems larder can mount: the one table the
 // configuration, serve, import, warm, export and the usage text are wired
 // from. Those mounted by default are mounted in this order.
-var kinds = []registries.Kind{npm.Kind, pypi.Kind, gomod.Kind, cargo.Kind, rubygems.Kind}
+var kinds = []registries.Kind{npm.Kind, pypi.Kind, gomod.Kind, cargo.Kind, rubygems.Kind, maven.Kind}
 
 func kindNamed(name string) (registries.Kind, bool) {
 	for _, k := range kinds {

@@ -239,28 +239,59 @@ func warmOne(ctx context.Context, client *http.Client, base string, it warmItem)
 		res.status = status
 		return res
 	}
+	res.status, res.err = warmRelease(ctx, client, mount, rel, map[string]bool{it.pin.Label: true})
+	return res
+}
+
+// maxNeeded bounds the releases one pin needs, through every chain (a
+// Maven POM's parents and imported BOMs: a large BOM imports some dozens).
+const maxNeeded = 256
+
+// warmRelease fetches the files of a release that its document lists, and
+// then the releases it needs (Release.Needs), each once.
+func warmRelease(ctx context.Context, client *http.Client, mount string, rel *registries.Release, seen map[string]bool) (string, error) {
 	doc, err := fetchDocument(ctx, client, mount+rel.Document, rel.Accept)
 	if err != nil {
-		res.err = fmt.Errorf("%s: %w", rel.Document, err)
-		return res
+		return "failed", fmt.Errorf("%s: %w", rel.Document, err)
 	}
 	files, err := rel.Files(doc)
 	if err != nil {
-		res.err = err
-		return res
+		return "failed", err
 	}
-	res.status = "cached"
+	status := "cached"
 	for _, f := range files {
-		status, err := fetchChecked(ctx, client, mount+f.Path, f.Integrity)
+		st, err := fetchChecked(ctx, client, mount+f.Path, f.Integrity)
 		if err != nil {
-			res.status, res.err = "failed", fmt.Errorf("%s: %w", f.Path, err)
-			return res
+			return "failed", fmt.Errorf("%s: %w", f.Path, err)
 		}
-		if status == "fetched" {
-			res.status = "fetched"
+		if st == "fetched" {
+			status = "fetched"
 		}
 	}
-	return res
+	if rel.Needs == nil {
+		return status, nil
+	}
+	needs, err := rel.Needs(doc)
+	if err != nil {
+		return "failed", err
+	}
+	for _, p := range needs {
+		if seen[p.Label] || p.Release == nil {
+			continue
+		}
+		if len(seen) > maxNeeded {
+			return "failed", fmt.Errorf("%s: more than %d releases needed", p.Label, maxNeeded)
+		}
+		seen[p.Label] = true
+		st, err := warmRelease(ctx, client, mount, p.Release, seen)
+		if err != nil {
+			return "failed", fmt.Errorf("%s, needed: %w", p.Label, err)
+		}
+		if st == "fetched" {
+			status = "fetched"
+		}
+	}
+	return status, nil
 }
 
 // fetchChecked downloads one artifact through larder and checks it against

@@ -20,13 +20,17 @@
 //
 // a cargotest.Server (a sparse registry serving its own .crate files)
 // with one crate ("bench-crate" 1.0.0) whose .crate holds 200 KiB of
-// random bytes, about the size of a popular crate's; and, on a
+// random bytes, about the size of a popular crate's; on a
 // rubygemstest.Server, a gem of ~1 MB ("bench-gem" 1.0.0, random bytes:
-// larder checks only their sha256, which its info file declares).
+// larder checks only their sha256, which its info file declares); and a
+// maventest.Server, a Maven repository with a ~1 MB jar
+// (com.example:bench-jar:1.0, its POM and checksum files), and with
+// -maven-dir a folder of real ones (bench/maven.sh).
 //
-// It prints five lines: the npm server's base URL, the PyPI index URL
-// (".../simple/"), the PyPI files host URL, the sparse registry's URL and
-// the RubyGems server's base URL; then serves until it is sent
+// It prints six lines: the npm server's base URL, the PyPI index URL
+// (".../simple/"), the PyPI files host URL, the sparse registry's URL,
+// the RubyGems server's base URL and, last, the Maven repository's URL;
+// then serves until it is sent
 // SIGINT or SIGTERM. Everything is generated from a fixed seed, so every run
 // serves the same bytes.
 package main
@@ -49,6 +53,7 @@ import (
 	"time"
 
 	"github.com/larder-mirror/larder/cargo/cargotest"
+	"github.com/larder-mirror/larder/maven/maventest"
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
 	"github.com/larder-mirror/larder/rubygems/rubygemstest"
@@ -70,6 +75,9 @@ func main() {
 	crateSize := flag.Int("crate-bytes", 200<<10, "bytes of incompressible content in the .crate")
 	gemName := flag.String("gem", "bench-gem", "name of the gem")
 	gemSize := flag.Int("gem-bytes", 1<<20, "bytes of the gem")
+	jarName := flag.String("maven-jar", "bench-jar", "artifact id of the Maven jar (group com.example, version 1.0)")
+	jarSize := flag.Int("maven-jar-bytes", 1<<20, "bytes of incompressible content in the Maven jar")
+	mavenDir := flag.String("maven-dir", "", "a folder in the Maven repository layout the Maven repository serves too (Debian's /usr/share/maven-repo)")
 	flag.Parse()
 
 	start := time.Now()
@@ -117,13 +125,26 @@ func main() {
 		gem[i] = byte(rng.Uint32())
 	}
 	gems.Publish(rubygemstest.Gem{Name: *gemName, Version: "1.0.0", Body: gem})
+	mvn := maventest.New()
+	defer mvn.Close()
+	if *mavenDir != "" {
+		mvn.ServeDir(*mavenDir)
+	}
+	jar := make([]byte, *jarSize)
+	for i := range jar {
+		jar[i] = byte(rng.Uint32())
+	}
+	mvn.Publish("com.example", *jarName, "1.0", map[string][]byte{
+		".jar": jar, ".pom": maventest.POM("com.example", *jarName, "1.0", ""),
+	})
 
 	fmt.Println(s.URL)
 	fmt.Println(py.IndexURL)
 	fmt.Println(py.FilesURL)
 	fmt.Println(crates.URL)
 	fmt.Println(gems.URL)
-	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), cargo %s, RubyGems %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, crates.URL, gems.URL, time.Since(start).Round(time.Millisecond))
+	fmt.Println(mvn.URL)
+	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), cargo %s, RubyGems %s, Maven %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, crates.URL, gems.URL, mvn.URL, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

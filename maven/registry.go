@@ -1,0 +1,256 @@
+package maven
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
+)
+
+// Registry is a Maven repository mirror mounted under /{name}/.
+type Registry struct {
+	up        *registries.Upstream
+	name      string
+	publicURL string
+	missing   *missingFiles
+	mount     *registries.Mounted // itself, to fetch a file whose checksum is asked for first
+}
+
+// New mounts a Maven repository mirror on up; o is what Decode read of the
+// registry's own keys.
+func New(up *registries.Upstream, publicURL string, o Options) *Registry {
+	ttl := o.NegativeTTL
+	if ttl == 0 {
+		ttl = DefaultNegativeTTL
+	}
+	g := &Registry{up: up, name: up.Options().Name, publicURL: publicURL, missing: newMissingFiles(ttl, up.Now)}
+	g.mount = registries.Mount(g)
+	return g
+}
+
+func (g *Registry) Kind() string                   { return "maven" }
+func (g *Registry) Name() string                   { return g.name }
+func (g *Registry) Upstream() *registries.Upstream { return g.up }
+
+// Documents are stored under their package ("group:artifact", see
+// route.docKey), in variants: "maven-metadata.xml" (a snapshot's:
+// "1.0-SNAPSHOT/maven-metadata.xml"), "snapshot:" + the path of a
+// snapshot's file under its moving name, and for the upstream's checksum
+// files their own path ("…/a-1.0.jar.sha1").
+const (
+	variantMetadata     = metadataFile
+	variantSnapshotFile = "snapshot:" // + the file's path
+)
+
+const (
+	mediaText = "text/plain; charset=utf-8"
+	mediaXML  = "text/xml"
+	vary      = "Accept-Encoding"
+	immutable = "public, max-age=31536000, immutable"
+)
+
+// contentTypes are those of the files Maven and Gradle fetch; anything
+// else is served as bytes.
+var contentTypes = map[string]string{
+	"jar": "application/java-archive", "war": "application/java-archive", "aar": "application/java-archive",
+	"pom": mediaXML, "xml": mediaXML, "module": "application/json", "asc": mediaText,
+}
+
+func contentTypeOf(ext string) string {
+	if ct, ok := contentTypes[ext[strings.LastIndexByte(ext, '.')+1:]]; ok {
+		return ct
+	}
+	return "application/octet-stream"
+}
+
+type view func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error)
+
+func documentTarget(key, variant string, v view) registries.Target {
+	return registries.Target{Document: &registries.DocumentTarget{Key: key, Variant: variant, Vary: vary,
+		View: func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
+			r, status, err := v(ctx)
+			return r, status, nil, err
+		}}}
+}
+
+// Resolve names what a GET or HEAD asks for: a file, a metadata document,
+// or a checksum larder computes over the bytes it serves for either.
+func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
+	rt, err := parseRoute(r.Path)
+	if err != nil {
+		return registries.Target{}, err
+	}
+	if g.missing.has(rt.path) {
+		return registries.Target{}, fmt.Errorf("%s: %w (remembered for negative_ttl)", rt.path, registries.ErrNotFound)
+	}
+	switch {
+	case rt.kind == routeMetadata && rt.sum == "":
+		return documentTarget(rt.docKey(), rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.metadataView(ctx, rt)
+		}), nil
+	case rt.kind == routeMetadata:
+		return documentTarget(rt.docKey(), rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.checksumOf(ctx, rt, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+				return g.metadataView(ctx, rt)
+			})
+		}), nil
+	case rt.kind == routeSnapshotFile && rt.sum == "":
+		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.snapshotFileView(ctx, rt)
+		}), nil
+	case rt.kind == routeSnapshotFile:
+		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.checksumOf(ctx, rt, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+				return g.snapshotFileView(ctx, rt)
+			})
+		}), nil
+	case rt.sum != "":
+		// Fresh while the upstream's own checksum file of that algorithm
+		// is: the quick path answers it then.
+		return documentTarget(rt.docKey(), rt.requestPath(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.fileChecksum(ctx, rt)
+		}), nil
+	}
+	return registries.Target{Artifact: g.artifactTarget(rt)}, nil
+}
+
+func (g *Registry) artifactTarget(rt route) *registries.ArtifactTarget {
+	return &registries.ArtifactTarget{
+		Path: rt.path, Package: rt.pkg(),
+		Options:        registries.ArtifactOptions{ContentType: contentTypeOf(rt.ext), CacheControl: immutable},
+		Upstream:       g.upstreamURL(rt.path),
+		Announce:       func(ctx context.Context) error { return g.announce(ctx, rt) },
+		AnnounceUnheld: true,
+		Missing:        func() { g.missing.add(rt.path) },
+	}
+}
+
+// ServeOwn answers what is neither a file nor a document: other methods,
+// which a read-only mirror refuses (mvn deploy is for a repository
+// manager).
+func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeText(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (deploy to a repository manager)")
+		return
+	}
+	writeText(w, http.StatusNotFound, "not found")
+}
+
+// WriteError answers err as Maven and Gradle read errors: a status, and a
+// line of text for whoever looks. What larder will not serve, or cannot
+// fetch while the upstream is out of reach, is a 404 (the client tries
+// its next repository, or says the file is missing); a failure of the
+// upstream a 502 or 504.
+func (g *Registry) WriteError(w http.ResponseWriter, err error) {
+	var ns notServed
+	if errors.As(err, &ns) {
+		writeText(w, http.StatusNotFound, "not found: "+ns.Error())
+		return
+	}
+	status := registries.StatusOf(err)
+	msg := g.up.ErrorMessage(err)
+	if status == http.StatusNotFound && !strings.HasPrefix(msg, "not found") {
+		msg = "not found: " + msg
+	}
+	writeText(w, status, msg)
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", mediaText)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
+}
+
+func (g *Registry) upstreamURL(rel string) string { return g.up.Options().Upstream.String() + rel }
+
+// announce records a file before it is fetched: where it lives upstream,
+// and the strongest checksum the upstream publishes beside it (.sha512,
+// then .sha256, then .sha1), which Verify checks before anything is
+// kept. The three are asked for at once. A file with none falls under the
+// registry's unverifiable policy; when that refuses such files, it is a
+// 404 that says why, as for a missing file, which Maven does not retry.
+func (g *Registry) announce(ctx context.Context, rt route) error {
+	if g.up.Gone() {
+		return g.up.NotCached(rt.path)
+	}
+	algo, sum, err := g.upstreamChecksum(ctx, rt)
+	if err != nil {
+		return err
+	}
+	if sum == "" && g.up.Options().Unverifiable == registries.RefuseUnverifiable {
+		return fmt.Errorf("%s: %w: the upstream publishes no checksum beside it, and this registry refuses files it cannot check (unverifiable = %q)",
+			rt.path, registries.ErrNotFound, registries.RefuseUnverifiable)
+	}
+	a := storage.Artifact{Registry: g.name, Path: rt.path, Package: rt.pkg(), Version: rt.version, UpstreamURL: g.upstreamURL(rt.path)}
+	if sum != "" {
+		a.Integrity = string(registries.SRIFromHex(algo, sum))
+	}
+	return g.up.Store().DB.AnnounceArtifacts(ctx, g.name, []storage.Artifact{a})
+}
+
+// verifiedAlgorithms are the checksum files a file is checked against,
+// strongest first: md5 is served, never trusted.
+var verifiedAlgorithms = checksumAlgorithms[:3]
+
+// upstreamChecksum is the strongest checksum the upstream publishes beside
+// the file rt names, as hex; "" when it publishes none.
+func (g *Registry) upstreamChecksum(ctx context.Context, rt route) (algo, sum string, err error) {
+	type answer struct {
+		sum string
+		err error
+	}
+	answers := make([]answer, len(verifiedAlgorithms))
+	var wg sync.WaitGroup
+	for i, algo := range verifiedAlgorithms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			doc, err := g.up.Document(ctx, registries.DocRequest{
+				Key: rt.docKey(), Variant: rt.path + "." + algo, URL: g.upstreamURL(rt.path + "." + algo),
+				Prepare: checkChecksumFile(algo),
+			})
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			body, err := g.up.Body(ctx, doc.Document)
+			answers[i] = answer{string(body), err}
+		}()
+	}
+	wg.Wait()
+	for i, a := range answers {
+		switch {
+		case a.err == nil:
+			return verifiedAlgorithms[i], a.sum, nil
+		case !errors.Is(a.err, registries.ErrNotFound):
+			return "", "", a.err
+		}
+	}
+	return "", "", nil
+}
+
+// checkChecksumFile accepts a checksum file: its first word is the hex
+// digest (some add the file's name after it, some write upper case). What
+// is stored is the digest alone, in lower case.
+func checkChecksumFile(algo string) func(body []byte, _ string) (registries.Prepared, error) {
+	size := map[string]int{"sha512": 128, "sha256": 64, "sha1": 40, "md5": 32}[algo]
+	return func(body []byte, _ string) (registries.Prepared, error) {
+		fields := strings.Fields(string(body))
+		if len(fields) == 0 {
+			return registries.Prepared{}, fmt.Errorf("an empty .%s file", algo)
+		}
+		sum := strings.ToLower(fields[0])
+		if len(sum) != size || strings.Trim(sum, "0123456789abcdef") != "" {
+			return registries.Prepared{}, fmt.Errorf("a .%s file whose first word is not a %s digest", algo, algo)
+		}
+		return registries.Prepared{Body: []byte(sum), ContentType: mediaText}, nil
+	}
+}

@@ -68,6 +68,11 @@ func (g *Registry) fileChecksum(ctx context.Context, rt route) (*registries.Rend
 		if err := g.fetch(ctx, rt); err != nil {
 			return nil, "", err
 		}
+		// A fetch answers once the bytes are verified; they are recorded
+		// just after.
+		if err := g.up.Settle(ctx); err != nil {
+			return nil, "", err
+		}
 		if a, err = g.up.Artifact(ctx, rt.path); err != nil {
 			return nil, "", err
 		}

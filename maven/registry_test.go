@@ -203,6 +203,7 @@ func TestSnapshotsTimestampedBuildsAreHeldForGoodTheirMetadataAndMovingNamesHave
 	m.want200("/" + dir + "/maven-metadata.xml")
 	for _, f := range []string{"lib-1.0-20240101.120000-1.jar", "lib-1.0-20240101.120000-1.pom"} {
 		m.want200("/" + dir + "/" + f)
+		m.up.Settle(t.Context())
 		if row, err := m.up.Store().DB.Artifact(t.Context(), "maven", dir+"/"+f); err != nil || !row.Cached() {
 			t.Fatalf("the timestamped %s is not held as an artifact: %+v, %v", f, row, err)
 		}

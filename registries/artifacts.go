@@ -117,7 +117,7 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 	// A download already under way is joined whatever has happened to
 	// the upstream since it began: its bytes are arriving.
 	if f := u.fillOf(a.Path); f != nil {
-		return u.serveFill(w, r, f, o)
+		return u.serveFill(w, r, f, o, true)
 	}
 	if !u.reachableFor(r.Context()) {
 		return u.notCached(a.Path)
@@ -133,7 +133,7 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 		}
 		return u.serveBlob(w, r, a, o, Hit)
 	}
-	return u.serveFill(w, r, f, o)
+	return u.serveFill(w, r, f, o, false)
 }
 
 func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.Artifact, o ArtifactOptions, status CacheStatus) error {
@@ -285,7 +285,7 @@ func (u *Upstream) startFill(ctx context.Context, path string, newFill func() *f
 func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *ArtifactTarget) error {
 	ctx := r.Context()
 	if f := u.fillOf(t.Path); f != nil {
-		return u.serveFill(w, r, f, t.Options)
+		return u.serveFill(w, r, f, t.Options, true)
 	}
 	if !u.reachableFor(ctx) {
 		return u.notCached(t.Path)
@@ -301,7 +301,7 @@ func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *Artifac
 		}
 		return u.serveBlob(w, r, a, t.Options, Hit)
 	}
-	return u.serveFill(w, r, f, t.Options)
+	return u.serveFill(w, r, f, t.Options, false)
 }
 
 // joinFillAhead is joinFill for an artifact whose row does not exist yet:
@@ -592,8 +592,9 @@ func redacted(raw string) string {
 	return raw
 }
 
-// serveFill streams a fill in progress to one client.
-func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o ArtifactOptions) error {
+// serveFill streams a fill in progress to one client; joined says the
+// client found it under way rather than started it.
+func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o ArtifactOptions, joined bool) error {
 	ctx := r.Context()
 	// Wait for the upstream's answer, and for small artifacts for all of it
 	// and its check: a HEAD as a GET, so that it never says 200 for bytes
@@ -601,7 +602,7 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 	// A request that finds the bytes already verified takes nothing from
 	// the upstream: it is a HIT, though the bytes are still being recorded.
 	status := Miss
-	if first := f.state(); first.verified && first.err == nil {
+	if first := f.state(); joined && first.verified && first.err == nil {
 		status = Hit
 	}
 	var st fillState

@@ -106,6 +106,7 @@ func TestAnArtifactAnnouncedBySideFilesIsAnnouncedAgainUntilHeld(t *testing.T) {
 	if w := req("/f/late"); w.Code != http.StatusOK || w.Body.String() != string(body) {
 		t.Fatalf("once its side file matches: %d %q", w.Code, w.Body)
 	}
+	g.up.Settle(context.Background())
 	row, err := g.up.Store().DB.Artifact(context.Background(), testRegistry, "late")
 	if err != nil || !row.Cached() || row.Integrity != string(SRIFromHex("sha256", hex.EncodeToString(sum[:]))) {
 		t.Fatalf("the row: %+v, %v", row, err)

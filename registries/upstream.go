@@ -58,6 +58,14 @@ type Upstream struct {
 	refreshes  chan struct{} // a slot per background revalidation in flight
 	refreshMu  sync.Mutex
 	refreshing map[string]bool // documents being revalidated in the background
+
+	// The release-age policy (cooldown.go).
+	exempt           exemptions
+	recorded         memo[string, bool]                      // package and document body whose releases are recorded
+	releaseRows      memo[string, map[string]storage.Release] // by package
+	allowed          memo[string, bool]                      // package and release allowed for good
+	refusalsLogged   memo[string, bool]
+	readOnlyReleases memoryReleases
 }
 
 // maxBackgroundRefreshes bounds the revalidations that run behind clients'
@@ -71,6 +79,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	u := &Upstream{opts: opts, env: env, log: env.Log.With("registry", opts.Name), client: newClient(opts)}
 	u.fills.m = map[string]*fill{}
 	u.initHoldings()
+	u.initReleases()
 	u.served = newServedCounters(env.Metrics, opts.Name)
 	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
 	u.refreshes, u.refreshing = make(chan struct{}, maxBackgroundRefreshes), map[string]bool{}

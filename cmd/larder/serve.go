@@ -278,6 +278,7 @@ func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) 
 		return o, fmt.Errorf("registry %s: unknown kind %q (known: %s)", rc.Name, rc.Kind, knownKinds())
 	}
 	o.Verify, o.Unverifiable, o.MaxConnections = kind.Verify, rc.Unverifiable, rc.MaxConnections
+	o.MinReleaseAge, o.MinReleaseAgeExempt = releaseAge(cfg, rc)
 	if kind.Decode != nil {
 		// What the kind's own keys mean to the upstream client (the
 		// hosts it may fetch from besides the upstream).

@@ -61,9 +61,9 @@ type Upstream struct {
 
 	// The release-age policy (cooldown.go).
 	exempt           exemptions
-	recorded         memo[string, bool]                      // package and document body whose releases are recorded
+	recorded         memo[string, bool]                       // package and document body whose releases are recorded
 	releaseRows      memo[string, map[string]storage.Release] // by package
-	allowed          memo[string, bool]                      // package and release allowed for good
+	allowed          memo[string, bool]                       // package and release allowed for good
 	refusalsLogged   memo[string, bool]
 	readOnlyReleases memoryReleases
 }

@@ -47,6 +47,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 			}}}, nil
 	case kindTarball:
 		path := rt.tarball()
+		version, _ := tarballVersion(rt.name, rt.file)
 		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Package: rt.name, Options: tarballOptions,
 			// Where the registry keeps it: fetched beside the packument
 			// that announces it when larder has never seen it.
@@ -55,7 +56,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 				_, err := g.loadPackument(ctx, rt.name, variantAbbreviated)
 				return err
 			},
-			Version: rt.version, Release: rt.version,
+			Version: version, Release: version,
 			Learn: func(ctx context.Context) error {
 				p, err := g.loadPackument(ctx, rt.name, variantFull)
 				if err == nil {

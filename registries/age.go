@@ -112,7 +112,7 @@ func FormatAge(d time.Duration) string {
 // "left-pad@1.*"), where * matches within a path segment as in path.Match.
 func CheckExempt(pattern string) error {
 	name, version := splitExempt(pattern)
-	if name == "" {
+	if strings.Trim(name, "@/") == "" {
 		return fmt.Errorf("%q names no package", pattern)
 	}
 	if _, err := path.Match(name, ""); err != nil {

@@ -102,6 +102,9 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 		{"a zero time-out", "[[registry]]\nkind = \"npm\"\nconnect_timeout = \"0\"", []string{"registry[0].connect_timeout", "\"0\""}},
 		{"a bad free space floor", `min_free_space = "plenty"`, []string{"larder.toml", "min_free_space", "not a size"}},
 		{"memory_cache not a boolean", `memory_cache = "off"`, []string{"larder.toml", "memory_cache", "boolean"}},
+		{"a bad global release age", `min_release_age = "3 days"`, []string{"larder.toml", "min_release_age", "3d"}},
+		{"a release age in months", "[[registry]]\nkind = \"npm\"\nmin_release_age = \"P1M\"", []string{"larder.toml", "registry[0].min_release_age", "months"}},
+		{"an exemption naming no package", "[[registry]]\nkind = \"npm\"\nmin_release_age_exempt = [\"lodash\", \"@\"]", []string{"larder.toml", "registry[0].min_release_age_exempt[1]", "names no package"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +118,37 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestARegistryTakesTheGlobalReleaseAgeUnlessItSetsItsOwn(t *testing.T) {
+	cfg, err := parseConfig("larder.toml", []byte(`min_release_age = "3d"
+min_release_age_exempt = ["@our-org/*"]
+[[registry]]
+kind = "npm"
+min_release_age_exempt = ["typescript@5.9.3"]
+[[registry]]
+kind = "pypi"
+min_release_age = "P1W"
+[[registry]]
+kind = "go"
+min_release_age = "0"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	for i, want := range []struct {
+		age    time.Duration
+		exempt []string
+	}{{3 * day, []string{"@our-org/*", "typescript@5.9.3"}}, {7 * day, []string{"@our-org/*"}}, {0, []string{"@our-org/*"}}} {
+		o, err := registryOptions(cfg, cfg.Registry[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.MinReleaseAge != want.age || strings.Join(o.MinReleaseAgeExempt, " ") != strings.Join(want.exempt, " ") {
+			t.Errorf("%s: min_release_age %v exempt %v, want %v %v", cfg.Registry[i].Name, o.MinReleaseAge, o.MinReleaseAgeExempt, want.age, want.exempt)
+		}
 	}
 }
 

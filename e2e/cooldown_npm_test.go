@@ -121,6 +121,30 @@ func TestNpmInstallSkipsVersionsYoungerThanMinReleaseAgeAndTheirTarballsAreRefus
 		t.Errorf("the upstream saw %d requests for leaf-1.2.0.tgz, want 1 (npmfree's): the refused downloads fetched it", n)
 	}
 
+	// The UI marks it, with when it will be served, and shows the views.
+	_, api := l.get(t, "/api/v1/registries/npm/packages/leaf")
+	var pkg struct {
+		Versions []struct {
+			Version       string `json:"version"`
+			HeldBack      bool   `json:"held_back"`
+			HeldBackUntil string `json:"held_back_until"`
+		} `json:"versions"`
+	}
+	if err := json.Unmarshal(api, &pkg); err != nil {
+		t.Fatalf("package API: %v\n%s", err, api)
+	}
+	for _, v := range pkg.Versions {
+		if (v.Version == "1.2.0") != v.HeldBack || (v.HeldBack && v.HeldBackUntil == "") {
+			t.Errorf("package API: %s held_back %v until %q", v.Version, v.HeldBack, v.HeldBackUntil)
+		}
+	}
+	if _, page := l.get(t, "/r/npm/p/leaf"); !strings.Contains(string(page), "held back") {
+		t.Error("the package page does not mark the held-back version")
+	}
+	if _, setup := l.get(t, "/setup"); !strings.Contains(string(setup), "/@P3D/npm/") || !strings.Contains(string(setup), "younger than <strong>3d</strong>") {
+		t.Error("the set-up page shows neither the policy nor a /@P3D/ view")
+	}
+
 	_, metrics := l.get(t, "/metrics")
 	if !strings.Contains(string(metrics), `larder_release_age_refusals_total{cause="min_release_age",registry="npm"}`) {
 		t.Errorf("/metrics does not count the refusals:\n%s", grepLines(string(metrics), "release_age"))

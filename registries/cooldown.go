@@ -165,6 +165,30 @@ func (u *Upstream) AllowedReleases(ctx context.Context, c Cutoff, pkg string) (m
 	return allowed, "age\x00" + HeldKey(allowed), nil
 }
 
+// HeldBackVersions names, for the UI, the versions of pkg min_release_age
+// holds back now (some of whose releases it does, for a kind that dates
+// files), each with when the last of them will be served.
+func (u *Upstream) HeldBackVersions(ctx context.Context, pkg string) (map[string]time.Time, error) {
+	c := u.Cutoff(context.Background(), pkg)
+	if !c.Active() {
+		return nil, nil
+	}
+	rels, err := u.Releases(ctx, pkg)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]time.Time{}
+	for _, r := range rels {
+		if c.Allows(r.Version, r, true) {
+			continue
+		}
+		if until := ReleaseTime(r).Add(c.minAge); until.After(held[r.Version]) {
+			held[r.Version] = until
+		}
+	}
+	return held, nil
+}
+
 // HeldBackError refuses the download of a release the policy or a view
 // holds back: a 403.
 type HeldBackError struct {

@@ -108,6 +108,11 @@ func TestNpmInstallSkipsVersionsYoungerThanMinReleaseAgeAndTheirTarballsAreRefus
 	if err := os.WriteFile(filepath.Join(free.dir, "package-lock.json"), []byte(lock), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A warm of that lockfile says so, and fetches nothing for it.
+	warmed, err := runLarder(t, "warm", "--config", l.config, "--url", l.URL, filepath.Join(free.dir, "package-lock.json"))
+	if err == nil || !strings.Contains(warmed, "leaf@1.2.0") || !strings.Contains(warmed, "held back by larder's release-age policy") {
+		t.Errorf("larder warm of a lockfile naming a held-back version: %v\n%s", err, warmed)
+	}
 	free.removeNodeModules()
 	free.freshCache()
 	out, err := free.run(l.URL+"/npm/", "npm", "ci", "--no-audit")

@@ -126,6 +126,7 @@ func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list fun
 	} else if err := u.env.Store.DB.RecordReleases(ctx, u.opts.Name, pkg, rels); err != nil {
 		return err
 	}
+	u.releaseGen.Add(1)
 	u.releaseRows.drop(pkg)
 	u.recorded.put(done, true, nil, nil)
 	return nil
@@ -156,13 +157,48 @@ func (u *Upstream) AllowedReleases(ctx context.Context, c Cutoff, pkg string) (m
 	if err != nil {
 		return nil, "", err
 	}
-	allowed := make(map[string]bool, len(rels))
-	for name, r := range rels {
-		if c.Allows(r.Version, r, true) {
-			allowed[name] = true
+	gen := u.releaseGen.Load()
+	if c.view.IsZero() {
+		// The set changes only when the policy's cutoff passes a release's
+		// date: until then a listing reuses it, rather than sorting and
+		// hashing thousands of names on every request.
+		if s, ok := u.allowedSets.get(pkg); ok && s.gen == gen && c.policy.Before(s.until) && !c.policy.Before(s.from) {
+			return s.allowed, s.key, nil
 		}
 	}
-	return allowed, "age\x00" + HeldKey(allowed), nil
+	allowed := make(map[string]bool, len(rels))
+	var from, until time.Time
+	for name, r := range rels {
+		t := ReleaseTime(r)
+		switch {
+		case c.Allows(r.Version, r, true):
+			allowed[name] = true
+			if !t.After(c.policy) && t.After(from) {
+				from = t
+			}
+		case !t.IsZero() && t.After(c.policy) && (until.IsZero() || t.Before(until)):
+			until = t
+		}
+	}
+	key := "age\x00" + HeldKey(allowed)
+	if c.view.IsZero() {
+		if until.IsZero() {
+			until = time.Unix(1<<62, 0)
+		}
+		u.allowedSets.put(pkg, allowedSet{allowed: allowed, key: key, gen: gen, from: from, until: until}, nil, nil)
+	}
+	return allowed, key, nil
+}
+
+// allowedSet is a package's allowed releases under min_release_age, for
+// any policy cutoff in [from, until): from the newest release allowed by
+// its age to the oldest held back. gen is the count of records it was
+// made after: any later record makes it stale.
+type allowedSet struct {
+	allowed     map[string]bool
+	key         string
+	gen         uint64
+	from, until time.Time
 }
 
 // HeldBackVersions names, for the UI, the versions of pkg min_release_age

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,52 @@ func TestCheckReleaseRefusesAYoungReleaseLearnsAnUnknownOneAndTheFirstDateRecord
 	// An artifact of no release is never held back.
 	if err := u.CheckRelease(ctx, &ArtifactTarget{Package: "pkg"}); err != nil {
 		t.Errorf("no release: %v", err)
+	}
+}
+
+func TestTheAllowedSetFollowsTheClockAndNewRecords(t *testing.T) {
+	now := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	env := newTestEnv(t)
+	u := env.upstream(t, "http://127.0.0.1:1/", Options{MinReleaseAge: 72 * time.Hour, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	record := func(doc string, rels ...storage.Release) {
+		t.Helper()
+		if err := u.RecordReleases(ctx, "pkg", doc, func() ([]storage.Release, error) { return rels, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allowed := func() string {
+		t.Helper()
+		set, _, err := u.AllowedReleases(ctx, u.Cutoff(ctx, "pkg"), "pkg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for n := range set {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return strings.Join(names, " ")
+	}
+	record("a", storage.Release{Name: "1.0.0", Version: "1.0.0", Published: now.Add(-100 * time.Hour)},
+		storage.Release{Name: "1.1.0", Version: "1.1.0", Published: now.Add(-24 * time.Hour)})
+	if got := allowed(); got != "1.0.0" {
+		t.Fatalf("allowed %q, want 1.0.0", got)
+	}
+	now = now.Add(47 * time.Hour)
+	if got := allowed(); got != "1.0.0" {
+		t.Fatalf("an hour before 1.1.0 is three days old: %q", got)
+	}
+	record("b", storage.Release{Name: "0.9.0", Version: "0.9.0", Published: now.Add(-1000 * time.Hour)})
+	if got := allowed(); got != "0.9.0 1.0.0" {
+		t.Fatalf("after a new record: %q", got)
+	}
+	now = now.Add(time.Hour)
+	if got := allowed(); got != "0.9.0 1.0.0 1.1.0" {
+		t.Fatalf("once 1.1.0 is three days old: %q", got)
+	}
+	now = now.Add(-2 * time.Hour) // a clock set back
+	if got := allowed(); got != "0.9.0 1.0.0" {
+		t.Fatalf("with the clock set back: %q", got)
 	}
 }

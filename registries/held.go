@@ -48,9 +48,9 @@ func (u *Upstream) initHoldings() {
 // become wrong.
 func (u *Upstream) initReleases() {
 	u.exempt = newExemptions(u.opts.MinReleaseAgeExempt)
-	u.recorded.max, u.releaseRows.max = 100000, 10000
+	u.recorded.max, u.releaseRows.max, u.allowedSets.max = 100000, 10000, 10000
 	if u.env.NoMemoryCache {
-		u.recorded.max, u.releaseRows.max = 0, 0
+		u.recorded.max, u.releaseRows.max, u.allowedSets.max = 0, 0, 0
 	}
 	u.allowed.max, u.refusalsLogged.max = 100000, 10000
 }

@@ -64,6 +64,8 @@ type Upstream struct {
 	recorded         memo[string, bool]                       // package and document body whose releases are recorded
 	releaseRows      memo[string, map[string]storage.Release] // by package
 	allowed          memo[string, bool]                       // package and release allowed for good
+	allowedSets      memo[string, allowedSet]                 // by package
+	releaseGen       atomic.Uint64                            // releases recorded
 	refusalsLogged   memo[string, bool]
 	readOnlyReleases memoryReleases
 }

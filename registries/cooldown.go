@@ -359,8 +359,13 @@ func (m *memoryReleases) add(pkg string, rels []storage.Release) {
 		m.m[pkg] = have
 	}
 	for _, r := range rels {
-		if _, ok := have[r.Name]; !ok {
+		old, ok := have[r.Name]
+		switch {
+		case !ok:
 			have[r.Name] = r
+		case old.Published.IsZero() && !r.Published.IsZero():
+			old.Published = r.Published
+			have[r.Name] = old
 		}
 	}
 }

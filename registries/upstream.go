@@ -91,6 +91,9 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	// Counters start at zero, so that a rate or an alert on them is
 	// defined before their first event.
 	env.Metrics.PinConflicts.WithLabelValues(opts.Name)
+	for _, cause := range []string{"min_release_age", "view"} {
+		env.Metrics.ReleaseAgeRefusals.WithLabelValues(opts.Name, cause)
+	}
 	if env.Hits != nil {
 		env.Hits.trackTraffic(opts.Name, &u.traffic)
 	}

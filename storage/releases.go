@@ -18,15 +18,19 @@ type Release struct {
 }
 
 // RecordReleases records releases of a package that no row records yet;
-// those already recorded keep their row (first seen wins). A read-only
-// database records nothing.
+// those already recorded keep their row (first seen wins), except that a
+// row without the upstream's time takes the first one given (a document
+// that carried none, such as npm's abbreviated packument, came first). A
+// read-only database records nothing.
 func (d *DB) RecordReleases(ctx context.Context, registry, pkg string, rels []Release) error {
 	if len(rels) == 0 || d.readOnly {
 		return nil
 	}
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO releases (registry, package, release, version, published_at, first_seen_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, package, release) DO NOTHING`)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, package, release) DO UPDATE
+			SET published_at = excluded.published_at
+			WHERE releases.published_at = 0 AND excluded.published_at <> 0`)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-func TestTheFirstDateRecordedForAReleaseWins(t *testing.T) {
+func TestTheFirstDateRecordedForAReleaseWinsAndAnUndatedOneTakesTheFirstDateGiven(t *testing.T) {
 	d := newTestDB(t)
 	jan := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	seen := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -33,6 +33,8 @@ func TestTheFirstDateRecordedForAReleaseWins(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("%d releases, want 3: %+v", len(got), got)
 	}
+	// The file that had no upload time takes the first one given.
+	first[1].Published = jan
 	for _, want := range append(first, later[2]) {
 		r := got[want.Name]
 		if r.Version != want.Version || !r.Published.Equal(want.Published) || !r.FirstSeen.Equal(want.FirstSeen) {

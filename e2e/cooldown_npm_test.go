@@ -229,3 +229,17 @@ func grepLines(s, what string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestPnpmResolvesOnlyWhatThePolicyAndTheViewAllow(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	publishAged(up, time.Now())
+	l := startLarder(t, cooldownConfig(up))
+	for reg, want := range map[string]string{"/npm/": "1.1.0", "/@P20D/npmfree/": "1.0.0", "/npmfree/": "1.2.0"} {
+		c := newProject(t, `{"name":"app","version":"1.0.0","private":true,"dependencies":{"leaf":"^1.0.0"}}`)
+		c.mustRun(l.URL+reg, "pnpm", "install", "--reporter=append-only")
+		if v := versionOf(t, c, "leaf"); v != want {
+			t.Errorf("pnpm through %s resolved leaf %s, want %s", reg, v, want)
+		}
+	}
+}

@@ -309,6 +309,9 @@ func (c *Config) validate(path string) error {
 		if err := checkReleaseAge(fmt.Sprintf("registry[%d].", i), age, r.MinReleaseAgeExempt); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
+		if d, _ := registries.ParseAge(age); d > 0 && !kind.DatesReleases {
+			return bad(key("min_release_age"), "kind %s does not date its releases, so larder cannot hold young ones back (kinds that do: %s)", kind.Name, datingKinds())
+		}
 		if err := checkKindKeys(kind, r.Keys); err != nil {
 			var ce *registries.ConfigError
 			if errors.As(err, &ce) {
@@ -334,9 +337,24 @@ func checkReleaseAge(prefix, age string, exempt []string) error {
 	return nil
 }
 
+// datingKinds names the kinds that date their releases.
+func datingKinds() string {
+	var names []string
+	for _, k := range kinds {
+		if k.DatesReleases {
+			names = append(names, k.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
 // releaseAge is the policy of one registry: its own age, or the global one;
-// the global exemptions and its own.
+// the global exemptions and its own. A kind that dates nothing has none
+// (serve warns that the global one does not reach it).
 func releaseAge(cfg Config, rc RegistryConfig) (time.Duration, []string) {
+	if k, ok := kindNamed(rc.Kind); !ok || !k.DatesReleases {
+		return 0, nil
+	}
 	age := cfg.MinReleaseAge
 	if rc.MinReleaseAge != nil {
 		age = *rc.MinReleaseAge

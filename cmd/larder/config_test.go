@@ -9,11 +9,18 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"github.com/larder-mirror/larder/npm"
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/registries/registriestest"
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -315,4 +322,51 @@ func writeSelfSigned(t *testing.T, dir string) (cert, key string) {
 		t.Fatal(err)
 	}
 	return cert, key
+}
+
+// A kind that dates nothing (as a new one may, before it implements the
+// hook) never silently serves what a policy would hold back.
+func TestAKindThatDatesNothingCannotHaveAReleaseAgePolicy(t *testing.T) {
+	saved := kinds
+	t.Cleanup(func() { kinds = saved })
+	kinds = slices.Clone(kinds)
+	for i := range kinds {
+		if kinds[i].Name == "go" {
+			kinds[i].DatesReleases = false
+		}
+	}
+	_, err := parseConfig("larder.toml", []byte("[[registry]]\nkind = \"go\"\nmin_release_age = \"3d\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "registry[0].min_release_age") || !strings.Contains(err.Error(), "does not date its releases") {
+		t.Errorf("min_release_age on a kind that dates nothing: %v", err)
+	}
+	cfg, err := parseConfig("larder.toml", []byte("min_release_age = \"3d\"\n[[registry]]\nkind = \"go\"\n[[registry]]\nkind = \"npm\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []time.Duration{0, 72 * time.Hour} {
+		if o, _ := registryOptions(cfg, cfg.Registry[i]); o.MinReleaseAge != want {
+			t.Errorf("%s under the global policy: %v, want %v", cfg.Registry[i].Kind, o.MinReleaseAge, want)
+		}
+	}
+}
+
+func TestAViewOfAKindThatDatesNothingIsA404(t *testing.T) {
+	saved := kinds
+	t.Cleanup(func() { kinds = saved })
+	kinds = slices.Clone(kinds)
+	for i := range kinds {
+		if kinds[i].Name == "npm" {
+			kinds[i].DatesReleases = false
+		}
+	}
+	up := registries.NewUpstream(registriestest.NewEnv(t), registries.Options{Name: "npm", Upstream: &url.URL{Scheme: "http", Host: "127.0.0.1:1", Path: "/"}})
+	t.Cleanup(up.Close)
+	h := viewHandler([]registries.Registry{npm.New(up, "")})
+	for path, want := range map[string]int{"/@P3D/npm/leaf": http.StatusNotFound, "/@P3D/nothing/leaf": http.StatusNotFound, "/@soon/npm/leaf": http.StatusBadRequest} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://larder.test"+path, nil))
+		if w.Code != want {
+			t.Errorf("%s: %d %s, want %d", path, w.Code, w.Body, want)
+		}
+	}
 }

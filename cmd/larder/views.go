@@ -14,8 +14,9 @@ import (
 // know no view.
 func viewHandler(regs []registries.Registry) http.Handler {
 	mounts := map[string]*registries.Mounted{}
+	kindOf := map[string]string{}
 	for _, r := range regs {
-		mounts[r.Name()] = registries.Mount(r)
+		mounts[r.Name()], kindOf[r.Name()] = registries.Mount(r), r.Kind()
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(r.URL.EscapedPath(), "/@")
@@ -34,6 +35,10 @@ func viewHandler(regs []registries.Registry) http.Handler {
 		m := mounts[name]
 		if m == nil {
 			http.Error(w, "/@"+label+"/"+name+"/: no registry is mounted as "+name, http.StatusNotFound)
+			return
+		}
+		if k, ok := kindNamed(kindOf[name]); !ok || !k.DatesReleases {
+			http.Error(w, "/@"+label+"/"+name+"/: kind "+kindOf[name]+" does not date its releases, so this registry has no view as of a date", http.StatusNotFound)
 			return
 		}
 		prefix := "/@" + escLabel + "/" + name

@@ -9,9 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"github.com/larder-mirror/larder/npm"
-	"github.com/larder-mirror/larder/registries"
-	"github.com/larder-mirror/larder/registries/registriestest"
 	"log/slog"
 	"math/big"
 	"net"
@@ -25,6 +22,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/larder-mirror/larder/npm"
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/registries/registriestest"
 )
 
 func TestConfigWithoutAFileMountsNpm(t *testing.T) {

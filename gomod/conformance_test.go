@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/gomod/gomodtest"
 	"github.com/larder-mirror/larder/registries"
@@ -95,6 +96,12 @@ func (f fakeGo) Point(o *registries.Options) {
 
 func (f fakeGo) Publish(name, version string) []byte {
 	return f.s.Publish(modulePath(name), moduleVersion(version), map[string]string{"a.go": "package " + strings.ReplaceAll(name, "-", "") + "\n"}).Zip
+}
+
+func (f fakeGo) PublishAt(name, version string, at time.Time) []byte {
+	zip := f.Publish(name, version)
+	f.s.SetTime(modulePath(name), moduleVersion(version), at)
+	return zip
 }
 
 // PublishBytes publishes a zip holding body as a file: a Go module zip

@@ -30,7 +30,8 @@ var Kind = registries.Kind{
 		o, _ := opts.(Options)
 		return New(up, publicURL, o)
 	},
-	Lockfiles: []registries.LockfileReader{goSum{}},
+	DatesReleases: true,
+	Lockfiles:     []registries.LockfileReader{goSum{}},
 }
 
 // SumGolangOrg is the public checksum database's verifier key, as the go

@@ -95,8 +95,10 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 			return g.queryView(ctx, rt)
 		}), nil
 	case routeFile:
-		return registries.Target{Artifact: &registries.ArtifactTarget{Path: rt.artifactPath(), Options: fileOptions[rt.ext],
-			Announce: func(ctx context.Context) error { return g.announce(ctx, rt) }}}, nil
+		return registries.Target{Artifact: &registries.ArtifactTarget{Path: rt.artifactPath(), Package: rt.module, Options: fileOptions[rt.ext],
+			Announce: func(ctx context.Context) error { return g.announce(ctx, rt) },
+			Version:  rt.version, Release: rt.version,
+			Learn: func(ctx context.Context) error { return g.learnVersion(ctx, rt, rt.version) }}}, nil
 	}
 	// The checksum database.
 	if g.db == nil || rt.db != g.db.name || rt.rest == "supported" {
@@ -191,11 +193,19 @@ func (g *Registry) listView(ctx context.Context, rt route) (*registries.Rendered
 	if err != nil && !errors.Is(err, registries.ErrNotCached) {
 		return nil, "", err
 	}
+	c := g.up.Cutoff(ctx, rt.module)
 	if err == nil && !doc.Degraded && g.up.Reachable() {
+		if c.Active() {
+			r, err := g.listAllowed(ctx, c, rt, doc.Document)
+			return r, doc.Status, err
+		}
 		r, err := g.render(ctx, doc.Document, mediaText)
 		return r, doc.Status, err
 	}
 	held, err2 := g.held(ctx, rt.module)
+	if err2 == nil && c.Active() {
+		held, err2 = g.heldAllowed(ctx, c, rt, held)
+	}
 	if err2 != nil {
 		return nil, "", err2
 	}
@@ -203,6 +213,10 @@ func (g *Registry) listView(ctx context.Context, rt route) (*registries.Rendered
 		if err == nil && !g.up.Gone() {
 			// A passing failure with nothing held: the stale list is
 			// still the best answer.
+			if c.Active() {
+				r, err := g.listAllowed(ctx, c, rt, doc.Document)
+				return r, doc.Status, err
+			}
 			r, err := g.render(ctx, doc.Document, mediaText)
 			return r, doc.Status, err
 		}
@@ -259,16 +273,36 @@ func (g *Registry) latestView(ctx context.Context, rt route) (*registries.Render
 	if err != nil && !errors.Is(err, registries.ErrNotCached) {
 		return nil, "", err
 	}
+	c := g.up.Cutoff(ctx, rt.module)
 	if err == nil && !doc.Degraded && g.up.Reachable() {
+		if c.Active() {
+			r, err := g.latestAllowed(ctx, c, rt, doc.Document)
+			return r, doc.Status, err
+		}
 		r, err := g.render(ctx, doc.Document, mediaJSON)
 		return r, doc.Status, err
 	}
-	info, err2 := g.newestHeldInfo(ctx, rt.module)
+	var keep func(version string) bool
+	if c.Active() {
+		held, err := g.held(ctx, rt.module)
+		if err == nil {
+			held, err = g.heldAllowed(ctx, c, rt, held)
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		keep = func(v string) bool { _, ok := held[v]; return ok }
+	}
+	info, err2 := g.newestHeldInfo(ctx, rt.module, keep)
 	if err2 != nil {
 		return nil, "", err2
 	}
 	if info == nil {
 		if err == nil && !g.up.Gone() {
+			if c.Active() {
+				r, err := g.latestAllowed(ctx, c, rt, doc.Document)
+				return r, doc.Status, err
+			}
 			r, err := g.render(ctx, doc.Document, mediaJSON)
 			return r, doc.Status, err
 		}
@@ -291,6 +325,17 @@ func (g *Registry) queryView(ctx context.Context, rt route) (*registries.Rendere
 	if err != nil {
 		return nil, "", err
 	}
+	if c := g.up.Cutoff(ctx, rt.module); c.Active() {
+		// A query (a branch, a commit) resolves to a version that is
+		// dated as any other.
+		rel, err := g.recordInfo(ctx, rt.module, doc.Document)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := g.up.CheckRelease(ctx, &registries.ArtifactTarget{Package: rt.module, Version: rel.Version, Release: rel.Version}); err != nil {
+			return nil, "", err
+		}
+	}
 	r, err := g.render(ctx, doc.Document, mediaJSON)
 	return r, doc.Status, err
 }
@@ -311,8 +356,8 @@ func (g *Registry) held(ctx context.Context, mod string) (map[string]storage.Art
 }
 
 // newestHeldInfo is the .info of the newest version whose .info and zip
-// larder holds, nil when none is.
-func (g *Registry) newestHeldInfo(ctx context.Context, mod string) ([]byte, error) {
+// larder holds (among those keep keeps, when set), nil when none is.
+func (g *Registry) newestHeldInfo(ctx context.Context, mod string, keep func(version string) bool) ([]byte, error) {
 	arts, err := g.up.Store().PackageArtifacts(ctx, g.name, mod)
 	if err != nil {
 		return nil, err
@@ -329,7 +374,7 @@ func (g *Registry) newestHeldInfo(ctx context.Context, mod string) ([]byte, erro
 	}
 	var releases, all []string
 	for v := range infos {
-		if !zips[v] {
+		if !zips[v] || (keep != nil && !keep(v)) {
 			continue
 		}
 		all = append(all, v)

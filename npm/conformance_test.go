@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/registries"
@@ -66,6 +67,12 @@ func (f fakeNPM) Point(o *registries.Options) {
 func (f fakeNPM) Publish(name, version string) []byte {
 	tgz := npmtest.Tarball(name, version, nil)
 	f.s.PublishTarball(name, version, tgz, nil)
+	return tgz
+}
+
+func (f fakeNPM) PublishAt(name, version string, at time.Time) []byte {
+	tgz := f.Publish(name, version)
+	f.s.SetPublished(name, version, at)
 	return tgz
 }
 

@@ -26,12 +26,12 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 	if err != nil {
 		return registries.Target{}, badRoute{err}
 	}
-	base := registries.BaseURLOf(r.Host, r.TLS, g.publicURL, g.name)
+	base := r.BaseURL(g.publicURL, g.name)
 	switch rt.kind {
 	case kindPackument:
 		variant := chooseVariant(r.Accept)
 		stored := variant // the stored document whose freshness answers from memory
-		if variant == variantAbbreviated && g.fullServesAbbreviated(rt.name) {
+		if variant == variantAbbreviated && (g.fullServesAbbreviated(rt.name) || g.up.MayHoldBack(r, rt.name)) {
 			stored = variantFull
 		}
 		return registries.Target{Document: &registries.DocumentTarget{Key: rt.name, Variant: stored, Vary: vary,
@@ -47,12 +47,21 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 			}}}, nil
 	case kindTarball:
 		path := rt.tarball()
+		version, _ := tarballVersion(rt.name, rt.file)
 		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Package: rt.name, Options: tarballOptions,
 			// Where the registry keeps it: fetched beside the packument
 			// that announces it when larder has never seen it.
 			Upstream: g.upstreamURL(path),
 			Announce: func(ctx context.Context) error {
 				_, err := g.loadPackument(ctx, rt.name, variantAbbreviated)
+				return err
+			},
+			Version: version, Release: version,
+			Learn: func(ctx context.Context) error {
+				p, err := g.loadPackument(ctx, rt.name, variantFull)
+				if err == nil {
+					_, _, err = g.allowedVersions(ctx, g.up.Cutoff(ctx, rt.name), rt.name, p)
+				}
 				return err
 			}}}, nil
 	case kindEndpoint:
@@ -96,6 +105,12 @@ func (g *Registry) WriteError(w http.ResponseWriter, err error) {
 	if errors.As(err, &bad) {
 		registries.WriteJSONError(w, http.StatusBadRequest, bad.Error())
 		return
+	}
+	var held *registries.HeldBackError
+	if errors.As(err, &held) {
+		// npm prints this header as a notice, whatever the status: the
+		// user sees why the install failed, not only a 403.
+		w.Header().Set("npm-notice", held.Error())
 	}
 	status := registries.StatusOf(err)
 	msg := g.up.ErrorMessage(err)
@@ -196,9 +211,10 @@ func (g *Registry) bodyOf(ctx context.Context, doc storage.Document, derive bool
 // the full form is cached), it is derived from the full one: never 404 only
 // one form.
 func (g *Registry) loadPackument(ctx context.Context, name, variant string) (packument, error) {
-	if variant == variantAbbreviated && g.fullServesAbbreviated(name) {
+	if variant == variantAbbreviated && (g.fullServesAbbreviated(name) || g.up.Cutoff(ctx, name).Active()) {
 		// The abbreviated form is a subset of the full one held: one
-		// document per package, revalidated as any other.
+		// document per package, revalidated as any other. Under a cutoff
+		// too: only the full form dates each version.
 		return g.derivedAbbreviated(ctx, name)
 	}
 	doc, err := g.up.Document(ctx, g.docRequest(name, variant))
@@ -300,11 +316,15 @@ func (g *Registry) packumentView(ctx context.Context, name, variant, base string
 	if err != nil {
 		return nil, "", err
 	}
+	allowed, ageKey, err := g.allowedVersions(ctx, g.up.Cutoff(ctx, name), name, p)
+	if err != nil {
+		return nil, "", err
+	}
 	var rendered *registries.Rendered
 	if p.degraded || !g.up.Reachable() {
-		rendered, err = g.offlineView(ctx, name, variant, p, base)
+		rendered, err = g.offlineView(ctx, name, variant, p, base, allowed, ageKey)
 	} else {
-		rendered, err = g.render(ctx, name, variant, p, base)
+		rendered, err = g.render(ctx, name, variant, p, base, allowed, ageKey)
 	}
 	if err != nil {
 		return nil, "", err
@@ -313,13 +333,19 @@ func (g *Registry) packumentView(ctx context.Context, name, variant, base string
 	return rendered, p.status, nil
 }
 
-// render rewrites a packument for base, once per stored body.
-func (g *Registry) render(ctx context.Context, name, variant string, p packument, base string) (*registries.Rendered, error) {
-	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived)}, "\x00")
+// render rewrites a packument for base, once per stored body and set of
+// versions the release-age cutoff allows (nil: all, ageKey names the set).
+func (g *Registry) render(ctx context.Context, name, variant string, p packument, base string, allowed map[string]bool, ageKey string) (*registries.Rendered, error) {
+	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), ageKey}, "\x00")
 	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err
+		}
+		if allowed != nil {
+			if body, err = cachedView(body, allowed); err != nil {
+				return nil, err
+			}
 		}
 		return registries.NewRendered(rewriteTarballs(body, name, base), contentTypeOf(variant)), nil
 	})
@@ -348,7 +374,12 @@ func (g *Registry) versionView(ctx context.Context, name, spec, base string) (*r
 	if paths != nil {
 		held = versionsOf(name, paths)
 	}
-	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base, heldKey}, "\x00")
+	allowed, ageKey, err := g.allowedVersions(ctx, g.up.Cutoff(ctx, name), name, p)
+	if err != nil {
+		return nil, "", err
+	}
+	held = intersect(held, allowed)
+	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base, heldKey, ageKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {

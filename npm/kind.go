@@ -21,6 +21,7 @@ var Kind = registries.Kind{
 	New: func(up *registries.Upstream, publicURL string, _ any) registries.Registry {
 		return New(up, publicURL)
 	},
+	DatesReleases: true,
 	Lockfiles: []registries.LockfileReader{
 		lockfileFormat{"package-lock.json", formatPackageLock},
 		lockfileFormat{"npm-shrinkwrap.json", formatPackageLock},

@@ -34,7 +34,8 @@ func versionsOf(name string, paths map[string]bool) map[string]bool {
 	return held
 }
 
-// cachedView filters a packument to the held versions. The latest tag falls
+// cachedView filters a packument to the held versions (or those the
+// release-age cutoff allows), and their times. The latest tag falls
 // back to the newest held version not newer than the upstream's latest (and
 // not a pre-release, unless latest itself is one); other tags pointing at
 // versions not held are dropped.
@@ -83,6 +84,19 @@ func cachedView(body []byte, held map[string]bool) ([]byte, error) {
 			newTags["latest"] = best
 		}
 	}
+	if raw, ok := doc["time"]; ok {
+		// The times of versions left out go too: pnpm reads time to
+		// pick versions (resolution-mode=time-based).
+		var times map[string]json.RawMessage
+		if json.Unmarshal(raw, &times) == nil {
+			for v := range times {
+				if _, isVersion := versions[v]; isVersion && !held[v] {
+					delete(times, v)
+				}
+			}
+			doc["time"], _ = json.Marshal(times)
+		}
+	}
 	var err error
 	if doc["versions"], err = json.Marshal(kept); err != nil {
 		return nil, err
@@ -100,7 +114,7 @@ func isPrerelease(v string) bool {
 
 // offlineView renders the cached-only view of a packument, or explains why
 // there is nothing to install.
-func (g *Registry) offlineView(ctx context.Context, name, variant string, p packument, base string) (*registries.Rendered, error) {
+func (g *Registry) offlineView(ctx context.Context, name, variant string, p packument, base string, allowed map[string]bool, ageKey string) (*registries.Rendered, error) {
 	held, heldKey, err := g.heldVersions(ctx, name)
 	if err != nil {
 		return nil, err
@@ -109,11 +123,12 @@ func (g *Registry) offlineView(ctx context.Context, name, variant string, p pack
 		if !g.up.Gone() {
 			// A passing upstream failure (or a suspect upstream) with
 			// nothing held: the stale document is still the best answer.
-			return g.render(ctx, name, variant, p, base)
+			return g.render(ctx, name, variant, p, base, allowed, ageKey)
 		}
 		return nil, g.up.NotCached("any tarball of " + name)
 	}
-	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey}, "\x00")
+	held = intersect(held, allowed)
+	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey, ageKey}, "\x00")
 	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {

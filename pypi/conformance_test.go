@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/pypi/pypitest"
 	"github.com/larder-mirror/larder/registries"
@@ -74,6 +75,12 @@ func (f conformFake) Point(o *registries.Options) {
 func (f conformFake) Publish(name, version string) []byte {
 	filename, data := pypitest.Wheel(name, version, nil, "")
 	f.s.AddFile(name, filename, data, pypitest.FileOpts{Metadata: pypitest.WheelMetadata(name, version, nil, "")})
+	return data
+}
+
+func (f conformFake) PublishAt(name, version string, at time.Time) []byte {
+	filename, data := pypitest.Wheel(name, version, nil, "")
+	f.s.AddFile(name, filename, data, pypitest.FileOpts{UploadTime: at, Metadata: pypitest.WheelMetadata(name, version, nil, "")})
 	return data
 }
 

@@ -66,9 +66,18 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 			return registries.Target{}, err
 		}
 		project := Normalize(parts[1])
-		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Options: opts,
+		release := releaseOf(parts[2])
+		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Package: project, Options: opts,
 			Announce: func(ctx context.Context) error {
 				_, err := g.up.Document(ctx, g.pageRequest(project))
+				return err
+			},
+			Version: versionFromFilename(project, release), Release: release,
+			Learn: func(ctx context.Context) error {
+				doc, err := g.up.Document(ctx, g.pageRequest(project))
+				if err == nil {
+					err = g.up.RecordReleases(ctx, project, string(doc.Body), g.pageFiles(ctx, doc.Document, project))
+				}
 				return err
 			}}}, nil
 	case (len(parts) == 3 || len(parts) == 4) && parts[0] == "pypi" && parts[len(parts)-1] == "json":
@@ -76,7 +85,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		if err != nil {
 			return registries.Target{}, err
 		}
-		base := registries.BaseURLOf(r.Host, r.TLS, g.publicURL, g.name)
+		base := r.BaseURL(g.publicURL, g.name)
 		return doc(legacyKey(rel), legacyVariant, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
 			rendered, status, err := g.legacyView(ctx, project, rel, base)
 			return rendered, status, nil, err
@@ -100,13 +109,13 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		g.WriteError(w, errBadPath)
 	case len(parts) == 1 && parts[0] == "simple":
-		http.Redirect(w, r, g.mount+"/simple/", http.StatusMovedPermanently)
+		http.Redirect(w, r, g.mountIn(r.Context())+"/simple/", http.StatusMovedPermanently)
 	case (len(parts) == 2 || len(parts) == 3 && parts[2] == "") && parts[0] == "simple" && parts[1] != "":
 		if err := ValidateName(parts[1]); err != nil {
 			g.WriteError(w, err)
 			return
 		}
-		http.Redirect(w, r, g.mount+"/simple/"+Normalize(parts[1])+"/", http.StatusMovedPermanently)
+		http.Redirect(w, r, g.mountIn(r.Context())+"/simple/"+Normalize(parts[1])+"/", http.StatusMovedPermanently)
 	default:
 		http.NotFound(w, r)
 	}
@@ -150,20 +159,28 @@ func (g *Registry) projectView(ctx context.Context, project, format string) (*re
 	if err != nil {
 		return nil, "", nil, err
 	}
+	allowed, ageKey, err := g.allowedFiles(ctx, g.up.Cutoff(ctx, project), project, string(doc.Body), g.pageFiles(ctx, doc.Document, project))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	mount := g.mountIn(ctx)
 	var rendered *registries.Rendered
 	if doc.Degraded || !g.up.Reachable() {
 		// The upstream cannot be asked: list only what larder holds, so the
 		// installer picks a version it can install.
-		rendered, err = g.renderHeld(ctx, doc.Document, project, format)
+		rendered, err = g.renderHeld(ctx, doc.Document, project, format, mount, allowed, ageKey)
 	}
 	if rendered == nil && err == nil {
-		key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount}, "\x00")
+		key := strings.Join([]string{g.name, project, format, string(doc.Body), mount, ageKey}, "\x00")
 		rendered, err = g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 			p, err := g.loadProject(ctx, doc.Document)
 			if err != nil {
 				return nil, err
 			}
-			return render(p, format, g.filesPrefix(project)), nil
+			if allowed != nil {
+				p = keepFiles(p, func(f File) bool { return allowed[f.Filename] })
+			}
+			return render(p, format, filesPathPrefix(mount, project)), nil
 		})
 	}
 	if err != nil {
@@ -177,7 +194,7 @@ func (g *Registry) projectView(ctx context.Context, project, format string) (*re
 	return rendered, doc.Status, serial, nil
 }
 
-func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project, format string) (*registries.Rendered, error) {
+func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project, format, mount string, allowed map[string]bool, ageKey string) (*registries.Rendered, error) {
 	held, err := g.up.Store().CachedPaths(ctx, g.name, project)
 	if err != nil {
 		return nil, err
@@ -185,7 +202,7 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 	// Rendered once for each page and held set: filtering a page of
 	// thousands of files on every request made the offline view the
 	// slowest page larder served.
-	key := strings.Join([]string{g.name, project, format, string(doc.Body), g.mount, "held", registries.HeldKey(held)}, "\x00")
+	key := strings.Join([]string{g.name, project, format, string(doc.Body), mount, "held", registries.HeldKey(held), ageKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		p, err := g.loadProject(ctx, doc)
 		if err != nil {
@@ -193,7 +210,7 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 		}
 		files := p.Files[:0:0]
 		for _, f := range p.Files {
-			if held[filePath(project, f.Filename)] {
+			if held[filePath(project, f.Filename)] && (allowed == nil || allowed[f.Filename]) {
 				// Advertise metadata only when larder can serve it: pip
 				// fails an install on a metadata 404.
 				if f.CoreMetadata && !held[filePath(project, f.Filename)+".metadata"] {
@@ -207,7 +224,7 @@ func (g *Registry) renderHeld(ctx context.Context, doc storage.Document, project
 		}
 		p.Files, p.Versions = files, nil
 		p.Versions = versionsOf(p)
-		return render(p, format, g.filesPrefix(project)), nil
+		return render(p, format, filesPathPrefix(mount, project)), nil
 	})
 	if !errors.Is(err, errNothingHeld) {
 		return rendered, err

@@ -25,7 +25,8 @@ var Kind = registries.Kind{
 	New: func(up *registries.Upstream, publicURL string, _ any) registries.Registry {
 		return New(up, publicURL)
 	},
-	Lockfiles: []registries.LockfileReader{requirementsFormat{}, pylockFormat{}},
+	DatesReleases: true,
+	Lockfiles:     []registries.LockfileReader{requirementsFormat{}, pylockFormat{}},
 }
 
 // decodeKeys reads file_hosts: the only hosts besides the upstream that

@@ -21,6 +21,8 @@ type legacyFile struct {
 	Filename string            `json:"filename"`
 	URL      string            `json:"url"`
 	Digests  map[string]string `json:"digests"`
+	// UploadTime dates the file (see fileRelease).
+	UploadTime string `json:"upload_time_iso_8601"`
 }
 
 // legacyRel is the project and the path below the legacy API of
@@ -97,15 +99,21 @@ func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*
 	if err != nil {
 		return nil, "", err
 	}
-	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base, heldKey}, "\x00")
+	allowed, ageKey, err := g.allowedFiles(ctx, g.up.Cutoff(ctx, project), project, "legacy\x00"+string(doc.Body), g.legacyFiles(ctx, doc.Document, project))
+	if err != nil {
+		return nil, "", err
+	}
+	key := strings.Join([]string{g.name, "legacy", rel, string(doc.Body), base, heldKey, ageKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := g.up.Body(ctx, doc.Document)
 		if err != nil {
 			return nil, err
 		}
 		var keep func(filename string) bool
-		if held != nil {
-			keep = func(filename string) bool { return held[filePath(project, filename)] }
+		if held != nil || allowed != nil {
+			keep = func(filename string) bool {
+				return (held == nil || held[filePath(project, filename)]) && (allowed == nil || allowed[filename])
+			}
 		}
 		out, err := rewriteLegacy(body, base+"files/"+project+"/", keep)
 		if err != nil {

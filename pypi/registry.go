@@ -60,9 +60,24 @@ func (g *Registry) ClientSetup(base string) []registries.Snippet {
 	}
 }
 
-// filesPrefix is the path-only prefix of a project's file links.
-func (g *Registry) filesPrefix(project string) string {
-	return g.mount + "/files/" + project + "/"
+// filesPathPrefix is the path-only prefix of a project's file links under
+// mount (see mountIn).
+func filesPathPrefix(mount, project string) string {
+	return mount + "/files/" + project + "/"
+}
+
+// keepFiles is p with only the files keep keeps, and their versions (PEP
+// 700).
+func keepFiles(p Project, keep func(File) bool) Project {
+	files := make([]File, 0, len(p.Files))
+	for _, f := range p.Files {
+		if keep(f) {
+			files = append(files, f)
+		}
+	}
+	p.Files, p.Versions = files, nil
+	p.Versions = versionsOf(p)
+	return p
 }
 
 // fileResolver lets a page's file links through only when they point at the

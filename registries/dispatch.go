@@ -22,10 +22,13 @@ type Request struct {
 	Encoding    string // Accept-Encoding
 	IfNoneMatch string
 	Warm        bool // the request carries WarmHeader: a fill, not a client
+	// View is the /@{date}/ view the request came through; zero for none.
+	View View
 }
 
 // RequestOf reads r, whose path has had the mount stripped.
 func RequestOf(r *http.Request) Request {
+	view, _ := ViewOf(r.Context())
 	return Request{
 		Path:        r.URL.EscapedPath(),
 		Head:        r.Method == http.MethodHead,
@@ -35,6 +38,7 @@ func RequestOf(r *http.Request) Request {
 		Encoding:    HeaderValue(r.Header, "Accept-Encoding"),
 		IfNoneMatch: HeaderValue(r.Header, "If-None-Match"),
 		Warm:        HeaderValue(r.Header, WarmHeader) != "",
+		View:        view,
 	}
 }
 
@@ -84,6 +88,14 @@ type ArtifactTarget struct {
 	// (a 404 or 410), for an ecosystem that remembers what is missing so
 	// that clients probing for files pay no upstream round trip each.
 	Missing func()
+
+	// For the release-age policy (see CheckRelease): the Version and
+	// Release (what the kind dates: the version, or the file) the artifact
+	// belongs to, "" for an artifact of no release, and Learn, which
+	// records the release's date when larder has none (loads the document
+	// that dates it).
+	Version, Release string
+	Learn            func(ctx context.Context) error
 }
 
 // ErrOwnRoute is what Resolve answers for a path that is neither a document
@@ -158,6 +170,9 @@ func (m *Mounted) serve(w http.ResponseWriter, r *http.Request, t Target) error 
 		m.up.ServeDocument(w, r, rendered, status, d.Vary, extra...)
 		return nil
 	}
+	if err := m.up.CheckRelease(r.Context(), t.Artifact); err != nil {
+		return err
+	}
 	return m.up.serveArtifactTarget(w, r, t.Artifact)
 }
 
@@ -165,7 +180,7 @@ func (m *Mounted) serve(w http.ResponseWriter, r *http.Request, t Target) error 
 // upstream: a held artifact, or a document fresh in memory. Anything else
 // is false, for ServeHTTP to answer.
 func (m *Mounted) Quick(r Request) (Quick, bool) {
-	if r.Warm || !httpguts.ValidHostHeader(r.Host) {
+	if r.Warm || r.View.Label != "" || !httpguts.ValidHostHeader(r.Host) {
 		// A warm fill is the handler's, which counts it as no hit.
 		return Quick{}, false
 	}
@@ -177,6 +192,9 @@ func (m *Mounted) Quick(r Request) (Quick, bool) {
 		return m.up.QuickDocument(r, d.Key, d.Variant, d.Vary, func() (*Rendered, CacheStatus, []HeaderLine, error) {
 			return d.View(quickContext)
 		})
+	}
+	if !m.up.quickRelease(t.Artifact) {
+		return Quick{}, false
 	}
 	return m.up.Quick(r, t.Artifact.Path, t.Artifact.Options)
 }

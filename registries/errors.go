@@ -52,6 +52,8 @@ func StatusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
+	case errors.As(err, new(*HeldBackError)):
+		return http.StatusForbidden
 	case errors.As(err, &ue):
 		return ue.Status
 	case errors.Is(err, ErrNotCached):

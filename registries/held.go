@@ -43,6 +43,18 @@ func (u *Upstream) initHoldings() {
 	u.stopRemovals = u.env.Store.OnRemoved(u.removed)
 }
 
+// initReleases sets up the release-age policy's copies in memory. Only the
+// releases allowed for good are kept without memory_cache: they can never
+// become wrong.
+func (u *Upstream) initReleases() {
+	u.exempt = newExemptions(u.opts.MinReleaseAgeExempt)
+	u.recorded.max, u.releaseRows.max, u.allowedSets.max = 100000, 10000, 10000
+	if u.env.NoMemoryCache {
+		u.recorded.max, u.releaseRows.max, u.allowedSets.max = 0, 0, 0
+	}
+	u.allowed.max, u.refusalsLogged.max = 100000, 10000
+}
+
 // removed forgets what a storage.Removal took away.
 func (u *Upstream) removed(r storage.Removal) {
 	u.removals.Add(1)

@@ -46,6 +46,13 @@ type Kind struct {
 
 	// Lockfiles are the lockfile formats the kind reads.
 	Lockfiles []LockfileReader
+
+	// DatesReleases says the kind implements the release-age hook (see
+	// cooldown.go): it records its releases' dates, filters its listings
+	// and names the release of each artifact. A kind that does not cannot
+	// have min_release_age (a configuration error) nor /@{date}/ views
+	// (404), rather than silently serve what the policy would hold back.
+	DatesReleases bool
 }
 
 // KindKeys are a [[registry]] table's keys that belong to its kind, as TOML

@@ -14,6 +14,8 @@ type Metrics struct {
 	UpstreamState    *prometheus.GaugeVec     // registry, state: 1 for the current one
 	UpstreamSince    *prometheus.GaugeVec     // registry: when the current state began
 	PinConflicts     *prometheus.CounterVec   // registry
+	// ReleaseAgeRefusals: registry, cause (min_release_age or view).
+	ReleaseAgeRefusals *prometheus.CounterVec
 }
 
 // NewMetrics registers the series with reg.
@@ -52,8 +54,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "larder_pin_conflicts_total",
 			Help: "Times an upstream declared other bytes for an artifact larder had already pinned; the pinned bytes were kept.",
 		}, []string{"registry"}),
+		ReleaseAgeRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "larder_release_age_refusals_total",
+			Help: "Downloads refused because their release is younger than min_release_age (cause min_release_age) or newer than a /@{date}/ view (cause view).",
+		}, []string{"registry", "cause"}),
 	}
-	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts)
+	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts, m.ReleaseAgeRefusals)
 	return m
 }
 

@@ -45,6 +45,12 @@ type Options struct {
 	// it doubles up to 30s. 2s.
 	ProbeInterval time.Duration
 
+	// MinReleaseAge holds back releases younger than this from documents
+	// and downloads (see Cutoff); 0: none. MinReleaseAgeExempt are the
+	// packages ("@our-org/*") and versions ("typescript@5.9.3") it spares.
+	MinReleaseAge       time.Duration
+	MinReleaseAgeExempt []string
+
 	// Now is the clock of freshness decisions (a document's age against
 	// MetadataTTL) and of the times rows record; time.Now. Tests move a
 	// fake one on instead of sleeping.

@@ -58,6 +58,16 @@ type Upstream struct {
 	refreshes  chan struct{} // a slot per background revalidation in flight
 	refreshMu  sync.Mutex
 	refreshing map[string]bool // documents being revalidated in the background
+
+	// The release-age policy (cooldown.go).
+	exempt           exemptions
+	recorded         memo[string, bool]                       // package and document body whose releases are recorded
+	releaseRows      memo[string, map[string]storage.Release] // by package
+	allowed          memo[string, bool]                       // package and release allowed for good
+	allowedSets      memo[string, allowedSet]                 // by package
+	releaseGen       atomic.Uint64                            // releases recorded
+	refusalsLogged   memo[string, bool]
+	readOnlyReleases memoryReleases
 }
 
 // maxBackgroundRefreshes bounds the revalidations that run behind clients'
@@ -72,6 +82,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	u.fills.m = map[string]*fill{}
 	u.fills.ctx, u.fills.stop = context.WithCancel(context.Background())
 	u.initHoldings()
+	u.initReleases()
 	u.served = newServedCounters(env.Metrics, opts.Name)
 	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
 	u.refreshes, u.refreshing = make(chan struct{}, maxBackgroundRefreshes), map[string]bool{}
@@ -81,6 +92,9 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	// Counters start at zero, so that a rate or an alert on them is
 	// defined before their first event.
 	env.Metrics.PinConflicts.WithLabelValues(opts.Name)
+	for _, cause := range []string{"min_release_age", "view"} {
+		env.Metrics.ReleaseAgeRefusals.WithLabelValues(opts.Name, cause)
+	}
 	if env.Hits != nil {
 		env.Hits.trackTraffic(opts.Name, &u.traffic)
 	}

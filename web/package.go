@@ -56,15 +56,19 @@ type packageView struct {
 }
 
 type versionView struct {
-	Version        string     `json:"version"`
-	Cached         bool       `json:"cached"`
-	Yanked         bool       `json:"yanked"`
-	YankedReason   string     `json:"yanked_reason,omitempty"`
-	RequiresPython string     `json:"requires_python,omitempty"`
-	Deprecated     string     `json:"deprecated,omitempty"`
-	Published      jsonTime   `json:"published"`
-	Files          []fileView `json:"files"`
-	Install        string     `json:"install,omitempty"`
+	Version        string   `json:"version"`
+	Cached         bool     `json:"cached"`
+	Yanked         bool     `json:"yanked"`
+	YankedReason   string   `json:"yanked_reason,omitempty"`
+	RequiresPython string   `json:"requires_python,omitempty"`
+	Deprecated     string   `json:"deprecated,omitempty"`
+	Published      jsonTime `json:"published"`
+	// HeldBack: min_release_age holds the version back (some of its files,
+	// for PyPI) until HeldBackUntil.
+	HeldBack      bool       `json:"held_back"`
+	HeldBackUntil jsonTime   `json:"held_back_until"`
+	Files         []fileView `json:"files"`
+	Install       string     `json:"install,omitempty"`
 	// Dependencies is null when larder holds no metadata that says them.
 	Dependencies []dependencyView `json:"dependencies"`
 
@@ -150,11 +154,18 @@ func (h *Handler) describe(ctx context.Context, r *http.Request, reg registries.
 			FirstSeen: stamp(c.FirstSeen), LastSeen: stamp(c.LastSeen), Times: c.Times})
 	}
 	base := h.registryBase(r, reg)
+	heldBack, err := reg.Upstream().HeldBackVersions(ctx, v.Name)
+	if err != nil {
+		return v, err
+	}
 	for _, vi := range info.Versions {
 		vv := versionView{
 			Version: vi.Version, Cached: vi.Cached, Yanked: vi.Yanked, YankedReason: vi.YankedReason,
 			RequiresPython: vi.RequiresPython, Deprecated: vi.Deprecated, Published: stamp(vi.Published),
 			Files: make([]fileView, 0, len(vi.Files)), Install: vi.Install,
+		}
+		if until, ok := heldBack[vi.Version]; ok {
+			vv.HeldBack, vv.HeldBackUntil = true, stamp(until)
 		}
 		if vi.DependenciesKnown {
 			vv.DepsKnown = true

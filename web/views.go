@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/larder-mirror/larder/registries"
@@ -59,6 +60,13 @@ type registryView struct {
 	Setup    []snippetView `json:"setup"`
 	HTMLURL  string        `json:"html_url"`
 	APIURL   string        `json:"packages_url"`
+	// MinReleaseAge is the registry's release-age policy ("3d"), "" for
+	// none.
+	MinReleaseAge string `json:"min_release_age,omitempty"`
+
+	// For the set-up page: the same clients on a /@{date}/ view.
+	ViewURL   string        `json:"-"`
+	ViewSetup []snippetView `json:"-"`
 }
 
 type healthView struct {
@@ -227,6 +235,15 @@ func (h *Handler) setupPage(w http.ResponseWriter, r *http.Request) {
 		rv := registryView{Name: reg.Name(), Kind: reg.Kind(), URL: h.registryBase(r, reg), HTMLURL: h.registryPath(reg.Name())}
 		for _, s := range reg.ClientSetup(rv.URL) {
 			rv.Setup = append(rv.Setup, snippetView(s))
+		}
+		if age := reg.Upstream().Options().MinReleaseAge; age > 0 {
+			rv.MinReleaseAge = registries.FormatAge(age)
+		}
+		// A view three days back: the cooldown any team can have without
+		// configuration.
+		rv.ViewURL = strings.TrimSuffix(rv.URL, reg.Name()+"/") + "@P3D/" + reg.Name() + "/"
+		for _, s := range reg.ClientSetup(rv.ViewURL) {
+			rv.ViewSetup = append(rv.ViewSetup, snippetView(s))
 		}
 		v.Registries = append(v.Registries, rv)
 	}

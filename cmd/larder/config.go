@@ -58,6 +58,11 @@ type Config struct {
 	// and keeps no blob bytes or descriptors: for several larder nodes over
 	// one database and blob store.
 	MemoryCache bool `toml:"memory_cache"`
+
+	// MinReleaseAge and MinReleaseAgeExempt are every registry's
+	// release-age policy, unless a [[registry]] sets its own.
+	MinReleaseAge       string   `toml:"min_release_age"`
+	MinReleaseAgeExempt []string `toml:"min_release_age_exempt"`
 }
 
 // defaultMemoryCache is memory_cache's default; TestMain turns it off when
@@ -78,6 +83,10 @@ type RegistryConfig struct {
 	MaxArtifactSize string `toml:"max_artifact_size"`
 	Unverifiable    string `toml:"unverifiable"`
 	MaxConnections  int    `toml:"max_connections"`
+	// MinReleaseAge overrides the global one ("0" turns it off here);
+	// MinReleaseAgeExempt adds to the global list.
+	MinReleaseAge       *string  `toml:"min_release_age"`
+	MinReleaseAgeExempt []string `toml:"min_release_age_exempt"`
 
 	// Keys are the table's keys that belong to its kind (registries.Kind
 	// Keys, such as npm's tarball_hosts), read by the kind's Decode.
@@ -240,6 +249,9 @@ func (c *Config) validate(path string) error {
 	if _, err := parseSize(c.MinFreeSpace); err != nil {
 		return bad("min_free_space", "%v", err)
 	}
+	if err := checkReleaseAge("", c.MinReleaseAge, c.MinReleaseAgeExempt); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		return bad("log_level", "%v", err)
 	}
@@ -290,6 +302,16 @@ func (c *Config) validate(path string) error {
 		if r.Unverifiable != "" && !slices.Contains(registries.UnverifiablePolicies, r.Unverifiable) {
 			return bad(key("unverifiable"), "%q is not a policy; want one of %s", r.Unverifiable, strings.Join(registries.UnverifiablePolicies, ", "))
 		}
+		age := ""
+		if r.MinReleaseAge != nil {
+			age = *r.MinReleaseAge
+		}
+		if err := checkReleaseAge(fmt.Sprintf("registry[%d].", i), age, r.MinReleaseAgeExempt); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if d, _ := registries.ParseAge(age); d > 0 && !kind.DatesReleases {
+			return bad(key("min_release_age"), "kind %s does not date its releases, so larder cannot hold young ones back (kinds that do: %s)", kind.Name, datingKinds())
+		}
 		if err := checkKindKeys(kind, r.Keys); err != nil {
 			var ce *registries.ConfigError
 			if errors.As(err, &ce) {
@@ -299,6 +321,46 @@ func (c *Config) validate(path string) error {
 		}
 	}
 	return nil
+}
+
+// checkReleaseAge checks min_release_age and min_release_age_exempt; prefix
+// names the table they are in.
+func checkReleaseAge(prefix, age string, exempt []string) error {
+	if _, err := registries.ParseAge(age); err != nil {
+		return fmt.Errorf("%smin_release_age: %v", prefix, err)
+	}
+	for i, p := range exempt {
+		if err := registries.CheckExempt(p); err != nil {
+			return fmt.Errorf("%smin_release_age_exempt[%d]: %v", prefix, i, err)
+		}
+	}
+	return nil
+}
+
+// datingKinds names the kinds that date their releases.
+func datingKinds() string {
+	var names []string
+	for _, k := range kinds {
+		if k.DatesReleases {
+			names = append(names, k.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// releaseAge is the policy of one registry: its own age, or the global one;
+// the global exemptions and its own. A kind that dates nothing has none
+// (serve warns that the global one does not reach it).
+func releaseAge(cfg Config, rc RegistryConfig) (time.Duration, []string) {
+	if k, ok := kindNamed(rc.Kind); !ok || !k.DatesReleases {
+		return 0, nil
+	}
+	age := cfg.MinReleaseAge
+	if rc.MinReleaseAge != nil {
+		age = *rc.MinReleaseAge
+	}
+	d, _ := registries.ParseAge(age) // checked by validate
+	return d, append(slices.Clone(cfg.MinReleaseAgeExempt), rc.MinReleaseAgeExempt...)
 }
 
 // checkKindKeys has a kind decode its own keys, after refusing those of

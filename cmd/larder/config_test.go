@@ -12,12 +12,20 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/larder-mirror/larder/npm"
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/registries/registriestest"
 )
 
 func TestConfigWithoutAFileMountsNpm(t *testing.T) {
@@ -102,6 +110,9 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 		{"a zero time-out", "[[registry]]\nkind = \"npm\"\nconnect_timeout = \"0\"", []string{"registry[0].connect_timeout", "\"0\""}},
 		{"a bad free space floor", `min_free_space = "plenty"`, []string{"larder.toml", "min_free_space", "not a size"}},
 		{"memory_cache not a boolean", `memory_cache = "off"`, []string{"larder.toml", "memory_cache", "boolean"}},
+		{"a bad global release age", `min_release_age = "3 days"`, []string{"larder.toml", "min_release_age", "3d"}},
+		{"a release age in months", "[[registry]]\nkind = \"npm\"\nmin_release_age = \"P1M\"", []string{"larder.toml", "registry[0].min_release_age", "months"}},
+		{"an exemption naming no package", "[[registry]]\nkind = \"npm\"\nmin_release_age_exempt = [\"lodash\", \"@\"]", []string{"larder.toml", "registry[0].min_release_age_exempt[1]", "names no package"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +126,37 @@ func TestBadConfigNamesTheFileTheKeyAndTheProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestARegistryTakesTheGlobalReleaseAgeUnlessItSetsItsOwn(t *testing.T) {
+	cfg, err := parseConfig("larder.toml", []byte(`min_release_age = "3d"
+min_release_age_exempt = ["@our-org/*"]
+[[registry]]
+kind = "npm"
+min_release_age_exempt = ["typescript@5.9.3"]
+[[registry]]
+kind = "pypi"
+min_release_age = "P1W"
+[[registry]]
+kind = "go"
+min_release_age = "0"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	for i, want := range []struct {
+		age    time.Duration
+		exempt []string
+	}{{3 * day, []string{"@our-org/*", "typescript@5.9.3"}}, {7 * day, []string{"@our-org/*"}}, {0, []string{"@our-org/*"}}} {
+		o, err := registryOptions(cfg, cfg.Registry[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.MinReleaseAge != want.age || strings.Join(o.MinReleaseAgeExempt, " ") != strings.Join(want.exempt, " ") {
+			t.Errorf("%s: min_release_age %v exempt %v, want %v %v", cfg.Registry[i].Name, o.MinReleaseAge, o.MinReleaseAgeExempt, want.age, want.exempt)
+		}
 	}
 }
 
@@ -281,4 +323,51 @@ func writeSelfSigned(t *testing.T, dir string) (cert, key string) {
 		t.Fatal(err)
 	}
 	return cert, key
+}
+
+// A kind that dates nothing (as a new one may, before it implements the
+// hook) never silently serves what a policy would hold back.
+func TestAKindThatDatesNothingCannotHaveAReleaseAgePolicy(t *testing.T) {
+	saved := kinds
+	t.Cleanup(func() { kinds = saved })
+	kinds = slices.Clone(kinds)
+	for i := range kinds {
+		if kinds[i].Name == "go" {
+			kinds[i].DatesReleases = false
+		}
+	}
+	_, err := parseConfig("larder.toml", []byte("[[registry]]\nkind = \"go\"\nmin_release_age = \"3d\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "registry[0].min_release_age") || !strings.Contains(err.Error(), "does not date its releases") {
+		t.Errorf("min_release_age on a kind that dates nothing: %v", err)
+	}
+	cfg, err := parseConfig("larder.toml", []byte("min_release_age = \"3d\"\n[[registry]]\nkind = \"go\"\n[[registry]]\nkind = \"npm\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []time.Duration{0, 72 * time.Hour} {
+		if o, _ := registryOptions(cfg, cfg.Registry[i]); o.MinReleaseAge != want {
+			t.Errorf("%s under the global policy: %v, want %v", cfg.Registry[i].Kind, o.MinReleaseAge, want)
+		}
+	}
+}
+
+func TestAViewOfAKindThatDatesNothingIsA404(t *testing.T) {
+	saved := kinds
+	t.Cleanup(func() { kinds = saved })
+	kinds = slices.Clone(kinds)
+	for i := range kinds {
+		if kinds[i].Name == "npm" {
+			kinds[i].DatesReleases = false
+		}
+	}
+	up := registries.NewUpstream(registriestest.NewEnv(t), registries.Options{Name: "npm", Upstream: &url.URL{Scheme: "http", Host: "127.0.0.1:1", Path: "/"}})
+	t.Cleanup(up.Close)
+	h := viewHandler([]registries.Registry{npm.New(up, "")})
+	for path, want := range map[string]int{"/@P3D/npm/leaf": http.StatusNotFound, "/@P3D/nothing/leaf": http.StatusNotFound, "/@soon/npm/leaf": http.StatusBadRequest} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://larder.test"+path, nil))
+		if w.Code != want {
+			t.Errorf("%s: %d %s, want %d", path, w.Code, w.Body, want)
+		}
+	}
 }

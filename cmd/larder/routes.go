@@ -51,6 +51,7 @@ func (a *app) router() *chi.Mux {
 	go ui.Warm(context.Background())
 	r.Handle("/", ui)
 	r.Handle("/*", ui)
+	r.Handle("/@*", viewHandler(a.regs))
 	for _, reg := range a.regs {
 		prefix := "/" + reg.Name()
 		h := http.StripPrefix(prefix, registries.Mount(reg))

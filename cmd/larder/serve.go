@@ -122,6 +122,9 @@ func serve(args []string) error {
 			scheme = "https://"
 		}
 		log.Info("mounted", "registry", r.Name(), "kind", r.Kind(), "url", scheme+ln.Addr().String()+"/"+r.Name()+"/")
+		if k, ok := kindNamed(r.Kind()); ok && !k.DatesReleases && cfg.MinReleaseAge != "" && cfg.MinReleaseAge != "0" {
+			log.Warn("min_release_age does not reach this registry: its kind does not date its releases", "registry", r.Name(), "kind", r.Kind())
+		}
 	}
 	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline, "read_only", app.store.ReadOnly(), "http_engine", cfg.engine())
 
@@ -278,6 +281,7 @@ func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) 
 		return o, fmt.Errorf("registry %s: unknown kind %q (known: %s)", rc.Name, rc.Kind, knownKinds())
 	}
 	o.Verify, o.Unverifiable, o.MaxConnections = kind.Verify, rc.Unverifiable, rc.MaxConnections
+	o.MinReleaseAge, o.MinReleaseAgeExempt = releaseAge(cfg, rc)
 	if kind.Decode != nil {
 		// What the kind's own keys mean to the upstream client (the
 		// hosts it may fetch from besides the upstream).

@@ -153,6 +153,21 @@ func (s *Server) Version(path, version string) *Version {
 	return s.modules[path][version]
 }
 
+// SetTime dates a published version at t in its .info (and so in @latest),
+// as tests of the release-age policy choose publish times.
+func (s *Server) SetTime(path, version string, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.modules[path][version]
+	if v == nil {
+		panic("gomodtest: SetTime: " + path + "@" + version + " was never published")
+	}
+	v.Info, _ = json.Marshal(struct {
+		Version string
+		Time    time.Time
+	}{version, t.UTC()})
+}
+
 // Forget makes the database not know a version, as it does not know a
 // private module: its lookups are 404s. The proxy still serves it.
 func (s *Server) Forget(path, version string) {

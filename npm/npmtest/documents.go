@@ -171,6 +171,23 @@ func (s *Server) SetDigests(name, version, integrity, shasum string) {
 	p.rev++
 }
 
+// SetPublished sets time.<version> of name@version to at, as if it had been
+// published then (tests of the release-age policy choose publish times
+// instead of waiting). It updates time.modified. It panics if that version
+// was never published.
+func (s *Server) SetPublished(name, version string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mustPkg(name, "SetPublished")
+	v := p.versions[version]
+	if v == nil {
+		panic(fmt.Sprintf("npmtest: SetPublished: %s@%s was never published", name, version))
+	}
+	v.published = at.UTC().Truncate(time.Millisecond)
+	p.modified = s.tick()
+	p.rev++
+}
+
 func (s *Server) mustPkg(name, op string) *pkg {
 	p := s.pkgs[name]
 	if p == nil {

@@ -142,6 +142,7 @@ func Run(t *testing.T, eco Ecosystem) {
 		{"an artifact whose document declares no digest is pinned to the sha256 of its first bytes", testFirstSeenPinning},
 		{"an unknown package is a 404, and the upstream's failure a 502 first, then a 404 that says it is unreachable", testNotFoundVersusUnreachable},
 		{"the quick path answers exactly as the handler", testQuickMatchesHandler},
+		{ReleaseAge, testReleaseAge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

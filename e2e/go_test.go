@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,13 +75,25 @@ func newGoProject(t *testing.T, l *larder) *goProject {
 		"GOPROXY="+l.URL+"/go",
 		"GOSUMDB="+gomodtest.VerifierKey+" "+l.URL+"/go/sumdb/"+gomodtest.DBName,
 		"GOPATH="+filepath.Join(home, "gopath"),
-		// The build cache holds no modules: shared by the tests, so that
-		// the standard library is compiled once.
-		"GOCACHE="+filepath.Join(filepath.Dir(larderBin), "gocache"),
+		// The build cache holds no modules (its entries are keyed by the
+		// bytes compiled): the machine's, so that the standard library is
+		// not compiled again for each run of the tests.
+		"GOCACHE="+goBuildCache(),
 	)
 	p.freshCache()
 	return p
 }
+
+// goBuildCache is the machine's go build cache, or failing that one the
+// tests share.
+var goBuildCache = sync.OnceValue(func() string {
+	if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
+		if dir := strings.TrimSpace(string(out)); filepath.IsAbs(dir) {
+			return dir
+		}
+	}
+	return filepath.Join(filepath.Dir(larderBin), "gocache")
+})
 
 // freshCache points the project at an empty module cache, and forgets its
 // go.sum: go then fetches every module, and verifies each against the

@@ -31,6 +31,7 @@ var Kind = registries.Kind{
 		return New(up, publicURL, o)
 	},
 	Lockfiles: []registries.LockfileReader{goSum{}},
+	Proofs:    proofs,
 }
 
 // SumGolangOrg is the public checksum database's verifier key, as the go

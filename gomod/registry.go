@@ -95,7 +95,11 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 			return g.queryView(ctx, rt)
 		}), nil
 	case routeFile:
-		return registries.Target{Artifact: &registries.ArtifactTarget{Path: rt.artifactPath(), Options: fileOptions[rt.ext],
+		// A version's files live upstream at their own paths: a cold one is
+		// fetched at the same time as its checksum-database look-up, and
+		// checked once both are in.
+		return registries.Target{Artifact: &registries.ArtifactTarget{Path: rt.artifactPath(), Package: rt.module, Options: fileOptions[rt.ext],
+			Upstream: g.upstreamURL(rt.artifactPath()),
 			Announce: func(ctx context.Context) error { return g.announce(ctx, rt) }}}, nil
 	}
 	// The checksum database.

@@ -10,10 +10,12 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,8 +116,16 @@ func TestAVersionTheDatabaseDoesNotKnowIsANotFoundThatSaysWhy(t *testing.T) {
 	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "no record") {
 		t.Fatalf("GET a zip the database does not know: %d %q, want a 404 that says why", w.Code, w.Body.String())
 	}
-	if n := fake.Count("GET", "/example.com/secret/@v/v1.0.0.zip"); n != 0 {
-		t.Errorf("the proxy was asked for the zip %d times", n)
+	m.nothingHeld(t, "/example.com/secret/@v/v1.0.0.zip")
+}
+
+// nothingHeld fails when larder holds the file at path: a file fetched
+// ahead of its look-up is kept only once the look-up vouches for it.
+func (m *mirror) nothingHeld(t *testing.T, path string) {
+	t.Helper()
+	a, err := m.up.Store().DB.Artifact(context.Background(), "go", strings.TrimPrefix(path, "/"))
+	if err == nil && a.Cached() {
+		t.Errorf("larder holds %s, which nothing vouched for", path)
 	}
 }
 
@@ -161,9 +171,7 @@ func TestADatabaseSignedByAnotherKeyVouchesForNothing(t *testing.T) {
 	if w := m.get("/example.com/m/@v/v1.0.0.zip"); w.Code != http.StatusBadGateway {
 		t.Fatalf("GET a zip the database cannot vouch for: %d %q, want 502", w.Code, w.Body.String())
 	}
-	if n := fake.Count("GET", "/example.com/m/@v/v1.0.0.zip"); n != 0 {
-		t.Errorf("the proxy was asked for the zip %d times", n)
-	}
+	m.nothingHeld(t, "/example.com/m/@v/v1.0.0.zip")
 	if w := m.get("/sumdb/" + gomodtest.DBName + "/latest"); w.Code != http.StatusBadGateway {
 		t.Errorf("GET latest signed by another key: %d, want 502", w.Code)
 	}
@@ -272,5 +280,42 @@ func TestFiftyConcurrentRequestsForAColdZipMakeOneUpstreamFetch(t *testing.T) {
 	}
 	if n := fake.Count("GET", "/sumdb/"+gomodtest.DBName+"/lookup/example.com/m@v1.0.0"); n != 1 {
 		t.Errorf("and %d look-ups of its record, want 1", n)
+	}
+}
+
+// A cold zip is asked of the upstream while its record is being looked up,
+// not after: the upstream below answers no look-up until the zip was asked
+// for (or 10 s have passed, and the test fails).
+func TestAColdZipIsFetchedAtTheSameTimeAsItsLookUp(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	v := fake.Publish("example.com/m", "v1.0.0", map[string]string{"m.go": "package m\n"})
+	target, _ := url.Parse(fake.URL)
+	zipAsked := make(chan struct{})
+	var once sync.Once
+	var lookUpWaited atomic.Bool
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, ".zip"):
+			once.Do(func() { close(zipAsked) })
+		case strings.Contains(r.URL.Path, "/lookup/"):
+			select {
+			case <-zipAsked:
+				lookUpWaited.Store(true)
+			case <-time.After(10 * time.Second):
+			}
+		}
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer relay.Close()
+	m := newMirror(t, newEnv(t), &gomodtest.Server{URL: relay.URL + "/"}, testSumDB(t), registries.Options{})
+	if w := m.get("/example.com/m/@v/v1.0.0.zip"); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), v.Zip) {
+		t.Fatalf("GET the zip: %d, %d bytes", w.Code, w.Body.Len())
+	}
+	if !lookUpWaited.Load() {
+		t.Errorf("the record was looked up before the zip was asked for: the zip waited for it")
+	}
+	if got := m.row(t, "/example.com/m/@v/v1.0.0.zip").Integrity; got != v.H1Zip {
+		t.Errorf("the zip fetched ahead is pinned to %q, want the database's %q", got, v.H1Zip)
 	}
 }

@@ -52,16 +52,23 @@ type goProject struct {
 }
 
 func newGoProject(t *testing.T, l *larder) *goProject {
+	return newGoProjectWith(t, l, gomodtest.VerifierKey+" "+l.URL+"/go/sumdb/"+gomodtest.DBName, map[string]string{
+		"go.mod":  "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.1.0\n",
+		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/lib\"\n)\n\nfunc main() { fmt.Println(lib.Hello()) }\n",
+	})
+}
+
+// newGoProjectWith is a project of files whose go command uses larder as
+// its GOPROXY and GOSUMDB as its checksum database.
+func newGoProjectWith(t *testing.T, l *larder, gosumdb string, files map[string]string) *goProject {
 	t.Helper()
 	requireTool(t, "go")
 	p := &goProject{t: t, dir: t.TempDir()}
-	write := func(name, body string) {
+	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(p.dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("go.mod", "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.1.0\n")
-	write("main.go", "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/lib\"\n)\n\nfunc main() { fmt.Println(lib.Hello()) }\n")
 	// Only what this test sets: no GOFLAGS, GONOSUMDB, GOPRIVATE,
 	// GOINSECURE or go env file of the machine's.
 	for _, kv := range os.Environ() {
@@ -73,7 +80,7 @@ func newGoProject(t *testing.T, l *larder) *goProject {
 	p.env = append(p.env,
 		"HOME="+home, "GOENV=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod", "GOWORK=off",
 		"GOPROXY="+l.URL+"/go",
-		"GOSUMDB="+gomodtest.VerifierKey+" "+l.URL+"/go/sumdb/"+gomodtest.DBName,
+		"GOSUMDB="+gosumdb,
 		"GOPATH="+filepath.Join(home, "gopath"),
 		// The build cache holds no modules (its entries are keyed by the
 		// bytes compiled): the machine's, so that the standard library is

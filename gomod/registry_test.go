@@ -322,3 +322,27 @@ func TestAColdZipIsFetchedAtTheSameTimeAsItsLookUp(t *testing.T) {
 		t.Errorf("the zip fetched ahead is pinned to %q, want the database's %q", got, v.H1Zip)
 	}
 }
+
+func TestAnExcludedModuleIsANotFoundThatNeverLeavesTheSite(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	fake.Publish("corp.example.com/secret", "v1.0.0", nil)
+	o := testSumDB(t)
+	o.Exclude = "corp.example.com"
+	m := newMirror(t, newEnv(t), fake, o, registries.Options{})
+	for _, p := range []string{
+		"/corp.example.com/secret/@v/list", "/corp.example.com/secret/@latest", "/corp.example.com/secret/@v/v1.0.0.info",
+		"/corp.example.com/secret/@v/v1.0.0.zip", "/corp.example.com/secret/@v/master.info",
+		"/sumdb/" + gomodtest.DBName + "/lookup/corp.example.com/secret@v1.0.0",
+	} {
+		if w := m.get(p); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "excluded") {
+			t.Errorf("GET %s: %d %q, want a 404 that says it is excluded", p, w.Code, w.Body.String())
+		}
+		if n := fake.Count("GET", p); n != 0 {
+			t.Errorf("GET %s was passed upstream %d times", p, n)
+		}
+	}
+	if w := m.get("/example.com/other/@v/list"); w.Code == http.StatusNotFound && strings.Contains(w.Body.String(), "excluded") {
+		t.Errorf("a module no pattern matches is excluded: %q", w.Body.String())
+	}
+}

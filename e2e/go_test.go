@@ -46,7 +46,7 @@ func publishGoGraph(up *gomodtest.Server) {
 // goProject is a module that requires example.com/lib v1.1.0, with its
 // own module cache, build cache and GOPATH, pointed at larder alone.
 type goProject struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	env []string
 }
@@ -60,7 +60,7 @@ func newGoProject(t *testing.T, l *larder) *goProject {
 
 // newGoProjectWith is a project of files whose go command uses larder as
 // its GOPROXY and GOSUMDB as its checksum database.
-func newGoProjectWith(t *testing.T, l *larder, gosumdb string, files map[string]string) *goProject {
+func newGoProjectWith(t testing.TB, l *larder, gosumdb string, files map[string]string) *goProject {
 	t.Helper()
 	requireTool(t, "go")
 	p := &goProject{t: t, dir: t.TempDir()}

@@ -267,3 +267,33 @@ func TestLarderWarmGoSumThenGoBuildsOffline(t *testing.T) {
 	q := newGoProject(t, l)
 	q.built(up, "offline, after warm go.sum")
 }
+
+// A pseudo-version and a +incompatible version (a v2 without /v2 and
+// without a go.mod) go through larder like any other: go resolves, fetches
+// and verifies them against the checksum database, and builds.
+func TestGoGetsAPseudoVersionAndAnIncompatibleOneThroughLarder(t *testing.T) {
+	up := gomodtest.New()
+	defer up.Close()
+	const pseudo = "v0.0.0-20240501120000-abcdefabcdef"
+	up.Publish("example.com/pseudo", pseudo, map[string]string{
+		"pseudo.go": "package pseudo\n\nfunc Name() string { return \"pseudo\" }\n",
+	})
+	up.Publish("example.com/old", "v2.1.0+incompatible", map[string]string{
+		"old.go": "package old\n\nfunc Name() string { return \"old\" }\n",
+	})
+	l := startLarder(t, goConfig(up))
+	p := newGoProjectWith(t, l, gomodtest.VerifierKey+" "+l.URL+"/go/sumdb/"+gomodtest.DBName, map[string]string{
+		"go.mod":  "module example.com/app\n\ngo 1.21\n",
+		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/old\"\n\t\"example.com/pseudo\"\n)\n\nfunc main() { fmt.Println(pseudo.Name(), old.Name()) }\n",
+	})
+	p.mustRun("get", "example.com/pseudo@"+pseudo, "example.com/old@v2.1.0+incompatible")
+	out := strings.Split(strings.TrimSpace(p.mustRun("run", ".")), "\n")
+	if last := out[len(out)-1]; last != "pseudo old" {
+		t.Fatalf("the program printed %q", last)
+	}
+	for _, zip := range []string{"example.com/pseudo/@v/" + pseudo + ".zip", "example.com/old/@v/v2.1.0+incompatible.zip"} {
+		if l.storedSHA256("go", zip) == "" {
+			t.Errorf("larder holds no %s", zip)
+		}
+	}
+}

@@ -47,6 +47,7 @@ SMALL_TGZ=bench-small-tgz
 MANY_PROJECT=bench-many # 400 versions, 2,000 files
 LARGE_WHL_PROJECT=bench-large-whl
 LARGE_WHL=bench_large_whl-1.0.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+GO_MODULE=example.com/bench
 
 ACCEPT_FULL='application/json'
 ACCEPT_ABBREV='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
@@ -68,6 +69,7 @@ CASES=(
 	"PyPI page JSON|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_JSON||$CONNS_PACKUMENT"
 	"PyPI page JSON, gzip|/pypi/simple/$MANY_PROJECT/|$ACCEPT_PYPI_JSON|gzip|$CONNS_PACKUMENT"
 	"wheel 50 MB|/pypi/files/$LARGE_WHL_PROJECT/$LARGE_WHL|||$CONNS_HUGE"
+	"Go module zip 1 MB|/go/$GO_MODULE/@v/v1.0.0.zip|||$CONNS_TARBALL"
 )
 
 TMP=""
@@ -79,6 +81,8 @@ FLOOR_URL=""
 UPSTREAM_URL=""
 PYPI_INDEX_URL=""
 PYPI_FILES_URL=""
+GO_PROXY_URL=""
+GO_SUMDB_KEY=""
 RSS_FILE=""
 declare -A CTYPE       # case name -> larder's Content-Type
 declare -A NGINX_CTYPE # case name -> nginx's Content-Type
@@ -155,20 +159,23 @@ build() {
 
 start_upstream() {
 	"$TMP/fakeupstream" -big "$BIG_PKG" -versions "$BIG_VERSIONS" -large "$LARGE_TGZ" -small "$SMALL_TGZ" \
-		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" \
+		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" -go-module "$GO_MODULE" \
 		>"$TMP/upstream.url" 2>"$TMP/upstream.log" &
 	PIDS+=($!)
-	# Three lines: npm's base URL, PyPI's index URL, PyPI's files host.
+	# Five lines: npm's base URL, PyPI's index URL, PyPI's files host, the
+	# Go module proxy's URL and its checksum database's key.
 	local i
 	for ((i = 0; i < 600; i++)); do
-		PYPI_FILES_URL=$(sed -n 3p "$TMP/upstream.url")
-		[[ -n $PYPI_FILES_URL ]] && break
+		GO_SUMDB_KEY=$(sed -n 5p "$TMP/upstream.url")
+		[[ -n $GO_SUMDB_KEY ]] && break
 		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TMP/upstream.log" >&2; die "fake upstream exited"; }
 		sleep 0.1
 	done
-	[[ -n $PYPI_FILES_URL ]] || die "fake upstream did not start"
+	[[ -n $GO_SUMDB_KEY ]] || die "fake upstream did not start"
 	UPSTREAM_URL=$(sed -n 1p "$TMP/upstream.url")
 	PYPI_INDEX_URL=$(sed -n 2p "$TMP/upstream.url")
+	PYPI_FILES_URL=$(sed -n 3p "$TMP/upstream.url")
+	GO_PROXY_URL=$(sed -n 4p "$TMP/upstream.url")
 	log "fake upstream: $(tail -n 1 "$TMP/upstream.log")"
 }
 
@@ -195,6 +202,13 @@ start_larder() {
 		upstream = "$PYPI_INDEX_URL"
 		file_hosts = ["$PYPI_FILES_URL"]
 		metadata_ttl = "1h"
+
+		[[registry]]
+		name = "go"
+		kind = "go"
+		upstream = "$GO_PROXY_URL"
+		sumdb = "$GO_SUMDB_KEY"
+		metadata_ttl = "1h"
 	EOF
 	"$TMP/larder" serve --config "$TMP/larder.toml" --data "$TMP/data" --listen "127.0.0.1:$port" 2>"$TMP/larder.log" &
 	LARDER_PID=$!
@@ -220,14 +234,14 @@ header() { # header NAME FILE: the value of a response header
 
 # is_file PATH: whether a case is an artifact (tarball, distribution file)
 # rather than a document (packument, project page).
-is_file() { [[ $1 == *.tgz || $1 == /pypi/files/* ]]; }
+is_file() { [[ $1 == *.tgz || $1 == *.zip || $1 == /pypi/files/* ]]; }
 
 # nginx_file CASE: where the case's bytes live under nginx's root.
 nginx_file() {
 	local name path accept enc conns variant project
 	IFS='|' read -r name path accept enc conns <<<"$1"
 	case $path in
-	*.tgz | /pypi/files/*) echo "$path" ;;
+	*.tgz | *.zip | /pypi/files/*) echo "$path" ;;
 	/pypi/simple/*)
 		variant=html
 		[[ $accept == *vnd.pypi.simple.v1+json* ]] && variant=v1json
@@ -290,6 +304,7 @@ start_nginx() {
 		        application/vnd.npm.install-v1+json corgi;
 		        text/html html;
 		        application/vnd.pypi.simple.v1+json v1json;
+		        application/zip zip;
 		    }
 		    default_type application/octet-stream;
 		    sendfile on;

@@ -9,7 +9,9 @@
 //   - a package with a ~1 MB tarball ("bench-large-tgz") and one with a ~10 KB
 //     tarball ("bench-small-tgz"), each at version 1.0.0;
 //
-// and the PyPI one
+// a gomodtest.Server (a Go module proxy with its checksum database) that
+// publishes a module with a ~1 MB zip ("example.com/bench" v1.0.0), and the
+// PyPI one
 //
 //   - a project with many files (default "bench-many": 400 versions of 5
 //     files each, an sdist and 4 platform wheels, 2,000 in all) with
@@ -18,8 +20,9 @@
 //   - a project with one large wheel ("bench-large-whl", 50 MiB, its payload
 //     stored uncompressed and random, so incompressible).
 //
-// It prints three lines: the npm server's base URL, the PyPI index URL
-// (".../simple/") and the PyPI files host URL; then serves until it is sent
+// It prints five lines: the npm server's base URL, the PyPI index URL
+// (".../simple/"), the PyPI files host URL, the Go module proxy's URL and
+// its checksum database's verifier key; then serves until it is sent
 // SIGINT or SIGTERM. Everything is generated from a fixed seed, so every run
 // serves the same bytes.
 package main
@@ -41,6 +44,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/larder-mirror/larder/gomod/gomodtest"
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
 )
@@ -57,6 +61,8 @@ func main() {
 	manyVersions := flag.Int("pypi-versions", 400, "versions of the PyPI project with many files (5 files each)")
 	wheelName := flag.String("pypi-large", "bench-large-whl", "name of the PyPI project with the large wheel")
 	wheelSize := flag.Int("pypi-large-bytes", 50<<20, "bytes of incompressible content in the large wheel")
+	goModule := flag.String("go-module", "example.com/bench", "path of the Go module with the large zip (version v1.0.0)")
+	goSize := flag.Int("go-bytes", 1<<20, "bytes of incompressible content in the Go module's zip")
 	flag.Parse()
 
 	start := time.Now()
@@ -88,10 +94,20 @@ func main() {
 	publishMany(py, rng, *manyName, *manyVersions)
 	publishLargeWheel(py, *wheelName, *wheelSize)
 
+	gp := gomodtest.New()
+	defer gp.Close()
+	data := make([]byte, *goSize)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	gp.Publish(*goModule, "v1.0.0", map[string]string{"bench.go": "package bench\n", "data.bin": string(data)})
+
 	fmt.Println(s.URL)
 	fmt.Println(py.IndexURL)
 	fmt.Println(py.FilesURL)
-	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s) ready in %s\n", s.URL, py.IndexURL, py.FilesURL, time.Since(start).Round(time.Millisecond))
+	fmt.Println(gp.URL)
+	fmt.Println(gomodtest.VerifierKey)
+	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), Go %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, gp.URL, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

@@ -47,6 +47,7 @@ var types = map[string]string{
 	".corgi":  "application/vnd.npm.install-v1+json",
 	".html":   "text/html",
 	".v1json": "application/vnd.pypi.simple.v1+json",
+	".zip":    "application/zip",
 }
 
 // Header values shared by every response that needs them; net/http only

@@ -297,3 +297,28 @@ func TestGoGetsAPseudoVersionAndAnIncompatibleOneThroughLarder(t *testing.T) {
 		}
 	}
 }
+
+// larder warm go.mod fetches every version it requires: a go.mod that
+// lists its whole build (go 1.17 on) then builds from larder offline.
+func TestLarderWarmGoModThenGoBuildsOffline(t *testing.T) {
+	up := gomodtest.New()
+	defer up.Close()
+	publishGoGraph(up)
+	l := startLarder(t, goConfig(up))
+	gomod := filepath.Join(t.TempDir(), "go.mod")
+	full := "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.1.0\n\nrequire example.com/dep v0.1.0 // indirect\n"
+	if err := os.WriteFile(gomod, []byte(full), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runLarder(t, "warm", "--config", l.config, "--url", l.URL, gomod); err != nil {
+		t.Fatalf("larder warm go.mod: %v\n%s", err, out)
+	}
+	l.restart("--offline")
+	up.SetMode(faults.Refuse)
+	defer up.SetMode(faults.Normal)
+	p := newGoProject(t, l)
+	if err := os.WriteFile(filepath.Join(p.dir, "go.mod"), []byte(full), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.built(up, "offline, after warm go.mod")
+}

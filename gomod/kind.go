@@ -30,7 +30,7 @@ var Kind = registries.Kind{
 		o, _ := opts.(Options)
 		return New(up, publicURL, o)
 	},
-	Lockfiles: []registries.LockfileReader{goSum{}},
+	Lockfiles: []registries.LockfileReader{goSum{}, goMod{}},
 	Proofs:    proofs,
 }
 

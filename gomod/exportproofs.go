@@ -57,8 +57,12 @@ func proofs(ctx context.Context, s *storage.Store, paths []string) ([]storage.Do
 		if err != nil {
 			return nil, nil, err
 		}
+		held := map[string]bool{}
+		for _, k := range keys {
+			held[k] = true
+		}
 		for _, name := range databases(keys) {
-			got, err := proveExported(ctx, s, reg, name, byRegistry[reg], proven)
+			got, err := proveExported(ctx, s, reg, name, held, byRegistry[reg], proven)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -87,7 +91,7 @@ func databases(keys []string) []string {
 
 // proveExported picks, in one registry's mirror of one database, the
 // records of versions and the tiles that prove them (see proofs).
-func proveExported(ctx context.Context, s *storage.Store, reg, name string, versions []module.Version, proven map[module.Version]bool) ([]storage.DocumentKey, error) {
+func proveExported(ctx context.Context, s *storage.Store, reg, name string, held map[string]bool, versions []module.Version, proven map[module.Version]bool) ([]storage.DocumentKey, error) {
 	read := func(key, variant string) ([]byte, error) {
 		d, err := s.DB.Document(ctx, reg, key, variant)
 		if err != nil {
@@ -100,12 +104,12 @@ func proveExported(ctx context.Context, s *storage.Store, reg, name string, vers
 		defer rc.Close()
 		return io.ReadAll(io.LimitReader(rc, d.Size+1))
 	}
-	type held struct {
+	type heldRecord struct {
 		key string
 		mv  module.Version
 		rec signedRecord
 	}
-	var recs []held
+	var recs []heldRecord
 	for _, mv := range versions {
 		escPath, _ := module.EscapePath(mv.Path)
 		escVersion, _ := module.EscapeVersion(mv.Version)
@@ -118,12 +122,12 @@ func proveExported(ctx context.Context, s *storage.Store, reg, name string, vers
 		if err != nil {
 			continue // the import would refuse it: leave it out
 		}
-		recs = append(recs, held{key: key, mv: mv, rec: rec})
+		recs = append(recs, heldRecord{key: key, mv: mv, rec: rec})
 	}
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	tiles := &heldTiles{name: name, read: read, seen: map[string][]byte{}}
+	tiles := &heldTiles{name: name, read: read, held: held, seen: map[string][]byte{}}
 	var docs []storage.DocumentKey
 	trees := map[tlog.Tree]bool{}
 	for _, r := range recs {

@@ -18,12 +18,16 @@ const tileHeight = 8
 
 // heldTiles reads a checksum database's hash tiles from stored documents,
 // for proofs made without the upstream (an import's records, an export's
-// choice of tiles). A partial tile not held is cut from the full one, as
-// the go command does when the database has completed it. seen records
-// every tile document read.
+// choice of tiles). A partial tile not held is cut from a wider one held at
+// the same place (the full one, or a partial one of a later tree), as
+// larder serves it (checksumDB.widerHeld). seen records every tile
+// document read.
 type heldTiles struct {
 	name string // the database's
 	read registries.DocumentReader
+	// held, when not nil, are the keys of the tiles there are: others are
+	// not read.
+	held map[string]bool
 	// seen, when not nil, records every tile document read, and keeps it
 	// for the next proof.
 	seen map[string][]byte
@@ -47,24 +51,32 @@ func (h *heldTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 
 func (h *heldTiles) readTile(t tlog.Tile) ([]byte, error) {
 	b, err := h.readKey(tileKey(h.name, t))
-	if err == nil || !errors.Is(err, storage.ErrNotFound) || t.W == 1<<tileHeight {
+	if err == nil || !errors.Is(err, storage.ErrNotFound) {
 		return b, err
 	}
-	full := t
-	full.W = 1 << tileHeight
-	b, err = h.readKey(tileKey(h.name, full))
-	if err != nil {
-		return nil, err
+	for wider := t; wider.W < 1<<tileHeight; {
+		wider.W++
+		b, werr := h.readKey(tileKey(h.name, wider))
+		if errors.Is(werr, storage.ErrNotFound) {
+			continue
+		}
+		if werr != nil {
+			return nil, werr
+		}
+		if len(b) < t.W*tlog.HashSize {
+			return nil, fmt.Errorf("tile %s: %d bytes", wider.Path(), len(b))
+		}
+		return b[:t.W*tlog.HashSize], nil
 	}
-	if len(b) < t.W*tlog.HashSize {
-		return nil, fmt.Errorf("tile %s: %d bytes", full.Path(), len(b))
-	}
-	return b[:t.W*tlog.HashSize], nil
+	return nil, err
 }
 
 func (h *heldTiles) readKey(key string) ([]byte, error) {
 	if b, ok := h.seen[key]; ok {
 		return b, nil
+	}
+	if h.held != nil && !h.held[key] {
+		return nil, fmt.Errorf("%w: %s", storage.ErrNotFound, key)
 	}
 	b, err := h.read(key, variantSumDB)
 	if err == nil && h.seen != nil {

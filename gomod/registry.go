@@ -115,6 +115,9 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		return registries.Target{}, refuse("%s is excluded by this registry's exclude patterns: its record is not looked up here", p.mod)
 	}
 	return documentTarget(g.db.docKey(rt.rest), variantSumDB, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		if body, ok := g.db.widerHeld(ctx, rt.rest, p); ok {
+			return registries.NewRendered(body, contentTypeOf(p)), registries.Hit, nil
+		}
 		doc, err := g.db.document(ctx, rt.rest, p)
 		if err != nil {
 			return nil, "", err

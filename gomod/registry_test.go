@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
@@ -344,5 +345,47 @@ func TestAnExcludedModuleIsANotFoundThatNeverLeavesTheSite(t *testing.T) {
 	}
 	if w := m.get("/example.com/other/@v/list"); w.Code == http.StatusNotFound && strings.Contains(w.Body.String(), "excluded") {
 		t.Errorf("a module no pattern matches is excluded: %q", w.Body.String())
+	}
+}
+
+// A partial tile of an older tree, which larder never fetched, is the
+// prefix of the wider one it holds at the same place: larder answers it
+// from that one, offline too (the go command proves a record in the tree
+// it came with, which may be older than the one larder proved it in).
+func TestAPartialTileNotHeldIsCutFromAWiderOneHeld(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	for _, m := range []string{"a", "b", "c"} {
+		fake.Publish("example.com/"+m, "v1.0.0", nil)
+		// The database records it now: the tree grows by one.
+		if resp, err := http.Get(fake.SumDBURL() + "lookup/example.com/" + m + "@v1.0.0"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("lookup %s at the fake: %v", m, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	want := map[string][]byte{}
+	for _, w := range []string{"1", "2"} {
+		resp, err := http.Get(fake.SumDBURL() + "tile/8/0/000.p/" + w)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("the fake's tile .p/%s: %v", w, err)
+		}
+		want[w], _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	env := newEnv(t)
+	m := newMirror(t, env, fake, testSumDB(t), registries.Options{})
+	if w := m.get("/example.com/c/@v/v1.0.0.zip"); w.Code != 200 {
+		t.Fatalf("GET c's zip: %d %s", w.Code, w.Body)
+	}
+	offline := newMirror(t, env, fake, testSumDB(t), registries.Options{Offline: true})
+	for w, body := range want {
+		path := "/sumdb/" + gomodtest.DBName + "/tile/8/0/000.p/" + w
+		if got := offline.get(path); got.Code != 200 || !bytes.Equal(got.Body.Bytes(), body) {
+			t.Errorf("offline GET %s: %d, %d bytes; want the fake's %d", path, got.Code, got.Body.Len(), len(body))
+		}
+	}
+	if n := fake.Count("GET", "/sumdb/"+gomodtest.DBName+"/tile/8/0/000.p/1"); n != 1 {
+		t.Errorf("the fake was asked for .p/1 %d times, want only the test's once", n)
 	}
 }

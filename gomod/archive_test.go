@@ -166,22 +166,41 @@ func TestAnImportedModuleIsHeldToItsProvenRecord(t *testing.T) {
 		}
 	})
 	t.Run("a zip that is not the record's", func(t *testing.T) {
-		var dep storage.Digest
 		tampered := rewritten(t, archive, func(man *storage.Manifest) {
+			var dep storage.ArchivedArtifact
 			for _, a := range man.Artifacts {
 				if a.Path == "example.com/dep/@v/v0.1.0.zip" {
-					dep = a.SHA256
+					dep = a
 				}
 			}
 			for i, a := range man.Artifacts {
 				if a.Path == "example.com/lib/@v/v1.1.0.zip" {
-					man.Artifacts[i].SHA256 = dep
+					man.Artifacts[i].SHA256, man.Artifacts[i].Size = dep.SHA256, dep.Size
 				}
 			}
 		})
 		_, _, err := importInto(t, fake, tampered)
 		if err == nil || !strings.Contains(err.Error(), "not what the archive's own documents declare") {
 			t.Fatalf("an archive whose zip is another module's imported: %v", err)
+		}
+	})
+	t.Run("an .info that is not the version's", func(t *testing.T) {
+		tampered := rewritten(t, archive, func(man *storage.Manifest) {
+			var mod storage.ArchivedArtifact
+			for _, a := range man.Artifacts {
+				if a.Path == "example.com/lib/@v/v1.1.0.mod" {
+					mod = a
+				}
+			}
+			for i, a := range man.Artifacts {
+				if a.Path == "example.com/lib/@v/v1.1.0.info" {
+					man.Artifacts[i].SHA256, man.Artifacts[i].Size = mod.SHA256, mod.Size
+				}
+			}
+		})
+		_, _, err := importInto(t, fake, tampered)
+		if err == nil || !strings.Contains(err.Error(), "fail its registry's check") {
+			t.Fatalf("an archive whose .info is a go.mod imported: %v", err)
 		}
 	})
 	t.Run("a record without the tiles that prove it", func(t *testing.T) {

@@ -302,6 +302,9 @@ func (v *vet) kindCheck(ctx context.Context, a storage.ArchivedArtifact, inArchi
 		return declared, nil, nil
 	case !errors.Is(err, ErrIntegrity):
 		return "", nil, err
+	case declared == "":
+		return "", nil, &storage.ArchiveError{Entry: "sha256/" + string(a.SHA256),
+			Err: fmt.Errorf("%s: its bytes fail its registry's check: %w", row, err)}
 	case declared == inArchive:
 		return "", nil, &storage.ArchiveError{Entry: "sha256/" + string(a.SHA256),
 			Err: fmt.Errorf("%s: its bytes are not what the archive's own documents declare: %w", row, err)}

@@ -52,6 +52,7 @@ CRATE=bench-crate # 1.0.0, a .crate of about 200 KB
 GEM=bench-gem
 MAVEN_JAR=bench-jar
 MAVEN_JAR_PATH=/maven/com/example/$MAVEN_JAR/1.0/$MAVEN_JAR-1.0.jar
+GO_MODULE=example.com/bench
 
 ACCEPT_FULL='application/json'
 ACCEPT_ABBREV='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
@@ -77,6 +78,7 @@ CASES=(
 	".crate 200 KB|/cargo/api/v1/crates/$CRATE/1.0.0/download|||$CONNS_TARBALL"
 	"Maven jar 1 MB|$MAVEN_JAR_PATH|||$CONNS_TARBALL"
 	"Maven jar .sha1|$MAVEN_JAR_PATH.sha1|||$CONNS_TARBALL"
+	"Go module zip 1 MB|/go/$GO_MODULE/@v/v1.0.0.zip|||$CONNS_TARBALL"
 )
 
 TMP=""
@@ -91,6 +93,8 @@ PYPI_FILES_URL=""
 CARGO_URL=""
 GEMS_URL=""
 MAVEN_URL=""
+GO_PROXY_URL=""
+GO_SUMDB_KEY=""
 RSS_FILE=""
 declare -A CTYPE       # case name -> larder's Content-Type
 declare -A NGINX_CTYPE # case name -> nginx's Content-Type
@@ -168,23 +172,26 @@ build() {
 start_upstream() {
 	"$TMP/fakeupstream" -big "$BIG_PKG" -versions "$BIG_VERSIONS" -large "$LARGE_TGZ" -small "$SMALL_TGZ" \
 		-pypi-many "$MANY_PROJECT" -pypi-large "$LARGE_WHL_PROJECT" -crate "$CRATE" -gem "$GEM" \
-		-maven-jar "$MAVEN_JAR" >"$TMP/upstream.url" 2>"$TMP/upstream.log" &
+		-go-module "$GO_MODULE" -maven-jar "$MAVEN_JAR" >"$TMP/upstream.url" 2>"$TMP/upstream.log" &
 	PIDS+=($!)
-	# Six lines: npm's base URL, PyPI's index URL, PyPI's files host, the
-	# sparse registry's URL, RubyGems' base URL, the Maven repository.
+	# Eight lines: npm's base URL, PyPI's index URL, PyPI's files host, the
+	# sparse registry's URL, RubyGems' base URL, the Go module proxy's URL
+	# and its checksum database's key, the Maven repository.
 	local i
 	for ((i = 0; i < 600; i++)); do
-		MAVEN_URL=$(sed -n 6p "$TMP/upstream.url")
+		MAVEN_URL=$(sed -n 8p "$TMP/upstream.url")
 		[[ -n $MAVEN_URL ]] && break
 		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TMP/upstream.log" >&2; die "fake upstream exited"; }
 		sleep 0.1
 	done
 	[[ -n $MAVEN_URL ]] || die "fake upstream did not start"
-	CARGO_URL=$(sed -n 4p "$TMP/upstream.url")
-	GEMS_URL=$(sed -n 5p "$TMP/upstream.url")
 	UPSTREAM_URL=$(sed -n 1p "$TMP/upstream.url")
 	PYPI_INDEX_URL=$(sed -n 2p "$TMP/upstream.url")
 	PYPI_FILES_URL=$(sed -n 3p "$TMP/upstream.url")
+	CARGO_URL=$(sed -n 4p "$TMP/upstream.url")
+	GEMS_URL=$(sed -n 5p "$TMP/upstream.url")
+	GO_PROXY_URL=$(sed -n 6p "$TMP/upstream.url")
+	GO_SUMDB_KEY=$(sed -n 7p "$TMP/upstream.url")
 	log "fake upstream: $(tail -n 1 "$TMP/upstream.log")"
 }
 
@@ -230,6 +237,13 @@ start_larder() {
 		kind = "maven"
 		upstream = "$MAVEN_URL"
 		metadata_ttl = "1h"
+
+		[[registry]]
+		name = "go"
+		kind = "go"
+		upstream = "$GO_PROXY_URL"
+		sumdb = "$GO_SUMDB_KEY"
+		metadata_ttl = "1h"
 	EOF
 	"$TMP/larder" serve --config "$TMP/larder.toml" --data "$TMP/data" --listen "127.0.0.1:$port" 2>"$TMP/larder.log" &
 	LARDER_PID=$!
@@ -255,14 +269,14 @@ header() { # header NAME FILE: the value of a response header
 
 # is_file PATH: whether a case is an artifact (tarball, distribution file)
 # rather than a document (packument, project page).
-is_file() { [[ $1 == *.tgz || $1 == *.gem || $1 == /pypi/files/* || $1 == /cargo/api/* || $1 == /maven/* ]]; }
+is_file() { [[ $1 == *.tgz || $1 == *.gem || $1 == *.zip || $1 == /pypi/files/* || $1 == /cargo/api/* || $1 == /maven/* ]]; }
 
 # nginx_file CASE: where the case's bytes live under nginx's root.
 nginx_file() {
 	local name path accept enc conns variant project
 	IFS='|' read -r name path accept enc conns <<<"$1"
 	case $path in
-	*.tgz | *.gem | /pypi/files/* | /cargo/api/* | /maven/*) echo "$path" ;;
+	*.tgz | *.gem | *.zip | /pypi/files/* | /cargo/api/* | /maven/*) echo "$path" ;;
 	/pypi/simple/*)
 		variant=html
 		[[ $accept == *vnd.pypi.simple.v1+json* ]] && variant=v1json
@@ -327,6 +341,7 @@ start_nginx() {
 		        application/vnd.pypi.simple.v1+json v1json;
 		        application/java-archive jar;
 		        text/plain sha1;
+		        application/zip zip;
 		    }
 		    default_type application/octet-stream;
 		    sendfile on;

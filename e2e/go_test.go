@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,22 +46,29 @@ func publishGoGraph(up *gomodtest.Server) {
 // goProject is a module that requires example.com/lib v1.1.0, with its
 // own module cache, build cache and GOPATH, pointed at larder alone.
 type goProject struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	env []string
 }
 
 func newGoProject(t *testing.T, l *larder) *goProject {
+	return newGoProjectWith(t, l, gomodtest.VerifierKey+" "+l.URL+"/go/sumdb/"+gomodtest.DBName, map[string]string{
+		"go.mod":  "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.1.0\n",
+		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/lib\"\n)\n\nfunc main() { fmt.Println(lib.Hello()) }\n",
+	})
+}
+
+// newGoProjectWith is a project of files whose go command uses larder as
+// its GOPROXY and GOSUMDB as its checksum database.
+func newGoProjectWith(t testing.TB, l *larder, gosumdb string, files map[string]string) *goProject {
 	t.Helper()
 	requireTool(t, "go")
 	p := &goProject{t: t, dir: t.TempDir()}
-	write := func(name, body string) {
+	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(p.dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("go.mod", "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.1.0\n")
-	write("main.go", "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/lib\"\n)\n\nfunc main() { fmt.Println(lib.Hello()) }\n")
 	// Only what this test sets: no GOFLAGS, GONOSUMDB, GOPRIVATE,
 	// GOINSECURE or go env file of the machine's.
 	for _, kv := range os.Environ() {
@@ -72,15 +80,27 @@ func newGoProject(t *testing.T, l *larder) *goProject {
 	p.env = append(p.env,
 		"HOME="+home, "GOENV=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod", "GOWORK=off",
 		"GOPROXY="+l.URL+"/go",
-		"GOSUMDB="+gomodtest.VerifierKey+" "+l.URL+"/go/sumdb/"+gomodtest.DBName,
+		"GOSUMDB="+gosumdb,
 		"GOPATH="+filepath.Join(home, "gopath"),
-		// The build cache holds no modules: shared by the tests, so that
-		// the standard library is compiled once.
-		"GOCACHE="+filepath.Join(filepath.Dir(larderBin), "gocache"),
+		// The build cache holds no modules (its entries are keyed by the
+		// bytes compiled): the machine's, so that the standard library is
+		// not compiled again for each run of the tests.
+		"GOCACHE="+goBuildCache(),
 	)
 	p.freshCache()
 	return p
 }
+
+// goBuildCache is the machine's go build cache, or failing that one the
+// tests share.
+var goBuildCache = sync.OnceValue(func() string {
+	if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
+		if dir := strings.TrimSpace(string(out)); filepath.IsAbs(dir) {
+			return dir
+		}
+	}
+	return filepath.Join(filepath.Dir(larderBin), "gocache")
+})
 
 // freshCache points the project at an empty module cache, and forgets its
 // go.sum: go then fetches every module, and verifies each against the
@@ -246,4 +266,59 @@ func TestLarderWarmGoSumThenGoBuildsOffline(t *testing.T) {
 	defer up.SetMode(faults.Normal)
 	q := newGoProject(t, l)
 	q.built(up, "offline, after warm go.sum")
+}
+
+// A pseudo-version and a +incompatible version (a v2 without /v2 and
+// without a go.mod) go through larder like any other: go resolves, fetches
+// and verifies them against the checksum database, and builds.
+func TestGoGetsAPseudoVersionAndAnIncompatibleOneThroughLarder(t *testing.T) {
+	up := gomodtest.New()
+	defer up.Close()
+	const pseudo = "v0.0.0-20240501120000-abcdefabcdef"
+	up.Publish("example.com/pseudo", pseudo, map[string]string{
+		"pseudo.go": "package pseudo\n\nfunc Name() string { return \"pseudo\" }\n",
+	})
+	up.Publish("example.com/old", "v2.1.0+incompatible", map[string]string{
+		"old.go": "package old\n\nfunc Name() string { return \"old\" }\n",
+	})
+	l := startLarder(t, goConfig(up))
+	p := newGoProjectWith(t, l, gomodtest.VerifierKey+" "+l.URL+"/go/sumdb/"+gomodtest.DBName, map[string]string{
+		"go.mod":  "module example.com/app\n\ngo 1.21\n",
+		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/old\"\n\t\"example.com/pseudo\"\n)\n\nfunc main() { fmt.Println(pseudo.Name(), old.Name()) }\n",
+	})
+	p.mustRun("get", "example.com/pseudo@"+pseudo, "example.com/old@v2.1.0+incompatible")
+	out := strings.Split(strings.TrimSpace(p.mustRun("run", ".")), "\n")
+	if last := out[len(out)-1]; last != "pseudo old" {
+		t.Fatalf("the program printed %q", last)
+	}
+	for _, zip := range []string{"example.com/pseudo/@v/" + pseudo + ".zip", "example.com/old/@v/v2.1.0+incompatible.zip"} {
+		if l.storedSHA256("go", zip) == "" {
+			t.Errorf("larder holds no %s", zip)
+		}
+	}
+}
+
+// larder warm go.mod fetches every version it requires: a go.mod that
+// lists its whole build (go 1.17 on) then builds from larder offline.
+func TestLarderWarmGoModThenGoBuildsOffline(t *testing.T) {
+	up := gomodtest.New()
+	defer up.Close()
+	publishGoGraph(up)
+	l := startLarder(t, goConfig(up))
+	gomod := filepath.Join(t.TempDir(), "go.mod")
+	full := "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.1.0\n\nrequire example.com/dep v0.1.0 // indirect\n"
+	if err := os.WriteFile(gomod, []byte(full), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runLarder(t, "warm", "--config", l.config, "--url", l.URL, gomod); err != nil {
+		t.Fatalf("larder warm go.mod: %v\n%s", err, out)
+	}
+	l.restart("--offline")
+	up.SetMode(faults.Refuse)
+	defer up.SetMode(faults.Normal)
+	p := newGoProject(t, l)
+	if err := os.WriteFile(filepath.Join(p.dir, "go.mod"), []byte(full), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.built(up, "offline, after warm go.mod")
 }

@@ -34,11 +34,26 @@ func (g *Registry) ClientSetup(baseURL string) []registries.Snippet {
 			Note:   "go verifies every module against " + g.db.name + " through larder's mirror of it, offline too for the modules larder holds.",
 		})
 	}
-	snippets = append(snippets, registries.Snippet{
-		Client: "go (private modules)",
-		Shell:  "go env -w GONOSUMDB=*.corp.example.com   # or GOPRIVATE, which also skips the proxy",
-		Note:   "Modules the public checksum database cannot know. List them in this registry's private patterns too, or larder refuses them as unknown to the database.",
-	})
+	if g.private != "" {
+		snippets = append(snippets, registries.Snippet{
+			Client: "go (private modules)",
+			Shell:  "go env -w GONOSUMDB=" + g.private,
+			Note:   "This registry's private patterns: modules the checksum database cannot know, which go must not look up either.",
+		})
+	} else {
+		snippets = append(snippets, registries.Snippet{
+			Client: "go (private modules)",
+			Shell:  "go env -w GONOSUMDB=*.corp.example.com   # or GOPRIVATE, which also skips the proxy",
+			Note:   "Modules the public checksum database cannot know. List them in this registry's private patterns too, or larder refuses them as unknown to the database.",
+		})
+	}
+	if g.exclude != "" {
+		snippets = append(snippets, registries.Snippet{
+			Client: "go (excluded modules)",
+			Shell:  "go env -w GONOPROXY=" + g.exclude + "\ngo env -w GONOSUMDB=" + g.exclude,
+			Note:   "This registry's exclude patterns: larder answers 404 for them, so go fetches them from their repositories.",
+		})
+	}
 	return snippets
 }
 

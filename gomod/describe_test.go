@@ -2,6 +2,7 @@ package gomod
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/larder-mirror/larder/registries"
@@ -26,5 +27,24 @@ require (
 	}
 	if _, ok := requirements("m.mod", []byte("require (((")); ok {
 		t.Error("a go.mod that does not parse gives dependencies")
+	}
+}
+
+func TestTheClientSetUpNamesTheRegistrysOwnPatterns(t *testing.T) {
+	shells := func(g *Registry) string {
+		var all []string
+		for _, s := range g.ClientSetup("http://larder.test/go/") {
+			all = append(all, s.Shell)
+		}
+		return strings.Join(all, "\n")
+	}
+	got := shells(&Registry{private: "*.corp.example.com", exclude: "git.corp.example.com"})
+	for _, want := range []string{"GOPROXY=http://larder.test/go", "GOFLAGS=-mod=mod", "GONOSUMDB=*.corp.example.com", "GONOPROXY=git.corp.example.com"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the set-up lacks %s:\n%s", want, got)
+		}
+	}
+	if got := shells(&Registry{}); strings.Contains(got, "GONOPROXY") {
+		t.Errorf("a registry that excludes nothing suggests GONOPROXY:\n%s", got)
 	}
 }

@@ -21,7 +21,7 @@ var Kind = registries.Kind{
 	Upstream:    "https://proxy.golang.org/",
 	MetadataTTL: 5 * time.Minute,
 	Default:     false,
-	Keys:        []string{"sumdb", "private"},
+	Keys:        []string{"sumdb", "private", "exclude"},
 	Decode:      decodeKeys,
 	// The h1: hashes of the checksum database, recorded on each version's
 	// rows when it is first asked for (see Registry.announce).
@@ -31,7 +31,8 @@ var Kind = registries.Kind{
 		return New(up, publicURL, o)
 	},
 	DatesReleases: true,
-	Lockfiles:     []registries.LockfileReader{goSum{}},
+	Lockfiles:     []registries.LockfileReader{goSum{}, goMod{}},
+	Proofs:        proofs,
 }
 
 // SumGolangOrg is the public checksum database's verifier key, as the go
@@ -52,6 +53,11 @@ type Options struct {
 	// prefixes): modules matching them are never looked up in the
 	// database. "" matches nothing.
 	Private string
+	// Exclude are GONOPROXY-style patterns: modules matching them are not
+	// served, nor asked of the upstream or the database (their paths do not
+	// leave the site); a 404 that says so, and go moves to its next GOPROXY
+	// entry. "" matches nothing.
+	Exclude string
 }
 
 // SumDBConfig names a checksum database.
@@ -91,7 +97,7 @@ func ParseSumDB(s string) (cfg *SumDBConfig, off bool, err error) {
 	return cfg, false, nil
 }
 
-// decodeKeys reads sumdb and private. A database on a host other than the
+// decodeKeys reads sumdb, private and exclude. A database on a host other than the
 // upstream's becomes a host the registry may fetch from.
 func decodeKeys(keys registries.KindKeys, o *registries.Options) (any, error) {
 	opts := Options{}
@@ -109,18 +115,30 @@ func decodeKeys(keys registries.KindKeys, o *registries.Options) (any, error) {
 			o.AlsoFrom = append(o.AlsoFrom, cfg.URL)
 		}
 	}
-	list, _, err := keys.Strings("private")
-	if err != nil {
+	var err error
+	if opts.Private, err = patterns(keys, "private"); err != nil {
 		return nil, err
+	}
+	if opts.Exclude, err = patterns(keys, "exclude"); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// patterns reads a list of glob patterns of module path prefixes into the
+// comma-separated form of GONOSUMDB, GOPRIVATE and GONOPROXY.
+func patterns(keys registries.KindKeys, key string) (string, error) {
+	list, _, err := keys.Strings(key)
+	if err != nil {
+		return "", err
 	}
 	for i, p := range list {
 		if p == "" || strings.ContainsAny(p, ", \t") {
-			return nil, &registries.ConfigError{Key: fmt.Sprintf("private[%d]", i), Err: fmt.Errorf("%q: want one glob pattern of module path prefixes, such as \"*.corp.example.com\"", p)}
+			return "", &registries.ConfigError{Key: fmt.Sprintf("%s[%d]", key, i), Err: fmt.Errorf("%q: want one glob pattern of module path prefixes, such as \"*.corp.example.com\"", p)}
 		}
 		if _, err := path.Match(p, p); err != nil {
-			return nil, &registries.ConfigError{Key: fmt.Sprintf("private[%d]", i), Err: fmt.Errorf("%q: %v", p, err)}
+			return "", &registries.ConfigError{Key: fmt.Sprintf("%s[%d]", key, i), Err: fmt.Errorf("%q: %v", p, err)}
 		}
 	}
-	opts.Private = strings.Join(list, ",")
-	return opts, nil
+	return strings.Join(list, ","), nil
 }

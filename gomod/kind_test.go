@@ -54,12 +54,13 @@ func TestDecodeReadsTheKindsKeysAndNamesTheBadOne(t *testing.T) {
 	got, err := decodeKeys(registries.KindKeys{
 		"sumdb":   "sum.golang.org https://sum.example.com/",
 		"private": []any{"*.corp.example.com", "example.com/private"},
+		"exclude": []any{"secret.example.com"},
 	}, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := got.(Options)
-	if opts.Private != "*.corp.example.com,example.com/private" || opts.SumDB == nil || opts.SumDB.Name != "sum.golang.org" {
+	if opts.Private != "*.corp.example.com,example.com/private" || opts.Exclude != "secret.example.com" || opts.SumDB == nil || opts.SumDB.Name != "sum.golang.org" {
 		t.Errorf("decoded %+v", opts)
 	}
 	if len(o.AlsoFrom) != 1 || o.AlsoFrom[0].Host != "sum.example.com" {
@@ -68,6 +69,7 @@ func TestDecodeReadsTheKindsKeysAndNamesTheBadOne(t *testing.T) {
 	for key, value := range map[string]any{
 		"sumdb":   42,
 		"private": []any{"a,b"},
+		"exclude": []any{"[x"},
 	} {
 		_, err := decodeKeys(registries.KindKeys{key: value}, &registries.Options{})
 		var ce *registries.ConfigError

@@ -57,18 +57,8 @@ func (goSum) Read(path string) ([]registries.Pin, []error, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	var pins []registries.Pin
+	var pins pinSet
 	var skipped []error
-	seen := map[string]bool{}
-	add := func(label string, mv module.Version, ext string) {
-		escPath, _ := module.EscapePath(mv.Path)
-		escVersion, _ := module.EscapeVersion(mv.Version)
-		p := filePath(escPath, escVersion, ext)
-		if !seen[p] {
-			seen[p] = true
-			pins = append(pins, registries.Pin{Label: label, File: registries.PinnedFile{Path: p}})
-		}
-	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -82,14 +72,33 @@ func (goSum) Read(path string) ([]registries.Pin, []error, error) {
 			continue
 		}
 		if modOnly {
-			add(mv.String()+"/go.mod", mv, "mod")
+			pins.add(mv.String()+"/go.mod", mv, "mod")
 			continue
 		}
-		add(mv.String(), mv, "info")
-		add(mv.String(), mv, "zip")
+		pins.add(mv.String(), mv, "info")
+		pins.add(mv.String(), mv, "zip")
 	}
 	if err := sc.Err(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return pins, skipped, nil
+	return pins.pins, skipped, nil
+}
+
+// pinSet gathers a version's files as pins, each once.
+type pinSet struct {
+	pins []registries.Pin
+	seen map[string]bool
+}
+
+func (s *pinSet) add(label string, mv module.Version, ext string) {
+	escPath, _ := module.EscapePath(mv.Path)
+	escVersion, _ := module.EscapeVersion(mv.Version)
+	p := filePath(escPath, escVersion, ext)
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	if !s.seen[p] {
+		s.seen[p] = true
+		s.pins = append(s.pins, registries.Pin{Label: label, File: registries.PinnedFile{Path: p}})
+	}
 }

@@ -52,3 +52,60 @@ not a line
 		t.Errorf("requirements.txt matched %v", m)
 	}
 }
+
+func TestGoModPinsEveryRequiredVersionAndWhatReplacesIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "go.mod")
+	mod := `// the application
+module example.com/app
+
+go 1.22
+
+require (
+	github.com/BurntSushi/toml v1.6.0
+	golang.org/x/mod v0.43.0 // indirect
+	example.com/forked v1.0.0
+	example.com/local v1.0.0
+)
+
+replace example.com/forked => example.com/fork v1.2.0
+
+replace example.com/local => ../local
+`
+	if err := os.WriteFile(path, []byte(mod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pins, skipped, err := goMod{}.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pins {
+		got = append(got, p.File.Path)
+	}
+	want := []string{
+		"github.com/!burnt!sushi/toml/@v/v1.6.0.info", "github.com/!burnt!sushi/toml/@v/v1.6.0.mod", "github.com/!burnt!sushi/toml/@v/v1.6.0.zip",
+		"golang.org/x/mod/@v/v0.43.0.info", "golang.org/x/mod/@v/v0.43.0.mod", "golang.org/x/mod/@v/v0.43.0.zip",
+		"example.com/fork/@v/v1.2.0.info", "example.com/fork/@v/v1.2.0.mod", "example.com/fork/@v/v1.2.0.zip",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pins:\n%q\nwant\n%q", got, want)
+	}
+	if len(skipped) != 1 {
+		t.Errorf("skipped %v, want the one replaced by a directory", skipped)
+	}
+	if m := (goMod{}).Match("/src/app/go.mod", nil); m != registries.ByName {
+		t.Errorf("go.mod matched %v by name", m)
+	}
+	if m := (goMod{}).Match("deps.mod", []byte(mod)); m != registries.ByContent {
+		t.Errorf("a go.mod under another name matched %v", m)
+	}
+	if m := (goSum{}).Match("deps.mod", []byte(mod)); m != registries.NoMatch {
+		t.Errorf("go.sum's reader claims a go.mod: %v", m)
+	}
+	if m := (goMod{}).Match("requirements.txt", []byte("requests==2.31.0\n")); m != registries.NoMatch {
+		t.Errorf("requirements.txt matched %v", m)
+	}
+	if _, _, err := (goMod{}).Read(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing go.mod read")
+	}
+}

@@ -21,13 +21,14 @@ type Registry struct {
 	name      string
 	publicURL string
 	private   string      // GONOSUMDB-style patterns
+	exclude   string      // GONOPROXY-style patterns
 	db        *checksumDB // nil: sumdb = "off"
 }
 
 // New mounts a Go module proxy on up; o is what Decode read of the
 // registry's own keys.
 func New(up *registries.Upstream, publicURL string, o Options) *Registry {
-	g := &Registry{up: up, name: up.Options().Name, publicURL: publicURL, private: o.Private}
+	g := &Registry{up: up, name: up.Options().Name, publicURL: publicURL, private: o.Private, exclude: o.Exclude}
 	if !o.Off {
 		cfg := SumDBConfig{Key: SumGolangOrg, Name: "sum.golang.org"}
 		if o.SumDB != nil {
@@ -77,7 +78,7 @@ func documentTarget(key, variant string, v view) registries.Target {
 
 // Resolve names the document or file a GET or HEAD asks for.
 func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
-	rt, err := parseRoute(r.Path)
+	rt, err := g.route(r.Path)
 	if err != nil {
 		return registries.Target{}, err
 	}
@@ -95,7 +96,11 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 			return g.queryView(ctx, rt)
 		}), nil
 	case routeFile:
+		// A version's files live upstream at their own paths: a cold one is
+		// fetched at the same time as its checksum-database look-up, and
+		// checked once both are in.
 		return registries.Target{Artifact: &registries.ArtifactTarget{Path: rt.artifactPath(), Package: rt.module, Options: fileOptions[rt.ext],
+			Upstream: g.upstreamURL(rt.artifactPath()),
 			Announce: func(ctx context.Context) error { return g.announce(ctx, rt) },
 			Version:  rt.version, Release: rt.version,
 			Learn: func(ctx context.Context) error { return g.learnVersion(ctx, rt, rt.version) }}}, nil
@@ -108,7 +113,13 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 	if err != nil {
 		return registries.Target{}, err
 	}
+	if p.kind == "lookup" && g.excluded(p.mod) {
+		return registries.Target{}, refuse("%s is excluded by this registry's exclude patterns: its record is not looked up here", p.mod)
+	}
 	return documentTarget(g.db.docKey(rt.rest), variantSumDB, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		if body, ok := g.db.widerHeld(ctx, rt.rest, p); ok {
+			return registries.NewRendered(body, contentTypeOf(p)), registries.Hit, nil
+		}
 		doc, err := g.db.document(ctx, rt.rest, p)
 		if err != nil {
 			return nil, "", err
@@ -116,6 +127,20 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		r, err := g.render(ctx, doc.Document, contentTypeOf(p))
 		return r, doc.Status, err
 	}), nil
+}
+
+// route reads a request path, and refuses a module the exclude patterns
+// match.
+func (g *Registry) route(raw string) (route, error) {
+	rt, err := parseRoute(raw)
+	if err == nil && rt.kind != routeSumDB && g.excluded(rt.module) {
+		return route{}, refuse("%s is excluded by this registry's exclude patterns: larder neither serves it nor asks the upstream for it", rt.module)
+	}
+	return rt, err
+}
+
+func (g *Registry) excluded(mod string) bool {
+	return g.exclude != "" && module.MatchPrefixPatterns(g.exclude, mod)
 }
 
 // ServeOwn answers what is neither a document nor a file: the checksum
@@ -127,7 +152,7 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported")
 		return
 	}
-	rt, err := parseRoute(r.URL.EscapedPath())
+	rt, err := g.route(r.URL.EscapedPath())
 	switch {
 	case err != nil:
 		g.WriteError(w, err)

@@ -6,14 +6,17 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,8 +119,16 @@ func TestAVersionTheDatabaseDoesNotKnowIsANotFoundThatSaysWhy(t *testing.T) {
 	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "no record") {
 		t.Fatalf("GET a zip the database does not know: %d %q, want a 404 that says why", w.Code, w.Body.String())
 	}
-	if n := fake.Count("GET", "/example.com/secret/@v/v1.0.0.zip"); n != 0 {
-		t.Errorf("the proxy was asked for the zip %d times", n)
+	m.nothingHeld(t, "/example.com/secret/@v/v1.0.0.zip")
+}
+
+// nothingHeld fails when larder holds the file at path: a file fetched
+// ahead of its look-up is kept only once the look-up vouches for it.
+func (m *mirror) nothingHeld(t *testing.T, path string) {
+	t.Helper()
+	a, err := m.up.Store().DB.Artifact(context.Background(), "go", strings.TrimPrefix(path, "/"))
+	if err == nil && a.Cached() {
+		t.Errorf("larder holds %s, which nothing vouched for", path)
 	}
 }
 
@@ -163,9 +174,7 @@ func TestADatabaseSignedByAnotherKeyVouchesForNothing(t *testing.T) {
 	if w := m.get("/example.com/m/@v/v1.0.0.zip"); w.Code != http.StatusBadGateway {
 		t.Fatalf("GET a zip the database cannot vouch for: %d %q, want 502", w.Code, w.Body.String())
 	}
-	if n := fake.Count("GET", "/example.com/m/@v/v1.0.0.zip"); n != 0 {
-		t.Errorf("the proxy was asked for the zip %d times", n)
-	}
+	m.nothingHeld(t, "/example.com/m/@v/v1.0.0.zip")
 	if w := m.get("/sumdb/" + gomodtest.DBName + "/latest"); w.Code != http.StatusBadGateway {
 		t.Errorf("GET latest signed by another key: %d, want 502", w.Code)
 	}
@@ -250,7 +259,10 @@ func TestFiftyConcurrentRequestsForAColdZipMakeOneUpstreamFetch(t *testing.T) {
 	big := make([]byte, 2<<20)
 	mrand.NewChaCha8([32]byte{7}).Read(big)
 	v := fake.Publish("example.com/m", "v1.0.0", map[string]string{"big.bin": string(big)})
-	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{})
+	// The look-up runs while the zip streams to the 50: on a loaded
+	// machine (the race detector, other tests) its answers may take a
+	// while, which is not what this test is about.
+	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{ResponseTimeout: time.Minute})
 	path := "/example.com/m/@v/v1.0.0.zip"
 	var wg sync.WaitGroup
 	codes := make([]int, 50)
@@ -274,5 +286,108 @@ func TestFiftyConcurrentRequestsForAColdZipMakeOneUpstreamFetch(t *testing.T) {
 	}
 	if n := fake.Count("GET", "/sumdb/"+gomodtest.DBName+"/lookup/example.com/m@v1.0.0"); n != 1 {
 		t.Errorf("and %d look-ups of its record, want 1", n)
+	}
+}
+
+// A cold zip is asked of the upstream while its record is being looked up,
+// not after: the upstream below answers no look-up until the zip was asked
+// for (or 10 s have passed, and the test fails).
+func TestAColdZipIsFetchedAtTheSameTimeAsItsLookUp(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	v := fake.Publish("example.com/m", "v1.0.0", map[string]string{"m.go": "package m\n"})
+	target, _ := url.Parse(fake.URL)
+	zipAsked := make(chan struct{})
+	var once sync.Once
+	var lookUpWaited atomic.Bool
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, ".zip"):
+			once.Do(func() { close(zipAsked) })
+		case strings.Contains(r.URL.Path, "/lookup/"):
+			select {
+			case <-zipAsked:
+				lookUpWaited.Store(true)
+			case <-time.After(10 * time.Second):
+			}
+		}
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer relay.Close()
+	m := newMirror(t, newEnv(t), &gomodtest.Server{URL: relay.URL + "/"}, testSumDB(t), registries.Options{})
+	if w := m.get("/example.com/m/@v/v1.0.0.zip"); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), v.Zip) {
+		t.Fatalf("GET the zip: %d, %d bytes", w.Code, w.Body.Len())
+	}
+	if !lookUpWaited.Load() {
+		t.Errorf("the record was looked up before the zip was asked for: the zip waited for it")
+	}
+	if got := m.row(t, "/example.com/m/@v/v1.0.0.zip").Integrity; got != v.H1Zip {
+		t.Errorf("the zip fetched ahead is pinned to %q, want the database's %q", got, v.H1Zip)
+	}
+}
+
+func TestAnExcludedModuleIsANotFoundThatNeverLeavesTheSite(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	fake.Publish("corp.example.com/secret", "v1.0.0", nil)
+	o := testSumDB(t)
+	o.Exclude = "corp.example.com"
+	m := newMirror(t, newEnv(t), fake, o, registries.Options{})
+	for _, p := range []string{
+		"/corp.example.com/secret/@v/list", "/corp.example.com/secret/@latest", "/corp.example.com/secret/@v/v1.0.0.info",
+		"/corp.example.com/secret/@v/v1.0.0.zip", "/corp.example.com/secret/@v/master.info",
+		"/sumdb/" + gomodtest.DBName + "/lookup/corp.example.com/secret@v1.0.0",
+	} {
+		if w := m.get(p); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "excluded") {
+			t.Errorf("GET %s: %d %q, want a 404 that says it is excluded", p, w.Code, w.Body.String())
+		}
+		if n := fake.Count("GET", p); n != 0 {
+			t.Errorf("GET %s was passed upstream %d times", p, n)
+		}
+	}
+	if w := m.get("/example.com/other/@v/list"); w.Code == http.StatusNotFound && strings.Contains(w.Body.String(), "excluded") {
+		t.Errorf("a module no pattern matches is excluded: %q", w.Body.String())
+	}
+}
+
+// A partial tile of an older tree, which larder never fetched, is the
+// prefix of the wider one it holds at the same place: larder answers it
+// from that one, offline too (the go command proves a record in the tree
+// it came with, which may be older than the one larder proved it in).
+func TestAPartialTileNotHeldIsCutFromAWiderOneHeld(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	for _, m := range []string{"a", "b", "c"} {
+		fake.Publish("example.com/"+m, "v1.0.0", nil)
+		// The database records it now: the tree grows by one.
+		if resp, err := http.Get(fake.SumDBURL() + "lookup/example.com/" + m + "@v1.0.0"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("lookup %s at the fake: %v", m, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	want := map[string][]byte{}
+	for _, w := range []string{"1", "2"} {
+		resp, err := http.Get(fake.SumDBURL() + "tile/8/0/000.p/" + w)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("the fake's tile .p/%s: %v", w, err)
+		}
+		want[w], _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	env := newEnv(t)
+	m := newMirror(t, env, fake, testSumDB(t), registries.Options{})
+	if w := m.get("/example.com/c/@v/v1.0.0.zip"); w.Code != 200 {
+		t.Fatalf("GET c's zip: %d %s", w.Code, w.Body)
+	}
+	offline := newMirror(t, env, fake, testSumDB(t), registries.Options{Offline: true})
+	for w, body := range want {
+		path := "/sumdb/" + gomodtest.DBName + "/tile/8/0/000.p/" + w
+		if got := offline.get(path); got.Code != 200 || !bytes.Equal(got.Body.Bytes(), body) {
+			t.Errorf("offline GET %s: %d, %d bytes; want the fake's %d", path, got.Code, got.Body.Len(), len(body))
+		}
+	}
+	if n := fake.Count("GET", "/sumdb/"+gomodtest.DBName+"/tile/8/0/000.p/1"); n != 1 {
+		t.Errorf("the fake was asked for .p/1 %d times, want only the test's once", n)
 	}
 }

@@ -122,6 +122,8 @@ type sumdbPath struct {
 	kind string // "latest", "lookup", "tile"
 	// full: a full tile, which never changes once the log has it.
 	full bool
+	// mod and version of a lookup, decoded.
+	mod, version string
 }
 
 var errNotDBPath = errors.New("not a path of the checksum database (supported, latest, lookup/$module@$version, tile/...)")
@@ -146,7 +148,7 @@ func parseSumDBPath(rest string) (sumdbPath, error) {
 		if err := module.Check(mod, v); err != nil || module.CanonicalVersion(v) != v {
 			return sumdbPath{}, refuse("%s@%s: not a module version the database records", mod, v)
 		}
-		return sumdbPath{kind: "lookup"}, nil
+		return sumdbPath{kind: "lookup", mod: mod, version: v}, nil
 	case strings.HasPrefix(rest, "tile/"):
 		t, err := tlog.ParseTilePath(rest)
 		if err != nil {

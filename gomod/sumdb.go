@@ -63,6 +63,47 @@ func (db *checksumDB) document(ctx context.Context, rest string, p sumdbPath) (r
 	})
 }
 
+// widerHeld answers a partial tile larder does not hold from a wider tile
+// it holds at the same place (the full one, or a partial one of a later
+// tree): a tile only grows, so the narrower one is its prefix. The go
+// command proves a record in the tree it came with, which may be older
+// than the tree larder proved it in: offline, the tiles of that older tree
+// are prefixes of those larder holds. ok is false when it holds none.
+func (db *checksumDB) widerHeld(ctx context.Context, rest string, p sumdbPath) (body []byte, ok bool) {
+	if p.kind != "tile" || p.full {
+		return nil, false
+	}
+	t, err := tlog.ParseTilePath(rest)
+	if err != nil {
+		return nil, false
+	}
+	if _, err := db.g.up.Cached(ctx, db.docKey(rest), variantSumDB); err == nil {
+		return nil, false // held as it is
+	}
+	place := t
+	place.W = 1 << uint(t.H)
+	keys, err := db.g.up.Store().DB.DocumentKeys(ctx, db.g.name, db.docKey(place.Path()))
+	if err != nil {
+		return nil, false
+	}
+	for _, k := range keys {
+		wider, err := tlog.ParseTilePath(strings.TrimPrefix(k, db.docKey("")))
+		if err != nil || wider.H != t.H || wider.L != t.L || wider.N != t.N || wider.W <= t.W {
+			continue
+		}
+		doc, err := db.g.up.Cached(ctx, k, variantSumDB)
+		if err != nil {
+			continue
+		}
+		b, err := db.g.up.Body(ctx, doc)
+		if err != nil || len(b) < t.W*tlog.HashSize {
+			continue
+		}
+		return b[:t.W*tlog.HashSize], true
+	}
+	return nil, false
+}
+
 func contentTypeOf(p sumdbPath) string {
 	if p.kind == "tile" {
 		return "application/octet-stream"
@@ -177,6 +218,9 @@ func (o *clientOps) failure() error {
 func (o *clientOps) ReadRemote(path string) ([]byte, error) {
 	rest := strings.TrimPrefix(path, "/")
 	p, err := parseSumDBPath(rest)
+	if body, ok := o.db.widerHeld(o.ctx, rest, p); err == nil && ok {
+		return body, nil
+	}
 	if err == nil {
 		var doc registries.Doc
 		if doc, err = o.db.document(o.ctx, rest, p); err == nil {

@@ -30,6 +30,19 @@ type ArchiveRules interface {
 	Declared(key, variant string, body []byte) ([]storage.Artifact, error)
 }
 
+// ArchiveProofRules are the ArchiveRules of an ecosystem whose documents
+// are proven by others (Go's checksum-database records, proven in the
+// database's tree by its tiles): DeclaredWith is Declared given a reader
+// of the archive's other documents and, failing those, the ones held here.
+type ArchiveProofRules interface {
+	ArchiveRules
+	DeclaredWith(key, variant string, body []byte, read DocumentReader) ([]storage.Artifact, error)
+}
+
+// DocumentReader reads a stored document's body by key and variant; an
+// error wrapping storage.ErrNotFound when there is none.
+type DocumentReader func(key, variant string) ([]byte, error)
+
 // mayFetch refuses an artifact URL that is not on the upstream or one of
 // the registry's other hosts: rows written by an import, or before a host
 // was taken out of the configuration, must not make larder fetch from
@@ -64,22 +77,35 @@ func (u *Upstream) mayFetch(raw string) error {
 //   - a document of the archive that declares other digests than those of
 //     files held here (the held document stays, as an upstream's would).
 //
+// A declaration in no SRI algorithm larder computes (Go's h1: hashes) is
+// checked by the registry's own Verify hook over the bytes, as a download
+// would be; that hook may also vouch for a file no document declares (a Go
+// .info is checked by what it says).
+//
 // An imported artifact keeps the integrity its document declares, so that
 // a later upstream document is compared with what was checked.
 func VetArchive(regs []Registry) func(context.Context, *storage.Store, *storage.Manifest) ([]storage.ImportNote, error) {
 	rules := map[string]ArchiveRules{}
 	maxDoc := map[string]int64{}
+	verify := map[string]VerifyFunc{}
 	for _, r := range regs {
 		if ar, ok := r.(ArchiveRules); ok {
 			rules[r.Name()] = ar
 			maxDoc[r.Name()] = r.Upstream().Options().MaxDocumentSize
+			verify[r.Name()] = r.Upstream().Options().Verify
 		}
 	}
 	return func(ctx context.Context, s *storage.Store, m *storage.Manifest) ([]storage.ImportNote, error) {
-		v := &vet{rules: rules, maxDoc: maxDoc, s: s, held: map[pkgKey]map[string]Integrity{}, known: map[storage.Digest]Integrity{}}
+		v := &vet{rules: rules, maxDoc: maxDoc, verify: verify, s: s, held: map[pkgKey]map[string]Integrity{}, known: map[storage.Digest]Integrity{},
+			inArchive: map[archivedDocKey]storage.ArchivedDocument{}}
+		for _, d := range m.Documents {
+			v.inArchive[archivedDocKey{d.Registry, d.Key, d.Variant}] = d
+		}
 		return v.run(ctx, m)
 	}
 }
+
+type archivedDocKey struct{ registry, key, variant string }
 
 type pkgKey struct{ registry, name string }
 
@@ -89,8 +115,11 @@ type vet struct {
 	rules  map[string]ArchiveRules
 	maxDoc map[string]int64
 	s      *storage.Store
+	verify map[string]VerifyFunc
 	held   map[pkgKey]map[string]Integrity // what the documents held here declare, by package
 	known  map[storage.Digest]Integrity    // what blobs were found to match
+	// inArchive are the archive's documents, for ArchiveProofRules.
+	inArchive map[archivedDocKey]storage.ArchivedDocument
 }
 
 func (v *vet) rulesOf(registry string) (ArchiveRules, error) {
@@ -142,7 +171,7 @@ func (v *vet) run(ctx context.Context, m *storage.Manifest) ([]storage.ImportNot
 			return nil, err
 		}
 		inArchive := declared[pathKey{a.Registry, a.Path}]
-		if checkable(inArchive) {
+		if sriDeclared(inArchive) {
 			if err := v.check(ctx, a.SHA256, inArchive); err != nil {
 				return nil, &storage.ArchiveError{Entry: "sha256/" + string(a.SHA256),
 					Err: fmt.Errorf("%s: its bytes are not what the archive's own documents declare: %w", row, err)}
@@ -153,7 +182,7 @@ func (v *vet) run(ctx context.Context, m *storage.Manifest) ([]storage.ImportNot
 			return nil, err
 		}
 		here := hereDecls[a.Path]
-		if checkable(here) {
+		if sriDeclared(here) {
 			if err := v.check(ctx, a.SHA256, here); err != nil {
 				notes = append(notes, storage.ImportNote{Row: row, Conflict: true,
 					Detail: fmt.Sprintf("the document this folder holds declares other bytes (%v); not imported", err)})
@@ -161,14 +190,20 @@ func (v *vet) run(ctx context.Context, m *storage.Manifest) ([]storage.ImportNot
 			}
 		}
 		switch {
-		case checkable(inArchive):
+		case sriDeclared(inArchive):
 			a.Integrity = string(inArchive)
-		case checkable(here):
+		case sriDeclared(here):
 			a.Integrity = string(here)
 		default:
-			notes = append(notes, storage.ImportNote{Row: row,
-				Detail: "no document, in the archive or here, declares a digest larder can check for it"})
-			continue
+			integrity, note, err := v.kindCheck(ctx, a, inArchive, here)
+			if err != nil {
+				return nil, err
+			}
+			if note != nil {
+				notes = append(notes, *note)
+				continue
+			}
+			a.Integrity = string(integrity)
 		}
 		kept = append(kept, a)
 	}
@@ -203,7 +238,93 @@ func (v *vet) declared(ctx context.Context, r ArchiveRules, registry, key, varia
 	if err != nil {
 		return nil, err
 	}
+	if pr, ok := r.(ArchiveProofRules); ok {
+		return pr.DeclaredWith(key, variant, b, v.reader(ctx, registry))
+	}
 	return r.Declared(key, variant, b)
+}
+
+// reader reads a registry's documents: the archive's, else those held here.
+func (v *vet) reader(ctx context.Context, registry string) DocumentReader {
+	return func(key, variant string) ([]byte, error) {
+		var body storage.Digest
+		var size int64
+		if d, ok := v.inArchive[archivedDocKey{registry, key, variant}]; ok {
+			body, size = d.Body, d.Size
+		} else {
+			d, err := v.s.DB.Document(ctx, registry, key, variant)
+			if err != nil {
+				return nil, err
+			}
+			body, size = d.Body, d.Size
+		}
+		if limit := v.maxDoc[registry]; size > limit {
+			return nil, fmt.Errorf("document %s (%s): %d bytes, over max_document_size (%d)", key, variant, size, limit)
+		}
+		rc, _, err := v.s.Blobs.Open(ctx, body)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, size+1))
+	}
+}
+
+// kindCheck checks an artifact no SRI declaration covers with its
+// registry's Verify hook, against what the archive's documents declare,
+// else what those held here do. A mismatch with the archive's refuses the
+// archive; with this folder's, it is a conflict note. A hook with nothing
+// to check against gives the note that leaves the artifact out.
+func (v *vet) kindCheck(ctx context.Context, a storage.ArchivedArtifact, inArchive, here Integrity) (Integrity, *storage.ImportNote, error) {
+	row := "artifact " + a.Registry + "/" + a.Path
+	declared := inArchive
+	if declared == "" {
+		declared = here
+	}
+	verify := v.verify[a.Registry]
+	if verify == nil {
+		verify = VerifyDeclared
+	}
+	ver, err := verify(ctx, storage.Artifact{Registry: a.Registry, Path: a.Path, Package: a.Package, Version: a.Version, Integrity: string(declared)})
+	if err == nil && ver.Unchecked() {
+		closeVerifier(ver)
+		return "", &storage.ImportNote{Row: row, Detail: "no document, in the archive or here, declares a digest larder can check for it"}, nil
+	}
+	if err == nil {
+		err = v.feed(ctx, a.SHA256, ver)
+	}
+	switch {
+	case err == nil:
+		if inArchive != "" && here != "" && here != inArchive {
+			return "", &storage.ImportNote{Row: row, Conflict: true,
+				Detail: fmt.Sprintf("the document this folder holds declares %s, the archive's %s; not imported", here, inArchive)}, nil
+		}
+		return declared, nil, nil
+	case !errors.Is(err, ErrIntegrity):
+		return "", nil, err
+	case declared == "":
+		return "", nil, &storage.ArchiveError{Entry: "sha256/" + string(a.SHA256),
+			Err: fmt.Errorf("%s: its bytes fail its registry's check: %w", row, err)}
+	case declared == inArchive:
+		return "", nil, &storage.ArchiveError{Entry: "sha256/" + string(a.SHA256),
+			Err: fmt.Errorf("%s: its bytes are not what the archive's own documents declare: %w", row, err)}
+	}
+	return "", &storage.ImportNote{Row: row, Conflict: true,
+		Detail: fmt.Sprintf("the document this folder holds declares other bytes (%v); not imported", err)}, nil
+}
+
+// feed runs a blob through a verifier and closes it.
+func (v *vet) feed(ctx context.Context, d storage.Digest, ver Verifier) error {
+	defer closeVerifier(ver)
+	rc, _, err := v.s.Blobs.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if _, err := io.Copy(ver, rc); err != nil {
+		return err
+	}
+	return ver.Check()
 }
 
 // heldDeclarations is what the documents this folder holds for a package
@@ -338,6 +459,15 @@ func (v *vet) check(ctx context.Context, d storage.Digest, i Integrity) error {
 	}
 	v.known[d] = known.Join(i)
 	return nil
+}
+
+// sriDeclared reports whether a declaration names a digest larder computes
+// in SRI notation. Any other (a notation of the ecosystem's own, such as
+// Go's h1:, or a malformed one) is the registry's Verify hook's to check,
+// and it refuses what it cannot read.
+func sriDeclared(i Integrity) bool {
+	ds, err := i.parse()
+	return err == nil && len(ds) > 0
 }
 
 // checkable reports whether a declaration names a digest larder can

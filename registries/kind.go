@@ -1,6 +1,7 @@
 package registries
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -53,6 +54,13 @@ type Kind struct {
 	// have min_release_age (a configuration error) nor /@{date}/ views
 	// (404), rather than silently serve what the policy would hold back.
 	DatesReleases bool
+
+	// Proofs names the documents an export by lockfile carries beside the
+	// held files it keeps (paths, under their registries' mounts), when
+	// what verifies those files offline is not keyed by their package's
+	// name: Go's checksum-database records and the tiles that prove them.
+	// notes are files it found no proof of. Nil: the kind needs none.
+	Proofs func(ctx context.Context, s *storage.Store, paths []string) (docs []storage.DocumentKey, notes []error, err error)
 }
 
 // KindKeys are a [[registry]] table's keys that belong to its kind, as TOML

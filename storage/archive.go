@@ -122,7 +122,14 @@ type ExportFilter struct {
 	// names, and with them only their packages' rows and the documents keyed
 	// by those packages' names. nil keeps every artifact.
 	Paths map[string]bool
+	// Documents, with Paths, keeps these documents too (every variant):
+	// those that verify the kept artifacts without being keyed by their
+	// package's name, such as Go's checksum-database records and tiles.
+	Documents map[DocumentKey]bool
 }
+
+// DocumentKey names a registry's document, in all its variants.
+type DocumentKey struct{ Registry, Key string }
 
 // ExportOptions say how to export. The zero value exports everything with
 // no progress reports.
@@ -328,7 +335,7 @@ func (s *Store) manifest(ctx context.Context, f ExportFilter) (Manifest, error) 
 			rows.Close()
 			return Manifest{}, err
 		}
-		if !named[pkgKey{d.Registry, d.Key}] && (f.Paths != nil || fetched < since) {
+		if !named[pkgKey{d.Registry, d.Key}] && !f.Documents[DocumentKey{d.Registry, d.Key}] && (f.Paths != nil || fetched < since) {
 			continue
 		}
 		d.FetchedAt = utcMillis(fetched)

@@ -322,6 +322,14 @@ func TestExportSelects(t *testing.T) {
 			wantPackages:  []string{"npm/lodash"},
 		},
 		{
+			name: "paths with documents keep those documents too, whoever's they are",
+			filter: ExportFilter{Paths: map[string]bool{"lodash/-/lodash-4.17.21.tgz": true},
+				Documents: map[DocumentKey]bool{{Registry: "pypi", Key: "requests"}: true, {Registry: "npm", Key: "requests"}: true}},
+			wantDocuments: []string{"npm/lodash/abbreviated", "npm/lodash/full", "pypi/requests/json"},
+			wantArtifacts: []string{"npm/lodash/-/lodash-4.17.21.tgz"},
+			wantPackages:  []string{"npm/lodash", "pypi/requests"},
+		},
+		{
 			name:   "a registry that holds nothing gives an empty archive",
 			filter: ExportFilter{Registry: "cargo"},
 		},

@@ -36,6 +36,26 @@ func (d *DB) Document(ctx context.Context, registry, key, variant string) (Docum
 	return doc, nil
 }
 
+// DocumentKeys lists the keys of a registry's documents that begin with
+// prefix, each once, in order.
+func (d *DB) DocumentKeys(ctx context.Context, registry, prefix string) ([]string, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT DISTINCT doc_key FROM documents
+		WHERE registry = ? AND substr(doc_key, 1, ?) = ? ORDER BY doc_key`, registry, len(prefix), prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
 // PutDocument stores a document (its body must already be in the blob store)
 // and records its package in the catalog.
 func (d *DB) PutDocument(ctx context.Context, doc Document, pkg string) error {

@@ -3,6 +3,7 @@ package storage
 import (
 	"database/sql"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -166,5 +167,27 @@ func TestTouchDocument(t *testing.T) {
 			want.FetchedAt, want.ETag, want.LastModified = at(300), tt.want.ETag, tt.want.LastModified
 			wantDocument(t, d, want)
 		})
+	}
+}
+
+func TestDocumentKeysListsARegistrysKeysByPrefixEachOnce(t *testing.T) {
+	d := newTestDB(t)
+	for _, doc := range []struct{ registry, key, variant string }{
+		{"go", "sumdb/sum.golang.org/latest", "sumdb"},
+		{"go", "sumdb/sum.golang.org/tile/8/0/000", "sumdb"},
+		{"go", "sumdb/sum.golang.org/tile/8/0/000", "other"},
+		{"go", "sumdb%/x", "sumdb"}, // a LIKE pattern would match it
+		{"go", "example.com/m", "list"},
+		{"go-internal", "sumdb/sum.golang.org/latest", "sumdb"},
+	} {
+		row := lodash
+		row.Registry, row.Key, row.Variant = doc.registry, doc.key, doc.variant
+		if err := d.PutDocument(t.Context(), row, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := d.DocumentKeys(t.Context(), "go", "sumdb/")
+	if want := []string{"sumdb/sum.golang.org/latest", "sumdb/sum.golang.org/tile/8/0/000"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("DocumentKeys = %q, %v; want %q", got, err, want)
 	}
 }

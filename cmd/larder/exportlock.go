@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -17,20 +19,22 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
-// lockfilePaths turns lockfiles into the artifact paths an export keeps: the
-// file a pin names, or the held files of a pinned release that its kind
-// says are the pin's (registries.Release.Held).
-func lockfilePaths(ctx context.Context, store *storage.Store, files []string, c console) (map[string]bool, error) {
-	paths := map[string]bool{}
+// lockfileFilter selects what an export by lockfiles keeps: the file a pin
+// names, or the held files of a pinned release that its kind says are the
+// pin's (registries.Release.Held), and the documents its kind says prove
+// them (registries.Kind.Proofs).
+func lockfileFilter(ctx context.Context, store *storage.Store, files []string, c console, f *storage.ExportFilter) error {
+	f.Paths = map[string]bool{}
 	for _, file := range files {
 		lf, err := findLockfile(file)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		pins, errs, err := lf.read()
 		if err != nil {
-			return nil, err
+			return err
 		}
+		paths := map[string]bool{}
 		for _, p := range pins {
 			if p.Release == nil {
 				paths[p.File.Path] = true
@@ -40,11 +44,25 @@ func lockfilePaths(ctx context.Context, store *storage.Store, files []string, c 
 				errs = append(errs, err)
 			}
 		}
+		if lf.kind.Proofs != nil {
+			docs, notes, err := lf.kind.Proofs(ctx, store, slices.Sorted(maps.Keys(paths)))
+			if err != nil {
+				return err
+			}
+			if f.Documents == nil {
+				f.Documents = map[storage.DocumentKey]bool{}
+			}
+			for _, d := range docs {
+				f.Documents[d] = true
+			}
+			errs = append(errs, notes...)
+		}
+		maps.Copy(f.Paths, paths)
 		for _, e := range errs {
 			fmt.Fprintf(c.err, "note: %s: %v\n", file, e)
 		}
 	}
-	return paths, nil
+	return nil
 }
 
 // addReleasePaths keeps the held files of a pinned release, in every

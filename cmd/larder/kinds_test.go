@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
 )
 
 func TestTheTableOfKindsIsWhole(t *testing.T) {
@@ -156,7 +157,7 @@ func TestALockfileOfNoKnownFormatIsAnErrorNamingItAndTheFormats(t *testing.T) {
 			if len(items) != 0 || len(failed) != 1 || !strings.Contains(failed[0].err.Error(), path) {
 				t.Errorf("warm: %d items, failures %+v", len(items), failed)
 			}
-			if _, err := lockfilePaths(t.Context(), nil, []string{path}, console{}); err == nil || !strings.Contains(err.Error(), path) {
+			if err := lockfileFilter(t.Context(), nil, []string{path}, console{}, &storage.ExportFilter{}); err == nil || !strings.Contains(err.Error(), path) {
 				t.Errorf("export --lockfile: %v", err)
 			}
 		})

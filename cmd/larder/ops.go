@@ -187,7 +187,7 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 	}
 	defer store.Close()
 	if len(lockfiles) > 0 {
-		if filter.Paths, err = lockfilePaths(ctx, store, lockfiles, c); err != nil {
+		if err := lockfileFilter(ctx, store, lockfiles, c, &filter); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
 	}

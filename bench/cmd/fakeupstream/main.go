@@ -9,7 +9,9 @@
 //   - a package with a ~1 MB tarball ("bench-large-tgz") and one with a ~10 KB
 //     tarball ("bench-small-tgz"), each at version 1.0.0;
 //
-// and the PyPI one
+// a gomodtest.Server (a Go module proxy with its checksum database) that
+// publishes a module with a ~1 MB zip ("example.com/bench" v1.0.0), and the
+// PyPI one
 //
 //   - a project with many files (default "bench-many": 400 versions of 5
 //     files each, an sdist and 4 platform wheels, 2,000 in all) with
@@ -22,15 +24,18 @@
 // with one crate ("bench-crate" 1.0.0) whose .crate holds 200 KiB of
 // random bytes, about the size of a popular crate's; on a
 // rubygemstest.Server, a gem of ~1 MB ("bench-gem" 1.0.0, random bytes:
-// larder checks only their sha256, which its info file declares); and a
-// maventest.Server, a Maven repository with a ~1 MB jar
-// (com.example:bench-jar:1.0, its POM and checksum files), and with
-// -maven-dir a folder of real ones (bench/maven.sh).
+// larder checks only their sha256, which its info file declares); a
+// gomodtest.Server (a Go module proxy with its checksum database) with a
+// module whose zip holds 1 MiB of random bytes; and a maventest.Server, a
+// Maven repository with a ~1 MB jar (com.example:bench-jar:1.0, its POM
+// and checksum files), and with -maven-dir a folder of real ones
+// (bench/maven.sh).
 //
-// It prints six lines: the npm server's base URL, the PyPI index URL
+// It prints eight lines: the npm server's base URL, the PyPI index URL
 // (".../simple/"), the PyPI files host URL, the sparse registry's URL,
-// the RubyGems server's base URL and, last, the Maven repository's URL;
-// then serves until it is sent
+// the RubyGems server's base URL, the Go module proxy's URL, its checksum
+// database's verifier key and, last, the Maven repository's URL; then
+// serves until it is sent
 // SIGINT or SIGTERM. Everything is generated from a fixed seed, so every run
 // serves the same bytes.
 package main
@@ -53,6 +58,7 @@ import (
 	"time"
 
 	"github.com/larder-mirror/larder/cargo/cargotest"
+	"github.com/larder-mirror/larder/gomod/gomodtest"
 	"github.com/larder-mirror/larder/maven/maventest"
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
@@ -78,6 +84,8 @@ func main() {
 	jarName := flag.String("maven-jar", "bench-jar", "artifact id of the Maven jar (group com.example, version 1.0)")
 	jarSize := flag.Int("maven-jar-bytes", 1<<20, "bytes of incompressible content in the Maven jar")
 	mavenDir := flag.String("maven-dir", "", "a folder in the Maven repository layout the Maven repository serves too (Debian's /usr/share/maven-repo)")
+	goModule := flag.String("go-module", "example.com/bench", "path of the Go module with the large zip (version v1.0.0)")
+	goSize := flag.Int("go-bytes", 1<<20, "bytes of incompressible content in the Go module's zip")
 	flag.Parse()
 
 	start := time.Now()
@@ -137,14 +145,23 @@ func main() {
 	mvn.Publish("com.example", *jarName, "1.0", map[string][]byte{
 		".jar": jar, ".pom": maventest.POM("com.example", *jarName, "1.0", ""),
 	})
+	gp := gomodtest.New()
+	defer gp.Close()
+	data := make([]byte, *goSize)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	gp.Publish(*goModule, "v1.0.0", map[string]string{"bench.go": "package bench\n", "data.bin": string(data)})
 
 	fmt.Println(s.URL)
 	fmt.Println(py.IndexURL)
 	fmt.Println(py.FilesURL)
 	fmt.Println(crates.URL)
 	fmt.Println(gems.URL)
+	fmt.Println(gp.URL)
+	fmt.Println(gomodtest.VerifierKey)
 	fmt.Println(mvn.URL)
-	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), cargo %s, RubyGems %s, Maven %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, crates.URL, gems.URL, mvn.URL, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "fakeupstream: npm %s, PyPI %s (files %s), cargo %s, RubyGems %s, Go %s, Maven %s ready in %s\n", s.URL, py.IndexURL, py.FilesURL, crates.URL, gems.URL, gp.URL, mvn.URL, time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

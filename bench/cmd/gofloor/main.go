@@ -49,6 +49,7 @@ var types = map[string]string{
 	".v1json": "application/vnd.pypi.simple.v1+json",
 	".jar":    "application/java-archive",
 	".sha1":   "text/plain",
+	".zip":    "application/zip",
 }
 
 // Header values shared by every response that needs them; net/http only

@@ -1,0 +1,85 @@
+package npm
+
+import (
+	"context"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/larder-mirror/larder/storage"
+)
+
+// Packages built for one platform (esbuild's, swc's, typescript's native
+// builds) are optionalDependencies of a front package, one per platform,
+// each declaring its os and cpu. npm and pnpm install the one that fits and
+// never ask for the others; yarn classic resolves every one of them before
+// it skips those that do not fit, and fails when a packument is missing.
+// So once a version's tarball is kept, larder keeps the packuments of that
+// version's optional dependencies too: a few small documents, never their
+// tarballs, which no install here needs (see platformBound for how the
+// offline view shows them).
+
+// maxOptionalFetches bounds the packuments fetched at once for optional
+// dependencies, behind clients' backs: an `npm ci` of a thousand packages
+// must not add a thousand requests to the upstream at one moment.
+const maxOptionalFetches = 4
+
+// optionalFetchTimeout bounds one such fetch.
+const optionalFetchTimeout = time.Minute
+
+// keepOptionalPackuments fetches the packuments of the optional
+// dependencies of the version whose tarball a is, those not stored already.
+func (g *Registry) keepOptionalPackuments(a storage.Artifact) {
+	if a.Package == "" || a.Version == "" || !g.up.Reachable() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), optionalFetchTimeout)
+	defer cancel()
+	for _, name := range g.optionalDependencies(ctx, a.Package, a.Version) {
+		if g.holdsPackument(ctx, name) || ValidateName(name) != nil {
+			continue
+		}
+		select {
+		case g.optionalSlots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		if _, err := g.loadPackument(ctx, name, variantAbbreviated); err != nil {
+			g.up.Env().Log.Info("an optional dependency's packument could not be kept", "registry", g.name,
+				"package", name, "of", a.Package+"@"+a.Version, "err", err)
+		}
+		<-g.optionalSlots
+	}
+}
+
+// optionalDependencies are the names of the optional dependencies of
+// name@version, as its stored packument lists them.
+func (g *Registry) optionalDependencies(ctx context.Context, name, version string) []string {
+	var body []byte
+	for _, variant := range []string{variantAbbreviated, variantFull} {
+		doc, err := g.up.Cached(ctx, name, variant)
+		if err != nil {
+			continue
+		}
+		if body, err = g.up.Body(ctx, doc); err == nil {
+			break
+		}
+	}
+	var names []string
+	gjson.GetBytes(body, "versions."+gjsonKey(version)+".optionalDependencies").ForEach(func(k, _ gjson.Result) bool {
+		names = append(names, k.String())
+		return true
+	})
+	return names
+}
+
+// holdsPackument reports whether a packument of name is stored, in either
+// form (offline, either serves both).
+func (g *Registry) holdsPackument(ctx context.Context, name string) bool {
+	for _, variant := range []string{variantAbbreviated, variantFull} {
+		if _, err := g.up.Cached(ctx, name, variant); err == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -128,9 +128,9 @@ type ExportFilter struct {
 // no progress reports.
 type ExportOptions struct {
 	Filter ExportFilter
-	// Progress, when not nil, is called as blob bytes are written, with the
-	// bytes written so far and the total. It is called often; throttle there.
-	Progress func(done, total int64)
+	// Progress, when not nil, is called as blob bytes are written: blobs
+	// written of all, bytes written of the total.
+	Progress func(Progress)
 	// Now is the archive's creation time; zero is time.Now().
 	Now time.Time
 	// Key, when set, signs the archive (HMAC-SHA256 of the manifest), so
@@ -186,14 +186,14 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		}
 	}
 	var done int64
-	for _, b := range m.Blobs {
+	for i, b := range m.Blobs {
 		if err := ctx.Err(); err != nil {
 			return ExportSummary{}, err
 		}
 		if err := s.exportBlob(ctx, tw, b, m.Created, func(n int64) {
 			done += n
 			if opts.Progress != nil {
-				opts.Progress(done, sum.Bytes)
+				opts.Progress(Progress{Items: i, TotalItems: len(m.Blobs), Bytes: done, TotalBytes: sum.Bytes})
 			}
 		}); err != nil {
 			return ExportSummary{}, fmt.Errorf("export: %w", err)
@@ -432,9 +432,9 @@ type ImportOptions struct {
 	// every row the manifest verifies is imported; larder import always
 	// passes one.
 	Vet func(ctx context.Context, s *Store, m *Manifest) ([]ImportNote, error)
-	// Progress, when not nil, is called as blob bytes are verified, with the
-	// bytes so far and the total the manifest lists.
-	Progress func(done, total int64)
+	// Progress, when not nil, is called as blob bytes are verified: blobs
+	// verified of those the manifest lists, and bytes of their total.
+	Progress func(Progress)
 }
 
 // ImportSummary says what an import changed.
@@ -598,7 +598,7 @@ func (s *Store) importArchive(ctx context.Context, r io.Reader, opts ImportOptio
 			isNew, err := s.stageBlob(ctx, tr, d, size, func(n int64) {
 				sum.Bytes += n
 				if opts.Progress != nil {
-					opts.Progress(sum.Bytes, total)
+					opts.Progress(Progress{Items: sum.Blobs, TotalItems: len(m.Blobs), Bytes: sum.Bytes, TotalBytes: total})
 				}
 			})
 			if isNew {

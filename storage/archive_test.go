@@ -248,7 +248,7 @@ func TestExportThenImportIntoAFreshFolderGivesTheSameRowsAndBlobs(t *testing.T) 
 	src := seed(t)
 	var progress []int64
 	var buf bytes.Buffer
-	sum, err := src.Export(t.Context(), &buf, ExportOptions{Progress: func(done, total int64) { progress = append(progress, done, total) }})
+	sum, err := src.Export(t.Context(), &buf, ExportOptions{Progress: func(p Progress) { progress = append(progress, p.Bytes, p.TotalBytes) }})
 	if err != nil {
 		t.Fatalf("Export: %v", err)
 	}

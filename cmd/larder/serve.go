@@ -88,6 +88,10 @@ func serve(args []string) error {
 		return err
 	}
 	defer app.close()
+	// gc, verify and export reach the folder through this process while
+	// it holds it.
+	stopControl := app.listenControl(log)
+	defer stopControl()
 	engines := app.serving(acl)
 	srv := &http.Server{
 		Handler:           engines.std(),

@@ -14,6 +14,7 @@ type Metrics struct {
 	UpstreamState    *prometheus.GaugeVec     // registry, state: 1 for the current one
 	UpstreamSince    *prometheus.GaugeVec     // registry: when the current state began
 	PinConflicts     *prometheus.CounterVec   // registry
+	UpstreamBytes    *prometheus.CounterVec   // registry
 }
 
 // NewMetrics registers the series with reg.
@@ -52,8 +53,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "larder_pin_conflicts_total",
 			Help: "Times an upstream declared other bytes for an artifact larder had already pinned; the pinned bytes were kept.",
 		}, []string{"registry"}),
+		UpstreamBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "larder_upstream_received_bytes_total",
+			Help: "Body bytes read from upstreams (documents, artifacts and what is relayed), by registry, as received after any decompression by the HTTP client.",
+		}, []string{"registry"}),
 	}
-	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts)
+	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts, m.UpstreamBytes)
 	return m
 }
 

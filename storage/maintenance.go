@@ -185,16 +185,14 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			rep.Missing++
 		} else {
 			rep.Corrupt++
-			if q, ok := s.Blobs.(Quarantiner); ok {
-				where, err := q.Quarantine(ctx, d)
-				switch {
-				case err == nil:
-					p.Quarantined = where
-					s.removed(Removal{Digest: d})
-				case errors.Is(err, ErrNotFound):
-				default:
-					p.Detail += fmt.Sprintf("; moving it to quarantine failed: %v", err)
-				}
+			where, err := s.Quarantine(ctx, d)
+			switch {
+			case err == nil:
+				p.Quarantined = where
+				s.removed(Removal{Digest: d})
+			case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoQuarantine):
+			default:
+				p.Detail += fmt.Sprintf("; moving it to quarantine failed: %v", err)
 			}
 		}
 		for _, r := range refs[d] {
@@ -447,6 +445,7 @@ func (s *Store) evict(ctx context.Context, maxSize int64, progress func(Progress
 			if !changed {
 				continue
 			}
+			s.counts.evicted.Add(1)
 			s.removed(Removal{Ref: BlobRef{Registry: e.Registry, Path: e.Path, Size: e.Size}, Digest: e.Digest})
 			used := docBodies[e.Digest]
 			if !used {

@@ -29,6 +29,7 @@ type Store struct {
 	lock  *os.File
 
 	removals removals // observers of OnRemoved
+	counts   counters
 }
 
 // Open opens the data folder dir, creating it on first use. One process at

@@ -17,14 +17,18 @@ import (
 // So once a version's tarball is kept, larder keeps the packuments of that
 // version's optional dependencies too: a few small documents, never their
 // tarballs, which no install here needs (see platformBound for how the
-// offline view shows them).
+// offline view shows them). Only the version's own packument is read, and
+// only while the upstream is reachable.
 
-// maxOptionalFetches bounds the packuments fetched at once for optional
-// dependencies, behind clients' backs: an `npm ci` of a thousand packages
-// must not add a thousand requests to the upstream at one moment.
-const maxOptionalFetches = 4
+// maxOptionalLookups bounds the tarballs whose optional dependencies are
+// looked up at once, behind clients' backs: each reads its packument and
+// may fetch a few more, and an `npm ci` of a thousand packages must neither
+// hold a thousand packuments in memory nor add a thousand requests to the
+// upstream at one moment. The others wait their turn.
+const maxOptionalLookups = 4
 
-// optionalFetchTimeout bounds one such fetch.
+// optionalFetchTimeout bounds the look-up of one tarball's optional
+// dependencies, once its turn has come.
 const optionalFetchTimeout = time.Minute
 
 // keepOptionalPackuments fetches the packuments of the optional
@@ -33,22 +37,18 @@ func (g *Registry) keepOptionalPackuments(a storage.Artifact) {
 	if a.Package == "" || a.Version == "" || !g.up.Reachable() {
 		return
 	}
+	g.optionalSlots <- struct{}{}
+	defer func() { <-g.optionalSlots }()
 	ctx, cancel := context.WithTimeout(context.Background(), optionalFetchTimeout)
 	defer cancel()
 	for _, name := range g.optionalDependencies(ctx, a.Package, a.Version) {
 		if g.holdsPackument(ctx, name) || ValidateName(name) != nil {
 			continue
 		}
-		select {
-		case g.optionalSlots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
 		if _, err := g.loadPackument(ctx, name, variantAbbreviated); err != nil {
 			g.up.Env().Log.Info("an optional dependency's packument could not be kept", "registry", g.name,
 				"package", name, "of", a.Package+"@"+a.Version, "err", err)
 		}
-		<-g.optionalSlots
 	}
 }
 

@@ -30,7 +30,7 @@ func New(up *registries.Upstream, publicURL string) *Registry {
 		name:          o.Name,
 		publicURL:     strings.TrimSuffix(publicURL, "/"),
 		tarballs:      tarballResolver{upstream: o.Upstream, hosts: o.AlsoFrom},
-		optionalSlots: make(chan struct{}, maxOptionalFetches),
+		optionalSlots: make(chan struct{}, maxOptionalLookups),
 	}
 	up.OnKept(g.keepOptionalPackuments)
 	return g

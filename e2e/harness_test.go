@@ -383,13 +383,13 @@ func (l *larder) logged(s string) bool {
 	return false
 }
 
-// holdsDocument reports whether larder stores a document of key, in any
-// variant.
-func (l *larder) holdsDocument(registry, key string) bool {
-	l.t.Helper()
+// holdsDocument reports whether db (larder's database) stores a document
+// of key, in any variant.
+func holdsDocument(t testing.TB, db *sql.DB, registry, key string) bool {
+	t.Helper()
 	var n int
-	if err := l.db().QueryRow(`SELECT COUNT(*) FROM documents WHERE registry = ? AND doc_key = ?`, registry, key).Scan(&n); err != nil {
-		l.t.Fatal(err)
+	if err := db.QueryRow(`SELECT COUNT(*) FROM documents WHERE registry = ? AND doc_key = ?`, registry, key).Scan(&n); err != nil {
+		t.Fatal(err)
 	}
 	return n > 0
 }

@@ -80,9 +80,10 @@ func TestWhatNpmCachedOnlineInstallsOfflineWithNpmPnpmAndYarn(t *testing.T) {
 	}
 	// The packuments of the other platforms' packages come in the
 	// background, beside the front package's tarball.
+	db := l.db()
 	waitFor(t, "the packuments of the other platforms' packages", func() bool {
 		for _, name := range elsewhere {
-			if !l.holdsDocument("npm", name) {
+			if !holdsDocument(t, db, "npm", name) {
 				return false
 			}
 		}

@@ -195,6 +195,9 @@ func (a *app) listenControl(log *slog.Logger) (stop func()) {
 	go srv.Serve(ln)
 	return func() {
 		srv.Close() // cancels the requests of maintenance tasks under way
+		// and waits for a task to stop before the store closes under it.
+		c.busy.Lock()
+		c.busy.Unlock()
 		os.Remove(path)
 	}
 }

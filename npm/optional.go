@@ -1,6 +1,7 @@
 package npm
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -37,6 +38,9 @@ func (g *Registry) keepOptionalPackuments(a storage.Artifact) {
 	if a.Package == "" || a.Version == "" || !g.up.Reachable() {
 		return
 	}
+	if with, known := g.withOptional.Load(a.Package); known && !with.(bool) {
+		return // most packages: their packument need not be read
+	}
 	g.optionalSlots <- struct{}{}
 	defer func() { <-g.optionalSlots }()
 	ctx, cancel := context.WithTimeout(context.Background(), optionalFetchTimeout)
@@ -50,6 +54,13 @@ func (g *Registry) keepOptionalPackuments(a storage.Artifact) {
 				"package", name, "of", a.Package+"@"+a.Version, "err", err)
 		}
 	}
+}
+
+// noteOptional remembers whether a packument just fetched names any
+// optional dependency, so that a tarball of a package that has none is kept
+// without reading its packument again.
+func (g *Registry) noteOptional(name string, body []byte) {
+	g.withOptional.Store(name, bytes.Contains(body, []byte(`"optionalDependencies"`)))
 }
 
 // optionalDependencies are the names of the optional dependencies of

@@ -2,6 +2,7 @@ package npm
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/larder-mirror/larder/registries"
 )
@@ -14,6 +15,7 @@ type Registry struct {
 	tarballs  tarballResolver
 
 	optionalSlots chan struct{} // see keepOptionalPackuments
+	withOptional  sync.Map      // package name: whether its packument names optional dependencies (noteOptional)
 }
 
 // DefaultTarballHosts are the hosts whose tarball URLs larder fetches from

@@ -264,6 +264,48 @@ func (p progressWriter) Write(b []byte) (int, error) {
 
 // manifest reads the rows a filter selects, in one read transaction so that
 // they agree with each other, and lists the blobs they point at.
+// namePackagesOfPaths calls name with the package of each artifact row,
+// held or not, whose path is in f.Paths (in f.Registry, or any registry).
+func namePackagesOfPaths(ctx context.Context, tx *sql.Tx, f ExportFilter, name func(registry, pkg string)) error {
+	regs := []string{f.Registry}
+	if f.Registry == "" {
+		regs = nil
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT registry FROM packages`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				rows.Close()
+				return err
+			}
+			regs = append(regs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	stmt, err := tx.PrepareContext(ctx, `SELECT package FROM artifacts WHERE registry = ? AND path = ?`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for path := range f.Paths {
+		for _, reg := range regs {
+			var pkg string
+			switch err := stmt.QueryRowContext(ctx, reg, path).Scan(&pkg); {
+			case err == nil:
+				name(reg, pkg)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (s *Store) manifest(ctx context.Context, f ExportFilter) (Manifest, error) {
 	m := Manifest{Format: ArchiveFormat, Registry: f.Registry, Documents: []ArchivedDocument{}, Artifacts: []ArchivedArtifact{}, Packages: []ArchivedPackage{}, Blobs: []ArchivedBlob{}}
 	if !f.Since.IsZero() {
@@ -307,6 +349,15 @@ func (s *Store) manifest(ctx context.Context, f ExportFilter) (Manifest, error) 
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return Manifest{}, err
+	}
+	if f.Paths != nil {
+		// A file the paths name that is not held (a package built for
+		// another platform, which the lockfile lists and no install here
+		// fetched) still has its package's documents carried: a client
+		// across the gap resolves it before it skips it.
+		if err := namePackagesOfPaths(ctx, tx, f, func(registry, pkg string) { named[pkgKey{registry, pkg}] = true }); err != nil {
+			return Manifest{}, err
+		}
 	}
 
 	// A kept artifact's documents go with it however old they are: an

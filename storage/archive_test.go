@@ -322,6 +322,12 @@ func TestExportSelects(t *testing.T) {
 			wantPackages:  []string{"npm/lodash"},
 		},
 		{
+			name:          "a listed file not held still carries its package's documents, for clients that resolve it to skip it",
+			filter:        ExportFilter{Paths: map[string]bool{"lodash/-/lodash-4.17.19.tgz": true, "never/-/never-1.0.0.tgz": true}},
+			wantDocuments: []string{"npm/lodash/abbreviated", "npm/lodash/full"},
+			wantPackages:  []string{"npm/lodash"},
+		},
+		{
 			name:   "a registry that holds nothing gives an empty archive",
 			filter: ExportFilter{Registry: "cargo"},
 		},

@@ -382,3 +382,24 @@ func (l *larder) logged(s string) bool {
 	}
 	return false
 }
+
+// holdsDocument reports whether db (larder's database) stores a document
+// of key, in any variant.
+func holdsDocument(t testing.TB, db *sql.DB, registry, key string) bool {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM documents WHERE registry = ? AND doc_key = ?`, registry, key).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// waitFor polls done for up to 10 seconds.
+func waitFor(t testing.TB, what string, done func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !done(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %s", what)
+		}
+	}
+}

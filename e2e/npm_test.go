@@ -551,10 +551,19 @@ func TestMetricsAndProbesAnswer(t *testing.T) {
 		"larder_served_bytes_total",
 		"larder_blob_store_bytes",
 		"larder_upstream_response_seconds_bucket",
+		`larder_artifacts{registry="npm"} 1`,
+		"larder_evictions_total 0",
+		"larder_quarantines_total 0",
+		"larder_cache_limit_bytes 0",
+		"larder_disk_free_bytes ",
+		`larder_upstream_received_bytes_total{registry="npm"} `,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	if strings.Contains(string(body), `larder_upstream_received_bytes_total{registry="npm"} 0`+"\n") {
+		t.Error("larder_upstream_received_bytes_total counted nothing of a packument and a tarball")
 	}
 }
 

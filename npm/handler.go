@@ -279,6 +279,7 @@ func (g *Registry) docRequest(name, variant string) registries.DocRequest {
 			if err := checkDocument(body, ct); err != nil {
 				return registries.Prepared{}, err
 			}
+			g.noteOptional(name, body)
 			if variant == variantAbbreviated {
 				body = abbreviate(body)
 			}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/larder-mirror/larder/registries"
 )
 
@@ -12,6 +14,16 @@ import (
 // packument is a view of what is cached: only versions whose tarball larder
 // holds, and dist-tags that point at them. A client resolving "^1.2.0" or
 // "latest" then picks a version it can actually install.
+//
+// One exception: a version built for particular platforms (it declares os
+// or cpu) stays listed, held or not. Such packages are optional
+// dependencies pinned exactly by a front package, one per platform; a
+// client on another platform needs only their metadata, to skip them, and
+// yarn classic fails the whole install when it cannot resolve one (see
+// optional.go). Listing one whose tarball is missing costs a client of that
+// platform nothing it would not have lost anyway: npm and pnpm skip an
+// optional dependency they cannot fetch, as they skip one they cannot
+// resolve. Tags still point only at held versions.
 
 // heldVersions returns the versions of a package whose tarballs are held,
 // and a key that changes whenever that set does.
@@ -52,7 +64,7 @@ func cachedView(body []byte, held map[string]bool) ([]byte, error) {
 	}
 	kept := map[string]json.RawMessage{}
 	for v, raw := range versions {
-		if held[v] {
+		if held[v] || platformBound(raw) {
 			kept[v] = raw
 		}
 	}
@@ -69,7 +81,10 @@ func cachedView(body []byte, held map[string]bool) ([]byte, error) {
 	if _, ok := newTags["latest"]; !ok {
 		upstreamLatest := tags["latest"]
 		best := ""
-		for v := range kept {
+		for v := range held {
+			if _, ok := kept[v]; !ok {
+				continue
+			}
 			if _, ok := parseSemver(v); !ok || (isPrerelease(v) && !isPrerelease(upstreamLatest)) {
 				continue
 			}
@@ -107,6 +122,28 @@ func cachedView(body []byte, held map[string]bool) ([]byte, error) {
 	return json.Marshal(doc)
 }
 
+// platformBound reports whether a version document declares the operating
+// systems or processors it is built for.
+func platformBound(version []byte) bool {
+	for _, key := range []string{"os", "cpu"} {
+		if list := gjson.GetBytes(version, key); list.IsArray() && len(list.Array()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// anyPlatformBound reports whether a packument lists a version built for
+// particular platforms.
+func anyPlatformBound(body []byte) bool {
+	found := false
+	gjson.GetBytes(body, "versions").ForEach(func(_, v gjson.Result) bool {
+		found = platformBound([]byte(v.Raw))
+		return !found
+	})
+	return found
+}
+
 func isPrerelease(v string) bool {
 	sv, ok := parseSemver(v)
 	return ok && len(sv.pre) > 0
@@ -125,7 +162,13 @@ func (g *Registry) offlineView(ctx context.Context, name, variant string, p pack
 			// nothing held: the stale document is still the best answer.
 			return g.render(ctx, name, variant, p, base, allowed, ageKey)
 		}
-		return nil, g.up.NotCached("any tarball of " + name)
+		body, err := p.load()
+		if err != nil {
+			return nil, err
+		}
+		if !anyPlatformBound(body) {
+			return nil, g.up.NotCached("any tarball of " + name)
+		}
 	}
 	held = intersect(held, allowed)
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey, ageKey}, "\x00")

@@ -50,3 +50,32 @@ func TestCachedViewListsOnlyHeldVersionsAndRepointsLatest(t *testing.T) {
 		})
 	}
 }
+
+func TestCachedViewKeepsVersionsBuiltForAPlatformButPointsNoTagAtThem(t *testing.T) {
+	doc := `{"name":"@x/x-sunos-x64","dist-tags":{"latest":"1.1.0"},
+	"versions":{"1.0.0":{"version":"1.0.0","os":["sunos"],"cpu":["x64"]},"1.1.0":{"version":"1.1.0","os":["sunos"]},
+	"0.9.0":{"version":"0.9.0","os":[]}}}`
+	if !anyPlatformBound([]byte(doc)) {
+		t.Fatal("anyPlatformBound missed os and cpu")
+	}
+	out, err := cachedView([]byte(doc), map[string]bool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Tags     map[string]string          `json:"dist-tags"`
+		Versions map[string]json.RawMessage `json:"versions"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Versions) != 2 || got.Versions["1.0.0"] == nil || got.Versions["1.1.0"] == nil {
+		t.Errorf("versions %v, want the two that declare a platform (an empty os list declares none)", got.Versions)
+	}
+	if len(got.Tags) != 0 {
+		t.Errorf("dist-tags %v point at versions not held", got.Tags)
+	}
+	if anyPlatformBound([]byte(`{"versions":{"1.0.0":{"os":[]},"2.0.0":{}}}`)) {
+		t.Error("a packument with no platform-bound version counted as one")
+	}
+}

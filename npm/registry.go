@@ -2,6 +2,7 @@ package npm
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/larder-mirror/larder/registries"
 )
@@ -12,6 +13,9 @@ type Registry struct {
 	name      string
 	publicURL string // "" means: from each request's Host
 	tarballs  tarballResolver
+
+	optionalSlots chan struct{} // see keepOptionalPackuments
+	withOptional  sync.Map      // package name: whether its packument names optional dependencies (noteOptional)
 }
 
 // DefaultTarballHosts are the hosts whose tarball URLs larder fetches from
@@ -23,12 +27,15 @@ var DefaultTarballHosts = []string{"registry.npmjs.org"}
 // it instead of the request's Host.
 func New(up *registries.Upstream, publicURL string) *Registry {
 	o := up.Options()
-	return &Registry{
-		up:        up,
-		name:      o.Name,
-		publicURL: strings.TrimSuffix(publicURL, "/"),
-		tarballs:  tarballResolver{upstream: o.Upstream, hosts: o.AlsoFrom},
+	g := &Registry{
+		up:            up,
+		name:          o.Name,
+		publicURL:     strings.TrimSuffix(publicURL, "/"),
+		tarballs:      tarballResolver{upstream: o.Upstream, hosts: o.AlsoFrom},
+		optionalSlots: make(chan struct{}, maxOptionalLookups),
 	}
+	up.OnKept(g.keepOptionalPackuments)
+	return g
 }
 
 func (g *Registry) Kind() string { return "npm" }

@@ -194,12 +194,11 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 // so that the artifact is fetched again rather than served wrong.
 func (u *Upstream) setAside(ctx context.Context, a storage.Artifact, why string) {
 	u.small.drop(a.SHA256)
-	q, ok := u.env.Store.Blobs.(storage.Quarantiner)
-	if !ok {
+	where, err := u.env.Store.Quarantine(ctx, a.SHA256)
+	if errors.Is(err, storage.ErrNoQuarantine) {
 		u.log.Error("held blob is not what its row says; it cannot be set aside here", "path", a.Path, "sha256", a.SHA256, "why", why)
 		return
 	}
-	where, err := q.Quarantine(ctx, a.SHA256)
 	u.log.Error("held blob is not what its row says; set aside, to be fetched again", "path", a.Path, "sha256", a.SHA256, "why", why, "to", where, "err", err)
 }
 

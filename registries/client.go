@@ -10,6 +10,8 @@ import (
 	"net/http/httptrace"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // userAgent is the only identifying header larder sends upstream; nothing a
@@ -64,9 +66,10 @@ func withRedirectPolicy(ctx context.Context, allow func(*http.Request) error) co
 // idleBody cuts a response body that delivers no byte for a while: a
 // trickling or stalled upstream must not hold a download (or a client) forever.
 type idleBody struct {
-	body    io.ReadCloser
-	timeout time.Duration
-	cancel  context.CancelFunc
+	body     io.ReadCloser
+	timeout  time.Duration
+	cancel   context.CancelFunc
+	received prometheus.Counter // bytes read; nil: not counted
 
 	mu    sync.Mutex
 	timer *time.Timer
@@ -86,6 +89,9 @@ func newIdleBody(body io.ReadCloser, timeout time.Duration, cancel context.Cance
 
 func (b *idleBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
+	if n > 0 && b.received != nil {
+		b.received.Add(float64(n))
+	}
 	b.mu.Lock()
 	fired := b.fired
 	if !fired && n > 0 {

@@ -22,11 +22,17 @@ func ErrorMessage(err error) string {
 }
 
 // ErrorMessage is ErrorMessage(err), and logs err whole when the client's
-// text leaves part of it out, so that the log keeps it.
+// text leaves part of it out, so that the log keeps it, and whenever the
+// answer is a 5xx: the request's own log line says only its status, and an
+// operator needs the cause.
 func (u *Upstream) ErrorMessage(err error) string {
 	msg, cut := clientMessage(err)
-	if cut {
-		u.log.Warn("request failed; the client was told without server paths", "registry", u.opts.Name, "err", err, "told", msg)
+	status := StatusOf(err)
+	switch {
+	case cut:
+		u.log.Warn("request failed; the client was told without server paths", "status", status, "err", err, "told", msg)
+	case status >= 500:
+		u.log.Warn("request failed", "status", status, "err", err)
 	}
 	return msg
 }

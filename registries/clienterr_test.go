@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 	"syscall"
@@ -60,5 +61,28 @@ func TestErrorMessageShowsNoServerPath(t *testing.T) {
 				t.Errorf("ErrorMessage = %q, want %q", ErrorMessage(c.err), got)
 			}
 		})
+	}
+}
+
+// Every 5xx is logged with its cause; a 4xx is the client's affair.
+func TestEveryServerErrorIsLoggedWithItsCause(t *testing.T) {
+	e := newTestEnv(t)
+	var log strings.Builder
+	e.Log = slog.New(slog.NewTextHandler(&log, nil))
+	u := e.upstream(t, "http://127.0.0.1:9/", Options{})
+	u.ErrorMessage(errors.New("database is locked"))
+	u.ErrorMessage(fmt.Errorf("fetching: %w", &UpstreamError{Upstream: "registry.npmjs.org", Status: 502, Err: errors.New("connection refused")}))
+	u.ErrorMessage(fmt.Errorf("x: %w", ErrNotFound))
+	got := log.String()
+	for _, want := range []string{
+		`level=WARN msg="request failed" registry=test status=500 err="database is locked"`,
+		`level=WARN msg="request failed" registry=test status=502 err="fetching: upstream registry.npmjs.org: connection refused"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the log lacks %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "not found") {
+		t.Errorf("a 404 was logged as a failure:\n%s", got)
 	}
 }

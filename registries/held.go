@@ -80,8 +80,19 @@ func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, d sto
 	if err == nil && u.env.Stored != nil {
 		u.env.Stored(size)
 	}
+	if err == nil && u.kept != nil {
+		a.SHA256, a.Size = d, size
+		go u.kept(a)
+	}
 	return err
 }
+
+// OnKept sets what an ecosystem does once an artifact's bytes are kept:
+// fetch what an install from it will ask for next (npm: the packuments of
+// its version's optional dependencies). f runs in a goroutine of its own,
+// after the artifact's row is written, whether a client or warm asked for
+// it. Set it before the registry serves.
+func (u *Upstream) OnKept(f func(a storage.Artifact)) { u.kept = f }
 
 // blobGone deals with a held row a whose blob is not in the store. When
 // the database no longer points at it (evicted, repaired, fetched again

@@ -16,6 +16,7 @@ type Metrics struct {
 	PinConflicts     *prometheus.CounterVec   // registry
 	// ReleaseAgeRefusals: registry, cause (min_release_age or view).
 	ReleaseAgeRefusals *prometheus.CounterVec
+	UpstreamBytes      *prometheus.CounterVec // registry
 }
 
 // NewMetrics registers the series with reg.
@@ -58,8 +59,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "larder_release_age_refusals_total",
 			Help: "Downloads refused because their release is younger than min_release_age (cause min_release_age) or newer than a /@{date}/ view (cause view).",
 		}, []string{"registry", "cause"}),
+		UpstreamBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "larder_upstream_received_bytes_total",
+			Help: "Body bytes read from upstreams (documents, artifacts and what is relayed), by registry, as received after any decompression by the HTTP client.",
+		}, []string{"registry"}),
 	}
-	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts, m.ReleaseAgeRefusals)
+	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts, m.ReleaseAgeRefusals, m.UpstreamBytes)
 	return m
 }
 

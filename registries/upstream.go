@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/larder-mirror/larder/storage"
@@ -44,8 +45,9 @@ type Upstream struct {
 	docs   singleflight.Group
 	fills  fillTable
 
-	traffic Traffic
-	served  servedCounters
+	traffic  Traffic
+	served   servedCounters
+	received prometheus.Counter // body bytes read from the upstream
 
 	docCacheControl string // documents stay fresh for the metadata TTL
 	held            memo[string, storage.Artifact]
@@ -53,6 +55,8 @@ type Upstream struct {
 	docRows         memo[docKey, storage.Document]
 	removals        atomic.Uint64 // storage.Removals seen: see held.go
 	stopRemovals    func()
+
+	kept func(storage.Artifact) // see OnKept
 
 	latency    latency
 	refreshes  chan struct{} // a slot per background revalidation in flight
@@ -95,6 +99,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	for _, cause := range []string{"min_release_age", "view"} {
 		env.Metrics.ReleaseAgeRefusals.WithLabelValues(opts.Name, cause)
 	}
+	u.received = env.Metrics.UpstreamBytes.WithLabelValues(opts.Name)
 	if env.Hits != nil {
 		env.Hits.trackTraffic(opts.Name, &u.traffic)
 	}
@@ -280,7 +285,9 @@ func (u *Upstream) get(ctx context.Context, rawURL string, header http.Header) (
 		return nil, ue
 	}
 	u.latency.end(id, time.Now())
-	resp.Body = newIdleBody(resp.Body, u.opts.IdleTimeout, cancel)
+	body := newIdleBody(resp.Body, u.opts.IdleTimeout, cancel)
+	body.received = u.received
+	resp.Body = body
 	switch {
 	case resp.StatusCode >= 500:
 		u.env.Metrics.UpstreamRequests.WithLabelValues(u.opts.Name, "error").Inc()
@@ -387,6 +394,7 @@ func (u *Upstream) Passthrough(w http.ResponseWriter, r *http.Request, upstreamU
 	}
 	w.WriteHeader(resp.StatusCode)
 	rb := newIdleBody(resp.Body, u.opts.IdleTimeout, cancel)
+	rb.received = u.received
 	defer rb.Close() // stops its timer
 	io.Copy(w, rb)
 }

@@ -135,9 +135,9 @@ type DocumentKey struct{ Registry, Key string }
 // no progress reports.
 type ExportOptions struct {
 	Filter ExportFilter
-	// Progress, when not nil, is called as blob bytes are written, with the
-	// bytes written so far and the total. It is called often; throttle there.
-	Progress func(done, total int64)
+	// Progress, when not nil, is called as blob bytes are written: blobs
+	// written of all, bytes written of the total.
+	Progress func(Progress)
 	// Now is the archive's creation time; zero is time.Now().
 	Now time.Time
 	// Key, when set, signs the archive (HMAC-SHA256 of the manifest), so
@@ -193,14 +193,14 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		}
 	}
 	var done int64
-	for _, b := range m.Blobs {
+	for i, b := range m.Blobs {
 		if err := ctx.Err(); err != nil {
 			return ExportSummary{}, err
 		}
 		if err := s.exportBlob(ctx, tw, b, m.Created, func(n int64) {
 			done += n
 			if opts.Progress != nil {
-				opts.Progress(done, sum.Bytes)
+				opts.Progress(Progress{Items: i, TotalItems: len(m.Blobs), Bytes: done, TotalBytes: sum.Bytes})
 			}
 		}); err != nil {
 			return ExportSummary{}, fmt.Errorf("export: %w", err)
@@ -271,6 +271,48 @@ func (p progressWriter) Write(b []byte) (int, error) {
 
 // manifest reads the rows a filter selects, in one read transaction so that
 // they agree with each other, and lists the blobs they point at.
+// namePackagesOfPaths calls name with the package of each artifact row,
+// held or not, whose path is in f.Paths (in f.Registry, or any registry).
+func namePackagesOfPaths(ctx context.Context, tx *sql.Tx, f ExportFilter, name func(registry, pkg string)) error {
+	regs := []string{f.Registry}
+	if f.Registry == "" {
+		regs = nil
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT registry FROM packages`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				rows.Close()
+				return err
+			}
+			regs = append(regs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	stmt, err := tx.PrepareContext(ctx, `SELECT package FROM artifacts WHERE registry = ? AND path = ?`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for path := range f.Paths {
+		for _, reg := range regs {
+			var pkg string
+			switch err := stmt.QueryRowContext(ctx, reg, path).Scan(&pkg); {
+			case err == nil:
+				name(reg, pkg)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (s *Store) manifest(ctx context.Context, f ExportFilter) (Manifest, error) {
 	m := Manifest{Format: ArchiveFormat, Registry: f.Registry, Documents: []ArchivedDocument{}, Artifacts: []ArchivedArtifact{}, Packages: []ArchivedPackage{}, Blobs: []ArchivedBlob{}}
 	if !f.Since.IsZero() {
@@ -314,6 +356,15 @@ func (s *Store) manifest(ctx context.Context, f ExportFilter) (Manifest, error) 
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return Manifest{}, err
+	}
+	if f.Paths != nil {
+		// A file the paths name that is not held (a package built for
+		// another platform, which the lockfile lists and no install here
+		// fetched) still has its package's documents carried: a client
+		// across the gap resolves it before it skips it.
+		if err := namePackagesOfPaths(ctx, tx, f, func(registry, pkg string) { named[pkgKey{registry, pkg}] = true }); err != nil {
+			return Manifest{}, err
+		}
 	}
 
 	// A kept artifact's documents go with it however old they are: an
@@ -439,9 +490,9 @@ type ImportOptions struct {
 	// every row the manifest verifies is imported; larder import always
 	// passes one.
 	Vet func(ctx context.Context, s *Store, m *Manifest) ([]ImportNote, error)
-	// Progress, when not nil, is called as blob bytes are verified, with the
-	// bytes so far and the total the manifest lists.
-	Progress func(done, total int64)
+	// Progress, when not nil, is called as blob bytes are verified: blobs
+	// verified of those the manifest lists, and bytes of their total.
+	Progress func(Progress)
 }
 
 // ImportSummary says what an import changed.
@@ -605,7 +656,7 @@ func (s *Store) importArchive(ctx context.Context, r io.Reader, opts ImportOptio
 			isNew, err := s.stageBlob(ctx, tr, d, size, func(n int64) {
 				sum.Bytes += n
 				if opts.Progress != nil {
-					opts.Progress(sum.Bytes, total)
+					opts.Progress(Progress{Items: sum.Blobs, TotalItems: len(m.Blobs), Bytes: sum.Bytes, TotalBytes: total})
 				}
 			})
 			if isNew {

@@ -248,7 +248,7 @@ func TestExportThenImportIntoAFreshFolderGivesTheSameRowsAndBlobs(t *testing.T) 
 	src := seed(t)
 	var progress []int64
 	var buf bytes.Buffer
-	sum, err := src.Export(t.Context(), &buf, ExportOptions{Progress: func(done, total int64) { progress = append(progress, done, total) }})
+	sum, err := src.Export(t.Context(), &buf, ExportOptions{Progress: func(p Progress) { progress = append(progress, p.Bytes, p.TotalBytes) }})
 	if err != nil {
 		t.Fatalf("Export: %v", err)
 	}
@@ -328,6 +328,12 @@ func TestExportSelects(t *testing.T) {
 			wantDocuments: []string{"npm/lodash/abbreviated", "npm/lodash/full", "pypi/requests/json"},
 			wantArtifacts: []string{"npm/lodash/-/lodash-4.17.21.tgz"},
 			wantPackages:  []string{"npm/lodash", "pypi/requests"},
+		},
+		{
+			name:          "a listed file not held still carries its package's documents, for clients that resolve it to skip it",
+			filter:        ExportFilter{Paths: map[string]bool{"lodash/-/lodash-4.17.19.tgz": true, "never/-/never-1.0.0.tgz": true}},
+			wantDocuments: []string{"npm/lodash/abbreviated", "npm/lodash/full"},
+			wantPackages:  []string{"npm/lodash"},
 		},
 		{
 			name:   "a registry that holds nothing gives an empty archive",

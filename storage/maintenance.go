@@ -119,9 +119,9 @@ type BlobProblem struct {
 
 // VerifyOptions say how to verify. The zero value reports no progress.
 type VerifyOptions struct {
-	// Progress, when not nil, is called as blob bytes are hashed, with the
-	// bytes so far and the total the database records.
-	Progress func(done, total int64)
+	// Progress, when not nil, is called as blob bytes are hashed: blobs
+	// done of all, bytes hashed of the total the database records.
+	Progress func(Progress)
 }
 
 // VerifyReport is what Verify found.
@@ -168,14 +168,14 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			rep.Bytes += n
 			hashed += n
 			if opts.Progress != nil {
-				opts.Progress(done+hashed, total)
+				opts.Progress(Progress{Items: rep.Checked - 1, TotalItems: len(digests), Bytes: done + hashed, TotalBytes: total})
 			}
 		})
 		if err != nil {
 			return rep, fmt.Errorf("verify: blob %s: %w", d, err)
 		}
-		if done += refs[d][0].Size; opts.Progress != nil && hashed != refs[d][0].Size {
-			opts.Progress(done, total)
+		if done += refs[d][0].Size; opts.Progress != nil {
+			opts.Progress(Progress{Items: rep.Checked, TotalItems: len(digests), Bytes: done, TotalBytes: total})
 		}
 		if p == nil {
 			rep.OK++
@@ -185,16 +185,14 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			rep.Missing++
 		} else {
 			rep.Corrupt++
-			if q, ok := s.Blobs.(Quarantiner); ok {
-				where, err := q.Quarantine(ctx, d)
-				switch {
-				case err == nil:
-					p.Quarantined = where
-					s.removed(Removal{Digest: d})
-				case errors.Is(err, ErrNotFound):
-				default:
-					p.Detail += fmt.Sprintf("; moving it to quarantine failed: %v", err)
-				}
+			where, err := s.Quarantine(ctx, d)
+			switch {
+			case err == nil:
+				p.Quarantined = where
+				s.removed(Removal{Digest: d})
+			case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoQuarantine):
+			default:
+				p.Detail += fmt.Sprintf("; moving it to quarantine failed: %v", err)
 			}
 		}
 		for _, r := range refs[d] {
@@ -339,6 +337,9 @@ type GCOptions struct {
 	OrphanAge time.Duration
 	// Now is the current time, for the orphans' age; zero is time.Now().
 	Now time.Time
+	// Progress, when not nil, is called as artifacts are evicted: how many
+	// so far, and the bytes freed of those that must be.
+	Progress func(Progress)
 }
 
 // Evicted is an artifact whose bytes GC dropped.
@@ -378,7 +379,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	}
 	rep.Before = before
 	if opts.MaxSize > 0 && before > opts.MaxSize {
-		if err := s.evict(ctx, opts.MaxSize, &rep); err != nil {
+		if err := s.evict(ctx, opts.MaxSize, opts.Progress, &rep); err != nil {
 			return rep, fmt.Errorf("gc: %w", err)
 		}
 	}
@@ -401,7 +402,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	return rep, nil
 }
 
-func (s *Store) evict(ctx context.Context, maxSize int64, rep *GCReport) error {
+func (s *Store) evict(ctx context.Context, maxSize int64, progress func(Progress), rep *GCReport) error {
 	// Document bodies are never evicted; an artifact whose bytes equal one
 	// frees nothing.
 	docBodies := map[Digest]bool{}
@@ -444,6 +445,7 @@ func (s *Store) evict(ctx context.Context, maxSize int64, rep *GCReport) error {
 			if !changed {
 				continue
 			}
+			s.counts.evicted.Add(1)
 			s.removed(Removal{Ref: BlobRef{Registry: e.Registry, Path: e.Path, Size: e.Size}, Digest: e.Digest})
 			used := docBodies[e.Digest]
 			if !used {
@@ -461,6 +463,9 @@ func (s *Store) evict(ctx context.Context, maxSize int64, rep *GCReport) error {
 				current -= e.Size
 			}
 			rep.Evicted = append(rep.Evicted, e)
+			if progress != nil {
+				progress(Progress{Items: len(rep.Evicted), Bytes: rep.BytesFreed, TotalBytes: rep.Before - maxSize})
+			}
 		}
 	}
 	return nil

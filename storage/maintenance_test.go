@@ -28,7 +28,10 @@ func TestVerifyFindsMissingAndCorruptBlobsAndRepairsTheirRows(t *testing.T) {
 	filesBefore, bytesBefore := pkgCounts(t, s.Store, "pypi", "requests")
 
 	var done, total int64
-	rep, err := s.Verify(t.Context(), VerifyOptions{Progress: func(d, t int64) { done, total = d, t }})
+	var items, totalItems int
+	rep, err := s.Verify(t.Context(), VerifyOptions{Progress: func(p Progress) {
+		done, total, items, totalItems = p.Bytes, p.TotalBytes, p.Items, p.TotalItems
+	}})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -38,6 +41,9 @@ func TestVerifyFindsMissingAndCorruptBlobsAndRepairsTheirRows(t *testing.T) {
 	}
 	if done == 0 || done != total {
 		t.Errorf("progress ended at %d of %d, want all of it", done, total)
+	}
+	if items != 8 || totalItems != 8 {
+		t.Errorf("progress ended at %d of %d blobs, want 8 of 8", items, totalItems)
 	}
 
 	problems := map[Digest]BlobProblem{}
@@ -238,9 +244,13 @@ func TestGCCountsAFetchNeverServedAsUseFromItsFetch(t *testing.T) {
 	l := newLRU(t)
 	l.byName["w"] = hold(t, l.Store, npmTarball("pkg", "w"), strings.Repeat("w", 60), at(25))
 	const total = 50 + 100 + 200 + 300 + 400 + 500 + 60
-	rep, err := l.GC(t.Context(), GCOptions{MaxSize: total - 1001})
+	var last Progress
+	rep, err := l.GC(t.Context(), GCOptions{MaxSize: total - 1001, Progress: func(p Progress) { last = p }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if last.Items != len(rep.Evicted) || last.Bytes != rep.BytesFreed || last.TotalBytes != 1001 {
+		t.Errorf("progress ended at %+v; want %d evicted, %d of 1001 bytes freed", last, len(rep.Evicted), rep.BytesFreed)
 	}
 	if got, want := evictedNames(l, rep), []string{"b", "e", "a", "d", "w"}; !slices.Equal(got, want) {
 		t.Errorf("evicted %v, want %v: the file fetched at 25 goes after those served at 10 and 20, before the one served at 30", got, want)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -59,4 +60,23 @@ func TestAnImmutableDatabaseIsRefusedForWriting(t *testing.T) {
 	}
 	defer s.Close()
 	readThrough(t, s)
+}
+
+// A folder a blob is renamed into that cannot be written fails the start,
+// naming it, rather than every download into it later.
+func TestABlobFolderThatCannotBeWrittenIsRefusedAtOpenByName(t *testing.T) {
+	dir := filledStore(t)
+	fans, err := filepath.Glob(filepath.Join(dir, "blobs", "sha256", "??"))
+	if err != nil || len(fans) == 0 {
+		t.Fatalf("no blob folder in the filled store: %v", err)
+	}
+	fan := fans[0]
+	if out, err := exec.Command("chattr", "+i", fan).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a folder immutable here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", fan).Run() })
+	_, err = Open(t.Context(), dir)
+	if !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), fan+" cannot be written") {
+		t.Fatalf("Open with %s immutable: %v, want an error naming it", fan, err)
+	}
 }

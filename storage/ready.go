@@ -40,17 +40,32 @@ func (s *Store) Ready(ctx context.Context, opts ReadyOptions) error {
 		return err
 	}
 	if opts.MinFree > 0 {
-		for _, dir := range []string{s.Dir, filepath.Join(s.Dir, "blobs")} {
-			var st syscall.Statfs_t
-			if err := syscall.Statfs(dir, &st); err != nil {
-				return fmt.Errorf("free space: %v", bareError(&os.PathError{Op: "statfs", Path: dir, Err: err}))
-			}
-			if free := int64(st.Bavail) * int64(st.Bsize); free < opts.MinFree {
-				return &LowSpaceError{Free: free, Floor: opts.MinFree}
-			}
+		free, err := s.FreeSpace()
+		if err != nil {
+			return err
+		}
+		if free < opts.MinFree {
+			return &LowSpaceError{Free: free, Floor: opts.MinFree}
 		}
 	}
 	return nil
+}
+
+// FreeSpace is the space free to larder (what an unprivileged user may
+// take) on the volumes of the data folder and its blob folder, the lesser
+// of the two when the blobs are mounted apart. Its error names no path.
+func (s *Store) FreeSpace() (int64, error) {
+	least := int64(-1)
+	for _, dir := range []string{s.Dir, filepath.Join(s.Dir, "blobs")} {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			return 0, fmt.Errorf("free space: %v", bareError(&os.PathError{Op: "statfs", Path: dir, Err: err}))
+		}
+		if free := int64(st.Bavail) * int64(st.Bsize); least < 0 || free < least {
+			least = free
+		}
+	}
+	return least, nil
 }
 
 // probeSize is what a readiness check writes: more than one block, so that

@@ -29,6 +29,7 @@ type Store struct {
 	lock  *os.File
 
 	removals removals // observers of OnRemoved
+	counts   counters
 }
 
 // Open opens the data folder dir, creating it on first use. One process at
@@ -109,9 +110,20 @@ func (s *Store) Close() error {
 // checkWritable refuses a folder whose files cannot be written. access(2)
 // answers as the kernel would for a write, root included: a read-only
 // mount (EROFS) and an immutable file (EPERM) stop root too.
+// Every folder a blob is renamed into is checked too: one that cannot be
+// written would fail each download into it with a 500, long after start.
 func checkWritable(dir string) error {
-	for _, p := range []string{dir, filepath.Join(dir, "larder.lock"), filepath.Join(dir, "larder.db"),
-		filepath.Join(dir, "larder.db-wal"), filepath.Join(dir, "blobs"), filepath.Join(dir, "blobs", "tmp")} {
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	paths := []string{dir, filepath.Join(dir, "larder.lock"), filepath.Join(dir, "larder.db"),
+		filepath.Join(dir, "larder.db-wal"), filepath.Join(dir, "blobs"), filepath.Join(dir, "blobs", "tmp"), blobs}
+	if fans, err := os.ReadDir(blobs); err == nil {
+		for _, f := range fans {
+			if f.IsDir() {
+				paths = append(paths, filepath.Join(blobs, f.Name()))
+			}
+		}
+	}
+	for _, p := range paths {
 		err := syscall.Access(p, 2) // W_OK
 		if err != nil && readOnlyErr(err) {
 			return fmt.Errorf("data folder %s: %w: %s cannot be written (%v)", dir, ErrReadOnly, p, err)

@@ -33,6 +33,8 @@ usage:
   verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem
   gc       evict the least recently served artifacts until the cache fits SIZE
 
+  gc, verify and export work through the running larder that holds the data folder, if one does.
+
 kinds: {{kinds}}
 `
 

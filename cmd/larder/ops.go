@@ -181,30 +181,52 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 			return fmt.Errorf("export: %w", err)
 		}
 	}
+	bar := newProgressBar(c, "export", "blobs")
+	// write writes the archive to w, from the folder or through the
+	// larder that holds it.
+	var write func(w io.Writer) (storage.ExportSummary, error)
 	store, dir, err := f.openReadOnly(ctx)
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrInUse):
+		req := exportRequest{Registry: filter.Registry, Since: filter.Since, Key: key}
+		for _, file := range lockfiles {
+			body, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			req.Lockfiles = append(req.Lockfiles, lockfileCopy{Name: file, Body: body})
+		}
+		inUse := err
+		write = func(w io.Writer) (sum storage.ExportSummary, err error) {
+			err = throughLarder(ctx, c, dir, "/export", req, bar, w, &sum, inUse)
+			return sum, err
+		}
+	case err != nil:
 		return err
-	}
-	defer store.Close()
-	if len(lockfiles) > 0 {
-		if err := lockfileFilter(ctx, store, lockfiles, c, &filter); err != nil {
-			return fmt.Errorf("export: %w", err)
+	default:
+		defer store.Close()
+		if len(lockfiles) > 0 {
+			if err := lockfileFilter(ctx, store, lockfiles, c, &filter); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+		}
+		write = func(w io.Writer) (storage.ExportSummary, error) {
+			defer bar.finish()
+			return store.Export(ctx, w, storage.ExportOptions{Filter: filter, Progress: bar.update, Key: key})
 		}
 	}
 
 	report := c.out
-	bar := newProgressBar(c, "export")
 	var sum storage.ExportSummary
 	if *out == "-" {
 		report = c.err // the archive has standard output
 		w := bufio.NewWriterSize(c.out, 1<<20)
-		if sum, err = store.Export(ctx, w, storage.ExportOptions{Filter: filter, Progress: bar.update, Key: key}); err == nil {
+		if sum, err = write(w); err == nil {
 			err = w.Flush()
 		}
 	} else {
-		sum, err = exportToFile(ctx, store, *out, storage.ExportOptions{Filter: filter, Progress: bar.update, Key: key})
+		sum, err = exportToFile(*out, write)
 	}
-	bar.finish()
 	if err != nil {
 		return err
 	}
@@ -219,7 +241,7 @@ func exportCmd(ctx context.Context, args []string, c console) error {
 
 // exportToFile writes the archive beside path and renames it into place once
 // it is complete, so that a failed export leaves no half archive.
-func exportToFile(ctx context.Context, store *storage.Store, path string, opts storage.ExportOptions) (storage.ExportSummary, error) {
+func exportToFile(path string, write func(io.Writer) (storage.ExportSummary, error)) (storage.ExportSummary, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return storage.ExportSummary{}, fmt.Errorf("export: %w", err)
@@ -232,7 +254,7 @@ func exportToFile(ctx context.Context, store *storage.Store, path string, opts s
 		}
 	}()
 	w := bufio.NewWriterSize(tmp, 1<<20)
-	sum, err := store.Export(ctx, w, opts)
+	sum, err := write(w)
 	if err != nil {
 		return sum, err
 	}
@@ -320,7 +342,7 @@ func importCmd(ctx context.Context, args []string, c console) error {
 	}
 	defer closeVet()
 
-	bar := newProgressBar(c, "import")
+	bar := newProgressBar(c, "import", "blobs")
 	sum, err := store.Import(ctx, bufio.NewReaderSize(r, 1<<20), storage.ImportOptions{Progress: bar.update, MaxManifestSize: manifestLimit, Vet: vet, Key: key})
 	bar.finish()
 	if err != nil {
@@ -365,15 +387,17 @@ func verifyCmd(ctx context.Context, args []string, c console) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("verify: unexpected argument %q", pos[0])
 	}
+	bar := newProgressBar(c, "verify", "blobs")
+	var rep storage.VerifyReport
 	store, dir, err := f.open(ctx, false)
-	if err != nil {
-		return err
+	switch {
+	case errors.Is(err, storage.ErrInUse):
+		err = throughLarder(ctx, c, dir, "/verify", struct{}{}, bar, nil, &rep, err)
+	case err == nil:
+		rep, err = store.Verify(ctx, storage.VerifyOptions{Progress: bar.update})
+		bar.finish()
+		store.Close()
 	}
-	defer store.Close()
-
-	bar := newProgressBar(c, "verify")
-	rep, err := store.Verify(ctx, storage.VerifyOptions{Progress: bar.update})
-	bar.finish()
 	if err != nil {
 		return err
 	}
@@ -431,13 +455,17 @@ func gcCmd(ctx context.Context, args []string, c console) error {
 	if err != nil || age <= 0 {
 		return fmt.Errorf("gc: --orphan-age %q: want a positive duration such as 1h", *orphanAge)
 	}
-	store, _, err := f.open(ctx, false)
-	if err != nil {
-		return err
+	bar := newProgressBar(c, "gc", "artifacts evicted")
+	var rep storage.GCReport
+	store, dir, err := f.open(ctx, false)
+	switch {
+	case errors.Is(err, storage.ErrInUse):
+		err = throughLarder(ctx, c, dir, "/gc", gcRequest{MaxSize: limit, OrphanAge: age}, bar, nil, &rep, err)
+	case err == nil:
+		rep, err = store.GC(ctx, storage.GCOptions{MaxSize: limit, OrphanAge: age, Progress: bar.update})
+		bar.finish()
+		store.Close()
 	}
-	defer store.Close()
-
-	rep, err := store.GC(ctx, storage.GCOptions{MaxSize: limit, OrphanAge: age})
 	if err != nil {
 		return err
 	}
@@ -461,69 +489,6 @@ func gcCmd(ctx context.Context, args []string, c console) error {
 		fmt.Fprintf(c.err, "note: still above the limit: what is left is metadata (documents), which gc keeps, or what was fetched while it ran\n")
 	}
 	return nil
-}
-
-// progressBar shows bytes done of a total on standard error: one line
-// redrawn in place on a terminal, a line every few seconds otherwise.
-type progressBar struct {
-	w           io.Writer
-	tty         bool
-	label       string
-	every       time.Duration
-	last        time.Time
-	done, total int64
-	drawn       int // width of the line on the terminal; 0 before the first draw
-	lines       int // lines written when not a terminal
-}
-
-func newProgressBar(c console, label string) *progressBar {
-	every := 5 * time.Second
-	if c.tty {
-		every = 100 * time.Millisecond
-	}
-	return &progressBar{w: c.err, tty: c.tty, label: label, every: every, last: time.Now()}
-}
-
-func (p *progressBar) update(done, total int64) {
-	p.done, p.total = done, total
-	if now := time.Now(); now.Sub(p.last) >= p.every {
-		p.last = now
-		p.draw()
-	}
-}
-
-func (p *progressBar) line() string {
-	if p.total <= 0 {
-		return fmt.Sprintf("%s %s", p.label, formatBytes(p.done))
-	}
-	pct := p.done * 100 / p.total
-	return fmt.Sprintf("%s %3d%% %s / %s", p.label, pct, formatBytes(p.done), formatBytes(p.total))
-}
-
-func (p *progressBar) draw() {
-	if !p.tty {
-		fmt.Fprintln(p.w, p.line())
-		p.lines++
-		return
-	}
-	const width = 30
-	filled := width
-	if p.total > 0 {
-		filled = int(min(p.done, p.total) * width / p.total)
-	}
-	s := "[" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "] " + p.line()
-	pad := max(p.drawn-len(s), 0)
-	fmt.Fprint(p.w, "\r"+s+strings.Repeat(" ", pad))
-	p.drawn = len(s)
-}
-
-// finish shows the final state and ends the line on a terminal that has
-// shown the bar; elsewhere the summary that follows says it all.
-func (p *progressBar) finish() {
-	if p.tty && p.drawn > 0 {
-		p.draw()
-		fmt.Fprintln(p.w)
-	}
 }
 
 // formatBytes writes a size in binary units: 512 B, 1.5 KiB, 20.0 GiB.

@@ -389,31 +389,6 @@ func TestGCEvictsDownToTheSizeAndSaysWhatItFreed(t *testing.T) {
 	wantContains(t, "second gc", out, "evicted 0 artifacts, deleting 0 blobs: freed 0 B")
 }
 
-func TestProgressBar(t *testing.T) {
-	tests := []struct {
-		name string
-		tty  bool
-		want []string
-	}{
-		{"on a terminal redraws one line and ends it", true, []string{"\r[", "] export  50% 512 B / 1.0 KiB", "\r[==============================] export 100% 1.0 KiB / 1.0 KiB\n"}},
-		{"elsewhere writes plain lines", false, []string{"export  50% 512 B / 1.0 KiB\n", "export 100% 1.0 KiB / 1.0 KiB\n"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			p := newProgressBar(console{err: &buf, tty: tt.tty}, "export")
-			p.every = 0
-			p.update(512, 1024)
-			p.update(1024, 1024)
-			p.finish()
-			wantContains(t, "progress", buf.String(), tt.want...)
-			if !tt.tty && strings.Contains(buf.String(), "\r") {
-				t.Errorf("plain progress has a carriage return: %q", buf.String())
-			}
-		})
-	}
-}
-
 func TestParseSince(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -88,6 +88,10 @@ func serve(args []string) error {
 		return err
 	}
 	defer app.close()
+	// gc, verify and export reach the folder through this process while
+	// it holds it.
+	stopControl := app.listenControl(log)
+	defer stopControl()
 	engines := app.serving(acl)
 	srv := &http.Server{
 		Handler:           engines.std(),
@@ -200,14 +204,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "larder_blob_store_bytes", Help: "Bytes of blobs the database points at.",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, _ := store.BlobBytes(ctx)
-		return float64(n)
-	}))
+	var names []string
+	for _, rc := range cfg.Registry {
+		names = append(names, rc.Name)
+	}
+	cacheLimit, _ := parseSize(cfg.MaxCacheSize) // checked by validate
+	registerStoreMetrics(reg, store, names, cacheLimit)
 	renderBytes, _ := parseSize(cfg.RenderCache)
 	a := &app{cfg: cfg, log: log, requests: requests, store: store, metrics: reg, cacheFull: make(chan struct{}, 1)}
 	a.minFree, _ = parseSize(cfg.MinFreeSpace) // checked by validate

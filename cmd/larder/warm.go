@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/larder-mirror/larder/registries"
@@ -173,28 +174,18 @@ func warmAll(ctx context.Context, base, token string, items []warmItem, jobs int
 	client := &http.Client{Timeout: 30 * time.Minute, Transport: bearer{token: token, next: http.DefaultTransport}}
 	results := make([]warmResult, len(items))
 	work := make(chan int)
+	// Progress: items done of all, bytes received; the failures are listed
+	// once all are done.
 	var mu sync.Mutex
-	done, failed := 0, 0
-	last := time.Now()
-	report := func(r warmResult) {
+	var fetched atomic.Int64 // bytes of artifacts received
+	bar := newProgressBar(c, "warm", "items")
+	defer bar.finish()
+	done := 0
+	report := func() {
 		mu.Lock()
 		defer mu.Unlock()
 		done++
-		if r.status == "failed" {
-			failed++
-		}
-		switch {
-		case c.tty:
-			if time.Since(last) > 100*time.Millisecond || done == len(items) {
-				last = time.Now()
-				fmt.Fprintf(c.err, "\rwarming %d/%d (%d failed)   ", done, len(items), failed)
-				if done == len(items) {
-					fmt.Fprintln(c.err)
-				}
-			}
-		default:
-			fmt.Fprintf(c.err, "[%d/%d] %s %s\n", done, len(items), r.status, r.label)
-		}
+		bar.update(storage.Progress{Items: done, TotalItems: len(items), Bytes: fetched.Load()})
 	}
 	var wg sync.WaitGroup
 	for w := 0; w < jobs; w++ {
@@ -202,9 +193,9 @@ func warmAll(ctx context.Context, base, token string, items []warmItem, jobs int
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				r := warmOne(ctx, client, base, items[i])
+				r := warmOne(ctx, client, base, items[i], &fetched)
 				results[i] = r
-				report(r)
+				report()
 			}
 		}()
 	}
@@ -226,12 +217,12 @@ func warmAll(ctx context.Context, base, token string, items []warmItem, jobs int
 
 // warmOne fetches a pin's file, or the files of its release that its
 // document lists.
-func warmOne(ctx context.Context, client *http.Client, base string, it warmItem) warmResult {
+func warmOne(ctx context.Context, client *http.Client, base string, it warmItem, received *atomic.Int64) warmResult {
 	res := warmResult{label: it.pin.Label, status: "failed"}
 	mount := base + "/" + it.registry + "/"
 	rel := it.pin.Release
 	if rel == nil {
-		status, err := fetchChecked(ctx, client, mount+it.pin.File.Path, it.pin.File.Integrity)
+		status, err := fetchChecked(ctx, client, mount+it.pin.File.Path, it.pin.File.Integrity, received)
 		if err != nil {
 			res.err = err
 			return res
@@ -239,7 +230,7 @@ func warmOne(ctx context.Context, client *http.Client, base string, it warmItem)
 		res.status = status
 		return res
 	}
-	res.status, res.err = warmRelease(ctx, client, mount, rel, map[string]bool{it.pin.Label: true})
+	res.status, res.err = warmRelease(ctx, client, mount, rel, map[string]bool{it.pin.Label: true}, received)
 	return res
 }
 
@@ -249,7 +240,7 @@ const maxNeeded = 256
 
 // warmRelease fetches the files of a release that its document lists, and
 // then the releases it needs (Release.Needs), each once.
-func warmRelease(ctx context.Context, client *http.Client, mount string, rel *registries.Release, seen map[string]bool) (string, error) {
+func warmRelease(ctx context.Context, client *http.Client, mount string, rel *registries.Release, seen map[string]bool, received *atomic.Int64) (string, error) {
 	doc, err := fetchDocument(ctx, client, mount+rel.Document, rel.Accept)
 	if err != nil {
 		return "failed", fmt.Errorf("%s: %w", rel.Document, err)
@@ -260,7 +251,7 @@ func warmRelease(ctx context.Context, client *http.Client, mount string, rel *re
 	}
 	status := "cached"
 	for _, f := range files {
-		st, err := fetchChecked(ctx, client, mount+f.Path, f.Integrity)
+		st, err := fetchChecked(ctx, client, mount+f.Path, f.Integrity, received)
 		if err != nil {
 			return "failed", fmt.Errorf("%s: %w", f.Path, err)
 		}
@@ -283,7 +274,7 @@ func warmRelease(ctx context.Context, client *http.Client, mount string, rel *re
 			return "failed", fmt.Errorf("%s: more than %d releases needed", p.Label, maxNeeded)
 		}
 		seen[p.Label] = true
-		st, err := warmRelease(ctx, client, mount, p.Release, seen)
+		st, err := warmRelease(ctx, client, mount, p.Release, seen, received)
 		if err != nil {
 			return "failed", fmt.Errorf("%s, needed: %w", p.Label, err)
 		}
@@ -296,7 +287,8 @@ func warmRelease(ctx context.Context, client *http.Client, mount string, rel *re
 
 // fetchChecked downloads one artifact through larder and checks it against
 // the lockfile's integrity.
-func fetchChecked(ctx context.Context, client *http.Client, u string, check registries.Integrity) (string, error) {
+// received counts the bytes, for progress.
+func fetchChecked(ctx context.Context, client *http.Client, u string, check registries.Integrity, received *atomic.Int64) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", err
@@ -311,13 +303,25 @@ func fetchChecked(ctx context.Context, client *http.Client, u string, check regi
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return "", fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
-	if _, err := check.Check(resp.Body); err != nil {
+	if _, err := check.Check(countingReader{r: resp.Body, n: received}); err != nil {
 		return "", fmt.Errorf("the lockfile's integrity: %w", err)
 	}
 	if resp.Header.Get("X-Larder-Cache") == string(registries.Miss) {
 		return "fetched", nil
 	}
 	return "cached", nil
+}
+
+// countingReader adds the bytes read to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 // fetchDocument reads the document that lists a release's files.

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,21 +25,33 @@ var npmEpoch = time.Date(1985, time.October, 26, 8, 15, 0, 0, time.UTC)
 // dependencies) and "package/index.js". The same inputs always give the same
 // bytes: entries have npm's fixed mtime and the gzip header carries none.
 func Tarball(name, version string, deps map[string]string) []byte {
+	return TarballWith(name, version, deps, nil)
+}
+
+// TarballWith is Tarball whose package.json also has the fields of extra
+// (in the order of their names), such as optionalDependencies, os and cpu
+// of a package built for one platform. PublishTarball copies them into the
+// version document, as the registry does.
+func TarballWith(name, version string, deps map[string]string, extra map[string]any) []byte {
 	if deps == nil {
 		deps = map[string]string{}
 	}
-	var manifest bytes.Buffer
-	enc := json.NewEncoder(&manifest)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	err := enc.Encode(obj{
+	fields := obj{
 		{"name", name},
 		{"version", version},
 		{"description", defaultDescription(name)},
 		{"main", "index.js"},
 		{"license", "MIT"},
 		{"dependencies", deps}, // encoding/json sorts map keys
-	})
+	}
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		fields = append(fields, field{k, extra[k]})
+	}
+	var manifest bytes.Buffer
+	enc := json.NewEncoder(&manifest)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	err := enc.Encode(fields)
 	if err != nil {
 		panic("npmtest: " + err.Error())
 	}

@@ -124,9 +124,14 @@ func docFlightKey(req DocRequest) string { return req.Key + "\x00" + req.Variant
 // fillDocument fetches a document under a context detached from the client
 // that asked: the fill outlives a client that hangs up.
 func (u *Upstream) fillDocument(ctx context.Context, req DocRequest) (Doc, error) {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.opts.ResponseTimeout+10*u.opts.IdleTimeout)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.documentFillTime())
 	defer cancel()
 	return u.fetchDocument(fctx, req)
+}
+
+// documentFillTime bounds a document's fetch that no client's hang-up ends.
+func (u *Upstream) documentFillTime() time.Duration {
+	return u.opts.ResponseTimeout + 10*u.opts.IdleTimeout
 }
 
 // refreshInBackground revalidates a document no client waits for. One
@@ -148,8 +153,17 @@ func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
 	}
 	u.refreshing[key] = true
 	u.refreshMu.Unlock()
-	ch := u.docs.DoChan(key, func() (any, error) { return u.fillDocument(ctx, req) })
+	ch := u.docs.DoChan(key, func() (any, error) {
+		// Detached from the request that asked, but not from larder:
+		// Close stops it and waits for it, as for downloads.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.documentFillTime())
+		defer cancel()
+		defer context.AfterFunc(u.fills.ctx, cancel)()
+		return u.fetchDocument(fctx, req)
+	})
+	u.fills.running.Add(1)
 	go func() {
+		defer u.fills.running.Done()
 		<-ch
 		u.refreshMu.Lock()
 		delete(u.refreshing, key)

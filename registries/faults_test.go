@@ -143,7 +143,9 @@ func TestAStaleCopyIsDegradedOnlyWhenTheUpstreamFailed(t *testing.T) {
 			e := newTestEnv(t)
 			f := newFakeUpstream(t)
 			f.handle("/left-pad", docHandler(`{"v":1}`, `"v1"`, lastModified))
-			u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Millisecond, StaleWait: 100 * time.Millisecond, ResponseTimeout: 2 * time.Second})
+			// StaleWait is long enough for a 500 to come back on a loaded
+			// machine, so that only the hanging upstream outlasts it.
+			u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Millisecond, StaleWait: time.Second, ResponseTimeout: 3 * time.Second})
 			mustDocument(t, u, leftPad(f), Miss)
 			time.Sleep(5 * time.Millisecond)
 			f.handle("/left-pad", tt.handler(f))

@@ -37,6 +37,27 @@ type Store struct {
 // A folder that cannot be written is refused with an error wrapping
 // ErrReadOnly, before anything in it is touched.
 func Open(ctx context.Context, dir string) (*Store, error) {
+	return OpenWith(ctx, dir, Backends{})
+}
+
+// Backends say where a Store keeps its metadata and its blobs when not in
+// its data folder. The zero value is the embedded default: larder.db
+// (SQLite) and blobs/ in the data folder.
+type Backends struct {
+	// Database is a postgres:// URL; empty: SQLite in the data folder.
+	Database string
+	// BlobStore is an s3:// URL (see ParseS3URL); empty: the data
+	// folder's blobs/.
+	BlobStore string
+}
+
+// Shared reports whether either backend is shared with other nodes.
+func (b Backends) Shared() bool { return b.Database != "" || b.BlobStore != "" }
+
+// OpenWith opens the data folder dir with its metadata and blobs where b
+// says. The data folder is still this process's own (locked, as by Open):
+// downloads in progress are staged in it whatever holds the blobs.
+func OpenWith(ctx context.Context, dir string, b Backends) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		if readOnlyErr(err) {
 			return nil, fmt.Errorf("data folder %s: %w: %v", dir, ErrReadOnly, bareError(err))
@@ -50,13 +71,20 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := OpenFSBlobs(filepath.Join(dir, "blobs"))
+	blobs, err := openBlobs(ctx, dir, b.BlobStore)
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	db, err := OpenDB(ctx, filepath.Join(dir, "larder.db"))
+	dbPath := filepath.Join(dir, "larder.db")
+	if b.Database != "" {
+		dbPath = b.Database
+	}
+	db, err := OpenDB(ctx, dbPath)
 	if err != nil {
+		if c, ok := blobs.(io.Closer); ok {
+			c.Close()
+		}
 		lock.Close()
 		return nil, err
 	}

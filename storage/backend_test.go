@@ -13,10 +13,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sqliteOnly are the tests about SQLite's file (damage, replacement, a
+// sqliteOnly are the tests of the S3 blob store, which use no database,
+// and those about SQLite's file (damage, replacement, a
 // read-only mount, WAL copies) or the data folder's own blobs/ (shared open
 // files, sendfile): on PostgreSQL there is no such file to test.
-const sqliteOnly = `^(TestOpenDB|TestTheCatalogMigration|TestReady|TestOpenReadOnly|TestAReadOnly|TestAnImmutable|TestReaders|TestCorruption|TestSharedBlob|TestSendFile|TestFSBlobs|TestASecondProcess|TestADeletedBlob|TestAKeptBlob|TestABlobOpened|TestAnInvalidated|TestEveryStorageTest)`
+const sqliteOnly = `^(TestOpenDB|TestTheCatalogMigration|TestReady|TestOpenReadOnly|TestAReadOnly|TestAnImmutable|TestReaders|TestCorruption|TestSharedBlob|TestSendFile|TestFSBlobs|TestASecondProcess|TestADeletedBlob|TestAKeptBlob|TestABlobOpened|TestAnInvalidated|TestEveryStorageTest|TestS3|TestAnS3|TestAQuarantinedS3|TestOpeningAMissingBucket|TestParseS3|TestPostgres|TestRebind)`
 
 // TestEveryStorageTestAlsoRunsOnPostgreSQL runs this package's tests again
 // with their metadata on a real PostgreSQL server (see backendtest).

@@ -100,12 +100,13 @@ func (d *DB) migratePostgres(ctx context.Context) error {
 	return d.migrate(ctx)
 }
 
-// LockFill takes the cluster-wide lock on filling key (one artifact, say),
-// waiting while another node holds it, and returns its release. With
-// SQLite, one process holds the data folder and the fill table in memory
-// suffices: the lock is then nothing. A node that dies holding a lock
+// ClusterLock takes the cluster-wide lock named key (the fill of one
+// artifact, or gc), waiting while another node holds it, and returns its
+// release. With SQLite one process holds the data folder, and what it
+// keeps in memory (its fill table, one gc at a time) suffices: the lock is
+// then nothing. A node that dies holding a lock
 // loses its connection, and the server releases the lock with it.
-func (d *DB) LockFill(ctx context.Context, key string) (release func(), err error) {
+func (d *DB) ClusterLock(ctx context.Context, key string) (release func(), err error) {
 	if !d.postgres {
 		return func() {}, nil
 	}
@@ -113,7 +114,7 @@ func (d *DB) LockFill(ctx context.Context, key string) (release func(), err erro
 	if err != nil {
 		return nil, fmt.Errorf("fill lock: %w", err)
 	}
-	k := fillLockKey(key)
+	k := clusterLockKey(key)
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, k); err != nil {
 		// The wait was abandoned: the server may have granted the lock
 		// as the context ended, so this connection is not reused.
@@ -131,9 +132,9 @@ func (d *DB) LockFill(ctx context.Context, key string) (release func(), err erro
 	}, nil
 }
 
-// fillLockKey maps key into advisory-lock space. Two keys that share a hash
-// share a lock: one waits for the other's fill, which is slower, not wrong.
-func fillLockKey(key string) int64 {
+// clusterLockKey maps key into advisory-lock space. Two keys that share a
+// hash share a lock: one waits for the other, which is slower, not wrong.
+func clusterLockKey(key string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(key))
 	return int64(h.Sum64() &^ (1 << 63))

@@ -91,7 +91,8 @@ func ParseS3URL(raw string) (S3Location, error) {
 // progress are kept until they are uploaded. Credentials come from the
 // standard AWS environment variables (AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or files (~/.aws/credentials,
-// ~/.aws/config, AWS_PROFILE); with none, requests are anonymous.
+// ~/.aws/config, AWS_PROFILE); with none, requests are anonymous. With no
+// spool the store is read only: Create and Delete refuse.
 func OpenS3Blobs(ctx context.Context, raw, spool string) (*S3Blobs, error) {
 	loc, err := ParseS3URL(raw)
 	if err != nil {
@@ -110,8 +111,10 @@ func OpenS3Blobs(ctx context.Context, raw, spool string) (*S3Blobs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob_store %s: %w", raw, err)
 	}
-	if err := emptyDir(spool); err != nil {
-		return nil, fmt.Errorf("blob store: %w", err)
+	if spool != "" {
+		if err := emptyDir(spool); err != nil {
+			return nil, fmt.Errorf("blob store: %w", err)
+		}
 	}
 	s := &S3Blobs{client: client, bucket: loc.Bucket, prefix: loc.Prefix, spool: spool, url: raw}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -200,6 +203,9 @@ func (s *S3Blobs) ModTime(ctx context.Context, d Digest) (time.Time, error) {
 }
 
 func (s *S3Blobs) Delete(ctx context.Context, d Digest) error {
+	if s.spool == "" {
+		return fmt.Errorf("blob store: %w", ErrReadOnly)
+	}
 	if !d.valid() {
 		return nil
 	}
@@ -263,6 +269,9 @@ func (s *S3Blobs) probeWrite(ctx context.Context, buf []byte) error {
 }
 
 func (s *S3Blobs) Create(ctx context.Context) (BlobWriter, error) {
+	if s.spool == "" {
+		return nil, fmt.Errorf("blob store: %w", ErrReadOnly)
+	}
 	f, err := os.CreateTemp(s.spool, "blob-*")
 	if err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)

@@ -122,6 +122,28 @@ func OpenReadOnly(ctx context.Context, dir string) (*Store, error) {
 	return &Store{DB: db, Blobs: blobs, Dir: dir, lock: lock}, nil
 }
 
+// OpenReadOnlyWith opens a store to read it and write nothing, where b says
+// its metadata and blobs are. With a shared database nothing of the data
+// folder is read or locked: another node, or a serve beside this export,
+// may hold it.
+func OpenReadOnlyWith(ctx context.Context, dir string, b Backends) (*Store, error) {
+	if b.Database == "" {
+		return OpenReadOnly(ctx, dir)
+	}
+	db, err := openDB(ctx, b.Database, modeReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	var blobs Blobs = &FSBlobs{root: filepath.Join(dir, "blobs"), readOnly: true}
+	if b.BlobStore != "" {
+		if blobs, err = OpenS3Blobs(ctx, b.BlobStore, ""); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return &Store{DB: db, Blobs: blobs, Dir: dir}, nil
+}
+
 // Close closes the database and releases the data folder.
 func (s *Store) Close() error {
 	if c, ok := s.Blobs.(io.Closer); ok {

@@ -248,8 +248,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 // written (a mounted snapshot carried across an air gap) is served
 // read-only, when nothing is ever fetched into it: offline, every registry.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storage.Store, error) {
-	store, err := storage.Open(ctx, cfg.Data)
-	if !errors.Is(err, storage.ErrReadOnly) {
+	store, err := storage.OpenWith(ctx, cfg.Data, cfg.backends())
+	if !errors.Is(err, storage.ErrReadOnly) || cfg.backends().Shared() {
 		return store, err
 	}
 	if !cfg.allOffline() {

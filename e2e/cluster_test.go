@@ -1,0 +1,369 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/larder-mirror/larder/npm/npmtest"
+	"github.com/larder-mirror/larder/storage"
+	"github.com/larder-mirror/larder/storage/backendtest"
+)
+
+// cluster is several larder processes over one PostgreSQL database and one
+// S3 bucket (SeaweedFS), behind a real nginx on loopback.
+type cluster struct {
+	t        *testing.T
+	nodes    []*larder
+	URL      string // nginx
+	database string
+	bucket   string
+	config   string // the nodes' configuration, for the subcommands
+}
+
+// startCluster starts n nodes with config (registries) over a new
+// database and bucket, and nginx in front of them.
+func startCluster(t *testing.T, n int, config string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, database: backendtest.NewDatabase(t), bucket: backendtest.NewBucket(t)}
+	lbAddr := freeAddr(t)
+	c.URL = "http://" + lbAddr
+	full := fmt.Sprintf("database = %q\nblob_store = %q\npublic_url = %q\n", c.database, c.bucket, c.URL) + config
+	c.config = filepath.Join(t.TempDir(), "cluster.toml")
+	if err := os.WriteFile(c.config, []byte(full), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		c.nodes = append(c.nodes, startLarder(t, full))
+	}
+	startNginx(t, lbAddr, c.nodes)
+	return c
+}
+
+// startNginx runs a private nginx on addr that spreads requests over the
+// nodes, and tries the next node when one refuses or fails.
+func startNginx(t *testing.T, addr string, nodes []*larder) {
+	t.Helper()
+	bin := "/usr/sbin/nginx"
+	if _, err := os.Stat(bin); err != nil {
+		bin = requireTool(t, "nginx")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	var servers strings.Builder
+	for _, l := range nodes {
+		fmt.Fprintf(&servers, "    server %s max_fails=0;\n", l.addr)
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	conf := fmt.Sprintf(`%s
+daemon off;
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %[2]s/body;
+  proxy_temp_path %[2]s/proxy;
+  fastcgi_temp_path %[2]s/fastcgi;
+  uwsgi_temp_path %[2]s/uwsgi;
+  scgi_temp_path %[2]s/scgi;
+  upstream larder {
+%[3]s  }
+  server {
+    listen %[4]s;
+    location / {
+      proxy_pass http://larder;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_buffering off;
+      proxy_next_upstream error timeout http_502;
+      proxy_read_timeout 60s;
+    }
+  }
+}
+`, user, dir, servers.String(), addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", path)
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx exited at start: %s\n%s", log.String(), b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx not answering: %v", err)
+		}
+	}
+}
+
+// db opens the cluster's database, for checks on what was stored.
+func (c *cluster) db() *sql.DB {
+	c.t.Helper()
+	db, err := sql.Open("pgx", c.database)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func (c *cluster) storedSHA256(registry, path string) string {
+	c.t.Helper()
+	var sum sql.NullString
+	err := c.db().QueryRow(`SELECT sha256 FROM artifacts WHERE registry = $1 AND path = $2`, registry, path).Scan(&sum)
+	if err != nil && err != sql.ErrNoRows {
+		c.t.Fatal(err)
+	}
+	return sum.String
+}
+
+// inBucket reports whether the bucket holds a blob under digest.
+func (c *cluster) inBucket(digest string) bool {
+	c.t.Helper()
+	b, err := storage.OpenS3Blobs(c.t.Context(), c.bucket, "")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	_, err = b.Stat(c.t.Context(), storage.Digest(digest))
+	return err == nil
+}
+
+// larderCmd runs a larder subcommand against the cluster's backends.
+func (c *cluster) larderCmd(args ...string) (string, error) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.t.Context(), 2*time.Minute)
+	defer cancel()
+	args = append(args, "--config", c.config, "--data", filepath.Join(c.t.TempDir(), "cli-data"))
+	out, err := exec.CommandContext(ctx, larderBin, args...).CombinedOutput()
+	return string(out), err
+}
+
+func TestThreeNodesBehindNginxFetchEachArtifactOnceAndServeItFromTheSharedStore(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	publishGraph(up)
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i*13 + i/1024)
+	}
+	up.PublishTarball("bulky", "1.0.0", big, nil)
+	c := startCluster(t, 3, npmConfig(up, ""))
+
+	// A cold npm install through the load balancer: every tarball is
+	// fetched once, whichever node each request reached.
+	p := newProject(t, graphPackageJSON)
+	p.mustRun(c.URL+"/npm/", "npm", "install", "--no-audit")
+	installed(t, p, "@acme/top", "@acme/util", "mid", "leaf")
+	tarballRequestsOnlyFromLarder(t, up)
+	versions := map[string]string{"leaf": "1.1.0", "mid": "2.0.0", "@acme/top": "3.0.0", "@acme/util": "1.0.0"}
+	for name, v := range versions {
+		path := npmtest.TarballPath(name, v)
+		if n := up.Count("GET", "/"+path); n != 1 {
+			t.Errorf("upstream saw %d requests for %s, want 1", n, path)
+		}
+		sum := c.storedSHA256("npm", path)
+		if sum == "" || !c.inBucket(sum) {
+			t.Errorf("%s: row %q, in the bucket: %v", path, sum, sum != "" && c.inBucket(sum))
+		}
+	}
+
+	// Fifty concurrent requests for one cold tarball, spread over the
+	// three nodes directly: one upstream fetch between them.
+	for _, l := range c.nodes {
+		if resp, _ := l.get(t, "/npm/bulky"); resp.StatusCode != 200 {
+			t.Fatalf("packument: %d", resp.StatusCode)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(l *larder) {
+			defer wg.Done()
+			resp, err := http.Get(l.URL + "/npm/bulky/-/bulky-1.0.0.tgz")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != 200 || sha(b) != sha(big) {
+				errs <- fmt.Errorf("%s: status %d, %d bytes, err %v", l.addr, resp.StatusCode, len(b), err)
+			}
+		}(c.nodes[i%3])
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := up.Count("GET", "/bulky/-/bulky-1.0.0.tgz"); n != 1 {
+		t.Errorf("upstream saw %d requests for the cold tarball across three nodes, want 1", n)
+	}
+
+	// Warm, with the upstream refusing: npm ci through the load balancer
+	// is answered from the shared database and bucket by every node.
+	up.SetMode(npmtest.ModeRefuse)
+	p.removeNodeModules()
+	p.freshCache()
+	p.mustRun(c.URL+"/npm/", "npm", "ci", "--no-audit")
+	installed(t, p, "@acme/top", "@acme/util", "mid", "leaf")
+	for _, l := range c.nodes {
+		resp, body := l.get(t, "/npm/bulky/-/bulky-1.0.0.tgz", "Range", "bytes=100-199")
+		if resp.StatusCode != http.StatusPartialContent || string(body) != string(big[100:200]) {
+			t.Errorf("%s: a range of a tarball held in the bucket: %d, %d bytes", l.addr, resp.StatusCode, len(body))
+		}
+		resp, _ = l.get(t, "/npm/bulky/-/bulky-1.0.0.tgz", "If-None-Match", `"sha256-`+sha(big)+`"`)
+		if resp.StatusCode != http.StatusNotModified {
+			t.Errorf("%s: a conditional request for a held tarball: %d, want 304", l.addr, resp.StatusCode)
+		}
+	}
+	up.SetMode(npmtest.ModeNormal)
+
+	// What one process evicts, no node serves: gc (a subcommand, on the
+	// shared backends) forgets every artifact, and the next request on
+	// each node fetches again rather than serving a copy it remembers.
+	out, err := c.larderCmd("gc", "--max-size", "1")
+	if err != nil {
+		t.Fatalf("larder gc: %v\n%s", err, out)
+	}
+	if sum := c.storedSHA256("npm", "bulky/-/bulky-1.0.0.tgz"); sum != "" {
+		t.Fatalf("after gc the row still names %s:\n%s", sum, out)
+	}
+	if c.inBucket(sha(big)) {
+		t.Errorf("after gc the blob is still in the bucket")
+	}
+	for _, l := range c.nodes {
+		resp, body := l.get(t, "/npm/bulky/-/bulky-1.0.0.tgz")
+		if resp.StatusCode != 200 || sha(body) != sha(big) {
+			t.Errorf("%s after gc: %d, %d bytes", l.addr, resp.StatusCode, len(body))
+		}
+	}
+	if n := up.Count("GET", "/bulky/-/bulky-1.0.0.tgz"); n != 2 {
+		t.Errorf("after gc the upstream saw %d requests for the tarball in all, want 2 (once before, once after)", n)
+	}
+}
+
+func TestANodeKilledMidDownloadLeavesNothingPartialAndTheInstallGoesOnThroughTheOthers(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	huge := make([]byte, 24<<20)
+	for i := range huge {
+		huge[i] = byte(i ^ i>>9)
+	}
+	up.PublishTarball("huge", "1.0.0", huge, nil)
+	slow := newTrickleProxy(t, up.URL, 256<<10, 25*time.Millisecond)
+	c := startCluster(t, 3, fmt.Sprintf(`
+[[registry]]
+name = "npm"
+kind = "npm"
+upstream = %q
+tarball_hosts = [%q]
+`, slow.URL, strings.TrimSuffix(strings.TrimPrefix(up.URL, "http://"), "/")))
+
+	p := newProject(t, `{"name":"app","version":"1.0.0","private":true,"dependencies":{"huge":"1.0.0"}}`)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, requireTool(t, "npm"), "install", "--no-audit")
+	cmd.Dir = p.dir
+	// npm retries a tarball whose connection broke; nginx sends the retry
+	// to a node still alive.
+	cmd.Env = append(p.env(c.URL+"/npm/"), "npm_config_fetch_retries=4", "npm_config_fetch_retry_mintimeout=200", "npm_config_fetch_retry_maxtimeout=1000")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	installDone := make(chan error, 1)
+	go func() { installDone <- cmd.Wait() }()
+
+	// The node downloading the tarball has it spooled in its data folder.
+	var victim *larder
+	for deadline := time.Now().Add(30 * time.Second); victim == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, l := range c.nodes {
+			if files := l.blobFiles("tmp"); len(files) > 0 {
+				if fi, err := os.Stat(files[0]); err == nil && fi.Size() > 1<<20 {
+					victim = l
+				}
+			}
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no node is downloading the tarball; npm says:\n%s", out.String())
+	}
+	victim.kill9()
+	// Nothing of the interrupted download is visible to the others.
+	if sum := c.storedSHA256("npm", "huge/-/huge-1.0.0.tgz"); sum != "" && sum != sha(huge) {
+		t.Errorf("a row names %s, not the tarball's digest", sum)
+	}
+	select {
+	case err := <-installDone:
+		if err != nil {
+			t.Fatalf("npm install did not survive the node's death: %v\n%s", err, out.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("npm install did not finish:\n%s", out.String())
+	}
+	installed(t, p, "huge")
+	if got := c.storedSHA256("npm", "huge/-/huge-1.0.0.tgz"); got != sha(huge) {
+		t.Errorf("stored digest %q, want the tarball's", got)
+	}
+	if !c.inBucket(sha(huge)) {
+		t.Error("the tarball is not in the bucket")
+	}
+	// The bucket holds exactly the tarball and the documents: no object
+	// was left by the killed node.
+	b, err := storage.OpenS3Blobs(t.Context(), c.bucket, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs int
+	c.db().QueryRow(`SELECT COUNT(DISTINCT body_sha256) FROM documents`).Scan(&docs)
+	var objects int
+	b.Walk(t.Context(), func(d storage.Digest, size int64) error {
+		objects++
+		if string(d) != sha(huge) && size == int64(len(huge)) {
+			t.Errorf("an object of the tarball's size under another digest: %s", d)
+		}
+		return nil
+	})
+	if objects != docs+1 {
+		t.Errorf("the bucket holds %d objects; want %d documents and the tarball", objects, docs)
+	}
+}

@@ -165,7 +165,7 @@ func startPostgres() {
 		return nil
 	}
 	data := filepath.Join(pg.dir, "data")
-	if err := run("initdb", "-D", data, "-A", "trust", "-U", "larder", "--no-sync"); err != nil {
+	if err := run("initdb", "-D", data, "-A", "trust", "-U", "larder", "--no-sync", "--locale=C", "-E", "UTF8"); err != nil {
 		pg.err = err
 		return
 	}

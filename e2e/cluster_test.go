@@ -210,6 +210,11 @@ func TestThreeNodesBehindNginxFetchEachArtifactOnceAndServeItFromTheSharedStore(
 			t.Fatalf("packument: %d", resp.StatusCode)
 		}
 	}
+	// A document within its TTL is asked of the upstream once, not once
+	// per node.
+	if n := up.Count("GET", "/bulky"); n != 1 {
+		t.Errorf("upstream saw %d requests for the packument from three nodes, want 1", n)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for i := 0; i < 50; i++ {

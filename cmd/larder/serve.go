@@ -123,7 +123,8 @@ func serve(args []string) error {
 		}
 		log.Info("mounted", "registry", r.Name(), "kind", r.Kind(), "url", scheme+ln.Addr().String()+"/"+r.Name()+"/")
 	}
-	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline, "read_only", app.store.ReadOnly(), "http_engine", cfg.engine())
+	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline, "read_only", app.store.ReadOnly(), "http_engine", cfg.engine(),
+		"database", databaseName(cfg), "blob_store", blobStoreName(cfg))
 
 	select {
 	case err := <-errc:
@@ -242,6 +243,22 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	}
 	a.httpMetrics = newHTTPMetrics(reg, mounts)
 	return a, nil
+}
+
+// databaseName and blobStoreName say where the metadata and blobs are, for
+// the start-up log (a password never shown).
+func databaseName(cfg Config) string {
+	if cfg.Database == "" {
+		return "sqlite (larder.db in data)"
+	}
+	return storage.RedactedDatabase(cfg.Database)
+}
+
+func blobStoreName(cfg Config) string {
+	if cfg.BlobStore == "" {
+		return "data/blobs"
+	}
+	return cfg.BlobStore
 }
 
 // openStore opens the data folder to serve it. A folder that cannot be

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,16 +104,28 @@ http {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", path)
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	// A file, not a pipe: the workers would hold a pipe open, and Wait
+	// with it, after the master is gone.
+	log, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
+		// SIGTERM: the master stops its workers, then itself.
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		resp, err := http.Get("http://" + addr + "/healthz")
@@ -123,7 +136,8 @@ http {
 		select {
 		case <-exited:
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited at start: %s\n%s", log.String(), b)
+			out, _ := os.ReadFile(log.Name())
+			t.Fatalf("nginx exited at start: %s\n%s", out, b)
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -279,6 +279,23 @@ func TestThreeNodesBehindNginxFetchEachArtifactOnceAndServeItFromTheSharedStore(
 	}
 	up.SetMode(npmtest.ModeNormal)
 
+	// The subcommands run against the shared backends from any machine
+	// with the nodes' config: verify reads every object back, export
+	// writes an archive of them, import of that archive changes nothing.
+	if out, err := c.larderCmd("verify"); err != nil || !strings.Contains(out, "0 missing") {
+		t.Errorf("larder verify: %v\n%s", err, out)
+	}
+	archive := filepath.Join(t.TempDir(), "cluster.tar")
+	if out, err := c.larderCmd("export", "--out", archive); err != nil {
+		t.Fatalf("larder export: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(archive); err != nil || fi.Size() < int64(len(big)) {
+		t.Errorf("the archive is not there or lacks the tarball: %v", err)
+	}
+	if out, err := c.larderCmd("import", archive); err != nil {
+		t.Errorf("larder import: %v\n%s", err, out)
+	}
+
 	// What one process evicts, no node serves: gc (a subcommand, on the
 	// shared backends) forgets every artifact, and the next request on
 	// each node fetches again rather than serving a copy it remembers.

@@ -148,6 +148,7 @@ func startSeaweedFS() {
 func (s *s3Server) start() error {
 	s.cmd = exec.Command(s.args[0], s.args[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.SysProcAttr = dieWithTest()
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}

@@ -469,3 +469,37 @@ tarball_hosts = [%q]
 		return nil
 	})
 }
+
+// The object store restarts (killed, then started on its folder again)
+// between a cold and a warm install: the nodes, never restarted, serve
+// the warm install from it, with the upstream refusing.
+func TestAWarmInstallIsServedAfterTheObjectStoreRestarts(t *testing.T) {
+	up := npmtest.New()
+	defer up.Close()
+	publishGraph(up)
+	c := startCluster(t, 2, npmConfig(up, ""))
+	p := newProject(t, graphPackageJSON)
+	p.mustRun(c.URL+"/npm/", "npm", "install", "--no-audit")
+
+	backendtest.RestartS3(t)
+	up.SetMode(npmtest.ModeRefuse)
+	p.removeNodeModules()
+	p.freshCache()
+	p.mustRun(c.URL+"/npm/", "npm", "ci", "--no-audit")
+	installed(t, p, "@acme/top", "@acme/util", "mid", "leaf")
+	// Writes come back once the restarted store has found its volumes
+	// again (seconds): each node's /readyz, which writes to the bucket,
+	// says ready again without the node being restarted.
+	for _, l := range c.nodes {
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			resp, body := l.get(t, "/readyz")
+			if resp.StatusCode == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s not ready a minute after the store came back: %s", l.addr, body)
+				break
+			}
+		}
+	}
+}

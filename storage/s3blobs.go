@@ -237,6 +237,9 @@ func (s *S3Blobs) Walk(ctx context.Context, fn func(Digest, int64) error) error 
 // Quarantine copies the object under quarantine/ and then removes it: it
 // is out of reach of Open and Walk, and kept for a person to look at.
 func (s *S3Blobs) Quarantine(ctx context.Context, d Digest) (string, error) {
+	if s.spool == "" {
+		return "", fmt.Errorf("blob store: %w", ErrReadOnly)
+	}
 	if _, err := s.stat(ctx, d); err != nil {
 		return "", err
 	}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/larder-mirror/larder/storage/backendtest"
 )
 
 // testTransport trusts any certificate: the TLS test's larder has a
@@ -48,6 +50,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	backendtest.Stop() // the PostgreSQL and S3 servers the cluster tests started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -337,6 +337,19 @@ func (u *Upstream) runFill(f *fill) {
 func (u *Upstream) download(f *fill) error {
 	ctx, cancel := context.WithTimeout(u.fills.ctx, 6*time.Hour)
 	defer cancel()
+	// Nodes that share a database fetch an artifact once between them:
+	// the others wait here, then find it held and serve what was kept.
+	release, err := u.env.Store.ClusterLock(ctx, "artifact\x00"+f.art.Registry+"\x00"+f.art.Path)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if cur, err := u.env.Store.DB.Artifact(ctx, f.art.Registry, f.art.Path); err == nil && cur.Cached() {
+		f.mu.Lock()
+		f.digest = cur.SHA256
+		f.mu.Unlock()
+		return nil
+	}
 	if f.announced != nil {
 		return u.downloadAhead(ctx, f)
 	}

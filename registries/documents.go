@@ -176,6 +176,13 @@ func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
 // stores what it answers.
 func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, error) {
 	db := u.env.Store.DB
+	// Nodes that share a database ask the upstream once between them: the
+	// others wait here, then find the copy fresh below.
+	release, err := u.env.Store.ClusterLock(ctx, "document\x00"+u.opts.Name+"\x00"+docFlightKey(req))
+	if err != nil {
+		return Doc{}, err
+	}
+	defer release()
 	// Re-read inside the flight: the copy may have changed since the caller looked.
 	cached, err := u.document(ctx, req.Key, req.Variant)
 	hasCopy := err == nil

@@ -2,7 +2,9 @@
 # Installs what the end-to-end tests drive when it is missing: Node.js and npm
 # (Debian), pnpm and yarn (from the npm registry), Python's pip and poetry
 # (Debian), Ruby's gem and bundle (Debian), chromium (Debian) for the web UI's
-# browser tests, and Maven with the plugins it runs (Debian).
+# browser tests, Maven with the plugins it runs (Debian), and PostgreSQL and
+# nginx (Debian) for the shared backends' tests. SeaweedFS, the S3 server of
+# those tests, is built by scripts/seaweedfs.sh (cached under ~/.cache).
 # Idempotent and quiet when everything is there. Needs root (apt-get); installs
 # without Debian's recommended extras, which took a first run from minutes to 21.
 set -euo pipefail
@@ -31,6 +33,10 @@ for p in libmaven-resources-plugin-java libmaven-compiler-plugin-java libsurefir
   libmaven-jar-plugin-java libmaven-install-plugin-java libmaven-dependency-plugin-java libcommons-lang3-java; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$p")
 done
+# The shared backends' tests (storage, e2e/cluster_test.go) start a real
+# PostgreSQL server, and the cluster test puts nginx in front of its nodes.
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need_apt+=(postgresql)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing from Debian: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -46,3 +52,7 @@ if [ ${#npm_global[@]} -gt 0 ]; then
   npm install -g --no-audit --no-fund --loglevel=error "${npm_global[@]}"
 fi
 
+
+# The S3 server of the shared blob store's tests: built once per machine
+# (about 8 minutes), then found in the cache.
+"$(dirname "$0")/seaweedfs.sh" >/dev/null

@@ -21,7 +21,7 @@ import (
 // closed, and the test fails if a write was left in blobs/tmp/.
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), t.TempDir())
+	s, err := OpenWith(t.Context(), t.TempDir(), testBackends(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -35,6 +35,11 @@ type DB struct {
 	// connections keep pages in memory, which would hide a file damaged or
 	// replaced under them.
 	probe *sql.DB
+
+	// postgres: the metadata is on a PostgreSQL server (see postgres.go),
+	// path is its redacted URL, and locks is the pool fill locks hold.
+	postgres bool
+	locks    *sql.DB
 }
 
 // dbMode is how a database file is opened.
@@ -54,11 +59,15 @@ const (
 
 // OpenDB opens (creating if needed) the SQLite database at path in WAL mode
 // and applies any migration not yet recorded.
+// A postgres:// URL opens that server instead (see postgres.go).
 func OpenDB(ctx context.Context, path string) (*DB, error) {
 	return openDB(ctx, path, modeReadWrite)
 }
 
 func openDB(ctx context.Context, path string, mode dbMode) (*DB, error) {
+	if IsPostgresURL(path) {
+		return openPostgres(ctx, path, mode != modeReadWrite)
+	}
 	if mode == modeReadWrite {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("database: %w", err)
@@ -144,6 +153,10 @@ func dsn(path string, mode dbMode, probe bool) string {
 // into the file first, so that a closed data folder's database is the one
 // file (for a copy, a backup, an export), whoever else still had it open.
 func (d *DB) Close() error {
+	if d.postgres {
+		d.locks.Close()
+		return d.sql.Close()
+	}
 	if d.probe != nil {
 		d.probe.Close()
 	}
@@ -174,6 +187,9 @@ var ErrCorrupt = errors.New("the database file is corrupt")
 // statement met earlier keeps it not ready: it does not mend itself. The
 // messages name the file, never its folder: they are shown to clients.
 func (d *DB) Ready(ctx context.Context) error {
+	if d.postgres {
+		return d.readyPostgres(ctx)
+	}
 	name := filepath.Base(d.path)
 	if err := d.watch.err(); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
@@ -291,6 +307,14 @@ func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	if d.postgres {
+		// One writer at a time, as SQLite's BEGIN IMMEDIATE gives: the
+		// writers read before they write (see postgres.go).
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, writeLockKey); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()

@@ -15,7 +15,11 @@ import (
 // newTestDB opens a database of the test's own, closed when the test ends.
 func newTestDB(t *testing.T) *DB {
 	t.Helper()
-	d, err := OpenDB(t.Context(), filepath.Join(t.TempDir(), "larder.db"))
+	path := filepath.Join(t.TempDir(), "larder.db")
+	if b := testBackends(t); b.Database != "" {
+		path = b.Database
+	}
+	d, err := OpenDB(t.Context(), path)
 	if err != nil {
 		t.Fatalf("OpenDB: %v", err)
 	}

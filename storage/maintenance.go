@@ -370,9 +370,14 @@ type GCReport struct {
 // opts.OrphanAge. Documents are never evicted. An evicted artifact's row
 // stays, its digest forgotten, so that it is fetched again on next use; its
 // blob leaves the disk only once no row points at it. A server can call GC
-// while it serves.
+// while it serves. Nodes that share a database collect one at a time.
 func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	var rep GCReport
+	release, err := s.DB.ClusterLock(ctx, "gc")
+	if err != nil {
+		return rep, fmt.Errorf("gc: %w", err)
+	}
+	defer release()
 	before, err := s.BlobBytes(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("gc: %w", err)

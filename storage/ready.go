@@ -81,6 +81,9 @@ func probeBlobWrite(ctx context.Context, blobs Blobs) error {
 	if fs, ok := blobs.(*FSBlobs); ok {
 		return fs.probeWrite(buf)
 	}
+	if s3, ok := blobs.(*S3Blobs); ok {
+		return s3.probeWrite(ctx, buf)
+	}
 	w, err := blobs.Create(ctx)
 	if err != nil {
 		return fmt.Errorf("blob store: a test write failed: %v", bareError(err))

@@ -38,6 +38,27 @@ type Store struct {
 // A folder that cannot be written is refused with an error wrapping
 // ErrReadOnly, before anything in it is touched.
 func Open(ctx context.Context, dir string) (*Store, error) {
+	return OpenWith(ctx, dir, Backends{})
+}
+
+// Backends say where a Store keeps its metadata and its blobs when not in
+// its data folder. The zero value is the embedded default: larder.db
+// (SQLite) and blobs/ in the data folder.
+type Backends struct {
+	// Database is a postgres:// URL; empty: SQLite in the data folder.
+	Database string
+	// BlobStore is an s3:// URL (see ParseS3URL); empty: the data
+	// folder's blobs/.
+	BlobStore string
+}
+
+// Shared reports whether either backend is shared with other nodes.
+func (b Backends) Shared() bool { return b.Database != "" || b.BlobStore != "" }
+
+// OpenWith opens the data folder dir with its metadata and blobs where b
+// says. The data folder is still this process's own (locked, as by Open):
+// downloads in progress are staged in it whatever holds the blobs.
+func OpenWith(ctx context.Context, dir string, b Backends) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		if readOnlyErr(err) {
 			return nil, fmt.Errorf("data folder %s: %w: %v", dir, ErrReadOnly, bareError(err))
@@ -51,13 +72,20 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := OpenFSBlobs(filepath.Join(dir, "blobs"))
+	blobs, err := openBlobs(ctx, dir, b.BlobStore)
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	db, err := OpenDB(ctx, filepath.Join(dir, "larder.db"))
+	dbPath := filepath.Join(dir, "larder.db")
+	if b.Database != "" {
+		dbPath = b.Database
+	}
+	db, err := OpenDB(ctx, dbPath)
 	if err != nil {
+		if c, ok := blobs.(io.Closer); ok {
+			c.Close()
+		}
 		lock.Close()
 		return nil, err
 	}
@@ -93,6 +121,28 @@ func OpenReadOnly(ctx context.Context, dir string) (*Store, error) {
 	}
 	blobs := &FSBlobs{root: filepath.Join(dir, "blobs"), readOnly: true}
 	return &Store{DB: db, Blobs: blobs, Dir: dir, lock: lock}, nil
+}
+
+// OpenReadOnlyWith opens a store to read it and write nothing, where b says
+// its metadata and blobs are. With a shared database nothing of the data
+// folder is read or locked: another node, or a serve beside this export,
+// may hold it.
+func OpenReadOnlyWith(ctx context.Context, dir string, b Backends) (*Store, error) {
+	if b.Database == "" {
+		return OpenReadOnly(ctx, dir)
+	}
+	db, err := openDB(ctx, b.Database, modeReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	var blobs Blobs = &FSBlobs{root: filepath.Join(dir, "blobs"), readOnly: true}
+	if b.BlobStore != "" {
+		if blobs, err = OpenS3Blobs(ctx, b.BlobStore, ""); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return &Store{DB: db, Blobs: blobs, Dir: dir}, nil
 }
 
 // Close closes the database and releases the data folder.

@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/storage"
 )
 
 // Config is larder's configuration: a TOML file, then flags on top.
@@ -63,6 +64,17 @@ type Config struct {
 	// release-age policy, unless a [[registry]] sets its own.
 	MinReleaseAge       string   `toml:"min_release_age"`
 	MinReleaseAgeExempt []string `toml:"min_release_age_exempt"`
+	// Database is a postgres:// URL: metadata on a PostgreSQL server that
+	// several larder nodes share. Empty: SQLite in the data folder.
+	Database string `toml:"database"`
+	// BlobStore is an s3:// URL: blobs in an S3-compatible bucket that
+	// several nodes share. Empty: blobs/ in the data folder.
+	BlobStore string `toml:"blob_store"`
+}
+
+// backends is where the metadata and blobs live.
+func (c Config) backends() storage.Backends {
+	return storage.Backends{Database: c.Database, BlobStore: c.BlobStore}
 }
 
 // defaultMemoryCache is memory_cache's default; TestMain turns it off when
@@ -195,6 +207,15 @@ func parseConfig(path string, b []byte) (Config, error) {
 			*p.v = filepath.Join(filepath.Dir(path), *p.v)
 		}
 	}
+	if cfg.Database != "" && cfg.MemoryCache {
+		// Rows kept in one node's memory go stale when another node
+		// evicts, quarantines or fetches: with a shared database every
+		// request reads it.
+		if md.IsDefined("memory_cache") {
+			return Config{}, fmt.Errorf("%s: memory_cache: true cannot be kept coherent across the nodes that share database; leave memory_cache out (it is off with a shared database) or set it to false", path)
+		}
+		cfg.MemoryCache = false
+	}
 	return cfg, cfg.validate(path)
 }
 
@@ -245,6 +266,19 @@ func (c *Config) validate(path string) error {
 	}
 	if _, err := parseSize(c.MaxCacheSize); err != nil {
 		return bad("max_cache_size", "%v", err)
+	}
+	if c.Database != "" && !storage.IsPostgresURL(c.Database) {
+		return bad("database", "%q is not a postgres:// URL (leave database out for SQLite in the data folder)", storage.RedactedDatabase(c.Database))
+	}
+	if c.BlobStore != "" {
+		if _, err := storage.ParseS3URL(c.BlobStore); err != nil {
+			return bad("blob_store", "%v", err)
+		}
+	}
+	if c.BlobStore != "" && c.Database == "" {
+		// Each node's SQLite would hold rows of its own over one bucket:
+		// gc on one would delete what another's rows point at.
+		return bad("blob_store", "a shared blob store needs a shared database: set database = \"postgres://…\" too")
 	}
 	if _, err := parseSize(c.MinFreeSpace); err != nil {
 		return bad("min_free_space", "%v", err)

@@ -371,3 +371,31 @@ func TestAViewOfAKindThatDatesNothingIsA404(t *testing.T) {
 		}
 	}
 }
+
+func TestSharedBackendsAreCheckedAndTurnTheMemoryCacheOff(t *testing.T) {
+	cfg, err := parseConfig("larder.toml", []byte(`database = "postgres://larder@db:5432/larder"
+blob_store = "s3://blobs/prod?endpoint=http://127.0.0.1:9000&region=eu-west-1"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MemoryCache {
+		t.Error("memory_cache is on with a shared database")
+	}
+	if b := cfg.backends(); !b.Shared() || b.Database == "" || b.BlobStore == "" {
+		t.Errorf("backends = %+v", b)
+	}
+	for body, want := range map[string]string{
+		`database = "mysql://db/larder"`:                                          `database: "mysql://db/larder" is not a postgres:// URL`,
+		`database = "postgres://u:secret@db/larder"` + "\nblob_store = \"s3://\"": `blob_store: blob_store "s3://": no bucket named`,
+		`blob_store = "s3://b?endpoint=http://h"`:                                 `a shared blob store needs a shared database`,
+		`database = "postgres://db/l"` + "\nmemory_cache = true":                  `memory_cache: true cannot be kept coherent`,
+	} {
+		_, err := parseConfig("larder.toml", []byte(body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant an error saying %q", body, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}

@@ -110,39 +110,45 @@ func strayArgument(cmd, arg string) error {
 	return fmt.Errorf("%s: unexpected argument %q%s; see larder %s --help", cmd, arg, hint, cmd)
 }
 
-// dataDir is the data folder the flags name.
-func (f opFlags) dataDir() (string, error) {
-	if *f.data != "" {
-		return *f.data, nil
+// location is the data folder the flags name, and where its metadata and
+// blobs live: the configuration's (--config, else the defaults), with
+// --data overriding the folder alone.
+func (f opFlags) location() (string, storage.Backends, error) {
+	if *f.data != "" && *f.config == "" {
+		return *f.data, storage.Backends{}, nil
 	}
 	cfg, err := loadConfig(*f.config)
 	if err != nil {
-		return "", err
+		return "", storage.Backends{}, err
 	}
-	return cfg.Data, nil
+	if *f.data != "" {
+		cfg.Data = *f.data
+	}
+	return cfg.Data, cfg.backends(), nil
 }
 
 // open opens the data folder the flags name; see openData.
 func (f opFlags) open(ctx context.Context, create bool) (*storage.Store, string, error) {
-	dir, err := f.dataDir()
+	dir, b, err := f.location()
 	if err != nil {
 		return nil, "", err
 	}
-	store, err := openData(ctx, dir, create)
+	store, err := openData(ctx, dir, b, create)
 	return store, dir, err
 }
 
-// openData opens a data folder. Unless create is set it must hold a
-// database already: a mistyped --data must not make an empty folder.
-func openData(ctx context.Context, dir string, create bool) (*storage.Store, error) {
-	if !create {
+// openData opens a data folder with its backends. Unless create is set it
+// must hold a database already: a mistyped --data must not make an empty
+// folder. (A shared database is there whatever the folder holds.)
+func openData(ctx context.Context, dir string, b storage.Backends, create bool) (*storage.Store, error) {
+	if !create && b.Database == "" {
 		if _, err := os.Stat(filepath.Join(dir, "larder.db")); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s is not a larder data folder (it has no larder.db); name one with --data DIR or --config FILE", dir)
 		} else if err != nil {
 			return nil, err
 		}
 	}
-	return storage.Open(ctx, dir)
+	return storage.OpenWith(ctx, dir, b)
 }
 
 // flagErr turns -h into a quiet success: the usage is printed already.
@@ -331,7 +337,7 @@ func importCmd(ctx context.Context, args []string, c console) error {
 	if *f.data != "" {
 		cfg.Data = *f.data
 	}
-	store, err := openData(ctx, cfg.Data, true)
+	store, err := openData(ctx, cfg.Data, cfg.backends(), true)
 	if err != nil {
 		return err
 	}

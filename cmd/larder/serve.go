@@ -130,7 +130,8 @@ func serve(args []string) error {
 			log.Warn("min_release_age does not reach this registry: its kind does not date its releases", "registry", r.Name(), "kind", r.Kind())
 		}
 	}
-	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline, "read_only", app.store.ReadOnly(), "http_engine", cfg.engine())
+	log.Info("larder is serving", "listen", ln.Addr().String(), "data", cfg.Data, "offline", cfg.Offline, "read_only", app.store.ReadOnly(), "http_engine", cfg.engine(),
+		"database", databaseName(cfg), "blob_store", blobStoreName(cfg))
 
 	select {
 	case err := <-errc:
@@ -249,12 +250,28 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	return a, nil
 }
 
+// databaseName and blobStoreName say where the metadata and blobs are, for
+// the start-up log (a password never shown).
+func databaseName(cfg Config) string {
+	if cfg.Database == "" {
+		return "sqlite (larder.db in data)"
+	}
+	return storage.RedactedDatabase(cfg.Database)
+}
+
+func blobStoreName(cfg Config) string {
+	if cfg.BlobStore == "" {
+		return "data/blobs"
+	}
+	return cfg.BlobStore
+}
+
 // openStore opens the data folder to serve it. A folder that cannot be
 // written (a mounted snapshot carried across an air gap) is served
 // read-only, when nothing is ever fetched into it: offline, every registry.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storage.Store, error) {
-	store, err := storage.Open(ctx, cfg.Data)
-	if !errors.Is(err, storage.ErrReadOnly) {
+	store, err := storage.OpenWith(ctx, cfg.Data, cfg.backends())
+	if !errors.Is(err, storage.ErrReadOnly) || cfg.backends().Shared() {
 		return store, err
 	}
 	if !cfg.allOffline() {

@@ -42,6 +42,8 @@ func newMirror(t *testing.T, upstream, download, publicURL string) *mirror {
 func (m *mirror) do(method, path string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	m.m.ServeHTTP(w, httptest.NewRequest(method, "http://larder.test"+path, nil))
+	// What a client received is recorded just after (Upstream.Settle).
+	m.up.Settle(context.Background())
 	return w
 }
 

@@ -68,6 +68,8 @@ func (m *mirror) do(method, path string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, "http://larder.test"+path, nil)
 	w := httptest.NewRecorder()
 	m.m.ServeHTTP(w, r)
+	// What a client received is recorded just after (Upstream.Settle).
+	m.up.Settle(context.Background())
 	return w
 }
 
@@ -75,8 +77,6 @@ func (m *mirror) get(path string) *httptest.ResponseRecorder { return m.do(http.
 
 func (m *mirror) row(t *testing.T, path string) storage.Artifact {
 	t.Helper()
-	// What a client received is recorded just after (Upstream.Settle).
-	m.up.Settle(context.Background())
 	a, err := m.up.Store().DB.Artifact(context.Background(), "go", strings.TrimPrefix(path, "/"))
 	if err != nil {
 		t.Fatalf("the row of %s: %v", path, err)

@@ -1,6 +1,7 @@
 package maven
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -66,6 +67,8 @@ func (m *mirror) advance(d time.Duration) {
 func (m *mirror) get(path string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	m.m.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://larder.test"+path, nil))
+	// What a client received is recorded just after (Upstream.Settle).
+	m.up.Settle(context.Background())
 	return rec
 }
 

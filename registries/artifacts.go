@@ -56,6 +56,9 @@ type fill struct {
 	// announce, for a fill started ahead, loads the document; it starts
 	// with the fill.
 	announce func()
+	// The outcome of announced, once received (see awaitAnnounce).
+	announceOnce sync.Once
+	announceErr  error
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change
@@ -69,6 +72,16 @@ type fill struct {
 	done     bool
 	err      error
 	digest   storage.Digest
+}
+
+// awaitAnnounce is the outcome of loading the document a fill was started
+// ahead of, waiting for it the first time; nil for a fill not started
+// ahead. Only the fill's download calls it.
+func (f *fill) awaitAnnounce() error {
+	if f.announced != nil {
+		f.announceOnce.Do(func() { f.announceErr = <-f.announced })
+	}
+	return f.announceErr
 }
 
 func (f *fill) notify() {
@@ -380,15 +393,10 @@ func (u *Upstream) downloadAhead(ctx context.Context, f *fill) error {
 	if bw != nil {
 		defer bw.Cancel()
 	}
-	announced := false
 	// The document's loading ends before this download does, so that
 	// Close, which waits for downloads, waits for it too.
-	defer func() {
-		if !announced {
-			<-f.announced
-		}
-	}()
-	a, err := u.declaredAhead(ctx, f, &announced)
+	defer f.awaitAnnounce()
+	a, err := u.declaredAhead(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -427,15 +435,14 @@ func (u *Upstream) downloadAhead(ctx context.Context, f *fill) error {
 // declaredAhead is what the document loaded beside an ahead fill declares
 // for its artifact: taken from the parsed document when it comes to that
 // (the client need not wait for the document to be stored), otherwise
-// from the rows the loading left. announced is set once the loading's
-// outcome was received.
-func (u *Upstream) declaredAhead(ctx context.Context, f *fill, announced *bool) (storage.Artifact, error) {
+// from the rows the loading left.
+func (u *Upstream) declaredAhead(ctx context.Context, f *fill) (storage.Artifact, error) {
 	var aerr error
 	select {
 	case a := <-f.prepared:
 		return a, nil
 	case aerr = <-f.announced:
-		*announced = true
+		f.announceOnce.Do(func() { f.announceErr = aerr })
 	case <-ctx.Done():
 		return storage.Artifact{}, ctx.Err()
 	}
@@ -578,6 +585,10 @@ func (u *Upstream) keep(ctx context.Context, f *fill, a storage.Artifact, bw sto
 	// Clients may have all the bytes now: what they received is kept even
 	// when larder is shutting down.
 	ctx = context.WithoutCancel(ctx)
+	// A document loaded beside the artifact is held before the artifact
+	// is: what follows a kept artifact (OnKept, the offline view) reads it.
+	// Had it failed to store, the bytes still passed what it declared.
+	f.awaitAnnounce()
 	digest, size, err := bw.Commit(ctx, "")
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package rubygems
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/md5"
 	"fmt"
 	"io"
@@ -47,6 +48,8 @@ func (m testMirror) get(t *testing.T, path string, header ...string) *http.Respo
 	}
 	rec := httptest.NewRecorder()
 	m.m.ServeHTTP(rec, r)
+	// What a client received is recorded just after (Upstream.Settle).
+	m.reg.up.Settle(context.Background())
 	return rec.Result()
 }
 

@@ -145,6 +145,10 @@ func (m *mirror) do(t *testing.T, base, method, path string, header http.Header)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What a client received is recorded just after (Upstream.Settle).
+	for _, up := range m.app.upstreams {
+		up.Settle(context.Background())
+	}
 	return resp, body
 }
 

@@ -90,7 +90,8 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		g.WriteError(w, err)
 	case rt.kind == routeConfig:
-		body := g.config(registries.BaseURL(r, g.publicURL, g.name))
+		// Through a /@{date}/ view, downloads stay in it.
+		body := g.config(registries.BaseURL(r, g.publicURL, registries.MountPathIn(r.Context(), g.name)))
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)

@@ -55,10 +55,10 @@ func (g *Registry) indexView(ctx context.Context, path string, f indexFile) (*re
 	online := err == nil && !doc.Degraded && g.up.Reachable()
 	cutoff := g.cutoffActive(ctx)
 	switch {
-	case online && cutoff && f.variant == indexFiles["versions"].variant:
+	case online && cutoff && path == "versions":
 		r, err := g.versionsAllowed(ctx, doc.Document)
 		return r, doc.Status, err
-	case online && (!cutoff || f.variant == indexFiles["names"].variant):
+	case online && (!cutoff || path == "names"):
 		// A gem's name is served whatever the age of its releases.
 		r, err := g.render(ctx, doc.Document)
 		return r, doc.Status, err

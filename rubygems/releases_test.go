@@ -1,6 +1,7 @@
 package rubygems
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,10 @@ func TestVersionsUnderACutoffListWhatInfoServes(t *testing.T) {
 	}
 	if !strings.Contains(versions, "\nnever 3.0.0 ") {
 		t.Fatalf("/versions lost the line of a gem larder has not read:\n%s", versions)
+	}
+	up.SetFullIndex("specs.4.8.gz", []byte{0x1f, 0x8b, 'u', 'p'})
+	if b := body(t, m.get(t, "/specs.4.8.gz")); !bytes.Equal(b, marshalSpecs([]specsTuple{{"alpha", "1.0.0", "ruby"}})) {
+		t.Fatalf("specs.4.8.gz under a cutoff: %q, want alpha 1.0.0 alone (the upstream's lists what is held back)", b)
 	}
 	if r := m.get(t, "/gems/alpha-1.1.0.gem"); r.StatusCode != 403 || !strings.Contains(string(body(t, r)), "held back") {
 		t.Fatalf("GET a held-back .gem: %d, want 403 that says it is held back", r.StatusCode)

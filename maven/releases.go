@@ -2,6 +2,7 @@ package maven
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,6 +71,11 @@ func (g *Registry) learnVersions(ctx context.Context, rt route) error {
 	doc, err := g.up.Document(ctx, registries.DocRequest{
 		Key: meta.docKey(), Variant: meta.metadataVariant(), URL: g.upstreamURL(meta.path), Prepare: checkMetadata,
 	})
+	if errors.Is(err, registries.ErrNotFound) {
+		// An artifact without metadata lists no version: its files
+		// have no date, and are refused as new, not as missing.
+		return nil
+	}
 	if err != nil {
 		return err
 	}

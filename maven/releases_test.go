@@ -58,6 +58,12 @@ func TestMetadataUnderACutoff(t *testing.T) {
 		t.Fatalf("GET a version the metadata does not list: %d %s, want 403", r.Code, r.Body)
 	}
 
+	// An artifact with no metadata at all: its files are new, not missing.
+	fake.PublishFile("org/example/solo/1.0/solo-1.0.jar", []byte("solo"))
+	if r := m.get("/org/example/solo/1.0/solo-1.0.jar"); r.Code != 403 || !strings.Contains(r.Body.String(), "counts as new") {
+		t.Fatalf("GET the jar of an artifact without metadata: %d %s, want 403", r.Code, r.Body)
+	}
+
 	m.advance(72 * time.Hour)
 	r = m.get(meta)
 	md = metadata{}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/cargo/cargotest"
 	"github.com/larder-mirror/larder/registries"
@@ -67,6 +68,12 @@ func (f fakeCargo) Point(o *registries.Options) {
 }
 
 func (f fakeCargo) Publish(name, version string) []byte { return f.s.Publish(name, version) }
+
+func (f fakeCargo) PublishAt(name, version string, at time.Time) []byte {
+	crate := f.s.Publish(name, version)
+	f.s.SetPubtime(name, version, at)
+	return crate
+}
 
 func (f fakeCargo) PublishBytes(name, version string, body []byte) {
 	f.s.PublishBytes(name, version, body)

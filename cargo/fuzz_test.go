@@ -50,7 +50,7 @@ func FuzzParseIndex(f *testing.F) {
 			}
 			all[l.path()] = true
 		}
-		kept := heldLines(lines, all)
+		kept := keptLines(lines, heldIn(all))
 		for _, l := range lines {
 			if !strings.Contains(string(kept), string(l.raw)) {
 				t.Fatalf("the held view of every line lost %q", l.raw)

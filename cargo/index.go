@@ -91,13 +91,13 @@ func (l line) artifact(registry, download string) storage.Artifact {
 	return a
 }
 
-// heldLines is the index file with only the lines whose .crate is held,
-// each byte for byte as it was: cargo checks nothing, but a line changed
-// would change what it resolves.
-func heldLines(lines []line, held map[string]bool) []byte {
+// keptLines is the index file with only the lines keep keeps (those whose
+// .crate is held, those old enough), each byte for byte as it was: cargo
+// checks nothing, but a line changed would change what it resolves.
+func keptLines(lines []line, keep func(line) bool) []byte {
 	var out []byte
 	for _, l := range lines {
-		if held[l.path()] {
+		if keep(l) {
 			out = append(out, l.raw...)
 			if out[len(out)-1] != '\n' {
 				out = append(out, '\n')

@@ -3,6 +3,7 @@ package cargo
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -61,18 +62,48 @@ func TestTheHeldViewLeavesLinesOutAndNeverEditsOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := serdeIndex[strings.IndexByte(serdeIndex, '\n')+1:]
-	got := heldLines(lines, map[string]bool{"api/v1/crates/serde/1.0.1/download": true})
+	got := keptLines(lines, heldIn(map[string]bool{"api/v1/crates/serde/1.0.1/download": true}))
 	if string(got) != second {
 		t.Fatalf("the held view of 1.0.1 is %q, want its line as it came, %q", got, second)
 	}
-	if got := heldLines(lines, map[string]bool{}); len(got) != 0 {
+	if got := keptLines(lines, heldIn(map[string]bool{})); len(got) != 0 {
 		t.Fatalf("the held view of nothing is %q", got)
 	}
 	// A last line without its newline gets one: cargo reads lines.
 	noNewline := strings.TrimSuffix(serdeIndex, "\n")
 	lines, _ = parseIndex([]byte(noNewline), "serde")
-	got = heldLines(lines, map[string]bool{"api/v1/crates/serde/1.0.0/download": true, "api/v1/crates/serde/1.0.1/download": true})
+	got = keptLines(lines, heldIn(map[string]bool{"api/v1/crates/serde/1.0.0/download": true, "api/v1/crates/serde/1.0.1/download": true}))
 	if string(got) != serdeIndex {
 		t.Fatalf("the held view of both lines is %q, want %q", got, serdeIndex)
+	}
+}
+
+// heldIn keeps the lines whose .crate is in held.
+func heldIn(held map[string]bool) func(line) bool {
+	return func(l line) bool { return held[l.path()] }
+}
+
+func TestReleasesOfPubtime(t *testing.T) {
+	body := `{"name":"serde","vers":"1.0.0","cksum":"` + strings.Repeat("a", 64) + `","pubtime":"2025-10-29T12:00:00Z"}
+{"name":"serde","vers":"1.0.1","cksum":"` + strings.Repeat("b", 64) + `"}
+{"name":"serde","vers":"1.0.2","cksum":"` + strings.Repeat("c", 64) + `","pubtime":"yesterday"}
+`
+	lines, err := parseIndex([]byte(body), "serde")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rels := releasesOf(lines)
+	if len(rels) != 3 {
+		t.Fatalf("%d releases, want 3", len(rels))
+	}
+	if want := time.Date(2025, 10, 29, 12, 0, 0, 0, time.UTC); !rels[0].Published.Equal(want) || rels[0].Version != "1.0.0" {
+		t.Fatalf("1.0.0 is dated %v (%q), want %v", rels[0].Published, rels[0].Version, want)
+	}
+	// No pubtime, or one that is not a time: no upstream date, so larder's
+	// first sight dates it.
+	for _, r := range rels[1:] {
+		if !r.Published.IsZero() {
+			t.Fatalf("%s is dated %v by a line without a usable pubtime", r.Name, r.Published)
+		}
 	}
 }

@@ -26,6 +26,8 @@ var Kind = registries.Kind{
 		return New(up, publicURL, o)
 	},
 	Lockfiles: []registries.LockfileReader{cargoLock{}},
+	// An index line's pubtime, else first sight (releases.go).
+	DatesReleases: true,
 }
 
 // DefaultDownloadURL is where crates.io keeps its .crate files: the dl of

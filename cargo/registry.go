@@ -64,7 +64,9 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 			Announce: func(ctx context.Context) error {
 				_, err := g.loadIndex(ctx, rt)
 				return err
-			}}
+			},
+			Version: rt.version, Release: rt.version,
+			Learn: func(ctx context.Context) error { return g.learnVersion(ctx, rt) }}
 		if !strings.Contains(g.download, "{sha256-checksum}") {
 			// Where the upstream keeps it follows from the name and
 			// version: fetched beside the index file that announces it.
@@ -88,7 +90,8 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		g.WriteError(w, err)
 	case rt.kind == routeConfig:
-		body := g.config(registries.BaseURL(r, g.publicURL, g.name))
+		// Through a /@{date}/ view, downloads stay in it.
+		body := g.config(registries.BaseURL(r, g.publicURL, registries.MountPathIn(r.Context(), g.name)))
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
@@ -151,7 +154,8 @@ func (g *Registry) loadIndex(ctx context.Context, rt route) (registries.Doc, err
 
 // indexView is a crate's index file: the upstream's bytes while it can be
 // asked; while it cannot, only the lines of versions whose .crate larder
-// holds, so that cargo resolves to what it can download.
+// holds, so that cargo resolves to what it can download. Under a
+// release-age cutoff, only the lines of versions old enough.
 func (g *Registry) indexView(ctx context.Context, rt route) (*registries.Rendered, registries.CacheStatus, error) {
 	doc, err := g.loadIndex(ctx, rt)
 	if err != nil {
@@ -161,23 +165,31 @@ func (g *Registry) indexView(ctx context.Context, rt route) (*registries.Rendere
 	if err != nil {
 		return nil, "", err
 	}
-	key := g.name + "\x00" + string(doc.Body) + "\x00" + heldKey
+	allowed, ageKey, err := g.allowedVersions(ctx, rt.pkg(), doc.Document)
+	if err != nil {
+		return nil, "", err
+	}
+	key := g.name + "\x00" + string(doc.Body) + "\x00" + heldKey + "\x00" + ageKey
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := g.up.Body(ctx, doc.Document)
 		if err != nil {
 			return nil, err
 		}
-		if held == nil {
+		if held == nil && allowed == nil {
 			return registries.NewRendered(body, mediaText), nil
 		}
 		lines, err := parseIndex(body, rt.pkg())
 		if err != nil {
 			return nil, err
 		}
-		kept := heldLines(lines, held)
-		if len(kept) == 0 {
+		kept := keptLines(lines, func(l line) bool {
+			return (held == nil || held[l.path()]) && (allowed == nil || allowed[l.Vers])
+		})
+		if len(kept) == 0 && held != nil {
 			return nil, g.up.NotCached("any version of " + rt.pkg())
 		}
+		// Every version too young: an index file with no line, which
+		// cargo reads as a crate with no version to pick.
 		return registries.NewRendered(kept, mediaText), nil
 	})
 	return rendered, doc.Status, err

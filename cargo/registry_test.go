@@ -63,6 +63,18 @@ func TestConfigJSONPointsCargoAtLarderForEveryDownload(t *testing.T) {
 	if n := fake.Count("GET", "/config.json"); n != 0 {
 		t.Errorf("larder asked the upstream for its config.json %d times: it is larder's own", n)
 	}
+	// Through a view, cargo downloads within it: the view's cutoff holds
+	// for a version a lockfile names too.
+	view, err := registries.ParseView("P3D")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMirror(t, fake.URL, fake.DownloadURL(), "")
+	w := httptest.NewRecorder()
+	m.m.ServeHTTP(w, httptest.NewRequestWithContext(registries.WithView(context.Background(), view), http.MethodGet, "http://larder.test/config.json", nil))
+	if want := `{"dl":"http://larder.test/@P3D/cargo/api/v1/crates"}` + "\n"; w.Code != 200 || w.Body.String() != want {
+		t.Errorf("config.json through /@P3D/: %d %q, want %q", w.Code, w.Body, want)
+	}
 }
 
 func TestLarderIsReadOnlyAndSaysWhatItDoesNotServe(t *testing.T) {

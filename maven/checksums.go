@@ -57,6 +57,9 @@ func (g *Registry) checksumOf(ctx context.Context, rt route, v view) (*registrie
 // is fetched first, as if a client had asked for it: Maven asks for a
 // file before its checksum, so that is rare (a client cut off mid-file).
 func (g *Registry) fileChecksum(ctx context.Context, rt route) (*registries.Rendered, registries.CacheStatus, error) {
+	if err := g.checkVersion(ctx, rt); err != nil {
+		return nil, "", err
+	}
 	a, err := g.up.Artifact(ctx, rt.path)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, "", err

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/maven/maventest"
 	"github.com/larder-mirror/larder/registries"
@@ -78,6 +79,15 @@ func (f fakeMaven) Publish(name, version string) []byte {
 	f.PublishBytes(name, version, jar)
 	return jar
 }
+
+// PublishAt publishes a version undated: a Maven repository's metadata
+// carries no time per version, and larder dates a version by when it
+// first lists it (the suite has it read the metadata at at).
+func (f fakeMaven) PublishAt(name, version string, at time.Time) []byte {
+	return f.Publish(name, version)
+}
+
+func (fakeMaven) DatesByFirstSight() {}
 
 func (f fakeMaven) PublishBytes(name, version string, body []byte) {
 	f.s.Publish(conformGroup, name, version, map[string][]byte{".jar": body, ".pom": maventest.POM(conformGroup, name, version, "")})

@@ -26,6 +26,8 @@ var Kind = registries.Kind{
 		return New(up, publicURL, o)
 	},
 	Lockfiles: []registries.LockfileReader{gradleLockfile{}, coordinateList{}},
+	// First sight in an artifact's maven-metadata.xml (releases.go).
+	DatesReleases: true,
 }
 
 // DefaultNegativeTTL is how long a file the upstream does not have is

@@ -94,9 +94,17 @@ func (m *metadata) marshal() []byte {
 // while the upstream cannot be asked the view of what larder holds (the
 // versions with files held, latest and release among them; a snapshot's
 // builds held), so that version ranges, LATEST and RELEASE resolve to
-// something Maven can install. A group's metadata (plugin prefixes) is
-// served as it was.
+// something Maven can install. Under a release-age cutoff, only the
+// versions old enough, latest and release among them. A group's metadata
+// (plugin prefixes) is served as it was.
 func (g *Registry) metadataView(ctx context.Context, rt route) (*registries.Rendered, registries.CacheStatus, error) {
+	if rt.snapshotDir {
+		// A snapshot's builds are dated as its version: nothing is
+		// fetched for one held back.
+		if err := g.checkVersion(ctx, rt); err != nil {
+			return nil, "", err
+		}
+	}
 	doc, err := g.up.Document(ctx, registries.DocRequest{
 		Key: rt.docKey(), Variant: rt.metadataVariant(), URL: g.upstreamURL(rt.path), Prepare: checkMetadata,
 	})
@@ -108,20 +116,33 @@ func (g *Registry) metadataView(ctx context.Context, rt route) (*registries.Rend
 		return nil, "", err
 	}
 	hasDoc := err == nil
-	var held map[string]bool
-	var heldKey string
+	var held, allowed map[string]bool
+	var heldKey, ageKey string
 	if rt.artifact != "" {
 		var herr error
 		if held, heldKey, herr = g.up.HeldView(ctx, rt.pkg(), !hasDoc || doc.Degraded); herr != nil {
 			return nil, "", herr
 		}
+		if !rt.snapshotDir {
+			if hasDoc {
+				if herr = g.recordMetadata(ctx, rt.pkg(), doc.Document); herr != nil {
+					return nil, "", herr
+				}
+			}
+			if allowed, ageKey, herr = g.up.AllowedReleases(ctx, g.up.Cutoff(ctx, rt.pkg()), rt.pkg()); herr != nil {
+				return nil, "", herr
+			}
+		}
 	}
-	if held == nil {
+	if held == nil && allowed == nil {
 		if !hasDoc {
 			return nil, "", err
 		}
 		r, err := g.render(ctx, doc.Document, mediaXML)
 		return r, doc.Status, err
+	}
+	if held == nil && !hasDoc {
+		return nil, "", err
 	}
 	status := registries.Stale
 	m := &metadata{GroupID: rt.group, ArtifactID: rt.artifact, Version: rt.version}
@@ -139,16 +160,23 @@ func (g *Registry) metadataView(ctx context.Context, rt route) (*registries.Rend
 			return r, doc.Status, err
 		}
 	}
-	key := g.name + "\x00held\x00" + rt.path + "\x00" + string(doc.Body) + "\x00" + heldKey
+	key := g.name + "\x00held\x00" + rt.path + "\x00" + string(doc.Body) + "\x00" + heldKey + "\x00" + ageKey
 	r, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
-		var ok bool
-		if rt.snapshotDir {
+		ok := true
+		switch {
+		case held == nil:
+		case rt.snapshotDir:
 			ok = heldSnapshots(m, rt, held)
-		} else {
+		default:
 			ok = heldVersions(m, rt, held)
 		}
 		if !ok {
 			return nil, g.up.NotCached("any version of " + rt.pkg())
+		}
+		if allowed != nil {
+			// With no version old enough, the list is empty: Maven
+			// then says no version matches.
+			keepAllowed(m, allowed)
 		}
 		return registries.NewRendered(m.marshal(), mediaXML), nil
 	})
@@ -247,6 +275,9 @@ func (g *Registry) render(ctx context.Context, doc storage.Document, contentType
 // builds serves): a document with a TTL, checked against the strongest
 // checksum the upstream publishes beside it before it is kept.
 func (g *Registry) snapshotFileView(ctx context.Context, rt route) (*registries.Rendered, registries.CacheStatus, error) {
+	if err := g.checkVersion(ctx, rt); err != nil {
+		return nil, "", err
+	}
 	// The checksum is read through its own document first; a checksum
 	// changed meanwhile fails the check, and the next request tries again.
 	var want registries.Integrity

@@ -121,14 +121,14 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 }
 
 func (g *Registry) artifactTarget(rt route) *registries.ArtifactTarget {
-	return &registries.ArtifactTarget{
-		Path: rt.path, Package: rt.pkg(),
+	return g.releaseOf(rt, &registries.ArtifactTarget{
+		Path:           rt.path,
 		Options:        registries.ArtifactOptions{ContentType: contentTypeOf(rt.ext), CacheControl: immutable},
 		Upstream:       g.upstreamURL(rt.path),
 		Announce:       func(ctx context.Context) error { return g.announce(ctx, rt) },
 		AnnounceUnheld: true,
 		Missing:        func() { g.missing.add(rt.path) },
-	}
+	})
 }
 
 // ServeOwn answers what is neither a file nor a document: other methods,

@@ -75,3 +75,13 @@ func (r Request) MountPath(name string) string {
 func (r Request) BaseURL(publicURL, name string) string {
 	return BaseURLOf(r.Host, r.TLS, publicURL, r.MountPath(name))
 }
+
+// MountPathIn is a registry's mount as a request under ctx names it:
+// "cargo", or "@2026-03-01/cargo" when it came through a view, for the
+// links a kind writes outside its documents (Cargo's config.json).
+func MountPathIn(ctx context.Context, name string) string {
+	if v, ok := ViewOf(ctx); ok {
+		return "@" + v.Label + "/" + name
+	}
+	return name
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/registries/registriestest"
@@ -80,6 +81,15 @@ func (f fakeGems) Publish(name, version string) []byte {
 	f.PublishBytes(name, version, body)
 	return body
 }
+
+// PublishAt publishes a release undated: the compact index carries no
+// time, and larder dates a release by when it first lists it (the suite
+// has it read the info file at at).
+func (f fakeGems) PublishAt(name, version string, at time.Time) []byte {
+	return f.Publish(name, version)
+}
+
+func (fakeGems) DatesByFirstSight() {}
 
 func (f fakeGems) PublishBytes(name, version string, body []byte) {
 	g := rubygemstest.Gem{Name: name, Version: version, Body: body}

@@ -12,8 +12,11 @@ import (
 
 // indexFile is a file about every gem: the compact index's versions and
 // names, and the three files of the full index. Each is the upstream's
-// while the upstream can be asked; else it is written from the gems whose
-// info files larder serves then, so that it lists exactly what they list.
+// while the upstream can be asked and no release-age cutoff applies; else
+// it is written from the gems whose info files larder serves then, so that
+// it lists exactly what they list (under a cutoff, /names stays the
+// upstream's, and /versions keeps the upstream's lines of gems larder has
+// not read yet: see versionsAllowed).
 type indexFile struct {
 	key, variant string
 	contentType  string
@@ -49,11 +52,18 @@ func (g *Registry) indexView(ctx context.Context, path string, f indexFile) (*re
 	if err != nil && !errors.Is(err, registries.ErrNotCached) {
 		return nil, "", err
 	}
-	if err == nil && !doc.Degraded && g.up.Reachable() {
+	online := err == nil && !doc.Degraded && g.up.Reachable()
+	cutoff := g.cutoffActive(ctx)
+	switch {
+	case online && cutoff && path == "versions":
+		r, err := g.versionsAllowed(ctx, doc.Document)
+		return r, doc.Status, err
+	case online && (!cutoff || path == "names"):
+		// A gem's name is served whatever the age of its releases.
 		r, err := g.render(ctx, doc.Document)
 		return r, doc.Status, err
 	}
-	gems, err2 := g.heldGems(ctx)
+	gems, err2 := g.servedGems(ctx, !online, false)
 	if err2 != nil {
 		return nil, "", err2
 	}
@@ -95,10 +105,10 @@ type heldGem struct {
 	info     *registries.Rendered // as /info serves it now
 }
 
-// heldGems are the gems whose info file larder holds and serves, while the
-// upstream cannot be asked, with at least one release: each with that
-// file, by name.
-func (g *Registry) heldGems(ctx context.Context) ([]heldGem, error) {
+// servedGems are the gems whose info file larder holds, each with that
+// file as /info serves it now (degraded: while the upstream cannot be
+// asked), by name; only those with at least one release unless empty.
+func (g *Registry) servedGems(ctx context.Context, degraded, empty bool) ([]heldGem, error) {
 	names, err := g.up.Store().DB.PackageNames(ctx, g.name)
 	if err != nil {
 		return nil, err
@@ -113,7 +123,7 @@ func (g *Registry) heldGems(ctx context.Context) ([]heldGem, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := g.renderInfo(ctx, name, doc, true)
+		r, err := g.renderInfo(ctx, name, doc, degraded)
 		if errors.Is(err, registries.ErrNotCached) {
 			continue
 		}
@@ -121,7 +131,7 @@ func (g *Registry) heldGems(ctx context.Context) ([]heldGem, error) {
 			return nil, err
 		}
 		inf, err := parseInfo(r.Body)
-		if err != nil || len(inf.lines) == 0 {
+		if err != nil || (len(inf.lines) == 0 && !empty) {
 			continue
 		}
 		h := heldGem{name: name, info: r}

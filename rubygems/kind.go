@@ -22,4 +22,6 @@ var Kind = registries.Kind{
 		return New(up, publicURL)
 	},
 	Lockfiles: []registries.LockfileReader{gemfileLock{}},
+	// First sight in an info file (releases.go).
+	DatesReleases: true,
 }

@@ -72,6 +72,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		}), nil
 	case routeGem, routeSpec:
 		o := gemOptions
+		version, _, _ := splitRelease(rt.candidates[0].release)
 		if rt.kind == routeSpec {
 			o = specOptions
 		}
@@ -81,6 +82,10 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 			// fetched while the info file is loaded.
 			Upstream: g.upstreamURL(rt.file),
 			Announce: func(ctx context.Context) error { return g.announce(ctx, rt) },
+			// Dated as the first reading of its name: a file of another
+			// reading has no date under that name, and counts as new.
+			Version: version, Release: rt.candidates[0].release,
+			Learn: func(ctx context.Context) error { return g.learnRelease(ctx, rt.candidates[0].name) },
 		}}, nil
 	}
 	return registries.Target{}, registries.ErrOwnRoute
@@ -194,8 +199,10 @@ func (g *Registry) infoView(ctx context.Context, name string) (*registries.Rende
 }
 
 // renderInfo renders a stored info file as /info serves it, and as
-// /versions lists it while the upstream cannot be asked: one function, so
-// that the MD5 /versions gives is that of the file /info sends.
+// /versions lists it while the upstream cannot be asked or a cutoff
+// applies: one function, so that the MD5 /versions gives is that of the
+// file /info sends. Under a cutoff it lists only the releases old enough;
+// with none, it is the preamble alone (a gem with no release to pick).
 func (g *Registry) renderInfo(ctx context.Context, name string, doc storage.Document, degraded bool) (*registries.Rendered, error) {
 	held, heldKey, err := g.up.HeldView(ctx, name, degraded)
 	if err != nil {
@@ -204,16 +211,22 @@ func (g *Registry) renderInfo(ctx context.Context, name string, doc storage.Docu
 	if held != nil && len(held) == 0 {
 		return nil, g.up.NotCached("any version of " + name)
 	}
-	if held == nil {
+	allowed, ageKey, err := g.allowedReleases(ctx, name, doc)
+	if err != nil {
+		return nil, err
+	}
+	if held == nil && allowed == nil {
 		return g.render(ctx, doc)
 	}
-	key := g.name + "\x00held\x00" + name + "\x00" + string(doc.Body) + "\x00" + heldKey
+	key := g.name + "\x00held\x00" + name + "\x00" + string(doc.Body) + "\x00" + heldKey + "\x00" + ageKey
 	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := g.up.Body(ctx, doc)
 		if err != nil {
 			return nil, err
 		}
-		return newRendered(keepReleases(body, func(rel string) bool { return held[gemPath(name, rel)] })), nil
+		return newRendered(keepReleases(body, func(rel string) bool {
+			return (held == nil || held[gemPath(name, rel)]) && (allowed == nil || allowed[rel])
+		})), nil
 	})
 }
 

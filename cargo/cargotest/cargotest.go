@@ -184,6 +184,31 @@ func (s *Server) publish(name, version string, crate []byte, cksum string, deps 
 	s.crates[key] = append(s.crates[key], &Version{Name: name, Vers: version, Crate: crate, Line: line})
 }
 
+// SetPubtime dates a published version's index line at t (its pubtime,
+// as crates.io writes it), as tests of the release-age policy choose
+// publish times.
+func (s *Server) SetPubtime(name, version string, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.crates[strings.ToLower(name)] {
+		if v.Vers != version {
+			continue
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(v.Line, &fields); err != nil {
+			panic(err)
+		}
+		fields["pubtime"], _ = json.Marshal(t.UTC().Format(time.RFC3339))
+		line, err := json.Marshal(fields)
+		if err != nil {
+			panic(err)
+		}
+		v.Line = line
+		return
+	}
+	panic("cargotest: SetPubtime: " + name + "@" + version + " was never published")
+}
+
 // Version is what the fake serves for a published version, nil if none.
 func (s *Server) Version(name, version string) *Version {
 	s.mu.Lock()

@@ -14,12 +14,21 @@ import (
 
 // Dater is implemented by a fake that can date what it publishes, as its
 // registry's protocol dates releases (npm's time, PyPI's upload-time, a Go
-// version's .info Time). The release-age subtest needs it; a kind whose
-// protocol dates nothing has larder date releases by first sight, and its
-// fake need not implement it.
+// version's .info Time, a Cargo index line's pubtime). The release-age
+// subtest needs it.
 type Dater interface {
 	// PublishAt is Publish, with the release dated at.
 	PublishAt(name, version string, at time.Time) []byte
+}
+
+// FirstSight is implemented by a Dater whose protocol dates nothing
+// (RubyGems' compact index, a Maven repository's metadata): larder dates
+// each release by when it first lists it. Its PublishAt publishes the
+// release undated, and the subtest has larder read the package's main
+// document (the first of Documents) at that moment of its clock, as a mirror in use would have,
+// so that larder first sees the release then.
+type FirstSight interface {
+	DatesByFirstSight()
 }
 
 // ReleaseAge is the release-age subtest's name, for Skipper.
@@ -42,9 +51,24 @@ func testReleaseAge(t *testing.T, eco Ecosystem) {
 	}
 	clock := &suiteClock{now: time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)}
 	const name = "conform-aged"
-	oldBody := dater.PublishAt(name, "1.0.0", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	youngBody := dater.PublishAt(name, "1.1.0", clock.now.Add(-24*time.Hour))
 	env := NewEnv(t)
+	m := newMirror(t, eco, fake, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	_, firstSight := fake.(FirstSight)
+	publishAt := func(version string, at time.Time) []byte {
+		body := dater.PublishAt(name, version, at)
+		if firstSight {
+			now := clock.Now()
+			clock.add(at.Sub(now))
+			d := eco.Documents(name)[0]
+			for _, accept := range eco.Accepts() {
+				want200(t, "GET "+d+" Accept: "+accept+" when "+name+" "+version+" is published", m.get(d, accept), nil)
+			}
+			clock.add(now.Sub(at))
+		}
+		return body
+	}
+	oldBody := publishAt("1.0.0", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	youngBody := publishAt("1.1.0", clock.Now().Add(-24*time.Hour))
 	doc := eco.Documents(name)[0]
 	old, young := eco.Artifact(name, "1.0.0"), eco.Artifact(name, "1.1.0")
 	// Another larder on the same data folder, without the policy, holds the
@@ -52,7 +76,6 @@ func testReleaseAge(t *testing.T, eco Ecosystem) {
 	free := newMirror(t, eco, fake, env, registries.Options{})
 	want200(t, "GET "+young+" with no policy", free.get(young), youngBody)
 	fetched := fake.Fetches(young)
-	m := newMirror(t, eco, fake, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
 	// Its row in the policy's memory too, as a quick answer would find it.
 	target, err := m.reg.Resolve(registries.Request{Path: young, Host: host})
 	if err != nil || target.Artifact == nil {

@@ -1,0 +1,86 @@
+package rubygems
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/registries/registriestest"
+	"github.com/larder-mirror/larder/rubygems/rubygemstest"
+)
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *testClock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// Under a cutoff, /versions lists for each gem larder has read exactly
+// what /info serves of it, with that file's MD5 (bundler checks one
+// against the other); a gem larder never read keeps the upstream's line,
+// so that bundler asks for its info file; the full index lists only
+// releases old enough; a platform's gem added later is new of its own.
+func TestVersionsUnderACutoffListWhatInfoServes(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	env := registriestest.NewEnv(t)
+	m := newTestMirror(t, up, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	publish(up, "alpha", "1.0.0")
+	publish(up, "never", "3.0.0")
+	if r := m.get(t, "/info/alpha"); r.StatusCode != 200 {
+		t.Fatalf("GET /info/alpha: %d", r.StatusCode)
+	}
+	clock.add(96 * time.Hour)
+	publish(up, "alpha", "1.1.0")
+	up.Publish(rubygemstest.Gem{Name: "alpha", Version: "1.0.0", Platform: "java", Body: []byte("alpha java")})
+	clock.add(2 * time.Hour) // the info file is stale: larder reads it again and first sees 1.1.0 and 1.0.0-java
+
+	info := body(t, m.get(t, "/info/alpha"))
+	if !strings.Contains(string(info), "\n1.0.0 ") || strings.Contains(string(info), "1.1.0") || strings.Contains(string(info), "java") {
+		t.Fatalf("/info/alpha under a 3-day cutoff:\n%s\nwant 1.0.0 only", info)
+	}
+	versions := string(body(t, m.get(t, "/versions")))
+	if want := "\nalpha 1.0.0 " + md5Hex(info) + "\n"; !strings.Contains(versions, want) {
+		t.Fatalf("/versions:\n%s\nwant the line %q", versions, want)
+	}
+	if strings.Count(versions, "\nalpha ") != 1 {
+		t.Fatalf("/versions lists alpha more than once, upstream's lines kept:\n%s", versions)
+	}
+	if !strings.Contains(versions, "\nnever 3.0.0 ") {
+		t.Fatalf("/versions lost the line of a gem larder has not read:\n%s", versions)
+	}
+	up.SetFullIndex("specs.4.8.gz", []byte{0x1f, 0x8b, 'u', 'p'})
+	if b := body(t, m.get(t, "/specs.4.8.gz")); !bytes.Equal(b, marshalSpecs([]specsTuple{{"alpha", "1.0.0", "ruby"}})) {
+		t.Fatalf("specs.4.8.gz under a cutoff: %q, want alpha 1.0.0 alone (the upstream's lists what is held back)", b)
+	}
+	if r := m.get(t, "/gems/alpha-1.1.0.gem"); r.StatusCode != 403 || !strings.Contains(string(body(t, r)), "held back") {
+		t.Fatalf("GET a held-back .gem: %d, want 403 that says it is held back", r.StatusCode)
+	}
+	if r := m.get(t, "/gems/alpha-1.0.0-java.gem"); r.StatusCode != 403 {
+		t.Fatalf("GET a platform's .gem first seen two hours ago: %d, want 403", r.StatusCode)
+	}
+	if up.Count("GET", "/gems/alpha-1.1.0.gem")+up.Count("GET", "/gems/alpha-1.0.0-java.gem") != 0 {
+		t.Fatal("the upstream was asked for a refused .gem")
+	}
+
+	// Three days on, all of it is served, and /versions follows.
+	clock.add(72 * time.Hour)
+	info = body(t, m.get(t, "/info/alpha"))
+	if !strings.Contains(string(info), "1.1.0") || !strings.Contains(string(info), "1.0.0-java") {
+		t.Fatalf("/info/alpha three days on:\n%s", info)
+	}
+	versions = string(body(t, m.get(t, "/versions")))
+	if want := " " + md5Hex(info) + "\n"; !strings.Contains(versions, "\nalpha ") || !strings.Contains(versions, want) {
+		t.Fatalf("/versions three days on:\n%s\nwant alpha with the MD5 %s", versions, want)
+	}
+	if r := m.get(t, "/gems/alpha-1.1.0.gem"); r.StatusCode != 200 {
+		t.Fatalf("GET alpha-1.1.0.gem three days on: %d", r.StatusCode)
+	}
+}

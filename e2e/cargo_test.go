@@ -217,7 +217,7 @@ func TestCargoFetchAndBuildThroughLarderColdThenWarmWithTheUpstreamBlackHoledOrR
 		t.Errorf("the upstream was asked for %s %d times, want once", crate, n)
 	}
 	sum := sha256.Sum256(up.Version("greet", "1.1.0").Crate)
-	if got := l.storedSHA256("cargo", "api/v1/crates/greet/1.1.0/download"); got != hex.EncodeToString(sum[:]) {
+	if got := l.heldSHA256("cargo", "api/v1/crates/greet/1.1.0/download"); got != hex.EncodeToString(sum[:]) {
 		t.Fatalf("larder holds greet 1.1.0 as %q, want the sha256 of the upstream's .crate", got)
 	}
 	// The index file is the upstream's, byte for byte, and revalidated

@@ -171,6 +171,12 @@ func (c *cluster) storedSHA256(registry, path string) string {
 	return sum.String
 }
 
+// heldSHA256 is storedSHA256 once a row is there (see larder.heldSHA256).
+func (c *cluster) heldSHA256(registry, path string) string {
+	c.t.Helper()
+	return awaitRow(func() string { return c.storedSHA256(registry, path) })
+}
+
 // inBucket reports whether the bucket holds a blob under digest.
 func (c *cluster) inBucket(digest string) bool {
 	c.t.Helper()
@@ -215,7 +221,7 @@ func TestThreeNodesBehindNginxFetchEachArtifactOnceAndServeItFromTheSharedStore(
 		if n := up.Count("GET", "/"+path); n != 1 {
 			t.Errorf("upstream saw %d requests for %s, want 1", n, path)
 		}
-		sum := c.storedSHA256("npm", path)
+		sum := c.heldSHA256("npm", path)
 		if sum == "" || !c.inBucket(sum) {
 			t.Errorf("%s: row %q, in the bucket: %v", path, sum, sum != "" && c.inBucket(sum))
 		}
@@ -440,7 +446,7 @@ tarball_hosts = [%q]
 		t.Fatalf("npm install did not finish:\n%s", out.String())
 	}
 	installed(t, p, "huge")
-	if got := c.storedSHA256("npm", "huge/-/huge-1.0.0.tgz"); got != sha(huge) {
+	if got := c.heldSHA256("npm", "huge/-/huge-1.0.0.tgz"); got != sha(huge) {
 		t.Errorf("stored digest %q, want the tarball's", got)
 	}
 	if n := up.Count("GET", "/huge/-/huge-1.0.0.tgz"); n != 2 {

@@ -154,7 +154,7 @@ func TestNpmInstallSkipsVersionsYoungerThanMinReleaseAgeAndTheirTarballsAreRefus
 	if !strings.Contains(string(metrics), `larder_release_age_refusals_total{cause="min_release_age",registry="npm"}`) {
 		t.Errorf("/metrics does not count the refusals:\n%s", grepLines(string(metrics), "release_age"))
 	}
-	if n := strings.Count(l.log.String(), "download refused: release held back"); n != 1 {
+	if n := strings.Count(l.flushedLog(), "download refused: release held back"); n != 1 {
 		t.Errorf("the log names the refusal %d times, want once", n)
 	}
 }

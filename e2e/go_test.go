@@ -164,7 +164,7 @@ func TestGoModDownloadThroughLarderColdThenWarmWithTheUpstreamBlackHoledOrRefuse
 	if n := up.Count("GET", zip); n != 1 {
 		t.Errorf("the upstream was asked for %s %d times, want once", zip, n)
 	}
-	if l.storedSHA256("go", strings.TrimPrefix(zip, "/")) == "" {
+	if l.heldSHA256("go", strings.TrimPrefix(zip, "/")) == "" {
 		t.Fatalf("larder holds no %s", zip)
 	}
 
@@ -292,7 +292,7 @@ func TestGoGetsAPseudoVersionAndAnIncompatibleOneThroughLarder(t *testing.T) {
 		t.Fatalf("the program printed %q", last)
 	}
 	for _, zip := range []string{"example.com/pseudo/@v/" + pseudo + ".zip", "example.com/old/@v/v2.1.0+incompatible.zip"} {
-		if l.storedSHA256("go", zip) == "" {
+		if l.heldSHA256("go", zip) == "" {
 			t.Errorf("larder holds no %s", zip)
 		}
 	}

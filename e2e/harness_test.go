@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -236,6 +237,24 @@ func (l *larder) storedSHA256(registry, path string) string {
 	return sum.String
 }
 
+// heldSHA256 is storedSHA256 once a row is there: a client is answered as
+// soon as an artifact's bytes are verified, and larder records the artifact
+// a moment later, so a test that expects a row waits for it (up to 10s).
+func (l *larder) heldSHA256(registry, path string) string {
+	l.t.Helper()
+	return awaitRow(func() string { return l.storedSHA256(registry, path) })
+}
+
+func awaitRow(read func() string) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if sum := read(); sum != "" || time.Now().After(deadline) {
+			return sum
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // blobFiles lists the files under the blob folder's sha256/ and tmp/.
 func (l *larder) blobFiles(sub string) []string {
 	var out []string
@@ -374,6 +393,24 @@ func tail(s string, lines int) string {
 	}
 	return strings.Join(parts, "\n")
 }
+
+// flushedLog is larder's log with every line of a request answered
+// before the call: larder writes its log in batches, in order, so once the
+// line of a request sent now is there, so are the lines before it.
+func (l *larder) flushedLog() string {
+	l.t.Helper()
+	mark := fmt.Sprintf("/-/log-mark-%d", logMarks.Add(1))
+	l.get(l.t, mark)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if log := l.log.String(); strings.Contains(log, "path="+mark+" ") {
+			return log
+		} else if time.Now().After(deadline) {
+			l.t.Fatalf("larder's log has no line for %s after 10s", mark)
+		}
+	}
+}
+
+var logMarks atomic.Int64
 
 // logged waits briefly for s to appear in larder's log, which larder
 // writes in batches.

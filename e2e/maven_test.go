@@ -196,7 +196,7 @@ func TestMavenPackageThroughLarderColdThenWarmWithTheUpstreamBlackHoledOrRefused
 		t.Errorf("the upstream was asked for %s %d times, want once", lang3Jar, n)
 	}
 	for _, held := range []string{lang3Jar, "com/example/parent/1.0/parent-1.0.pom"} {
-		if l.storedSHA256("maven", held) == "" {
+		if l.heldSHA256("maven", held) == "" {
 			t.Fatalf("larder holds no %s", held)
 		}
 	}
@@ -272,7 +272,7 @@ func TestMavenATamperedJarFailsThatArtifactAloneAndIsNeverStored(t *testing.T) {
 	}
 	// Everything else was fetched and kept: the plugins that ran before
 	// the compiler needed the dependency.
-	if l.storedSHA256("maven", "org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.pom") == "" {
+	if l.heldSHA256("maven", "org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.pom") == "" {
 		t.Errorf("larder holds no POM of commons-lang3: the tampered jar failed more than itself")
 	}
 	if n := heldPlugins(t, l); n < 2 {
@@ -302,7 +302,7 @@ func TestLarderWarmMavenCoordinatesFetchesThePOMChainThenExportCarriesItAcrossAn
 	chain := []string{lang3Jar, "org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.pom",
 		"org/apache/commons/commons-parent/debian/commons-parent-debian.pom"}
 	for _, held := range chain {
-		if l.storedSHA256("maven", held) == "" {
+		if l.heldSHA256("maven", held) == "" {
 			t.Fatalf("after larder warm, larder holds no %s\n%s", held, out)
 		}
 	}

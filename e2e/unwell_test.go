@@ -78,8 +78,7 @@ func checkUnwell(t *testing.T, r unwellRun, modes []unwellMode) {
 			if err != nil {
 				t.Fatalf("install with the upstream %s: %v\n%s", m.name, err, out)
 			}
-			time.Sleep(500 * time.Millisecond) // larder flushes its log every 200ms
-			phase := r.l.log.String()[mark:]
+			phase := r.l.flushedLog()[mark:]
 			reqs := requestsIn(phase)
 			slow := waits(reqs, time.Second)
 			if !strings.Contains(phase, "cache=STALE") {
@@ -131,12 +130,9 @@ func checkUnwell(t *testing.T, r unwellRun, modes []unwellMode) {
 				t.Errorf("a never-cached package took %v to fail with the upstream %s, want less than an install (%v)", nc, m.name, upTime)
 			}
 			var asked []loggedRequest
-			// larder writes its log in batches: wait a little for the line.
-			for deadline := time.Now().Add(3 * time.Second); len(asked) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-				for _, q := range requestsIn(r.l.log.String()[mark:]) {
-					if q.path == r.neverCachedPath {
-						asked = append(asked, q)
-					}
+			for _, q := range requestsIn(r.l.flushedLog()[mark:]) {
+				if q.path == r.neverCachedPath {
+					asked = append(asked, q)
 				}
 			}
 			for _, q := range asked {
@@ -152,7 +148,7 @@ func checkUnwell(t *testing.T, r unwellRun, modes []unwellMode) {
 			if resp.StatusCode != 404 || !strings.Contains(string(body), "unreachable") {
 				t.Errorf("GET %s with the upstream %s: %d %s, want a 404 that says the upstream is unreachable", r.neverCachedPath, m.name, resp.StatusCode, body)
 			}
-			phase = r.l.log.String()[mark:]
+			phase = r.l.flushedLog()[mark:]
 			suspect, down := countLogged(phase, "upstream suspect;"), countLogged(phase, "upstream marked down;")
 			if suspect > 1 || down != 1 {
 				t.Errorf("larder logged the upstream suspect %d times and down %d times, want at most once and once:\n%s", suspect, down, logLines(phase, "msg=\"upstream"))
@@ -240,7 +236,7 @@ func TestNpmInstallPastTheTTLCostsOneTimeOutAtMostThroughASilentProxy(t *testing
 		l: l, registry: "npm",
 		install: func() (string, error) {
 			out, err := npmInstall(t, "npm", reg, pkgJSON)
-			if err == nil && !strings.Contains(l.log.String(), "cache=MISS") {
+			if err == nil && !strings.Contains(l.flushedLog(), "cache=MISS") {
 				err = fmt.Errorf("larder's log shows no fetch through the proxy")
 			}
 			return out, err

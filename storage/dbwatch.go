@@ -122,6 +122,12 @@ func (c *watchedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 type watchedConn struct {
 	fullConn
 	watch *corruption
+	stmts stmtCache
+}
+
+func (c *watchedConn) Close() error {
+	c.stmts.close()
+	return c.fullConn.Close()
 }
 
 // Unwrap lets the driver's own helpers (sqlite.Limit) reach the connection.
@@ -152,11 +158,20 @@ func (c *watchedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (drive
 }
 
 func (c *watchedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if r, ok, err := c.stmts.exec(ctx, c.fullConn, query, args); ok {
+		return r, c.watch.check(err)
+	}
 	r, err := c.fullConn.ExecContext(ctx, query, args)
 	return r, c.watch.check(err)
 }
 
 func (c *watchedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if r, release, ok, err := c.stmts.query(ctx, c.fullConn, query, args); ok {
+		if err != nil {
+			return nil, c.watch.check(err)
+		}
+		return c.releasingRows(r, release), nil
+	}
 	r, err := c.fullConn.QueryContext(ctx, query, args)
 	if err != nil {
 		return nil, c.watch.check(err)
@@ -243,6 +258,37 @@ func (c *watchedConn) rows(r driver.Rows) driver.Rows {
 type watchedRows struct {
 	fullRows
 	watch *corruption
+	// release, for rows of a cached statement, lends the statement again.
+	release func()
+}
+
+// releasingRows is rows for r, read from a cached statement that release
+// gives back once they are closed.
+func (c *watchedConn) releasingRows(r driver.Rows, release func()) driver.Rows {
+	full, ok := r.(fullRows)
+	if !ok {
+		return &plainReleasingRows{Rows: r, release: release}
+	}
+	return &watchedRows{fullRows: full, watch: c.watch, release: release}
+}
+
+func (r *watchedRows) Close() error {
+	err := r.fullRows.Close()
+	if r.release != nil {
+		r.release()
+	}
+	return err
+}
+
+type plainReleasingRows struct {
+	driver.Rows
+	release func()
+}
+
+func (r *plainReleasingRows) Close() error {
+	err := r.Rows.Close()
+	r.release()
+	return err
 }
 
 // Next is where a damaged page deep in a table shows itself, after the

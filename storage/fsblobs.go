@@ -172,11 +172,15 @@ func (w *fsBlobWriter) Commit(ctx context.Context, expected Digest) (Digest, int
 		return "", 0, fmt.Errorf("blob store: close: %w", err)
 	}
 	final := w.store.path(got)
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		os.Remove(w.f.Name())
-		return "", 0, fmt.Errorf("blob store: %w", err)
+	// The shard folder exists but for the first blob in it: a rename that
+	// fails for its want costs less than a look before every one.
+	err := os.Rename(w.f.Name(), final)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(final), 0o755); err == nil {
+			err = os.Rename(w.f.Name(), final)
+		}
 	}
-	if err := os.Rename(w.f.Name(), final); err != nil {
+	if err != nil {
 		os.Remove(w.f.Name())
 		return "", 0, fmt.Errorf("blob store: %w", err)
 	}

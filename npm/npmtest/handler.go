@@ -2,7 +2,6 @@ package npmtest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/larder-mirror/larder/registries/registriestest/faults"
+	"github.com/larder-mirror/larder/registries/registriestest/wire"
 )
 
 const (
@@ -344,11 +344,7 @@ func writeDoc(w http.ResponseWriter, r *http.Request, doc obj, contentType strin
 		}
 	}
 	if acceptsGzip(r.Header.Values("Accept-Encoding")) {
-		var buf bytes.Buffer
-		gz := gzip.NewWriter(&buf)
-		_, _ = gz.Write(body)
-		_ = gz.Close()
-		body = buf.Bytes()
+		body = wire.Gzip(body)
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("Content-Type", contentType)

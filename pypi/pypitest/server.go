@@ -2,7 +2,6 @@ package pypitest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/larder-mirror/larder/registries/registriestest/faults"
+	"github.com/larder-mirror/larder/registries/registriestest/wire"
 )
 
 // Mode is a fault the fake upstream plays: the fault modes every fake
@@ -968,11 +968,7 @@ func writePage(w http.ResponseWriter, r *http.Request, ctype, vary, cacheControl
 		return
 	}
 	if acceptsGzip(r) {
-		var zb bytes.Buffer
-		zw := gzip.NewWriter(&zb)
-		zw.Write(body)
-		zw.Close()
-		body = zb.Bytes()
+		body = wire.Gzip(body)
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -54,8 +54,10 @@ type fill struct {
 	// before it is stored.
 	prepared chan storage.Artifact
 	// announce, for a fill started ahead, loads the document; it starts
-	// with the fill.
-	announce func()
+	// with the fill. reannounce loads it again, for a copy within its TTL
+	// that turned out not to announce the artifact.
+	announce   func()
+	reannounce func(context.Context) error
 	// The outcome of announced, once received (see awaitAnnounce).
 	announceOnce sync.Once
 	announceErr  error
@@ -327,7 +329,7 @@ func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget) (*fill,
 		actx := context.WithoutCancel(ctx)
 		return &fill{art: storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream},
 			announced: announced, prepared: make(chan storage.Artifact, 1), size: -1, changed: make(chan struct{}),
-			announce: func() { announced <- t.Announce(actx) }}
+			announce: func() { announced <- t.Announce(actx) }, reannounce: t.Announce}
 	})
 }
 
@@ -449,6 +451,23 @@ func (u *Upstream) declaredAhead(ctx context.Context, f *fill) (storage.Artifact
 	if aerr != nil {
 		return storage.Artifact{}, aerr
 	}
+	a, err := u.preparedOrHeld(ctx, f)
+	if errors.Is(err, storage.ErrNotFound) {
+		// The copy held may predate the release: ask the upstream again.
+		if err := f.reannounce(revalidating(ctx)); err != nil {
+			return storage.Artifact{}, err
+		}
+		a, err = u.preparedOrHeld(ctx, f)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return a, fmt.Errorf("%w: its document does not announce %s", ErrNotFound, f.art.Path)
+	}
+	return a, err
+}
+
+// preparedOrHeld is the entry for f's artifact that a document parsed for
+// the fill offered, or else its row.
+func (u *Upstream) preparedOrHeld(ctx context.Context, f *fill) (storage.Artifact, error) {
 	select {
 	case a := <-f.prepared:
 		return a, nil
@@ -456,11 +475,7 @@ func (u *Upstream) declaredAhead(ctx context.Context, f *fill) (storage.Artifact
 		// Not parsed for this fill: a held copy revalidated, or a load
 		// that began before the fill did.
 	}
-	a, err := u.env.Store.DB.Artifact(ctx, f.art.Registry, f.art.Path)
-	if errors.Is(err, storage.ErrNotFound) {
-		return a, fmt.Errorf("%w: its document does not announce %s", ErrNotFound, f.art.Path)
-	}
-	return a, err
+	return u.env.Store.DB.Artifact(ctx, f.art.Registry, f.art.Path)
 }
 
 // offerPrepared hands each fill started ahead of its document the entry a

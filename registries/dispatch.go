@@ -238,6 +238,12 @@ func (u *Upstream) serveTarget(w http.ResponseWriter, r *http.Request, t *Artifa
 			return err
 		}
 		a, err = u.Artifact(ctx, t.Path)
+		if errors.Is(err, storage.ErrNotFound) {
+			if err := t.Announce(revalidating(ctx)); err != nil {
+				return err
+			}
+			a, err = u.Artifact(ctx, t.Path)
+		}
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrNotFound

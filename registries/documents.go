@@ -71,7 +71,7 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return Doc{}, err
 	}
-	if hasCopy && u.opts.Now().Sub(cached.FetchedAt) < u.opts.MetadataTTL {
+	if hasCopy && u.takeAsIs(ctx, cached) {
 		return Doc{cached, Hit, false}, nil
 	}
 	if u.opts.Offline {
@@ -120,6 +120,32 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 }
 
 func docFlightKey(req DocRequest) string { return req.Key + "\x00" + req.Variant }
+
+// revalidateGap is how recently a copy must have been fetched for a
+// revalidating call to take it as it is.
+const revalidateGap = 10 * time.Second
+
+type revalidateKey struct{}
+
+// revalidating is ctx asking Document to revalidate a copy still within its
+// TTL, unless the copy was fetched in the last revalidateGap. An artifact
+// the held copy does not announce may be of a release the copy predates (a
+// lockfile written against the registry itself, or on another mirror): one
+// round trip tells, and a client asking again and again for what does not
+// exist costs the upstream one request per gap.
+func revalidating(ctx context.Context) context.Context {
+	return context.WithValue(ctx, revalidateKey{}, true)
+}
+
+// takeAsIs reports whether d is answered as it is, without asking the
+// upstream.
+func (u *Upstream) takeAsIs(ctx context.Context, d storage.Document) bool {
+	age := u.opts.Now().Sub(d.FetchedAt)
+	if ctx.Value(revalidateKey{}) != nil && age >= revalidateGap {
+		return false
+	}
+	return age < u.opts.MetadataTTL
+}
 
 // fillDocument fetches a document under a context detached from the client
 // that asked: the fill outlives a client that hangs up.
@@ -186,7 +212,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	// Re-read inside the flight: the copy may have changed since the caller looked.
 	cached, err := u.document(ctx, req.Key, req.Variant)
 	hasCopy := err == nil
-	if hasCopy && u.opts.Now().Sub(cached.FetchedAt) < u.opts.MetadataTTL {
+	if hasCopy && u.takeAsIs(ctx, cached) {
 		// A flight that ended between the caller's look-up and this one
 		// stored it: concurrent requests make one upstream request.
 		return Doc{cached, Hit, false}, nil

@@ -134,6 +134,7 @@ func Run(t *testing.T, eco Ecosystem) {
 	}{
 		{"a document is a MISS, then a HIT, once stale REVALIDATED or a MISS when changed, and STALE when the upstream fails", testDocumentStatuses},
 		{"an artifact is a MISS, then a HIT, with the upstream's bytes, asked for before its document or after", testArtifactStatuses},
+		{NewerThanTheDocument, testNewerThanTheDocument},
 		{"offline, documents list only held artifacts and every one listed installs", testOfflineView},
 		{"with the upstream down, documents list only held artifacts and every one listed installs", testDownView},
 		{IntegrityMismatch, testIntegrityMismatch},
@@ -157,6 +158,9 @@ func Run(t *testing.T, eco Ecosystem) {
 const (
 	IntegrityMismatch = "an artifact whose bytes do not match its digest stores nothing and is never a clean 200"
 	Truncated         = "an artifact cut short stores nothing and is never a clean 200"
+	// NewerThanTheDocument: a lockfile written elsewhere names a release
+	// published after larder fetched the document, which is still fresh.
+	NewerThanTheDocument = "an artifact of a release newer than a document within its TTL is fetched, the document revalidated once for it"
 )
 
 // mountName is the name every registry of the suite is mounted under.
@@ -540,6 +544,45 @@ func testArtifactStatuses(t *testing.T, eco Ecosystem) {
 	}
 	if n := fake.Fetches(art); n != 1 {
 		t.Errorf("the upstream was asked for %s %d times, want once", art, n)
+	}
+}
+
+func testNewerThanTheDocument(t *testing.T, eco Ecosystem) {
+	fake := eco.NewFake(t)
+	const name = "conform-newer"
+	fake.Publish(name, "1.0.0")
+	clock := &suiteClock{now: time.Now()}
+	// Documents fresh for an hour.
+	m := newMirror(t, eco, fake, NewEnv(t), registries.Options{Now: clock.Now})
+	doc := eco.Documents(name)[0]
+	want200(t, "GET "+doc, m.get(doc), nil)
+	asked := fake.Fetches(doc)
+
+	// Half a minute later, well within the TTL.
+	clock.add(30 * time.Second)
+	newer := fake.Publish(name, "1.1.0")
+	art := eco.Artifact(name, "1.1.0")
+	r := m.get(art)
+	want200(t, "GET "+art+", published after its document was fetched", r, newer)
+	// Not asked again at all where the document does not announce the
+	// artifact (a Go module's zip, a Maven file).
+	if n := fake.Fetches(doc) - asked; n > 1 {
+		t.Errorf("the document was asked for %d more times for a release it did not list, want once", n)
+	}
+	r = m.get(art)
+	want200(t, "GET "+art+" again", r, newer)
+	wantCache(t, "GET "+art+" again", r, registries.Hit)
+
+	// What does not exist upstream either is a 404, and asking again
+	// and again costs the upstream nothing more within the gap.
+	missing := eco.Artifact(name, "9.9.9")
+	for range 3 {
+		if r := m.get(missing); r.status != http.StatusNotFound {
+			t.Fatalf("GET %s, published nowhere: %s, want a 404", missing, r)
+		}
+	}
+	if n := fake.Fetches(doc) - asked; n > 1 {
+		t.Errorf("the document was asked for %d more times, want at most once: each request for what does not exist revalidated it", n)
 	}
 }
 

@@ -87,7 +87,12 @@ func (gemfileLock) Read(path string) ([]registries.Pin, []error, error) {
 			index[r.gemPath()] = len(pins)
 			pins = append(pins, registries.Pin{Label: r.name + " (" + r.release + ")", File: registries.PinnedFile{Path: r.gemPath()}})
 		case section == "CHECKSUMS" && indent == 2:
-			spec, sums, _ := strings.Cut(text, ") ")
+			// "name (version) sha256=…", or "name (version)" alone
+			// when bundler had no checksum for it.
+			spec, sums, found := strings.Cut(text, ") ")
+			if !found {
+				spec = strings.TrimSuffix(text, ")")
+			}
 			r, err := lockedRelease(spec + ")")
 			if err != nil {
 				skipped = append(skipped, fmt.Errorf("line %d: %v", n, err))

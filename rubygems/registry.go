@@ -1,6 +1,7 @@
 package rubygems
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -233,22 +234,33 @@ func (g *Registry) renderInfo(ctx context.Context, name string, doc storage.Docu
 // announce loads the info file that names a file asked for before it:
 // that of each gem the file's name can be read as, until one names it.
 func (g *Registry) announce(ctx context.Context, rt route) error {
-	var last error
+	// The first failure that is not a 404 wins over a later 404: the
+	// answer may be in the gem whose info file could not be had.
+	var failed, missing error
+	loaded := false
 	for _, c := range rt.candidates {
 		if _, err := g.infoDoc(ctx, c.name); err != nil {
-			last = err
+			if !errors.Is(err, registries.ErrNotFound) {
+				failed = cmp.Or(failed, err)
+			} else {
+				missing = cmp.Or(missing, err)
+			}
 			continue
 		}
+		loaded = true
 		if _, err := g.up.Store().DB.Artifact(ctx, g.name, rt.file); err == nil {
 			return nil
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
 	}
-	if last != nil && !errors.Is(last, registries.ErrNotFound) {
-		return last
+	if failed != nil {
+		return failed
 	}
-	// No info file names it: the caller finds no row, asks again past a
-	// copy that may predate the release, and answers 404.
+	if !loaded && missing != nil {
+		return missing
+	}
+	// An info file that does not name it: the caller finds no row, asks
+	// again past a copy that may predate the release, and answers 404.
 	return nil
 }

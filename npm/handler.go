@@ -344,7 +344,7 @@ func (g *Registry) render(ctx context.Context, name, variant string, p packument
 			return nil, err
 		}
 		if allowed != nil {
-			if body, err = cachedView(body, allowed); err != nil {
+			if body, err = cachedView(body, viewFilter{allowed: allowed}); err != nil {
 				return nil, err
 			}
 		}
@@ -379,15 +379,15 @@ func (g *Registry) versionView(ctx context.Context, name, spec, base string) (*r
 	if err != nil {
 		return nil, "", err
 	}
-	held = intersect(held, allowed)
+	filter := viewFilter{allowed: allowed, held: held, unheldPlatformBuilds: held != nil && len(held) == 0}
 	key := strings.Join([]string{g.name, name, "version", spec, string(p.digest), base, heldKey, ageKey}, "\x00")
 	rendered, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err
 		}
-		if held != nil {
-			if body, err = cachedView(body, held); err != nil {
+		if filter.held != nil || filter.allowed != nil {
+			if body, err = cachedView(body, filter); err != nil {
 				return nil, err
 			}
 		}

@@ -15,15 +15,16 @@ import (
 // holds, and dist-tags that point at them. A client resolving "^1.2.0" or
 // "latest" then picks a version it can actually install.
 //
-// One exception: a version built for particular platforms (it declares os
-// or cpu) stays listed, held or not. Such packages are optional
-// dependencies pinned exactly by a front package, one per platform; a
-// client on another platform needs only their metadata, to skip them, and
-// yarn classic fails the whole install when it cannot resolve one (see
-// optional.go). Listing one whose tarball is missing costs a client of that
-// platform nothing it would not have lost anyway: npm and pnpm skip an
-// optional dependency they cannot fetch, as they skip one they cannot
-// resolve. Tags still point only at held versions.
+// One exception: a package none of whose tarballs is held, but whose
+// versions are built for particular platforms (they declare os or cpu),
+// keeps those versions listed. Such packages are optional dependencies
+// pinned exactly by a front package, one per platform; a client on another
+// platform needs only their metadata, to skip them, and yarn classic fails
+// the whole install when it cannot resolve one (see optional.go). Once a
+// version of a package is held, only held versions are listed, platform
+// builds or not: a range (fsevents "~2.3.2") must resolve to a held one.
+// Tags point only at held versions. The release-age cutoff knows no
+// exception: a version too young is never listed.
 
 // heldVersions returns the versions of a package whose tarballs are held,
 // and a key that changes whenever that set does.
@@ -46,12 +47,33 @@ func versionsOf(name string, paths map[string]bool) map[string]bool {
 	return held
 }
 
-// cachedView filters a packument to the held versions (or those the
-// release-age cutoff allows), and their times. The latest tag falls
-// back to the newest held version not newer than the upstream's latest (and
-// not a pre-release, unless latest itself is one); other tags pointing at
-// versions not held are dropped.
-func cachedView(body []byte, held map[string]bool) ([]byte, error) {
+// viewFilter says which versions a view of a packument keeps.
+type viewFilter struct {
+	allowed map[string]bool // what the release-age cutoff allows; nil: all
+	held    map[string]bool // what is held; nil: all
+	// unheldPlatformBuilds keeps versions built for particular platforms
+	// though they are not held: for a package none of whose tarballs is.
+	unheldPlatformBuilds bool
+}
+
+// offers reports whether a client may pick v: a tag may point at it.
+func (f viewFilter) offers(v string) bool {
+	return (f.allowed == nil || f.allowed[v]) && (f.held == nil || f.held[v])
+}
+
+// lists reports whether the view lists v, whose version document is raw.
+func (f viewFilter) lists(v string, raw []byte) bool {
+	if f.allowed != nil && !f.allowed[v] {
+		return false
+	}
+	return f.held == nil || f.held[v] || (f.unheldPlatformBuilds && platformBound(raw))
+}
+
+// cachedView filters a packument to the versions f keeps, and their times.
+// The latest tag falls back to the newest version offered not newer than
+// the upstream's latest (and not a pre-release, unless latest itself is
+// one); other tags pointing at versions not offered are dropped.
+func cachedView(body []byte, f viewFilter) ([]byte, error) {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, err
@@ -64,7 +86,7 @@ func cachedView(body []byte, held map[string]bool) ([]byte, error) {
 	}
 	kept := map[string]json.RawMessage{}
 	for v, raw := range versions {
-		if held[v] || platformBound(raw) {
+		if f.lists(v, raw) {
 			kept[v] = raw
 		}
 	}
@@ -74,15 +96,15 @@ func cachedView(body []byte, held map[string]bool) ([]byte, error) {
 	}
 	newTags := map[string]string{}
 	for tag, v := range tags {
-		if held[v] {
+		if _, listed := kept[v]; listed && f.offers(v) {
 			newTags[tag] = v
 		}
 	}
 	if _, ok := newTags["latest"]; !ok {
 		upstreamLatest := tags["latest"]
 		best := ""
-		for v := range held {
-			if _, ok := kept[v]; !ok {
+		for v := range kept {
+			if !f.offers(v) {
 				continue
 			}
 			if _, ok := parseSemver(v); !ok || (isPrerelease(v) && !isPrerelease(upstreamLatest)) {
@@ -105,8 +127,10 @@ func cachedView(body []byte, held map[string]bool) ([]byte, error) {
 		var times map[string]json.RawMessage
 		if json.Unmarshal(raw, &times) == nil {
 			for v := range times {
-				if _, isVersion := versions[v]; isVersion && !held[v] {
-					delete(times, v)
+				if _, isVersion := versions[v]; isVersion {
+					if _, listed := kept[v]; !listed {
+						delete(times, v)
+					}
 				}
 			}
 			doc["time"], _ = json.Marshal(times)
@@ -170,14 +194,14 @@ func (g *Registry) offlineView(ctx context.Context, name, variant string, p pack
 			return nil, g.up.NotCached("any tarball of " + name)
 		}
 	}
-	held = intersect(held, allowed)
+	filter := viewFilter{allowed: allowed, held: held, unheldPlatformBuilds: len(held) == 0}
 	key := strings.Join([]string{g.name, name, variant, string(p.digest), base, boolKey(p.derived), "held", heldKey, ageKey}, "\x00")
 	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := p.load()
 		if err != nil {
 			return nil, err
 		}
-		view, err := cachedView(body, held)
+		view, err := cachedView(body, filter)
 		if err != nil {
 			return nil, err
 		}

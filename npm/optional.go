@@ -34,16 +34,20 @@ const optionalFetchTimeout = time.Minute
 
 // keepOptionalPackuments fetches the packuments of the optional
 // dependencies of the version whose tarball a is, those not stored already.
-func (g *Registry) keepOptionalPackuments(a storage.Artifact) {
+func (g *Registry) keepOptionalPackuments(ctx context.Context, a storage.Artifact) {
 	if a.Package == "" || a.Version == "" || !g.up.Reachable() {
 		return
 	}
 	if with, known := g.withOptional.Load(a.Package); known && !with.(bool) {
 		return // most packages: their packument need not be read
 	}
-	g.optionalSlots <- struct{}{}
+	select {
+	case g.optionalSlots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
 	defer func() { <-g.optionalSlots }()
-	ctx, cancel := context.WithTimeout(context.Background(), optionalFetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, optionalFetchTimeout)
 	defer cancel()
 	for _, name := range g.optionalDependencies(ctx, a.Package, a.Version) {
 		if g.holdsPackument(ctx, name) || ValidateName(name) != nil {

@@ -51,19 +51,3 @@ func (g *Registry) allowedVersions(ctx context.Context, c registries.Cutoff, nam
 	return g.up.AllowedReleases(ctx, c, name)
 }
 
-// intersect is what both filters keep; nil is no filter.
-func intersect(a, b map[string]bool) map[string]bool {
-	switch {
-	case a == nil:
-		return b
-	case b == nil:
-		return a
-	}
-	out := map[string]bool{}
-	for k := range a {
-		if b[k] {
-			out[k] = true
-		}
-	}
-	return out
-}

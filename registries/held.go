@@ -82,7 +82,13 @@ func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, d sto
 	}
 	if err == nil && u.kept != nil {
 		a.SHA256, a.Size = d, size
-		go u.kept(a)
+		// Counted with the fill that called this (still running), so that
+		// Close stops it, and waits for it, as for a download.
+		u.fills.running.Add(1)
+		go func() {
+			defer u.fills.running.Done()
+			u.kept(u.fills.ctx, a)
+		}()
 	}
 	return err
 }
@@ -91,8 +97,9 @@ func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, d sto
 // fetch what an install from it will ask for next (npm: the packuments of
 // its version's optional dependencies). f runs in a goroutine of its own,
 // after the artifact's row is written, whether a client or warm asked for
-// it. Set it before the registry serves.
-func (u *Upstream) OnKept(f func(a storage.Artifact)) { u.kept = f }
+// it, under a context that Close ends (and Close waits for it). Set it
+// before the registry serves.
+func (u *Upstream) OnKept(f func(ctx context.Context, a storage.Artifact)) { u.kept = f }
 
 // blobGone deals with a held row a whose blob is not in the store. When
 // the database no longer points at it (evicted, repaired, fetched again

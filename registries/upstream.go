@@ -56,7 +56,7 @@ type Upstream struct {
 	removals        atomic.Uint64 // storage.Removals seen: see held.go
 	stopRemovals    func()
 
-	kept func(storage.Artifact) // see OnKept
+	kept func(context.Context, storage.Artifact) // see OnKept
 
 	latency    latency
 	refreshes  chan struct{} // a slot per background revalidation in flight

@@ -50,4 +50,3 @@ func (g *Registry) allowedVersions(ctx context.Context, c registries.Cutoff, nam
 	}
 	return g.up.AllowedReleases(ctx, c, name)
 }
-

@@ -42,6 +42,36 @@ type fillTable struct {
 	running sync.WaitGroup
 	ctx     context.Context
 	stop    context.CancelFunc
+	closed  bool // Close has begun: nothing more starts
+}
+
+// errClosing: larder is shutting down, and starts no download.
+var errClosing = errors.New("larder is shutting down")
+
+// track counts one more piece of work Close waits for, unless Close has
+// begun. Call it with mu held.
+func (t *fillTable) track() bool {
+	if t.closed {
+		return false
+	}
+	t.running.Add(1)
+	return true
+}
+
+// close refuses new work and waits, up to wait, for what runs.
+func (t *fillTable) close(wait time.Duration) bool {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.stop()
+	done := make(chan struct{})
+	go func() { t.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(wait):
+		return false
+	}
 }
 
 type fill struct {
@@ -284,9 +314,11 @@ func (u *Upstream) startFill(ctx context.Context, path string, newFill func() *f
 	if f, ok := u.fills.m[path]; ok {
 		return f, nil
 	}
+	if !u.fills.track() {
+		return nil, errClosing
+	}
 	f := newFill()
 	u.fills.m[path] = f
-	u.fills.running.Add(1)
 	go u.runFill(f)
 	if f.announce != nil {
 		go f.announce()

@@ -108,7 +108,10 @@ func (u *Upstream) MayHoldBack(r Request, pkg string) bool {
 // is dated by now, when larder first sees it.
 func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list func() ([]storage.Release, error)) error {
 	done := pkg + "\x00" + key
-	if _, ok := u.recorded.get(done); ok {
+	readOnly := u.env.Store.DB.ReadOnly()
+	// A read-only mirror keeps what it learns in a bounded memory, which
+	// may have let the package go since.
+	if _, ok := u.recorded.get(done); ok && (!readOnly || u.readOnlyReleases.has(pkg)) {
 		return nil
 	}
 	rels, err := list()
@@ -119,7 +122,7 @@ func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list fun
 	for i := range rels {
 		rels[i].FirstSeen = now
 	}
-	if u.env.Store.DB.ReadOnly() {
+	if readOnly {
 		// Nothing can be written: what this process learns is kept in
 		// memory, so that a read-only mirror still dates what it serves.
 		u.readOnlyReleases.add(pkg, rels)
@@ -137,12 +140,15 @@ func (u *Upstream) Releases(ctx context.Context, pkg string) (map[string]storage
 	if rels, ok := u.releaseRows.get(pkg); ok {
 		return rels, nil
 	}
+	// Read before the rows: a record written meanwhile changes it, and
+	// then what was read is not kept (it may lack that record).
+	gen := u.releaseGen.Load()
 	rels, err := u.env.Store.DB.Releases(ctx, u.opts.Name, pkg)
 	if err != nil {
 		return nil, err
 	}
 	u.readOnlyReleases.addTo(pkg, rels)
-	u.releaseRows.put(pkg, rels, nil, nil)
+	u.releaseRows.put(pkg, rels, nil, func() bool { return u.releaseGen.Load() == gen })
 	return rels, nil
 }
 
@@ -153,11 +159,13 @@ func (u *Upstream) AllowedReleases(ctx context.Context, c Cutoff, pkg string) (m
 	if !c.Active() {
 		return nil, "", nil
 	}
+	// Read before the releases, as in Releases: a set computed from rows
+	// older than a record is tagged older than it.
+	gen := u.releaseGen.Load()
 	rels, err := u.Releases(ctx, pkg)
 	if err != nil {
 		return nil, "", err
 	}
-	gen := u.releaseGen.Load()
 	if c.view.IsZero() {
 		// The set changes only when the policy's cutoff passes a release's
 		// date: until then a listing reuses it, rather than sorting and
@@ -346,6 +354,13 @@ type memoryReleases struct {
 }
 
 const maxMemoryReleasePackages = 10000
+
+func (m *memoryReleases) has(pkg string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.m[pkg]
+	return ok
+}
 
 func (m *memoryReleases) add(pkg string, rels []storage.Release) {
 	m.mu.Lock()

@@ -177,6 +177,14 @@ func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
 		u.refreshMu.Unlock()
 		return
 	}
+	u.fills.mu.Lock()
+	tracked := u.fills.track()
+	u.fills.mu.Unlock()
+	if !tracked { // shutting down
+		<-u.refreshes
+		u.refreshMu.Unlock()
+		return
+	}
 	u.refreshing[key] = true
 	u.refreshMu.Unlock()
 	ch := u.docs.DoChan(key, func() (any, error) {
@@ -187,7 +195,6 @@ func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
 		defer context.AfterFunc(u.fills.ctx, cancel)()
 		return u.fetchDocument(fctx, req)
 	})
-	u.fills.running.Add(1)
 	go func() {
 		defer u.fills.running.Done()
 		<-ch
@@ -204,7 +211,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	db := u.env.Store.DB
 	// Nodes that share a database ask the upstream once between them: the
 	// others wait here, then find the copy fresh below.
-	release, err := u.env.Store.ClusterLock(ctx, "document\x00"+u.opts.Name+"\x00"+docFlightKey(req))
+	release, err := u.env.Store.ClusterLock(ctx, storage.DocumentLockPrefix+u.opts.Name+"\x00"+docFlightKey(req))
 	if err != nil {
 		return Doc{}, err
 	}

@@ -43,14 +43,15 @@ func (u *Upstream) initHoldings() {
 	u.stopRemovals = u.env.Store.OnRemoved(u.removed)
 }
 
-// initReleases sets up the release-age policy's copies in memory. Only the
-// releases allowed for good are kept without memory_cache: they can never
-// become wrong.
+// initReleases sets up the release-age policy's copies in memory. Without
+// memory_cache only what can never become wrong is kept: the releases
+// allowed for good, and which document bodies this process has recorded
+// (without it, every listing on a cluster would rewrite every release).
 func (u *Upstream) initReleases() {
 	u.exempt = newExemptions(u.opts.MinReleaseAgeExempt)
 	u.recorded.max, u.releaseRows.max, u.allowedSets.max = 100000, 10000, 10000
 	if u.env.NoMemoryCache {
-		u.recorded.max, u.releaseRows.max, u.allowedSets.max = 0, 0, 0
+		u.releaseRows.max, u.allowedSets.max = 0, 0
 	}
 	u.allowed.max, u.refusalsLogged.max = 100000, 10000
 }
@@ -82,13 +83,16 @@ func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, d sto
 	}
 	if err == nil && u.kept != nil {
 		a.SHA256, a.Size = d, size
-		// Counted with the fill that called this (still running), so that
 		// Close stops it, and waits for it, as for a download.
-		u.fills.running.Add(1)
-		go func() {
-			defer u.fills.running.Done()
-			u.kept(u.fills.ctx, a)
-		}()
+		u.fills.mu.Lock()
+		tracked := u.fills.track()
+		u.fills.mu.Unlock()
+		if tracked {
+			go func() {
+				defer u.fills.running.Done()
+				u.kept(u.fills.ctx, a)
+			}()
+		}
 	}
 	return err
 }

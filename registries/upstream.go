@@ -161,12 +161,7 @@ func (u *Upstream) Env() Env { return u.env }
 func (u *Upstream) Close() {
 	u.health.close()
 	u.stopRemovals()
-	u.fills.stop()
-	done := make(chan struct{})
-	go func() { u.fills.running.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(closeWaitsForCommits):
+	if !u.fills.close(closeWaitsForCommits) {
 		u.log.Warn("closing with artifact commits still under way", "waited", closeWaitsForCommits)
 	}
 }

@@ -37,9 +37,11 @@ type DB struct {
 	probe *sql.DB
 
 	// postgres: the metadata is on a PostgreSQL server (see postgres.go),
-	// path is its redacted URL, and locks is the pool fill locks hold.
+	// path is its redacted URL, and locks and docLocks are the pools fill
+	// locks hold (see ClusterLock).
 	postgres bool
 	locks    *sql.DB
+	docLocks *sql.DB
 }
 
 // dbMode is how a database file is opened.
@@ -155,6 +157,7 @@ func dsn(path string, mode dbMode, probe bool) string {
 func (d *DB) Close() error {
 	if d.postgres {
 		d.locks.Close()
+		d.docLocks.Close()
 		return d.sql.Close()
 	}
 	if d.probe != nil {

@@ -175,8 +175,10 @@ func (w *fsBlobWriter) Commit(ctx context.Context, expected Digest) (Digest, int
 	// The shard folder exists but for the first blob in it: a rename that
 	// fails for its want costs less than a look before every one.
 	err := os.Rename(w.f.Name(), final)
+	newShard := false
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(filepath.Dir(final), 0o755); err == nil {
+			newShard = true
 			err = os.Rename(w.f.Name(), final)
 		}
 	}
@@ -184,12 +186,31 @@ func (w *fsBlobWriter) Commit(ctx context.Context, expected Digest) (Digest, int
 		os.Remove(w.f.Name())
 		return "", 0, fmt.Errorf("blob store: %w", err)
 	}
-	// The rename is durable only once the directory entry is.
-	if dir, err := os.Open(filepath.Dir(final)); err == nil {
-		dir.Sync()
-		dir.Close()
+	// The rename is durable only once the directory entry is, and a new
+	// shard folder only once its own entry is: the row that follows must
+	// never point at a blob a crash can take back.
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return "", 0, fmt.Errorf("blob store: %w", err)
+	}
+	if newShard {
+		if err := syncDir(filepath.Dir(filepath.Dir(final))); err != nil {
+			return "", 0, fmt.Errorf("blob store: %w", err)
+		}
 	}
 	return got, size, nil
+}
+
+// syncDir makes a folder's entries durable.
+func syncDir(path string) error {
+	dir, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := dir.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
 }
 
 func (w *fsBlobWriter) Cancel() error {

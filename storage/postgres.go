@@ -68,9 +68,17 @@ func openPostgres(ctx context.Context, dsn string, readOnly bool) (*DB, error) {
 	// Cluster-wide fill locks each hold a connection for a download's
 	// length: a pool of their own, so that waiting fills can never starve
 	// the queries that finish the ones holding a lock.
+	// Documents' locks have a pool apart from the others': a download
+	// started ahead of its document holds its artifact's lock while the
+	// document loads and takes its lock, and with one pool, 64 such
+	// downloads would hold every connection while their documents waited
+	// for one.
 	d.locks = sql.OpenDB(stdlib.GetConnector(*cfg))
 	d.locks.SetMaxOpenConns(64)
-	d.locks.SetMaxIdleConns(4)
+	d.locks.SetMaxIdleConns(16)
+	d.docLocks = sql.OpenDB(stdlib.GetConnector(*cfg))
+	d.docLocks.SetMaxOpenConns(32)
+	d.docLocks.SetMaxIdleConns(8)
 	d.probe = d.sql
 	if readOnly {
 		err = d.checkMigrated(ctx)
@@ -80,6 +88,7 @@ func openPostgres(ctx context.Context, dsn string, readOnly bool) (*DB, error) {
 	if err != nil {
 		d.sql.Close()
 		d.locks.Close()
+		d.docLocks.Close()
 		return nil, fmt.Errorf("database %s: %w", name, err)
 	}
 	return d, nil
@@ -100,8 +109,13 @@ func (d *DB) migratePostgres(ctx context.Context) error {
 	return d.migrate(ctx)
 }
 
+// DocumentLockPrefix begins the key of a document's fill lock. A holder of
+// any other lock may wait for a document's; a document's holder waits for
+// no other lock.
+const DocumentLockPrefix = "document\x00"
+
 // ClusterLock takes the cluster-wide lock named key (the fill of one
-// artifact, or gc), waiting while another node holds it, and returns its
+// artifact or document, or gc), waiting while another node holds it, and returns its
 // release. With SQLite one process holds the data folder, and what it
 // keeps in memory (its fill table, one gc at a time) suffices: the lock is
 // then nothing. A node that dies holding a lock
@@ -110,7 +124,11 @@ func (d *DB) ClusterLock(ctx context.Context, key string) (release func(), err e
 	if !d.postgres {
 		return func() {}, nil
 	}
-	conn, err := d.locks.Conn(ctx)
+	pool := d.locks
+	if strings.HasPrefix(key, DocumentLockPrefix) {
+		pool = d.docLocks
+	}
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fill lock: %w", err)
 	}

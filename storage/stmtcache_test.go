@@ -82,7 +82,7 @@ func TestAStatementRunManyTimesIsPreparedOnce(t *testing.T) {
 	if n := prepares.Load() - before; n != 2 {
 		t.Errorf("two statements run 50 times each were prepared %d times, want 2", n)
 	}
-	// A failing statement reports its error, and is not kept.
+	// A statement that does not prepare reports its error.
 	if _, err := db.ExecContext(ctx, `INSERT INTO nowhere VALUES (1)`); err == nil {
 		t.Error("an insert into a missing table succeeded")
 	}

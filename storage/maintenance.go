@@ -373,6 +373,8 @@ type GCReport struct {
 // while it serves. Nodes that share a database collect one at a time.
 func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	var rep GCReport
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
 	release, err := s.DB.ClusterLock(ctx, "gc")
 	if err != nil {
 		return rep, fmt.Errorf("gc: %w", err)

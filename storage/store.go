@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -30,6 +31,10 @@ type Store struct {
 
 	removals removals // observers of OnRemoved
 	counts   counters
+	// gcMu: one gc at a time in this process (max_cache_size's and one
+	// asked for through the control socket), each evicting from what the
+	// one before it left; ClusterLock does the same across nodes.
+	gcMu sync.Mutex
 }
 
 // Open opens the data folder dir, creating it on first use. One process at

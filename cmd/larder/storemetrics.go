@@ -62,7 +62,9 @@ func (c artifactCount) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range c.registries {
 		t, err := c.store.RegistryTotals(ctx, name)
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(c.desc, err)
+			// Absent from this scrape, rather than an invalid metric that
+			// fails the whole scrape, and with it the series that would
+			// show why the database is slow.
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(t.Files), name)

@@ -239,8 +239,10 @@ type HeldBackError struct {
 	Registry, Package, Version string
 	Release                    string // the file, when the ecosystem dates files
 	// Published is the time the release is dated by; zero when larder
-	// knows none (it then counts as new).
+	// knows none (it then counts as new). FirstSeen says it is the time
+	// larder first saw the release, the upstream giving none.
 	Published time.Time
+	FirstSeen bool
 	MinAge    time.Duration // the policy's age, when the policy holds it back
 	View      string        // the view's label, when a view holds it back
 	Cutoff    time.Time
@@ -261,7 +263,10 @@ func (e *HeldBackError) Error() string {
 		what += " (" + e.Release + ")"
 	}
 	published := "no publish time is known for it, so it counts as new"
-	if !e.Published.IsZero() {
+	switch {
+	case !e.Published.IsZero() && e.FirstSeen:
+		published = "first seen by larder " + e.Published.UTC().Format(time.RFC3339) + " (the upstream gives no publish time)"
+	case !e.Published.IsZero():
 		published = "published " + e.Published.UTC().Format(time.RFC3339)
 	}
 	if e.View != "" {
@@ -318,7 +323,7 @@ func (u *Upstream) CheckRelease(ctx context.Context, t *ArtifactTarget) error {
 	at, byView := c.at(t.Version)
 	e := &HeldBackError{Registry: u.opts.Name, Package: t.Package, Version: t.Version, Release: t.Release, Cutoff: at}
 	if known {
-		e.Published = ReleaseTime(r)
+		e.Published, e.FirstSeen = ReleaseTime(r), r.Published.IsZero()
 		if r.Version != "" {
 			e.Version = r.Version
 		}

@@ -223,3 +223,19 @@ func TestTheAllowedSetFollowsTheClockAndNewRecords(t *testing.T) {
 		t.Fatalf("with the clock set back: %q", got)
 	}
 }
+
+func TestTheRefusalSaysWhetherItsDateIsAPublishTimeOrLardersFirstSight(t *testing.T) {
+	at := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		firstSeen bool
+		want      string
+	}{
+		{false, "published 2026-03-10T00:00:00Z"},
+		{true, "first seen by larder 2026-03-10T00:00:00Z"},
+	} {
+		e := &HeldBackError{Registry: "r", Package: "leaf", Version: "1.0.0", Published: at, FirstSeen: tc.firstSeen, MinAge: 72 * time.Hour}
+		if msg := e.Error(); !strings.Contains(msg, tc.want) {
+			t.Errorf("first seen %v: %q, want it to say %q", tc.firstSeen, msg, tc.want)
+		}
+	}
+}

@@ -70,9 +70,10 @@ func (f viewFilter) lists(v string, raw []byte) bool {
 }
 
 // cachedView filters a packument to the versions f keeps, and their times.
-// The latest tag falls back to the newest version offered not newer than
-// the upstream's latest (and not a pre-release, unless latest itself is
-// one); other tags pointing at versions not offered are dropped.
+// A tag pointing at a version not offered falls back to the newest version
+// offered not newer than it (and not a pre-release, unless the tag pointed
+// at one), and goes when there is none: latest stays installable, and
+// next or beta move back along their own line.
 func cachedView(body []byte, f viewFilter) ([]byte, error) {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
@@ -98,26 +99,12 @@ func cachedView(body []byte, f viewFilter) ([]byte, error) {
 	for tag, v := range tags {
 		if _, listed := kept[v]; listed && f.offers(v) {
 			newTags[tag] = v
+		} else if best := newestOfferedUpTo(kept, f, v); best != "" {
+			newTags[tag] = best
 		}
 	}
-	if _, ok := newTags["latest"]; !ok {
-		upstreamLatest := tags["latest"]
-		best := ""
-		for v := range kept {
-			if !f.offers(v) {
-				continue
-			}
-			if _, ok := parseSemver(v); !ok || (isPrerelease(v) && !isPrerelease(upstreamLatest)) {
-				continue
-			}
-			if upstreamLatest != "" && compareVersions(v, upstreamLatest) > 0 {
-				continue
-			}
-			if best == "" || compareVersions(v, best) > 0 {
-				best = v
-			}
-		}
-		if best != "" {
+	if _, ok := newTags["latest"]; !ok && tags["latest"] == "" {
+		if best := newestOfferedUpTo(kept, f, ""); best != "" {
 			newTags["latest"] = best
 		}
 	}
@@ -144,6 +131,28 @@ func cachedView(body []byte, f viewFilter) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(doc)
+}
+
+// newestOfferedUpTo is what a tag that pointed at target points at in a
+// view without it: the newest version offered not newer than target (any,
+// when target is ""), a pre-release only when target is one.
+func newestOfferedUpTo(kept map[string]json.RawMessage, f viewFilter, target string) string {
+	best := ""
+	for v := range kept {
+		if !f.offers(v) {
+			continue
+		}
+		if _, ok := parseSemver(v); !ok || (isPrerelease(v) && !isPrerelease(target)) {
+			continue
+		}
+		if target != "" && compareVersions(v, target) > 0 {
+			continue
+		}
+		if best == "" || compareVersions(v, best) > 0 {
+			best = v
+		}
+	}
+	return best
 }
 
 // platformBound reports whether a version document declares the operating

@@ -2,6 +2,8 @@ package npm
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"testing"
 )
 
@@ -15,9 +17,10 @@ func TestCachedViewListsOnlyHeldVersionsAndRepointsLatest(t *testing.T) {
 		wantLatest string
 		wantTags   int
 	}{
-		{"latest held stays", []string{"2.0.0", "1.0.0"}, "2.0.0", 2},
-		{"latest falls back to the newest held release", []string{"1.0.0", "1.5.0", "1.6.0-beta.1"}, "1.5.0", 2},
-		{"a held version newer than latest is not latest", []string{"1.0.0", "2.1.0"}, "1.0.0", 2},
+		// next (3.0.0-rc.1) moves back to the newest held version before it.
+		{"latest held stays", []string{"2.0.0", "1.0.0"}, "2.0.0", 3},
+		{"latest falls back to the newest held release", []string{"1.0.0", "1.5.0", "1.6.0-beta.1"}, "1.5.0", 3},
+		{"a held version newer than latest is not latest", []string{"1.0.0", "2.1.0"}, "1.0.0", 3},
 		{"nothing suitable leaves no latest", []string{"3.0.0-rc.1"}, "", 1},
 	}
 	for _, tt := range tests {
@@ -41,7 +44,7 @@ func TestCachedViewListsOnlyHeldVersionsAndRepointsLatest(t *testing.T) {
 			if len(got.Versions) != len(tt.held) {
 				t.Errorf("versions %v, want %v", got.Versions, tt.held)
 			}
-			if got.Tags["latest"] != tt.wantLatest || len(got.Tags) != tt.wantTags {
+			if got.Tags["latest"] != tt.wantLatest || len(got.Tags) != tt.wantTags || (got.Tags["next"] != "" && !slices.Contains(tt.held, got.Tags["next"])) {
 				t.Errorf("dist-tags %v, want latest %q and %d tags", got.Tags, tt.wantLatest, tt.wantTags)
 			}
 			if got.Readme != "kept" {
@@ -121,5 +124,18 @@ func TestAYoungPlatformBuildIsLeftOutUnderACutoff(t *testing.T) {
 		if len(got.Tags) != 0 && got.Tags["latest"] != "1.0.0" {
 			t.Errorf("%+v: dist-tags %v point at a version held back", f, got.Tags)
 		}
+	}
+}
+
+// Under a cutoff a beta tag on a release held back moves back along the
+// beta line, and next to the newest allowed release before it.
+func TestTagsOnReleasesHeldBackMoveBackToTheNewestAllowedBeforeThem(t *testing.T) {
+	doc := `{"name":"x","dist-tags":{"latest":"2.0.0","beta":"2.1.0-beta.3","next":"3.0.0"},
+	"versions":{"1.0.0":{},"2.0.0":{},"2.1.0-beta.2":{},"2.1.0-beta.3":{},"3.0.0":{}}}`
+	got := viewOf(t, doc, viewFilter{allowed: map[string]bool{"1.0.0": true, "2.0.0": true, "2.1.0-beta.2": true}})
+	// next pointed at a release: it moves to a release, not to a beta.
+	want := map[string]string{"latest": "2.0.0", "beta": "2.1.0-beta.2", "next": "2.0.0"}
+	if !maps.Equal(got.Tags, want) {
+		t.Errorf("dist-tags %v, want %v", got.Tags, want)
 	}
 }

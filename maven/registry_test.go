@@ -366,3 +366,23 @@ func TestTheUIDescribesAnArtifactsVersionsAndFilesAndTheClientSetUp(t *testing.T
 		t.Fatalf("Gradle over HTTPS: %+v", secure[1:])
 	}
 }
+
+// Gradle refuses a settings script whose first block is not
+// pluginManagement {} ("The pluginManagement {} block must appear before
+// any other statements in the script"): a snippet pasted as it is must
+// evaluate.
+func TestGradleSnippetsPutPluginManagementFirst(t *testing.T) {
+	fake := maventest.New()
+	defer fake.Close()
+	m := newMirror(t, fake, registriestest.NewEnv(t), Options{}, registries.Options{})
+	for _, base := range []string{"http://larder.example:7070/maven/", "https://larder.example/maven/"} {
+		for _, s := range m.reg.ClientSetup(base) {
+			if !strings.HasPrefix(s.Client, "Gradle") {
+				continue
+			}
+			if !strings.HasPrefix(strings.TrimSpace(s.Shell), "pluginManagement {") || !strings.Contains(s.Shell, "dependencyResolutionManagement {") {
+				t.Errorf("%s for %s does not open with pluginManagement {}:\n%s", s.Client, base, s.Shell)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -232,7 +233,9 @@ func heldSnapshots(m *metadata, rt route, held map[string]bool) bool {
 		return held[rt.dir+"/"+rt.artifact+"-"+value+".pom"]
 	}
 	var kept []snapshotVersion
-	newest := ""
+	base := strings.TrimSuffix(rt.version, "SNAPSHOT")
+	// The newest build with its POM held; failing that, with any file held.
+	var newestPOM, newestAny snapshotBuild
 	for _, sv := range m.Versioning.SnapshotVersions.SnapshotVersion {
 		name := rt.artifact + "-" + sv.Value
 		if sv.Classifier != "" {
@@ -242,20 +245,60 @@ func heldSnapshots(m *metadata, rt route, held map[string]bool) bool {
 			continue
 		}
 		kept = append(kept, sv)
-		if sv.Classifier == "" && sv.Extension == "pom" && sv.Value > newest {
-			newest = sv.Value
+		b, ok := parseBuild(base, sv.Value)
+		if !ok {
+			continue
+		}
+		if sv.Classifier == "" && sv.Extension == "pom" && b.newerThan(newestPOM) {
+			newestPOM = b
+		}
+		if b.newerThan(newestAny) {
+			newestAny = b
 		}
 	}
 	if len(kept) == 0 {
 		return false
 	}
 	m.Versioning.SnapshotVersions.SnapshotVersion = kept
-	base := strings.TrimSuffix(rt.version, "SNAPSHOT")
-	if ts, ok := strings.CutPrefix(newest, base); ok && timestampRE.MatchString(ts) {
-		stamp, build, _ := strings.Cut(ts, "-")
-		m.Versioning.Snapshot = &snapshot{Timestamp: stamp, BuildNumber: build}
+	newest := newestPOM
+	if newest.stamp == "" {
+		newest = newestAny
+	}
+	if newest.stamp != "" {
+		m.Versioning.Snapshot = &snapshot{Timestamp: newest.stamp, BuildNumber: strconv.Itoa(newest.number)}
 	}
 	return true
+}
+
+// snapshotBuild is one timestamped build of a snapshot: "20240101.120000"
+// and its build number. The zero value is older than any build.
+type snapshotBuild struct {
+	stamp  string // yyyyMMdd.HHmmss: fixed width, so it orders as text
+	number int
+}
+
+// parseBuild reads a build from a snapshotVersion's value, base being the
+// version without "SNAPSHOT" ("1.0-").
+func parseBuild(base, value string) (snapshotBuild, bool) {
+	ts, ok := strings.CutPrefix(value, base)
+	if !ok || !timestampRE.MatchString(ts) {
+		return snapshotBuild{}, false
+	}
+	stamp, num, _ := strings.Cut(ts, "-")
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return snapshotBuild{}, false
+	}
+	return snapshotBuild{stamp, n}, true
+}
+
+// newerThan orders builds by timestamp, then by build number as a number:
+// as text, build 10 would sort before build 9.
+func (b snapshotBuild) newerThan(o snapshotBuild) bool {
+	if b.stamp != o.stamp {
+		return b.stamp > o.stamp
+	}
+	return b.number > o.number
 }
 
 // render serves a stored document's body as it is, once per body.

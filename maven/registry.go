@@ -79,6 +79,31 @@ func documentTarget(key, variant string, v view) registries.Target {
 		}}}
 }
 
+// rememberedMissing is the 404 of a path the upstream said it does not
+// have, within negative_ttl.
+func rememberedMissing(rt route) error {
+	return fmt.Errorf("%s: %w (remembered for negative_ttl)", rt.path, registries.ErrNotFound)
+}
+
+// unlessMissing is the document view v, but a 404 without asking the
+// upstream for a path remembered missing that larder does not hold. What
+// is held (stored since by another node, an import or a warm) is served:
+// the negative cache spares the upstream, it never hides a copy.
+func (g *Registry) unlessMissing(rt route, variant string, v view) view {
+	return func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		if g.missing.has(rt.path) {
+			_, err := g.up.Cached(ctx, rt.docKey(), variant)
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil, "", rememberedMissing(rt)
+			}
+			if err != nil {
+				return nil, "", err
+			}
+		}
+		return v(ctx)
+	}
+}
+
 // Resolve names what a GET or HEAD asks for: a file, a metadata document,
 // or a checksum larder computes over the bytes it serves for either.
 func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
@@ -86,38 +111,46 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 	if err != nil {
 		return registries.Target{}, err
 	}
-	if g.missing.has(rt.path) {
-		return registries.Target{}, fmt.Errorf("%s: %w (remembered for negative_ttl)", rt.path, registries.ErrNotFound)
-	}
 	switch {
-	case rt.kind == routeMetadata && rt.sum == "":
-		return documentTarget(rt.docKey(), rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-			return g.metadataView(ctx, rt)
-		}), nil
 	case rt.kind == routeMetadata:
-		return documentTarget(rt.docKey(), rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-			return g.checksumOf(ctx, rt, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-				return g.metadataView(ctx, rt)
-			})
-		}), nil
-	case rt.kind == routeSnapshotFile && rt.sum == "":
-		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-			return g.snapshotFileView(ctx, rt)
-		}), nil
+		metadata := g.unlessMissing(rt, rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.metadataView(ctx, rt)
+		})
+		return documentTarget(rt.docKey(), rt.metadataVariant(), g.summed(rt, metadata)), nil
 	case rt.kind == routeSnapshotFile:
-		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-			return g.checksumOf(ctx, rt, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-				return g.snapshotFileView(ctx, rt)
-			})
-		}), nil
+		file := g.unlessMissing(rt, variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.snapshotFileView(ctx, rt)
+		})
+		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, g.summed(rt, file)), nil
 	case rt.sum != "":
 		// Fresh while the upstream's own checksum file of that algorithm
-		// is: the quick path answers it then.
+		// is: the quick path answers it then. A file remembered missing
+		// and not held is a 404 from the file's own route, which
+		// fileChecksum goes through.
 		return documentTarget(rt.docKey(), rt.requestPath(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.fileChecksum(ctx, rt)
 		}), nil
 	}
-	return registries.Target{Artifact: g.artifactTarget(rt)}, nil
+	t := g.artifactTarget(rt)
+	if g.missing.has(rt.path) {
+		// Served if held; else a 404, without asking the upstream again
+		// (nor remembering it anew: negative_ttl runs from the upstream's
+		// answer).
+		t.Upstream, t.Missing = "", nil
+		t.Announce = func(context.Context) error { return rememberedMissing(rt) }
+	}
+	return registries.Target{Artifact: t}, nil
+}
+
+// summed is v for a route without a checksum suffix, and the checksum of
+// what v serves for one with.
+func (g *Registry) summed(rt route, v view) view {
+	if rt.sum == "" {
+		return v
+	}
+	return func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		return g.checksumOf(ctx, rt, v)
+	}
 }
 
 func (g *Registry) artifactTarget(rt route) *registries.ArtifactTarget {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -233,8 +234,14 @@ func (g *Registry) announce(ctx context.Context, rt route) error {
 // strongest first: md5 is served, never trusted.
 var verifiedAlgorithms = checksumAlgorithms[:3]
 
-// upstreamChecksum is the strongest checksum the upstream publishes beside
-// the file rt names, as hex; "" when it publishes none.
+// upstreamChecksum is the strongest usable checksum the upstream
+// publishes beside the file rt names, as hex; "" when it publishes none.
+// A checksum file that is malformed, or that the upstream refuses (401,
+// 403: a repository manager keeping side files to itself), gives way to
+// the next weaker one, as it does for Maven, and is logged. It fails only
+// when no checksum file is usable and one could not be asked (a
+// transport failure, a 5xx, the upstream out of reach): then whether the
+// upstream publishes one is not known.
 func (g *Registry) upstreamChecksum(ctx context.Context, rt route) (algo, sum string, err error) {
 	type answer struct {
 		sum string
@@ -259,31 +266,74 @@ func (g *Registry) upstreamChecksum(ctx context.Context, rt route) (algo, sum st
 		}()
 	}
 	wg.Wait()
+	var unasked error
 	for i, a := range answers {
 		switch {
 		case a.err == nil:
 			return verifiedAlgorithms[i], a.sum, nil
-		case !errors.Is(a.err, registries.ErrNotFound):
-			return "", "", a.err
+		case errors.Is(a.err, registries.ErrNotFound):
+		case unusableChecksumFile(a.err):
+			g.up.Env().Log.Warn("checksum file unusable; trying the next weaker one", "registry", g.name,
+				"path", rt.path+"."+verifiedAlgorithms[i], "err", a.err)
+		case unasked == nil:
+			unasked = a.err
 		}
 	}
-	return "", "", nil
+	return "", "", unasked
 }
 
-// checkChecksumFile accepts a checksum file: its first word is the hex
-// digest (some add the file's name after it, some write upper case). What
-// is stored is the digest alone, in lower case.
+// errMalformedChecksum: a checksum file holds no digest larder can read.
+var errMalformedChecksum = errors.New("no digest in it")
+
+// unusableChecksumFile reports whether err says the upstream answered for
+// a checksum file, with one larder cannot use: malformed, or refused.
+func unusableChecksumFile(err error) bool {
+	var ue *registries.UpstreamError
+	return errors.Is(err, errMalformedChecksum) ||
+		(errors.As(err, &ue) && (ue.Answered == http.StatusUnauthorized || ue.Answered == http.StatusForbidden))
+}
+
+// opensslLineRE is OpenSSL's "SHA1(a-1.0.jar)= <hex>" (and
+// "SHA1 (a-1.0.jar) = <hex>"): Maven Resolver takes the last word of such
+// a line (ChecksumUtils.read).
+var opensslLineRE = regexp.MustCompile(`^.+= [0-9A-Fa-f]+$`)
+
+// gnupgRE is GnuPG's --print-md: "a-1.0.jar: DA39 A3EE …", the digest in
+// groups, over lines for the longer ones; and "a-1.0.jar: <hex>".
+var gnupgRE = regexp.MustCompile(`^[^:\s][^:]*:((?:\s+[0-9A-Fa-f]+)+)\s*$`)
+
+// checkChecksumFile accepts a checksum file in the forms Maven reads: the
+// digest alone or followed by the file's name (sha1sum), upper case or
+// lower, OpenSSL's and GnuPG's. What is stored is the digest alone, in
+// lower case. Reading loosely risks nothing: a digest read wrong matches
+// no bytes.
 func checkChecksumFile(algo string) func(body []byte, _ string) (registries.Prepared, error) {
 	size := map[string]int{"sha512": 128, "sha256": 64, "sha1": 40, "md5": 32}[algo]
+	isDigest := func(s string) bool {
+		return len(s) == size && strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
+	}
 	return func(body []byte, _ string) (registries.Prepared, error) {
-		fields := strings.Fields(string(body))
-		if len(fields) == 0 {
-			return registries.Prepared{}, fmt.Errorf("an empty .%s file", algo)
+		text := strings.TrimSpace(string(body))
+		line, _, _ := strings.Cut(text, "\n")
+		line = strings.TrimSpace(line)
+		var candidates []string
+		if opensslLineRE.MatchString(line) {
+			candidates = append(candidates, line[strings.LastIndexByte(line, ' ')+1:])
 		}
-		sum := strings.ToLower(fields[0])
-		if len(sum) != size || strings.Trim(sum, "0123456789abcdef") != "" {
-			return registries.Prepared{}, fmt.Errorf("a .%s file whose first word is not a %s digest", algo, algo)
+		if fields := strings.Fields(line); len(fields) > 0 {
+			candidates = append(candidates, fields[0])
 		}
-		return registries.Prepared{Body: []byte(sum), ContentType: mediaText}, nil
+		if m := gnupgRE.FindStringSubmatch(text); m != nil {
+			candidates = append(candidates, strings.Join(strings.Fields(m[1]), ""))
+		}
+		for _, c := range candidates {
+			if isDigest(c) {
+				return registries.Prepared{Body: []byte(strings.ToLower(c)), ContentType: mediaText}, nil
+			}
+		}
+		if text == "" {
+			return registries.Prepared{}, fmt.Errorf("an empty .%s file: %w", algo, errMalformedChecksum)
+		}
+		return registries.Prepared{}, fmt.Errorf("a .%s file with no %s digest larder can read: %w", algo, algo, errMalformedChecksum)
 	}
 }

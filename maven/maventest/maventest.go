@@ -156,7 +156,8 @@ func POM(group, artifact, version, extra string) []byte {
 // body, whatever the fake publishes there: a checksum file in another
 // form than the bare hex the fake writes (Maven Central's older
 // "SHA1(a-1.0.jar)= …"), or the 401 or 403 a repository manager answers
-// for a side file it keeps to itself.
+// for a side file it keeps to itself. Path "" is the root, which larder's
+// health probe asks.
 func (s *Server) Answer(path string, status int, body []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -169,6 +170,13 @@ func (s *Server) Tamper(path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tampered[path] = true
+}
+
+// Untamper serves the file at path as published again.
+func (s *Server) Untamper(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tampered, path)
 }
 
 // Body is what the fake holds at path, published or in a folder, and
@@ -209,10 +217,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
-	if p == "" || path.Clean(p) != p || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") {
-		http.NotFound(w, r)
-		return
-	}
 	s.mu.Lock()
 	a, answered := s.answers[p]
 	s.mu.Unlock()
@@ -222,6 +226,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			w.Write(a.body)
 		}
+		return
+	}
+	if p == "" || path.Clean(p) != p || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") {
+		http.NotFound(w, r)
 		return
 	}
 	for algo, newHash := range checksums {

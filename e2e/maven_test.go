@@ -288,10 +288,21 @@ func TestMavenATamperedJarFailsThatArtifactAloneAndIsNeverStored(t *testing.T) {
 
 func TestLarderWarmMavenCoordinatesFetchesThePOMChainThenExportCarriesItAcrossAnAirGap(t *testing.T) {
 	up := newMavenUpstream(t)
+	// A module importing a BOM whose version its parent defines (the
+	// Spring Boot shape): the parent is read for it.
+	up.Publish("com.example", "platform", "2.0", map[string][]byte{".pom": maventest.POM("com.example", "platform", "2.0",
+		`<packaging>pom</packaging><properties><stack.version>3.1</stack.version></properties>`)})
+	up.Publish("com.example", "stack-bom", "3.1", map[string][]byte{".pom": maventest.POM("com.example", "stack-bom", "3.1", `<packaging>pom</packaging>`)})
+	up.Publish("com.example", "service", "1.0", map[string][]byte{".pom": maventest.POM("com.example", "service", "1.0", `
+  <parent><groupId>com.example</groupId><artifactId>platform</artifactId><version>2.0</version></parent>
+  <packaging>pom</packaging>
+  <dependencyManagement><dependencies>
+    <dependency><groupId>com.example</groupId><artifactId>stack-bom</artifactId><version>${stack.version}</version><type>pom</type><scope>import</scope></dependency>
+  </dependencies></dependencyManagement>`)})
 	l := startLarder(t, mavenConfig(up))
 	list := filepath.Join(t.TempDir(), "maven-dependencies.list")
 	// As mvn dependency:list -DoutputFile writes it.
-	if err := os.WriteFile(list, []byte("\nThe following files have been resolved:\n   org.apache.commons:commons-lang3:jar:3.12.0:compile\n"), 0o644); err != nil {
+	if err := os.WriteFile(list, []byte("\nThe following files have been resolved:\n   org.apache.commons:commons-lang3:jar:3.12.0:compile\n   com.example:service:pom:1.0:compile\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := runLarder(t, "warm", "--config", l.config, "--url", l.URL, list)
@@ -300,7 +311,8 @@ func TestLarderWarmMavenCoordinatesFetchesThePOMChainThenExportCarriesItAcrossAn
 	}
 	// The jar and its POM, and the parents Maven reads to resolve it.
 	chain := []string{lang3Jar, "org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.pom",
-		"org/apache/commons/commons-parent/debian/commons-parent-debian.pom"}
+		"org/apache/commons/commons-parent/debian/commons-parent-debian.pom",
+		"com/example/service/1.0/service-1.0.pom", "com/example/platform/2.0/platform-2.0.pom", "com/example/stack-bom/3.1/stack-bom-3.1.pom"}
 	for _, held := range chain {
 		if l.heldSHA256("maven", held) == "" {
 			t.Fatalf("after larder warm, larder holds no %s\n%s", held, out)

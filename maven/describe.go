@@ -10,7 +10,9 @@ import (
 	"github.com/larder-mirror/larder/registries"
 )
 
-// ClientSetup is Maven's and Gradle's set-up for this mirror.
+// ClientSetup is Maven's and Gradle's set-up for this mirror. In a
+// settings script Gradle takes pluginManagement {} only as the first
+// block: the snippets open with it.
 func (g *Registry) ClientSetup(baseURL string) []registries.Snippet {
 	insecure, kotlinInsecure := "", ""
 	if u, err := url.Parse(baseURL); err == nil && u.Scheme == "http" {
@@ -33,14 +35,14 @@ func (g *Registry) ClientSetup(baseURL string) []registries.Snippet {
 		},
 		{
 			Client: "Gradle (settings.gradle, Groovy DSL)",
-			Shell: `dependencyResolutionManagement {
+			Shell: `pluginManagement {
     repositories {
         maven {
             url "` + baseURL + `"` + insecure + `
         }
     }
 }
-pluginManagement {
+dependencyResolutionManagement {
     repositories {
         maven {
             url "` + baseURL + `"` + insecure + `
@@ -51,14 +53,14 @@ pluginManagement {
 		},
 		{
 			Client: "Gradle (settings.gradle.kts, Kotlin DSL)",
-			Shell: `dependencyResolutionManagement {
+			Shell: `pluginManagement {
     repositories {
         maven {
             url = uri("` + baseURL + `")` + kotlinInsecure + `
         }
     }
 }
-pluginManagement {
+dependencyResolutionManagement {
     repositories {
         maven {
             url = uri("` + baseURL + `")` + kotlinInsecure + `

@@ -68,7 +68,7 @@ func (c coordinate) pin() registries.Pin {
 			return nil
 		},
 		Needs: func(pomBody []byte) ([]registries.Pin, error) {
-			needs, err := pomNeeds(pomBody)
+			needs, inherited, err := pomNeeds(pomBody)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.pomPath(), err)
 			}
@@ -76,6 +76,9 @@ func (c coordinate) pin() registries.Pin {
 			for _, n := range needs {
 				n.typ = "pom"
 				pins = append(pins, n.pin())
+			}
+			if inherited != nil {
+				pins = append(pins, inherited.pin())
 			}
 			return pins, nil
 		},

@@ -98,30 +98,79 @@ The following files have been resolved:
 	}
 }
 
+// neededPOMs walks what warming pin fetches, as larder warm does (each
+// release once, by label), over the POMs of poms by path; it returns the
+// coordinates of the POMs read.
+func neededPOMs(t *testing.T, pin registries.Pin, poms map[string]string) []string {
+	t.Helper()
+	var got []string
+	seen := map[string]bool{pin.Label: true}
+	var walk func(rel *registries.Release)
+	walk = func(rel *registries.Release) {
+		body, ok := poms[rel.Document]
+		if !ok {
+			t.Fatalf("%s is not among the test's POMs", rel.Document)
+		}
+		needs, err := rel.Needs([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range needs {
+			if seen[n.Label] {
+				continue
+			}
+			seen[n.Label] = true
+			if !strings.HasPrefix(n.Label, "imports of ") {
+				got = append(got, n.Label)
+			}
+			if _, ok := poms[n.Release.Document]; ok {
+				walk(n.Release)
+			}
+		}
+	}
+	walk(pin.Release)
+	return got
+}
+
 func TestAPOMNeedsItsParentAndTheBOMsItImports(t *testing.T) {
-	needs, err := pomNeeds([]byte(`<project>
+	app := coordinate{group: "com.example", artifact: "app", version: "1.0"}
+	poms := map[string]string{
+		app.pomPath(): `<project>
   <parent><groupId>org.springframework.boot</groupId><artifactId>spring-boot-starter-parent</artifactId><version>3.2.0</version></parent>
-  <artifactId>app</artifactId>
-  <properties><netty.version>4.1.100.Final</netty.version><bom.version>${netty.version}</bom.version></properties>
+  <groupId>com.example</groupId><artifactId>app</artifactId><version>1.0</version>
+  <properties><netty.version>4.1.100.Final</netty.version><bom.version>${netty.version}</bom.version><jackson.version>2.16.0</jackson.version></properties>
   <dependencyManagement><dependencies>
     <dependency><groupId>io.netty</groupId><artifactId>netty-bom</artifactId><version>${bom.version}</version><type>pom</type><scope>import</scope></dependency>
     <dependency><groupId>com.example</groupId><artifactId>own-bom</artifactId><version>${project.version}</version><type>pom</type><scope>import</scope></dependency>
     <dependency><groupId>org.x</groupId><artifactId>elsewhere</artifactId><version>${defined.by.a.parent}</version><type>pom</type><scope>import</scope></dependency>
+    <dependency><groupId>org.x</groupId><artifactId>further-up</artifactId><version>${defined.by.the.grandparent}</version><type>pom</type><scope>import</scope></dependency>
+    <dependency><groupId>org.x</groupId><artifactId>nowhere</artifactId><version>${defined.nowhere}</version><type>pom</type><scope>import</scope></dependency>
     <dependency><groupId>org.x</groupId><artifactId>managed</artifactId><version>1.0</version></dependency>
   </dependencies></dependencyManagement>
-</project>`))
-	if err != nil {
-		t.Fatal(err)
+</project>`,
+		// The parent's property names one the child overrides: the
+		// child's value wins, as in Maven's effective model.
+		"org/springframework/boot/spring-boot-starter-parent/3.2.0/spring-boot-starter-parent-3.2.0.pom": `<project>
+  <parent><groupId>org.springframework.boot</groupId><artifactId>spring-boot-dependencies</artifactId><version>3.2.0</version></parent>
+  <artifactId>spring-boot-starter-parent</artifactId><packaging>pom</packaging>
+  <properties><defined.by.a.parent>${jackson.version}</defined.by.a.parent><jackson.version>2.15.3</jackson.version></properties>
+</project>`,
+		"org/springframework/boot/spring-boot-dependencies/3.2.0/spring-boot-dependencies-3.2.0.pom": `<project>
+  <groupId>org.springframework.boot</groupId><artifactId>spring-boot-dependencies</artifactId><version>3.2.0</version><packaging>pom</packaging>
+  <properties><defined.by.the.grandparent>7.0</defined.by.the.grandparent></properties>
+</project>`,
 	}
-	var got []string
-	for _, c := range needs {
-		got = append(got, c.String())
+	got := neededPOMs(t, app.pin(), poms)
+	want := []string{
+		"org.springframework.boot:spring-boot-starter-parent:3.2.0", "io.netty:netty-bom:4.1.100.Final", "com.example:own-bom:1.0",
+		"org.springframework.boot:spring-boot-dependencies:3.2.0", "org.x:elsewhere:2.16.0", "org.x:further-up:7.0",
 	}
-	want := []string{"org.springframework.boot:spring-boot-starter-parent:3.2.0", "io.netty:netty-bom:4.1.100.Final", "com.example:own-bom:3.2.0"}
+	slices.Sort(got)
+	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("needs %v, want %v", got, want)
 	}
-	if _, err := pomNeeds([]byte("not xml <")); err == nil {
+	if _, _, err := pomNeeds([]byte("not xml <")); err == nil {
 		t.Fatal("a POM that is not XML: no error")
 	}
 }

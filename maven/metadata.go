@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
@@ -232,7 +233,9 @@ func heldSnapshots(m *metadata, rt route, held map[string]bool) bool {
 		return held[rt.dir+"/"+rt.artifact+"-"+value+".pom"]
 	}
 	var kept []snapshotVersion
-	newest := ""
+	base := strings.TrimSuffix(rt.version, "SNAPSHOT")
+	// The newest build with its POM held; failing that, with any file held.
+	var newestPOM, newestAny snapshotBuild
 	for _, sv := range m.Versioning.SnapshotVersions.SnapshotVersion {
 		name := rt.artifact + "-" + sv.Value
 		if sv.Classifier != "" {
@@ -242,20 +245,60 @@ func heldSnapshots(m *metadata, rt route, held map[string]bool) bool {
 			continue
 		}
 		kept = append(kept, sv)
-		if sv.Classifier == "" && sv.Extension == "pom" && sv.Value > newest {
-			newest = sv.Value
+		b, ok := parseBuild(base, sv.Value)
+		if !ok {
+			continue
+		}
+		if sv.Classifier == "" && sv.Extension == "pom" && b.newerThan(newestPOM) {
+			newestPOM = b
+		}
+		if b.newerThan(newestAny) {
+			newestAny = b
 		}
 	}
 	if len(kept) == 0 {
 		return false
 	}
 	m.Versioning.SnapshotVersions.SnapshotVersion = kept
-	base := strings.TrimSuffix(rt.version, "SNAPSHOT")
-	if ts, ok := strings.CutPrefix(newest, base); ok && timestampRE.MatchString(ts) {
-		stamp, build, _ := strings.Cut(ts, "-")
-		m.Versioning.Snapshot = &snapshot{Timestamp: stamp, BuildNumber: build}
+	newest := newestPOM
+	if newest.stamp == "" {
+		newest = newestAny
+	}
+	if newest.stamp != "" {
+		m.Versioning.Snapshot = &snapshot{Timestamp: newest.stamp, BuildNumber: strconv.Itoa(newest.number)}
 	}
 	return true
+}
+
+// snapshotBuild is one timestamped build of a snapshot: "20240101.120000"
+// and its build number. The zero value is older than any build.
+type snapshotBuild struct {
+	stamp  string // yyyyMMdd.HHmmss: fixed width, so it orders as text
+	number int
+}
+
+// parseBuild reads a build from a snapshotVersion's value, base being the
+// version without "SNAPSHOT" ("1.0-").
+func parseBuild(base, value string) (snapshotBuild, bool) {
+	ts, ok := strings.CutPrefix(value, base)
+	if !ok || !timestampRE.MatchString(ts) {
+		return snapshotBuild{}, false
+	}
+	stamp, num, _ := strings.Cut(ts, "-")
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return snapshotBuild{}, false
+	}
+	return snapshotBuild{stamp, n}, true
+}
+
+// newerThan orders builds by timestamp, then by build number as a number:
+// as text, build 10 would sort before build 9.
+func (b snapshotBuild) newerThan(o snapshotBuild) bool {
+	if b.stamp != o.stamp {
+		return b.stamp > o.stamp
+	}
+	return b.number > o.number
 }
 
 // render serves a stored document's body as it is, once per body.
@@ -270,35 +313,50 @@ func (g *Registry) render(ctx context.Context, doc storage.Document, contentType
 	})
 }
 
+// errOnQuickPath: the quick path does not wait on the upstream for a
+// checksum.
+var errOnQuickPath = errors.New("not asked on the quick path")
+
 // snapshotFileView is a snapshot's file under its moving name
 // (a-1.0-SNAPSHOT.jar, which an upstream that keeps no timestamped
 // builds serves): a document with a TTL, checked against the strongest
-// checksum the upstream publishes beside it before it is kept.
+// checksum the upstream publishes beside it before new bytes are kept.
+//
+// The checksum is read first, whatever the upstream's health: while it is
+// suspect, the file is still revalidated behind the client's back, and
+// what that brings in is checked like the rest. A checksum that could not
+// be read is not the absence of one: then no new bytes are kept (the held
+// copy is served), and only an upstream that answers it publishes none
+// falls under the unverifiable policy.
 func (g *Registry) snapshotFileView(ctx context.Context, rt route) (*registries.Rendered, registries.CacheStatus, error) {
 	if err := g.checkVersion(ctx, rt); err != nil {
 		return nil, "", err
 	}
-	// The checksum is read through its own document first; a checksum
-	// changed meanwhile fails the check, and the next request tries again.
+	// Read through its own documents, with their TTL and stale copies; a
+	// checksum changed meanwhile fails the check, and the next request
+	// tries again. The quick path runs this view only for a copy fresh in
+	// memory, which is served as it is: it asks for no checksum (which
+	// might wait on the upstream), and keeps nothing new.
+	algo, sum, unasked := "", "", errOnQuickPath
+	if !registries.OnQuickPath(ctx) {
+		algo, sum, unasked = g.upstreamChecksum(ctx, rt)
+	}
 	var want registries.Integrity
-	if g.up.Reachable() {
-		algo, sum, err := g.upstreamChecksum(ctx, rt)
-		if err != nil {
-			return nil, "", err
-		}
-		if sum != "" {
-			want = registries.SRIFromHex(algo, sum)
-		}
+	if sum != "" {
+		want = registries.SRIFromHex(algo, sum)
 	}
 	doc, err := g.up.Document(ctx, registries.DocRequest{
 		Key: rt.docKey(), Variant: variantSnapshotFile + rt.path, Package: rt.pkg(), URL: g.upstreamURL(rt.path),
 		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
-			if want == "" {
-				if g.up.Options().Unverifiable == registries.RefuseUnverifiable {
-					return registries.Prepared{}, fmt.Errorf("%w: the upstream publishes no checksum beside %s (unverifiable = %q)", registries.ErrIntegrity, rt.path, registries.RefuseUnverifiable)
+			switch {
+			case unasked != nil:
+				return registries.Prepared{}, fmt.Errorf("%w: the checksum beside %s could not be read, so its new bytes cannot be checked: %w", registries.ErrIntegrity, rt.path, unasked)
+			case want == "" && g.up.Options().Unverifiable == registries.RefuseUnverifiable:
+				return registries.Prepared{}, fmt.Errorf("%w: the upstream publishes no checksum beside %s (unverifiable = %q)", registries.ErrIntegrity, rt.path, registries.RefuseUnverifiable)
+			case want != "":
+				if _, err := want.Check(bytes.NewReader(body)); err != nil {
+					return registries.Prepared{}, err
 				}
-			} else if _, err := want.Check(bytes.NewReader(body)); err != nil {
-				return registries.Prepared{}, err
 			}
 			return registries.Prepared{Body: body, ContentType: contentTypeOf(rt.ext)}, nil
 		},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -79,6 +80,31 @@ func documentTarget(key, variant string, v view) registries.Target {
 		}}}
 }
 
+// rememberedMissing is the 404 of a path the upstream said it does not
+// have, within negative_ttl.
+func rememberedMissing(rt route) error {
+	return fmt.Errorf("%s: %w (remembered for negative_ttl)", rt.path, registries.ErrNotFound)
+}
+
+// unlessMissing is the document view v, but a 404 without asking the
+// upstream for a path remembered missing that larder does not hold. What
+// is held (stored since by another node, an import or a warm) is served:
+// the negative cache spares the upstream, it never hides a copy.
+func (g *Registry) unlessMissing(rt route, variant string, v view) view {
+	return func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		if g.missing.has(rt.path) {
+			_, err := g.up.Cached(ctx, rt.docKey(), variant)
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil, "", rememberedMissing(rt)
+			}
+			if err != nil {
+				return nil, "", err
+			}
+		}
+		return v(ctx)
+	}
+}
+
 // Resolve names what a GET or HEAD asks for: a file, a metadata document,
 // or a checksum larder computes over the bytes it serves for either.
 func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
@@ -86,38 +112,46 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 	if err != nil {
 		return registries.Target{}, err
 	}
-	if g.missing.has(rt.path) {
-		return registries.Target{}, fmt.Errorf("%s: %w (remembered for negative_ttl)", rt.path, registries.ErrNotFound)
-	}
 	switch {
-	case rt.kind == routeMetadata && rt.sum == "":
-		return documentTarget(rt.docKey(), rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-			return g.metadataView(ctx, rt)
-		}), nil
 	case rt.kind == routeMetadata:
-		return documentTarget(rt.docKey(), rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-			return g.checksumOf(ctx, rt, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-				return g.metadataView(ctx, rt)
-			})
-		}), nil
-	case rt.kind == routeSnapshotFile && rt.sum == "":
-		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-			return g.snapshotFileView(ctx, rt)
-		}), nil
+		metadata := g.unlessMissing(rt, rt.metadataVariant(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.metadataView(ctx, rt)
+		})
+		return documentTarget(rt.docKey(), rt.metadataVariant(), g.summed(rt, metadata)), nil
 	case rt.kind == routeSnapshotFile:
-		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-			return g.checksumOf(ctx, rt, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
-				return g.snapshotFileView(ctx, rt)
-			})
-		}), nil
+		file := g.unlessMissing(rt, variantSnapshotFile+rt.path, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+			return g.snapshotFileView(ctx, rt)
+		})
+		return documentTarget(rt.docKey(), variantSnapshotFile+rt.path, g.summed(rt, file)), nil
 	case rt.sum != "":
 		// Fresh while the upstream's own checksum file of that algorithm
-		// is: the quick path answers it then.
+		// is: the quick path answers it then. A file remembered missing
+		// and not held is a 404 from the file's own route, which
+		// fileChecksum goes through.
 		return documentTarget(rt.docKey(), rt.requestPath(), func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 			return g.fileChecksum(ctx, rt)
 		}), nil
 	}
-	return registries.Target{Artifact: g.artifactTarget(rt)}, nil
+	t := g.artifactTarget(rt)
+	if g.missing.has(rt.path) {
+		// Served if held; else a 404, without asking the upstream again
+		// (nor remembering it anew: negative_ttl runs from the upstream's
+		// answer).
+		t.Upstream, t.Missing = "", nil
+		t.Announce = func(context.Context) error { return rememberedMissing(rt) }
+	}
+	return registries.Target{Artifact: t}, nil
+}
+
+// summed is v for a route without a checksum suffix, and the checksum of
+// what v serves for one with.
+func (g *Registry) summed(rt route, v view) view {
+	if rt.sum == "" {
+		return v
+	}
+	return func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
+		return g.checksumOf(ctx, rt, v)
+	}
 }
 
 func (g *Registry) artifactTarget(rt route) *registries.ArtifactTarget {
@@ -200,8 +234,14 @@ func (g *Registry) announce(ctx context.Context, rt route) error {
 // strongest first: md5 is served, never trusted.
 var verifiedAlgorithms = checksumAlgorithms[:3]
 
-// upstreamChecksum is the strongest checksum the upstream publishes beside
-// the file rt names, as hex; "" when it publishes none.
+// upstreamChecksum is the strongest usable checksum the upstream
+// publishes beside the file rt names, as hex; "" when it publishes none.
+// A checksum file that is malformed, or that the upstream refuses (401,
+// 403: a repository manager keeping side files to itself), gives way to
+// the next weaker one, as it does for Maven, and is logged. It fails only
+// when no checksum file is usable and one could not be asked (a
+// transport failure, a 5xx, the upstream out of reach): then whether the
+// upstream publishes one is not known.
 func (g *Registry) upstreamChecksum(ctx context.Context, rt route) (algo, sum string, err error) {
 	type answer struct {
 		sum string
@@ -226,31 +266,74 @@ func (g *Registry) upstreamChecksum(ctx context.Context, rt route) (algo, sum st
 		}()
 	}
 	wg.Wait()
+	var unasked error
 	for i, a := range answers {
 		switch {
 		case a.err == nil:
 			return verifiedAlgorithms[i], a.sum, nil
-		case !errors.Is(a.err, registries.ErrNotFound):
-			return "", "", a.err
+		case errors.Is(a.err, registries.ErrNotFound):
+		case unusableChecksumFile(a.err):
+			g.up.Env().Log.Warn("checksum file unusable; trying the next weaker one", "registry", g.name,
+				"path", rt.path+"."+verifiedAlgorithms[i], "err", a.err)
+		case unasked == nil:
+			unasked = a.err
 		}
 	}
-	return "", "", nil
+	return "", "", unasked
 }
 
-// checkChecksumFile accepts a checksum file: its first word is the hex
-// digest (some add the file's name after it, some write upper case). What
-// is stored is the digest alone, in lower case.
+// errMalformedChecksum: a checksum file holds no digest larder can read.
+var errMalformedChecksum = errors.New("no digest in it")
+
+// unusableChecksumFile reports whether err says the upstream answered for
+// a checksum file, with one larder cannot use: malformed, or refused.
+func unusableChecksumFile(err error) bool {
+	var ue *registries.UpstreamError
+	return errors.Is(err, errMalformedChecksum) ||
+		(errors.As(err, &ue) && (ue.Answered == http.StatusUnauthorized || ue.Answered == http.StatusForbidden))
+}
+
+// opensslLineRE is OpenSSL's "SHA1(a-1.0.jar)= <hex>" (and
+// "SHA1 (a-1.0.jar) = <hex>"): Maven Resolver takes the last word of such
+// a line (ChecksumUtils.read).
+var opensslLineRE = regexp.MustCompile(`^.+= [0-9A-Fa-f]+$`)
+
+// gnupgRE is GnuPG's --print-md: "a-1.0.jar: DA39 A3EE …", the digest in
+// groups, over lines for the longer ones; and "a-1.0.jar: <hex>".
+var gnupgRE = regexp.MustCompile(`^[^:\s][^:]*:((?:\s+[0-9A-Fa-f]+)+)\s*$`)
+
+// checkChecksumFile accepts a checksum file in the forms Maven reads: the
+// digest alone or followed by the file's name (sha1sum), upper case or
+// lower, OpenSSL's and GnuPG's. What is stored is the digest alone, in
+// lower case. Reading loosely risks nothing: a digest read wrong matches
+// no bytes.
 func checkChecksumFile(algo string) func(body []byte, _ string) (registries.Prepared, error) {
 	size := map[string]int{"sha512": 128, "sha256": 64, "sha1": 40, "md5": 32}[algo]
+	isDigest := func(s string) bool {
+		return len(s) == size && strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
+	}
 	return func(body []byte, _ string) (registries.Prepared, error) {
-		fields := strings.Fields(string(body))
-		if len(fields) == 0 {
-			return registries.Prepared{}, fmt.Errorf("an empty .%s file", algo)
+		text := strings.TrimSpace(string(body))
+		line, _, _ := strings.Cut(text, "\n")
+		line = strings.TrimSpace(line)
+		var candidates []string
+		if opensslLineRE.MatchString(line) {
+			candidates = append(candidates, line[strings.LastIndexByte(line, ' ')+1:])
 		}
-		sum := strings.ToLower(fields[0])
-		if len(sum) != size || strings.Trim(sum, "0123456789abcdef") != "" {
-			return registries.Prepared{}, fmt.Errorf("a .%s file whose first word is not a %s digest", algo, algo)
+		if fields := strings.Fields(line); len(fields) > 0 {
+			candidates = append(candidates, fields[0])
 		}
-		return registries.Prepared{Body: []byte(sum), ContentType: mediaText}, nil
+		if m := gnupgRE.FindStringSubmatch(text); m != nil {
+			candidates = append(candidates, strings.Join(strings.Fields(m[1]), ""))
+		}
+		for _, c := range candidates {
+			if isDigest(c) {
+				return registries.Prepared{Body: []byte(strings.ToLower(c)), ContentType: mediaText}, nil
+			}
+		}
+		if text == "" {
+			return registries.Prepared{}, fmt.Errorf("an empty .%s file: %w", algo, errMalformedChecksum)
+		}
+		return registries.Prepared{}, fmt.Errorf("a .%s file with no %s digest larder can read: %w", algo, algo, errMalformedChecksum)
 	}
 }

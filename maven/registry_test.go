@@ -157,6 +157,49 @@ func TestAMissingFileCostsOneUpstreamRequestPerNegativeTTLAndIsA404(t *testing.T
 	}
 }
 
+// What another node (or an import, or a warm) stored meanwhile is served
+// even while this node remembers it missing: the negative cache spares the
+// upstream a round trip, it never hides what is held.
+func TestAFileRememberedMissingIsServedOnceHeld(t *testing.T) {
+	fake := maventest.New()
+	defer fake.Close()
+	fake.Publish("org.example", "lib", "1.0", map[string][]byte{".jar": []byte("PK")})
+	env := registriestest.NewEnv(t)
+	node1 := newMirror(t, fake, env, Options{NegativeTTL: time.Hour}, registries.Options{})
+	module := "/org/example/lib/1.0/lib-1.0.module"
+	snapshotMeta := "/org/example/lib/2.0-SNAPSHOT/maven-metadata.xml"
+	for _, p := range []string{module, module + ".sha1", snapshotMeta} {
+		if rec := node1.get(p); rec.Code != http.StatusNotFound {
+			t.Fatalf("GET %s, missing upstream: %d %s, want 404", p, rec.Code, rec.Body)
+		}
+	}
+	fake.Publish("org.example", "lib", "1.0", map[string][]byte{".module": []byte(`{"formatVersion":"1.1"}`)})
+	fake.PublishFile(strings.TrimPrefix(snapshotMeta, "/"), []byte(`<metadata><groupId>org.example</groupId><artifactId>lib</artifactId><version>2.0-SNAPSHOT</version></metadata>`))
+	node2 := newMirror(t, fake, env, Options{NegativeTTL: time.Hour}, registries.Options{})
+	node2.want200(module)
+	node2.want200(snapshotMeta)
+
+	if got := string(node1.want200(module)); got != `{"formatVersion":"1.1"}` {
+		t.Fatalf("the held .module on the node that remembers it missing: %q", got)
+	}
+	if sum := string(node1.want200(module + ".sha1")); sum != hexSum(sha1.New(), []byte(`{"formatVersion":"1.1"}`)) {
+		t.Fatalf("its .sha1: %q", sum)
+	}
+	if got := string(node1.want200(snapshotMeta)); !strings.Contains(got, "2.0-SNAPSHOT") {
+		t.Fatalf("the held snapshot metadata on the node that remembers it missing: %q", got)
+	}
+	// What is held nowhere stays remembered: no upstream round trip.
+	before := fake.Count("GET", "/org/example/lib/1.0/lib-1.0-sources.jar")
+	for range 2 {
+		if rec := node1.get("/org/example/lib/1.0/lib-1.0-sources.jar"); rec.Code != http.StatusNotFound {
+			t.Fatalf("a missing sources jar: %d", rec.Code)
+		}
+	}
+	if n := fake.Count("GET", "/org/example/lib/1.0/lib-1.0-sources.jar") - before; n != 1 {
+		t.Errorf("two probes of a missing file asked the upstream %d times, want once", n)
+	}
+}
+
 func TestTheUpstreamFailingIsNeverMistakenForAMissingFile(t *testing.T) {
 	fake := maventest.New()
 	defer fake.Close()
@@ -364,5 +407,25 @@ func TestTheUIDescribesAnArtifactsVersionsAndFilesAndTheClientSetUp(t *testing.T
 	}
 	if strings.Contains(secure[1].Shell+secure[2].Shell, "Insecure") {
 		t.Fatalf("Gradle over HTTPS: %+v", secure[1:])
+	}
+}
+
+// Gradle refuses a settings script whose first block is not
+// pluginManagement {} ("The pluginManagement {} block must appear before
+// any other statements in the script"): a snippet pasted as it is must
+// evaluate.
+func TestGradleSnippetsPutPluginManagementFirst(t *testing.T) {
+	fake := maventest.New()
+	defer fake.Close()
+	m := newMirror(t, fake, registriestest.NewEnv(t), Options{}, registries.Options{})
+	for _, base := range []string{"http://larder.example:7070/maven/", "https://larder.example/maven/"} {
+		for _, s := range m.reg.ClientSetup(base) {
+			if !strings.HasPrefix(s.Client, "Gradle") {
+				continue
+			}
+			if !strings.HasPrefix(strings.TrimSpace(s.Shell), "pluginManagement {") || !strings.Contains(s.Shell, "dependencyResolutionManagement {") {
+				t.Errorf("%s for %s does not open with pluginManagement {}:\n%s", s.Client, base, s.Shell)
+			}
+		}
 	}
 }

@@ -77,3 +77,46 @@ func TestMetadataUnderACutoff(t *testing.T) {
 		t.Fatalf("GET 1.1's jar three days on: %d %s", r.Code, r.Body)
 	}
 }
+
+// The offline view of a snapshot names its newest held build: by
+// timestamp, then build number as a number (build 10 is newer than build
+// 9), and from any held file when no POM of a build is held.
+func TestTheOfflineSnapshotViewNamesTheNewestHeldBuild(t *testing.T) {
+	rt, err := parseRoute("org/example/lib/1.0-SNAPSHOT/maven-metadata.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := func(exts ...string) *metadata {
+		m := &metadata{Versioning: &versioning{SnapshotVersions: &snapshotVersions{}}}
+		for _, v := range []string{"1.0-20240101.120000-9", "1.0-20240101.120000-10", "1.0-20231231.235959-11"} {
+			for _, ext := range exts {
+				m.Versioning.SnapshotVersions.SnapshotVersion = append(m.Versioning.SnapshotVersions.SnapshotVersion, snapshotVersion{Extension: ext, Value: v})
+			}
+		}
+		return m
+	}
+	heldAll := func(exts ...string) map[string]bool {
+		held := map[string]bool{}
+		for _, b := range []string{"20240101.120000-9", "20240101.120000-10", "20231231.235959-11"} {
+			for _, ext := range exts {
+				held[rt.dir+"/lib-1.0-"+b+"."+ext] = true
+			}
+		}
+		return held
+	}
+	for _, c := range []struct {
+		name string
+		exts []string
+	}{
+		{"with POMs held", []string{"pom", "jar"}},
+		{"with no POM held", []string{"jar"}},
+	} {
+		m := entries(c.exts...)
+		if !heldSnapshots(m, rt, heldAll(c.exts...)) {
+			t.Fatalf("%s: nothing held", c.name)
+		}
+		if s := m.Versioning.Snapshot; s == nil || s.Timestamp != "20240101.120000" || s.BuildNumber != "10" {
+			t.Errorf("%s: the snapshot is %+v, want build 10 of 20240101.120000", c.name, s)
+		}
+	}
+}

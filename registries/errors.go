@@ -32,6 +32,11 @@ var ErrTooLarge = errors.New("too large")
 type UpstreamError struct {
 	Upstream string // host, for the message
 	Status   int
+	// Answered is the status the upstream answered with when it was one
+	// larder does not expect (a 401, a 403, a 5xx); 0 when the exchange
+	// itself failed. An ecosystem tells by it a side file the upstream
+	// refuses from one it failed to serve.
+	Answered int
 	Err      error
 }
 

@@ -334,7 +334,7 @@ func statusError(resp *http.Response) error {
 	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
 		return fmt.Errorf("%s: %w", resp.Request.URL.Redacted(), ErrNotFound)
 	}
-	return &UpstreamError{Upstream: resp.Request.URL.Host, Status: http.StatusBadGateway,
+	return &UpstreamError{Upstream: resp.Request.URL.Host, Status: http.StatusBadGateway, Answered: resp.StatusCode,
 		Err: fmt.Errorf("answered %s", resp.Status)}
 }
 

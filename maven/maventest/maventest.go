@@ -45,12 +45,19 @@ type Server struct {
 	dirs       []string            // folders in the repository layout, served below the root
 	counts     map[string]int      // "GET /path" → requests
 	updated    map[string]string   // "g/r/o/u/p/artifact" → its metadata's lastUpdated
+	answers    map[string]answer   // path → what it is answered, whatever is published
+}
+
+type answer struct {
+	status int
+	body   []byte
 }
 
 // New starts a fake repository; Close stops it.
 func New() *Server {
 	s := &Server{sw: faults.NewSwitch(), files: map[string][]byte{}, undeclared: map[string]bool{},
-		tampered: map[string]bool{}, versions: map[string][]string{}, counts: map[string]int{}, updated: map[string]string{}}
+		tampered: map[string]bool{}, versions: map[string][]string{}, counts: map[string]int{}, updated: map[string]string{},
+		answers: map[string]answer{}}
 	s.URL = "http://" + s.sw.Listen(http.HandlerFunc(s.serve)) + "/"
 	return s
 }
@@ -145,12 +152,31 @@ func POM(group, artifact, version, extra string) []byte {
 `)
 }
 
+// Answer answers GET and HEAD of path (no leading "/") with status and
+// body, whatever the fake publishes there: a checksum file in another
+// form than the bare hex the fake writes (Maven Central's older
+// "SHA1(a-1.0.jar)= …"), or the 401 or 403 a repository manager answers
+// for a side file it keeps to itself. Path "" is the root, which larder's
+// health probe asks.
+func (s *Server) Answer(path string, status int, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answers[path] = answer{status, append([]byte(nil), body...)}
+}
+
 // Tamper serves other bytes for the file at path (no leading "/") than
 // its checksum files sum, in every mode.
 func (s *Server) Tamper(path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tampered[path] = true
+}
+
+// Untamper serves the file at path as published again.
+func (s *Server) Untamper(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tampered, path)
 }
 
 // Body is what the fake holds at path, published or in a folder, and
@@ -191,6 +217,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
+	s.mu.Lock()
+	a, answered := s.answers[p]
+	s.mu.Unlock()
+	if answered {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(a.status)
+		if r.Method == http.MethodGet {
+			w.Write(a.body)
+		}
+		return
+	}
 	if p == "" || path.Clean(p) != p || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") {
 		http.NotFound(w, r)
 		return

@@ -128,7 +128,11 @@ func (g *Registry) legacyView(ctx context.Context, project, rel, base string) (*
 }
 
 // rewriteLegacy points every file URL in a legacy JSON document at larder,
-// leaving out the files keep refuses when it is set.
+// leaving out the files keep refuses when it is set. When that leaves the
+// release info.version names without a file (held back by the release-age
+// cutoff, or not held offline), info.version and urls name the newest
+// release that has some left: what tools read as the latest is one they
+// can install.
 func rewriteLegacy(body []byte, filesBase string, keep func(filename string) bool) ([]byte, error) {
 	var d map[string]json.RawMessage
 	if err := json.Unmarshal(body, &d); err != nil {
@@ -153,11 +157,13 @@ func rewriteLegacy(body []byte, filesBase string, keep func(filename string) boo
 		}
 		return json.Marshal(kept)
 	}
+	urlsEmptied := false
 	if raw, ok := d["urls"]; ok {
 		fixed, err := fix(raw)
 		if err != nil {
 			return nil, err
 		}
+		urlsEmptied = string(fixed) == "[]" && !emptyList(raw)
 		d["urls"] = fixed
 	}
 	if raw, ok := d["releases"]; ok {
@@ -165,16 +171,48 @@ func rewriteLegacy(body []byte, filesBase string, keep func(filename string) boo
 		if err := json.Unmarshal(raw, &rels); err != nil {
 			return nil, err
 		}
+		newest := ""
 		for v, files := range rels {
 			fixed, err := fix(files)
 			if err != nil {
 				return nil, err
 			}
 			rels[v] = fixed
+			if string(fixed) != "[]" && (newest == "" || compareVersions(v, newest) > 0) {
+				newest = v
+			}
 		}
 		d["releases"], _ = json.Marshal(rels)
+		if keep != nil && urlsEmptied && newest != "" {
+			if err := renameLatest(d, newest, rels[newest]); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return json.Marshal(d)
+}
+
+func emptyList(raw json.RawMessage) bool {
+	var l []json.RawMessage
+	return json.Unmarshal(raw, &l) == nil && len(l) == 0
+}
+
+// renameLatest makes a legacy document's info.version and urls name
+// version and its files.
+func renameLatest(d map[string]json.RawMessage, version string, files json.RawMessage) error {
+	var info map[string]json.RawMessage
+	if raw, ok := d["info"]; ok {
+		if err := json.Unmarshal(raw, &info); err != nil {
+			return err
+		}
+	}
+	if info == nil {
+		info = map[string]json.RawMessage{}
+	}
+	info["version"], _ = json.Marshal(version)
+	d["info"], _ = json.Marshal(info)
+	d["urls"] = files
+	return nil
 }
 
 // pinLegacy names, in every entry of a legacy JSON document for a file

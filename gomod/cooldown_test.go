@@ -11,6 +11,7 @@ import (
 
 	"github.com/larder-mirror/larder/gomod/gomodtest"
 	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/registries/registriestest/faults"
 )
 
 // fakeClock is a registry clock a test moves instead of sleeping.
@@ -209,5 +210,23 @@ func TestAnOfflineLarderUnderAPolicyServesTheModulesItHolds(t *testing.T) {
 	}
 	if code, body := get("/example.com/held/@v/v1.0.0.zip"); code != http.StatusOK {
 		t.Errorf("offline v1.0.0.zip as of February: %d %s", code, body)
+	}
+
+	// The same with the upstream refusing connections.
+	fake.SetMode(faults.Refuse)
+	down := newMirror(t, env, fake, testSumDB(t), registries.Options{MinReleaseAge: 3 * 24 * time.Hour, Now: clock.Now})
+	for i := 0; i < 100 && !down.up.Gone(); i++ {
+		// Failures, and the probe, tell larder the upstream is down.
+		down.get("/example.com/other/@v/list")
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !down.up.Gone() {
+		t.Fatal("the upstream refusing connections is not taken for down")
+	}
+	for path, want := range map[string]int{"/example.com/held/@v/list": http.StatusOK, "/example.com/held/@v/v1.0.0.zip": http.StatusOK,
+		"/example.com/held/@v/v1.1.0.zip": http.StatusForbidden, "/example.com/fresh/@latest": http.StatusForbidden} {
+		if w := down.get(path); w.Code != want || (strings.HasSuffix(path, "list") && w.Body.String() != "v1.0.0\n") {
+			t.Errorf("upstream down, under a policy, GET %s: %d %q, want %d", path, w.Code, w.Body.String(), want)
+		}
 	}
 }

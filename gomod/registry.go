@@ -306,12 +306,13 @@ func (g *Registry) latestView(ctx context.Context, rt route) (*registries.Render
 		return r, doc.Status, err
 	}
 	var keep func(version string) bool
-	var held []string
+	var heldBack []string // held, all of them too young
 	if c.Active() {
 		zips, err := g.held(ctx, rt.module)
 		if err != nil {
 			return nil, "", err
 		}
+		held := make([]string, 0, len(zips))
 		for v := range zips {
 			held = append(held, v)
 		}
@@ -320,6 +321,9 @@ func (g *Registry) latestView(ctx context.Context, rt route) (*registries.Render
 			return nil, "", err
 		}
 		keep = func(v string) bool { return allowed[v] }
+		if len(filterList(held, allowed)) == 0 {
+			heldBack = held
+		}
 	}
 	info, err2 := g.newestHeldInfo(ctx, rt.module, keep)
 	if err2 != nil {
@@ -330,8 +334,8 @@ func (g *Registry) latestView(ctx context.Context, rt route) (*registries.Render
 			r, err := g.latestUnder(ctx, c, rt, doc.Document)
 			return r, doc.Status, err
 		}
-		if len(held) > 0 {
-			return nil, "", g.refuseNewest(ctx, rt, held)
+		if len(heldBack) > 0 {
+			return nil, "", g.refuseNewest(ctx, rt, heldBack)
 		}
 		return nil, "", g.up.NotCached("any version of " + rt.module)
 	}

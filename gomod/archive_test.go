@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/gomod/gomodtest"
 	"github.com/larder-mirror/larder/registries"
@@ -113,7 +115,12 @@ func rewritten(t *testing.T, archive []byte, edit func(*storage.Manifest)) []byt
 
 func importInto(t *testing.T, fake *gomodtest.Server, archive []byte) (*mirror, storage.ImportSummary, error) {
 	t.Helper()
-	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{Offline: true})
+	return importWith(t, fake, archive, registries.Options{Offline: true})
+}
+
+func importWith(t *testing.T, fake *gomodtest.Server, archive []byte, ro registries.Options) (*mirror, storage.ImportSummary, error) {
+	t.Helper()
+	m := newMirror(t, newEnv(t), fake, testSumDB(t), ro)
 	sum, err := m.up.Store().Import(context.Background(), bytes.NewReader(archive),
 		storage.ImportOptions{Vet: registries.VetArchive([]registries.Registry{m.reg})})
 	return m, sum, err
@@ -238,4 +245,42 @@ func TestAnImportedModuleIsHeldToItsProvenRecord(t *testing.T) {
 			t.Errorf("import without records: %+v", sum)
 		}
 	})
+}
+
+// An offline larder under a policy dates what it imported by when the
+// exporting larder first fetched it, which the archive carries; a file the
+// archive does not date is first seen at its import, and held back (403,
+// saying until when) rather than called never cached.
+func TestAnImportedModuleIsDatedByItsFirstFetchUnderAPolicy(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	archive := exported(t, heldGraph(t, fake), libFiles...)
+	later := func() time.Time { return time.Now().Add(4 * 24 * time.Hour) }
+	policy := registries.Options{Offline: true, MinReleaseAge: 3 * 24 * time.Hour, Now: later}
+
+	into, sum, err := importWith(t, fake, archive, policy)
+	if err != nil || sum.ArtifactsWritten != 3 {
+		t.Fatalf("import: %v, %+v", err, sum)
+	}
+	for _, p := range []string{"/example.com/lib/@v/list", "/example.com/lib/@v/v1.1.0.zip"} {
+		if w := into.get(p); w.Code != http.StatusOK || !strings.Contains(w.Body.String()+p, "v1.1.0") {
+			t.Errorf("offline under a 3-day policy, four days after the export's fetch, GET %s: %d %q", p, w.Code, w.Body)
+		}
+	}
+
+	undated := rewritten(t, archive, func(man *storage.Manifest) {
+		for i := range man.Artifacts {
+			man.Artifacts[i].FirstFetch = time.Time{}
+		}
+	})
+	into, _, err = importWith(t, fake, undated, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := into.get("/example.com/lib/@v/v1.1.0.zip"); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "will be served from") {
+		t.Errorf("an imported zip with no first fetch, under a policy: %d %s, want 403 saying when", w.Code, w.Body)
+	}
+	if w := into.get("/example.com/lib/@v/list"); w.Code != http.StatusOK || w.Body.String() != "" {
+		t.Errorf("the list of a module imported undated, under a policy: %d %q, want an empty list", w.Code, w.Body)
+	}
 }

@@ -98,6 +98,10 @@ func (f fakeGo) Publish(name, version string) []byte {
 	return f.s.Publish(modulePath(name), moduleVersion(version), map[string]string{"a.go": "package " + strings.ReplaceAll(name, "-", "") + "\n"}).Zip
 }
 
+// DatesByFirstSight: larder dates a Go version by when it first saw it;
+// the Time PublishAt writes in its .info, its commit's, counts for nothing.
+func (fakeGo) DatesByFirstSight() {}
+
 func (f fakeGo) PublishAt(name, version string, at time.Time) []byte {
 	zip := f.Publish(name, version)
 	f.s.SetTime(modulePath(name), moduleVersion(version), at)

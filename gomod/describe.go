@@ -34,27 +34,44 @@ func (g *Registry) ClientSetup(baseURL string) []registries.Snippet {
 			Note:   "go verifies every module against " + g.db.name + " through larder's mirror of it, offline too for the modules larder holds.",
 		})
 	}
+	// One GONOSUMDB line carries both kinds of pattern: each go env -w
+	// replaces the value the line before set.
 	if g.private != "" {
+		note := "This registry's private patterns: modules the checksum database cannot know, which go must not look up either."
+		if g.exclude != "" {
+			note = "This registry's private and exclude patterns: modules the checksum database cannot know, or that go fetches from their repositories, which go must not look up in it either."
+		}
 		snippets = append(snippets, registries.Snippet{
 			Client: "go (private modules)",
-			Shell:  "go env -w GONOSUMDB=" + g.private,
-			Note:   "This registry's private patterns: modules the checksum database cannot know, which go must not look up either.",
+			Shell:  "go env -w GONOSUMDB=" + joinPatterns(g.private, g.exclude),
+			Note:   note,
 		})
 	} else {
 		snippets = append(snippets, registries.Snippet{
 			Client: "go (private modules)",
-			Shell:  "go env -w GONOSUMDB=*.corp.example.com   # or GOPRIVATE, which also skips the proxy",
+			Shell:  "go env -w GONOSUMDB=" + joinPatterns("*.corp.example.com", g.exclude) + "   # or GOPRIVATE, which also skips the proxy",
 			Note:   "Modules the public checksum database cannot know. List them in this registry's private patterns too, or larder refuses them as unknown to the database.",
 		})
 	}
 	if g.exclude != "" {
 		snippets = append(snippets, registries.Snippet{
 			Client: "go (excluded modules)",
-			Shell:  "go env -w GONOPROXY=" + g.exclude + "\ngo env -w GONOSUMDB=" + g.exclude,
-			Note:   "This registry's exclude patterns: larder answers 404 for them, so go fetches them from their repositories.",
+			Shell:  "go env -w GONOPROXY=" + g.exclude,
+			Note:   "This registry's exclude patterns: larder answers 404 for them, so go fetches them from their repositories (the GONOSUMDB line above names them too).",
 		})
 	}
 	return snippets
+}
+
+// joinPatterns joins comma-separated pattern lists, leaving out empty ones.
+func joinPatterns(lists ...string) string {
+	var kept []string
+	for _, l := range lists {
+		if l != "" {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, ",")
 }
 
 // Describe tells the UI what larder holds of a module: its versions

@@ -1,6 +1,9 @@
 package gomod
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -47,4 +50,43 @@ func TestTheClientSetUpNamesTheRegistrysOwnPatterns(t *testing.T) {
 	if got := shells(&Registry{}); strings.Contains(got, "GONOPROXY") {
 		t.Errorf("a registry that excludes nothing suggests GONOPROXY:\n%s", got)
 	}
+
+	// Pasted in order, the snippets leave go with both kinds of pattern
+	// skipping the checksum database: the go command says so.
+	for g, wantSumDB := range map[*Registry]string{
+		{private: "*.corp.example.com", exclude: "git.corp.example.com"}: "*.corp.example.com,git.corp.example.com",
+		{private: "*.corp.example.com"}:                                  "*.corp.example.com",
+		// The example pattern, and the registry's exclude patterns.
+		{exclude: "git.corp.example.com"}: "*.corp.example.com,git.corp.example.com",
+	} {
+		env := goEnvAfter(t, shells(g))
+		if env["GONOSUMDB"] != wantSumDB || env["GONOPROXY"] != g.exclude || env["GOPROXY"] != "http://larder.test/go" {
+			t.Errorf("after the set-up of private %q, exclude %q: GONOSUMDB=%q GONOPROXY=%q GOPROXY=%q, want GONOSUMDB=%q",
+				g.private, g.exclude, env["GONOSUMDB"], env["GONOPROXY"], env["GOPROXY"], wantSumDB)
+		}
+	}
+}
+
+// goEnvAfter runs shell lines with a go env file of their own, and reads
+// back what the go command then has.
+func goEnvAfter(t *testing.T, shell string) map[string]string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	dir := t.TempDir()
+	run := func(script string) string {
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOENV="+filepath.Join(dir, "go.env"), "GOTOOLCHAIN=local", "PATH="+filepath.Dir(goBin)+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", script, err, out)
+		}
+		return string(out)
+	}
+	run(shell)
+	out := strings.Split(run("go env GONOSUMDB GONOPROXY GOPROXY"), "\n")
+	return map[string]string{"GONOSUMDB": out[0], "GONOPROXY": out[1], "GOPROXY": out[2]}
 }

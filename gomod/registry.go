@@ -220,17 +220,10 @@ func (g *Registry) listView(ctx context.Context, rt route) (*registries.Rendered
 	}
 	c := g.up.Cutoff(ctx, rt.module)
 	if err == nil && !doc.Degraded && g.up.Reachable() {
-		if c.Active() {
-			r, err := g.listAllowed(ctx, c, rt, doc.Document)
-			return r, doc.Status, err
-		}
-		r, err := g.render(ctx, doc.Document, mediaText)
+		r, err := g.listUnder(ctx, c, rt, doc.Document)
 		return r, doc.Status, err
 	}
 	held, err2 := g.held(ctx, rt.module)
-	if err2 == nil && c.Active() {
-		held, err2 = g.heldAllowed(ctx, c, rt, held)
-	}
 	if err2 != nil {
 		return nil, "", err2
 	}
@@ -238,25 +231,34 @@ func (g *Registry) listView(ctx context.Context, rt route) (*registries.Rendered
 		if err == nil && !g.up.Gone() {
 			// A passing failure with nothing held: the stale list is
 			// still the best answer.
-			if c.Active() {
-				r, err := g.listAllowed(ctx, c, rt, doc.Document)
-				return r, doc.Status, err
-			}
-			r, err := g.render(ctx, doc.Document, mediaText)
+			r, err := g.listUnder(ctx, c, rt, doc.Document)
 			return r, doc.Status, err
 		}
 		return nil, "", g.up.NotCached("any version of " + rt.module)
 	}
+	if err == nil {
+		// The list held is a sighting too, as of its fetch.
+		if err := g.sighted(c, rt.module, g.recordList(ctx, rt.module, doc.Document)); err != nil {
+			return nil, "", err
+		}
+	}
 	versions := make([]string, 0, len(held))
 	for v := range held {
 		versions = append(versions, v)
+	}
+	if c.Active() {
+		allowed, err := g.allowedHeld(ctx, c, rt, versions)
+		if err != nil {
+			return nil, "", err
+		}
+		versions = filterList(versions, allowed)
 	}
 	semver.Sort(versions)
 	status := registries.Stale
 	if err == nil {
 		status = doc.Status
 	}
-	return registries.NewRendered([]byte(strings.Join(versions, "\n")+"\n"), mediaText), status, nil
+	return renderList(versions), status, nil
 }
 
 // checkList accepts a list of versions, one a line, each canonical.
@@ -300,23 +302,28 @@ func (g *Registry) latestView(ctx context.Context, rt route) (*registries.Render
 	}
 	c := g.up.Cutoff(ctx, rt.module)
 	if err == nil && !doc.Degraded && g.up.Reachable() {
-		if c.Active() {
-			r, err := g.latestAllowed(ctx, c, rt, doc.Document)
-			return r, doc.Status, err
-		}
-		r, err := g.render(ctx, doc.Document, mediaJSON)
+		r, err := g.latestUnder(ctx, c, rt, doc.Document)
 		return r, doc.Status, err
 	}
 	var keep func(version string) bool
+	var heldBack []string // held, all of them too young
 	if c.Active() {
-		held, err := g.held(ctx, rt.module)
-		if err == nil {
-			held, err = g.heldAllowed(ctx, c, rt, held)
-		}
+		zips, err := g.held(ctx, rt.module)
 		if err != nil {
 			return nil, "", err
 		}
-		keep = func(v string) bool { _, ok := held[v]; return ok }
+		held := make([]string, 0, len(zips))
+		for v := range zips {
+			held = append(held, v)
+		}
+		allowed, err := g.allowedHeld(ctx, c, rt, held)
+		if err != nil {
+			return nil, "", err
+		}
+		keep = func(v string) bool { return allowed[v] }
+		if len(filterList(held, allowed)) == 0 {
+			heldBack = held
+		}
 	}
 	info, err2 := g.newestHeldInfo(ctx, rt.module, keep)
 	if err2 != nil {
@@ -324,12 +331,11 @@ func (g *Registry) latestView(ctx context.Context, rt route) (*registries.Render
 	}
 	if info == nil {
 		if err == nil && !g.up.Gone() {
-			if c.Active() {
-				r, err := g.latestAllowed(ctx, c, rt, doc.Document)
-				return r, doc.Status, err
-			}
-			r, err := g.render(ctx, doc.Document, mediaJSON)
+			r, err := g.latestUnder(ctx, c, rt, doc.Document)
 			return r, doc.Status, err
+		}
+		if len(heldBack) > 0 {
+			return nil, "", g.refuseNewest(ctx, rt, heldBack)
 		}
 		return nil, "", g.up.NotCached("any version of " + rt.module)
 	}
@@ -350,14 +356,18 @@ func (g *Registry) queryView(ctx context.Context, rt route) (*registries.Rendere
 	if err != nil {
 		return nil, "", err
 	}
-	if c := g.up.Cutoff(ctx, rt.module); c.Active() {
-		// A query (a branch, a commit) resolves to a version that is
-		// dated as any other.
-		rel, err := g.recordInfo(ctx, rt.module, doc.Document)
+	// A query (a branch, a commit) resolves to a version that is dated as
+	// any other.
+	c := g.up.Cutoff(ctx, rt.module)
+	if err := g.sighted(c, rt.module, g.recordInfo(ctx, rt.module, doc.Document)); err != nil {
+		return nil, "", err
+	}
+	if c.Active() {
+		v, err := g.infoOf(ctx, doc.Document)
 		if err != nil {
 			return nil, "", err
 		}
-		if err := g.up.CheckRelease(ctx, &registries.ArtifactTarget{Package: rt.module, Version: rel.Version, Release: rel.Version}); err != nil {
+		if err := g.up.CheckRelease(ctx, &registries.ArtifactTarget{Package: rt.module, Version: v, Release: v}); err != nil {
 			return nil, "", err
 		}
 	}

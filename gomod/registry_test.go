@@ -391,3 +391,36 @@ func TestAPartialTileNotHeldIsCutFromAWiderOneHeld(t *testing.T) {
 		t.Errorf("the fake was asked for .p/1 %d times, want only the test's once", n)
 	}
 }
+
+// A data tile holds the records themselves, of varying length: a narrower
+// one is no prefix of a wider one cut at W hashes, so larder never answers
+// it from a wider one held.
+func TestANarrowerDataTileIsNotCutFromAWiderOne(t *testing.T) {
+	fake := gomodtest.New()
+	defer fake.Close()
+	for _, m := range []string{"a", "b", "c"} {
+		fake.Publish("example.com/"+m, "v1.0.0", nil)
+		if resp, err := http.Get(fake.SumDBURL() + "lookup/example.com/" + m + "@v1.0.0"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("lookup %s at the fake: %v", m, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	resp, err := http.Get(fake.SumDBURL() + "tile/8/data/000.p/1")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the fake's data tile .p/1: %v", err)
+	}
+	want, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := newMirror(t, newEnv(t), fake, testSumDB(t), registries.Options{})
+	if w := m.get("/example.com/c/@v/v1.0.0.zip"); w.Code != 200 {
+		t.Fatalf("GET c's zip: %d %s", w.Code, w.Body)
+	}
+	db := "/sumdb/" + gomodtest.DBName
+	if w := m.get(db + "/tile/8/data/000.p/3"); w.Code != 200 {
+		t.Fatalf("GET the data tile .p/3: %d %s", w.Code, w.Body)
+	}
+	if got := m.get(db + "/tile/8/data/000.p/1"); got.Code != 200 || !bytes.Equal(got.Body.Bytes(), want) {
+		t.Errorf("GET the data tile .p/1 with .p/3 held: %d %q; want the fake's %q", got.Code, got.Body.Bytes(), want)
+	}
+}

@@ -74,7 +74,9 @@ func (db *checksumDB) widerHeld(ctx context.Context, rest string, p sumdbPath) (
 		return nil, false
 	}
 	t, err := tlog.ParseTilePath(rest)
-	if err != nil {
+	if err != nil || t.L < 0 {
+		// A data tile (L = -1) holds records of varying length, not W
+		// hashes: no cut of a wider one is it.
 		return nil, false
 	}
 	if _, err := db.g.up.Cached(ctx, db.docKey(rest), variantSumDB); err == nil {

@@ -105,7 +105,9 @@ func (u *Upstream) MayHoldBack(r Request, pkg string) bool {
 // RecordReleases records the releases of pkg a document dates, once per
 // document body: key names the body (its digest). list is called only when
 // that body was not recorded yet. A release the upstream gives no time for
-// is dated by now, when larder first sees it.
+// is dated by when larder first sees it: the FirstSeen list gives, when it
+// is earlier (a kind that knows larder saw the release before, such as
+// when it first fetched a file of it), else now.
 func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list func() ([]storage.Release, error)) error {
 	done := pkg + "\x00" + key
 	readOnly := u.env.Store.DB.ReadOnly()
@@ -120,7 +122,9 @@ func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list fun
 	}
 	now := u.opts.Now()
 	for i := range rels {
-		rels[i].FirstSeen = now
+		if rels[i].FirstSeen.IsZero() || rels[i].FirstSeen.After(now) {
+			rels[i].FirstSeen = now
+		}
 	}
 	if readOnly {
 		// Nothing can be written: what this process learns is kept in

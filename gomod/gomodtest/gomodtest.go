@@ -62,6 +62,7 @@ type Server struct {
 	modules map[string]map[string]*Version // path → version → files
 	counts  map[string]int                 // "GET /path" → requests
 	unknown map[string]bool                // module@version the database does not know
+	fail    map[string]int                 // path → the status it is answered with
 }
 
 // Version is one published module version, as the proxy serves it.
@@ -77,7 +78,7 @@ type Version struct {
 // New starts a fake proxy and database; Close stops them.
 func New() *Server {
 	s := &Server{sw: faults.NewSwitch(),
-		modules: map[string]map[string]*Version{}, counts: map[string]int{}, unknown: map[string]bool{}}
+		modules: map[string]map[string]*Version{}, counts: map[string]int{}, unknown: map[string]bool{}, fail: map[string]int{}}
 	s.sumdb = http.StripPrefix("/sumdb/"+DBName, sumdb.NewServer(sumdb.NewTestServer(signerKey, s.gosum)))
 	s.URL = "http://" + s.sw.Listen(http.HandlerFunc(s.serve)) + "/"
 	return s
@@ -176,6 +177,14 @@ func (s *Server) Forget(path, version string) {
 	s.unknown[path+"@"+version] = true
 }
 
+// Fail answers every request for path (the fake's own, with the leading
+// "/") with status, as an upstream failing one file does.
+func (s *Server) Fail(path string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail[path] = status
+}
+
 func (s *Server) put(path, version string, v *Version) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,7 +264,12 @@ func (s *Server) gosum(path, version string) ([]byte, error) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[r.Method+" "+r.URL.Path]++
+	failWith := s.fail[r.URL.Path]
 	s.mu.Unlock()
+	if failWith != 0 {
+		http.Error(w, http.StatusText(failWith), failWith)
+		return
+	}
 	mode, ok := s.sw.Await(r)
 	if !ok {
 		panic(http.ErrAbortHandler)

@@ -13,8 +13,8 @@ import (
 )
 
 // Dater is implemented by a fake that can date what it publishes, as its
-// registry's protocol dates releases (npm's time, PyPI's upload-time, a Go
-// version's .info Time, a Cargo index line's pubtime). The release-age
+// registry's protocol dates releases (npm's time, PyPI's upload-time, a
+// Cargo index line's pubtime). The release-age
 // subtest needs it.
 type Dater interface {
 	// PublishAt is Publish, with the release dated at.
@@ -22,7 +22,8 @@ type Dater interface {
 }
 
 // FirstSight is implemented by a Dater whose protocol dates nothing
-// (RubyGems' compact index, a Maven repository's metadata): larder dates
+// (RubyGems' compact index, a Maven repository's metadata), or nothing
+// larder may trust (a Go version's .info Time, its author's): larder dates
 // each release by when it first lists it. Its PublishAt publishes the
 // release undated, and the subtest has larder read the package's main
 // document (the first of Documents) at that moment of its clock, as a mirror in use would have,

@@ -136,6 +136,8 @@ func (x *artifactFixture) row(t *testing.T) storage.Artifact {
 // assertStored fails unless body is stored, row and blob, as the tarball.
 func (x *artifactFixture) assertStored(t *testing.T, body []byte) {
 	t.Helper()
+	// A client is answered once the bytes are verified; the row follows.
+	x.u.Settle(context.Background())
 	a := x.row(t)
 	if a.SHA256 != storage.DigestOf(body) || a.Size != int64(len(body)) {
 		t.Errorf("row says sha256 %q, size %d; want %s, %d", a.SHA256, a.Size, storage.DigestOf(body), len(body))

@@ -230,7 +230,13 @@ func (u *Upstream) HeldBackVersions(ctx context.Context, pkg string) (map[string
 		if c.Allows(r.Version, r, true) {
 			continue
 		}
-		if until := ReleaseTime(r).Add(c.minAge); until.After(held[r.Version]) {
+		// An undated release has no date to count from: zero, "not
+		// known", rather than three days after the year 1.
+		until := time.Time{}
+		if t := ReleaseTime(r); !t.IsZero() {
+			until = t.Add(c.minAge)
+		}
+		if old, seen := held[r.Version]; !seen || until.After(old) {
 			held[r.Version] = until
 		}
 	}

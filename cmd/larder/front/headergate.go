@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -55,7 +56,7 @@ func (g *headerGate) acceptAll() {
 		c, err := g.Listener.Accept()
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
 				// Out of file descriptors and the like: back off as
 				// net/http does rather than end serving.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)

@@ -269,8 +269,6 @@ func (p progressWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// manifest reads the rows a filter selects, in one read transaction so that
-// they agree with each other, and lists the blobs they point at.
 // namePackagesOfPaths calls name with the package of each artifact row,
 // held or not, whose path is in f.Paths (in f.Registry, or any registry).
 func namePackagesOfPaths(ctx context.Context, tx *sql.Tx, f ExportFilter, name func(registry, pkg string)) error {
@@ -313,6 +311,8 @@ func namePackagesOfPaths(ctx context.Context, tx *sql.Tx, f ExportFilter, name f
 	return nil
 }
 
+// manifest reads the rows a filter selects, in one read transaction so that
+// they agree with each other, and lists the blobs they point at.
 func (s *Store) manifest(ctx context.Context, f ExportFilter) (Manifest, error) {
 	m := Manifest{Format: ArchiveFormat, Registry: f.Registry, Documents: []ArchivedDocument{}, Artifacts: []ArchivedArtifact{}, Packages: []ArchivedPackage{}, Blobs: []ArchivedBlob{}}
 	if !f.Since.IsZero() {

@@ -9,13 +9,13 @@ import (
 	"github.com/larder-mirror/larder/registries"
 )
 
-// Kind describes Cargo to cmd/larder's table of kinds. It is not mounted
-// by default: a team that builds Rust adds a [[registry]] of kind "cargo".
+// Kind describes Cargo to cmd/larder's table of kinds, mounted by default
+// at /cargo/.
 var Kind = registries.Kind{
 	Name:        "cargo",
 	Upstream:    "https://index.crates.io/",
 	MetadataTTL: 5 * time.Minute,
-	Default:     false,
+	Default:     true,
 	Keys:        []string{"download_url"},
 	Decode:      decodeKeys,
 	// The index line's cksum, recorded as the .crate's sha256 when its

@@ -12,15 +12,15 @@ import (
 	"github.com/larder-mirror/larder/registries"
 )
 
-// Kind describes Go modules to cmd/larder's table of kinds. It is not
-// mounted by default: a configuration without [[registry]] tables keeps
-// mounting npm and PyPI only, as it did, and a team that builds Go adds a
-// table of kind "go" (one line) to say so.
+// Kind describes Go modules to cmd/larder's table of kinds. It is mounted
+// by default, at /go/: a configuration without [[registry]] tables serves
+// every ecosystem larder knows, each asking its upstream only once a
+// client asks it.
 var Kind = registries.Kind{
 	Name:        "go",
 	Upstream:    "https://proxy.golang.org/",
 	MetadataTTL: 5 * time.Minute,
-	Default:     false,
+	Default:     true,
 	Keys:        []string{"sumdb", "private", "exclude"},
 	Decode:      decodeKeys,
 	// The h1: hashes of the checksum database, recorded on each version's

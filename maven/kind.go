@@ -7,15 +7,13 @@ import (
 	"github.com/larder-mirror/larder/registries"
 )
 
-// Kind describes Maven repositories to cmd/larder's table of kinds. It is
-// not mounted by default: a configuration without [[registry]] tables
-// keeps mounting npm and PyPI only, and a team that builds Java adds a
-// table of kind "maven" to say so.
+// Kind describes Maven repositories to cmd/larder's table of kinds,
+// mounted by default at /maven/.
 var Kind = registries.Kind{
 	Name:        "maven",
 	Upstream:    "https://repo1.maven.org/maven2/",
 	MetadataTTL: 5 * time.Minute,
-	Default:     false,
+	Default:     true,
 	Keys:        []string{"negative_ttl"},
 	Decode:      decodeKeys,
 	// The strongest checksum the upstream publishes beside each file,

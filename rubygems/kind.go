@@ -6,15 +6,14 @@ import (
 	"github.com/larder-mirror/larder/registries"
 )
 
-// Kind describes RubyGems to cmd/larder's table of kinds. It is mounted at
-// /gems/ and not by default: a team that builds Ruby adds a [[registry]]
-// table of kind "rubygems" (one line) to say so.
+// Kind describes RubyGems to cmd/larder's table of kinds, mounted by
+// default at /gems/.
 var Kind = registries.Kind{
 	Name:        "rubygems",
 	Mount:       "gems",
 	Upstream:    "https://rubygems.org/",
 	MetadataTTL: 5 * time.Minute,
-	Default:     false,
+	Default:     true,
 	// A .gem's row carries the sha256 its info line declares, in SRI
 	// notation; a gemspec's carries none (see doc.go).
 	Verify: registries.VerifyDeclared,

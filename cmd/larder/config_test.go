@@ -28,7 +28,7 @@ import (
 	"github.com/larder-mirror/larder/registries/registriestest"
 )
 
-func TestConfigWithoutAFileMountsNpm(t *testing.T) {
+func TestConfigWithoutAFileMountsEveryEcosystem(t *testing.T) {
 	cfg, err := loadConfig("")
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +36,14 @@ func TestConfigWithoutAFileMountsNpm(t *testing.T) {
 	if cfg.Listen != "127.0.0.1:7070" || cfg.Data != "./larder-data" {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	if len(cfg.Registry) != 2 || cfg.Registry[0].Name != "npm" || cfg.Registry[0].Upstream != "https://registry.npmjs.org/" ||
-		cfg.Registry[1].Name != "pypi" || cfg.Registry[1].Upstream != "https://pypi.org/simple/" || cfg.Registry[1].MetadataTTL != "10m" {
+	var names []string
+	for _, rc := range cfg.Registry {
+		names = append(names, rc.Name)
+	}
+	if !slices.Equal(names, []string{"npm", "pypi", "go", "cargo", "gems", "maven"}) ||
+		cfg.Registry[0].Upstream != "https://registry.npmjs.org/" ||
+		cfg.Registry[1].Upstream != "https://pypi.org/simple/" || cfg.Registry[1].MetadataTTL != "10m" ||
+		cfg.Registry[2].Upstream != "https://proxy.golang.org/" {
 		t.Errorf("registries: %+v", cfg.Registry)
 	}
 }

@@ -53,7 +53,7 @@ func TestTheDefaultRegistriesComeFromTheTable(t *testing.T) {
 	var want []string
 	for _, k := range kinds {
 		if k.Default {
-			want = append(want, k.Name)
+			want = append(want, kindDefaults(k).Name)
 		}
 	}
 	var got []string

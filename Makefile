@@ -29,5 +29,6 @@ fuzz: ## open-ended fuzzing of every target, FUZZTIME each (default 10s), on a c
 deps:
 	./scripts/install-test-deps.sh
 
-bench: ## the speed benchmark against nginx (see bench/README.md)
+bench: ## the speed benchmarks against nginx (see bench/README.md): serving, then a warm mvn build
 	./bench/run.sh
+	./bench/maven.sh

@@ -298,3 +298,41 @@ func TestTheFullIndexIsTheUpstreamsOnlineAndWrittenFromWhatIsHeldOffline(t *test
 		}
 	}
 }
+
+// /versions read from the upstream may list, for a gem, another MD5 than
+// that of the info file larder holds within its TTL: the upstream has a
+// newer one. Larder then asks for it again rather than serve the old one,
+// so a release bundler sees in /versions is in /info at once; an info
+// file whose MD5 /versions lists is served from the copy, and one asked
+// for again is asked once.
+func TestAnInfoFileVersionsListsAnotherMD5ForIsRevalidated(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	env := registriestest.NewEnv(t)
+	m := newTestMirror(t, up, env, registries.Options{Now: clock.Now})
+	publish(up, "alpha", "1.0.0")
+	publish(up, "beta", "1.0.0")
+	body(t, m.get(t, "/info/alpha"))
+	body(t, m.get(t, "/info/beta"))
+
+	publish(up, "alpha", "1.1.0")
+	clock.add(30 * time.Minute) // both info files are within their TTL (an hour)
+	versions := string(body(t, m.get(t, "/versions")))
+	for i := 0; i < 2; i++ {
+		info := body(t, m.get(t, "/info/alpha"))
+		if !strings.Contains(string(info), "\n1.1.0 ") {
+			t.Fatalf("/info/alpha after /versions listed 1.1.0:\n%s\nwant 1.1.0", info)
+		}
+		if !strings.HasSuffix(versions, " "+md5Hex(info)+"\n") {
+			t.Fatalf("/versions:\n%s\nwant alpha's last line with the MD5 of /info/alpha as served, %s", versions, md5Hex(info))
+		}
+	}
+	body(t, m.get(t, "/info/beta"))
+	if n := up.Count("GET", "/info/alpha"); n != 2 {
+		t.Errorf("the upstream was asked for /info/alpha %d times, want 2 (the first read, and once again)", n)
+	}
+	if n := up.Count("GET", "/info/beta"); n != 1 {
+		t.Errorf("the upstream was asked for /info/beta %d times, want 1: /versions lists the MD5 of the copy", n)
+	}
+}

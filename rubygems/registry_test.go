@@ -174,6 +174,17 @@ func TestOfflineVersionsGiveTheMD5OfEachInfoFileAsServedAndARangeIsNeverSplicedO
 	if b := body(t, r); r.StatusCode != 200 || !bytes.Equal(b, versions) {
 		t.Fatalf("a range from the online copy, offline: %d %q, want the whole offline file", r.StatusCode, b)
 	}
+
+	// A .gem no longer held leaves the offline view, /versions too.
+	if err := env.Store.ForgetArtifact(context.Background(), "gems", "gems/alpha-1.0.0.gem"); err != nil {
+		t.Fatal(err)
+	}
+	if r := offline.get(t, "/info/alpha"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("offline /info/alpha once its one held .gem is gone: %d, want 404", r.StatusCode)
+	}
+	if versions := body(t, offline.get(t, "/versions")); string(versions) != "---\n" {
+		t.Fatalf("offline /versions once alpha's one held .gem is gone:\n%s\nwant no gem", versions)
+	}
 }
 
 func TestAGemWhoseNameReadsSeveralWaysIsFoundThroughTheInfoFileThatNamesIt(t *testing.T) {

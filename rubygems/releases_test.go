@@ -128,4 +128,18 @@ func TestVersionsUnderACutoffContinuesTheClientsCopy(t *testing.T) {
 	if want := "\nalpha 1.0.0 " + md5Hex(info) + "\n"; !strings.Contains(string(whole), want) {
 		t.Fatalf("/versions:\n%s\nwant the line %q, the MD5 of /info/alpha as served", whole, want)
 	}
+
+	// What /versions is written from changes: it follows. gamma read
+	// (its one release first seen now, held back) leaves its line.
+	body(t, m.get(t, "/info/gamma"))
+	if v := string(body(t, m.get(t, "/versions"))); strings.Contains(v, "\ngamma ") {
+		t.Fatalf("/versions once gamma's info file is read, its one release held back:\n%s\nwant no gamma", v)
+	}
+	// Three days on, gamma 1.0.0 comes of age.
+	clock.add(73 * time.Hour)
+	v := string(body(t, m.get(t, "/versions")))
+	gamma := body(t, m.get(t, "/info/gamma"))
+	if want := "\ngamma 1.0.0 " + md5Hex(gamma) + "\n"; !strings.Contains(v, want) {
+		t.Fatalf("/versions three days on:\n%s\nwant the line %q, the MD5 of /info/gamma as served", v, want)
+	}
 }

@@ -25,7 +25,7 @@ type testMirror struct {
 	m   *registries.Mounted
 }
 
-func newTestMirror(t *testing.T, up *rubygemstest.Server, env registries.Env, opts registries.Options) testMirror {
+func newTestMirror(t testing.TB, up *rubygemstest.Server, env registries.Env, opts registries.Options) testMirror {
 	t.Helper()
 	opts.Name = "gems"
 	opts.Upstream, _ = url.Parse(up.URL)
@@ -40,7 +40,7 @@ func newTestMirror(t *testing.T, up *rubygemstest.Server, env registries.Env, op
 	return testMirror{reg: reg, m: registries.Mount(reg)}
 }
 
-func (m testMirror) get(t *testing.T, path string, header ...string) *http.Response {
+func (m testMirror) get(t testing.TB, path string, header ...string) *http.Response {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, "http://larder.test"+path, nil)
 	for i := 0; i+1 < len(header); i += 2 {
@@ -53,7 +53,7 @@ func (m testMirror) get(t *testing.T, path string, header ...string) *http.Respo
 	return rec.Result()
 }
 
-func body(t *testing.T, r *http.Response) []byte {
+func body(t testing.TB, r *http.Response) []byte {
 	t.Helper()
 	b, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -145,10 +145,13 @@ func (g *Registry) servedGems(ctx context.Context, degraded, empty bool) (served
 // from: rendering every held info file on every request for /versions
 // (bundler asks for it on each run) would cost a query or more per gem.
 type servedMemo struct {
-	mu    sync.Mutex
-	from  string    // the info files held (names, bodies) and what else the view depends on
-	until time.Time // when the release-age policy next lets a release through
-	gems  served
+	mu   sync.Mutex
+	from string // the info files held (names, bodies) and what else the view depends on
+	// made and until: the clock when it was written and when the
+	// release-age policy next lets a release through (zero: never); it
+	// holds in between (a clock set back holds back more).
+	made, until time.Time
+	gems        served
 }
 
 // allServedGems is servedGems with every gem, with or without releases.
@@ -188,10 +191,12 @@ func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, er
 	if memoise {
 		g.served.mu.Lock()
 		defer g.served.mu.Unlock()
-		if g.served.from == from && (g.served.until.IsZero() || g.up.Options().Now().Before(g.served.until)) {
+		now := g.up.Options().Now()
+		if g.served.from == from && !now.Before(g.served.made) && (g.served.until.IsZero() || now.Before(g.served.until)) {
 			return g.served.gems, nil
 		}
 	}
+	made := g.up.Options().Now()
 	all := served{gems: make([]heldGem, 0, len(docs))}
 	var until time.Time
 	k := sha256.New()
@@ -225,7 +230,7 @@ func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, er
 	}
 	all.key = hex.EncodeToString(k.Sum(nil))
 	if memoise {
-		g.served.from, g.served.until, g.served.gems = from, until, all
+		g.served.from, g.served.made, g.served.until, g.served.gems = from, made, until, all
 	}
 	return all, nil
 }

@@ -19,6 +19,9 @@ import (
 // ran out. So an info file the upstream's /versions lists another MD5 for,
 // in a /versions read after the info file was, is revalidated first.
 
+// errInfoBehind stops the quick path at an info file to revalidate.
+var errInfoBehind = errors.New("the info file held is older than the upstream's /versions says")
+
 // listedMD5s is the MD5 the upstream's /versions lists last for each gem,
 // read once per body of it (rubygems.org's is tens of MB, read again only
 // when it changes).

@@ -204,6 +204,11 @@ func (g *Registry) infoView(ctx context.Context, name string) (*registries.Rende
 		if err != nil {
 			return nil, "", err
 		}
+		if behind && registries.OnQuickPath(ctx) {
+			// The quick path does not wait on the upstream: the handler
+			// asks.
+			return nil, "", errInfoBehind
+		}
 		if behind {
 			if doc, err = g.infoDoc(registries.Revalidating(ctx), name); err != nil {
 				return nil, "", err

@@ -330,6 +330,11 @@ func TestAnInfoFileVersionsListsAnotherMD5ForIsRevalidated(t *testing.T) {
 	publish(up, "alpha", "1.1.0")
 	clock.add(30 * time.Minute) // both info files are within their TTL (an hour)
 	versions := string(body(t, m.get(t, "/versions")))
+	// The quick path, which never waits on the upstream, leaves it to the
+	// handler.
+	if _, ok := m.m.Quick(registries.Request{Path: "/info/alpha", Host: "larder.test"}); ok || up.Count("GET", "/info/alpha") != 1 {
+		t.Fatalf("the quick path answered %v, the upstream asked %d times for /info/alpha; want no answer, nothing asked", ok, up.Count("GET", "/info/alpha"))
+	}
 	for i := 0; i < 2; i++ {
 		info := body(t, m.get(t, "/info/alpha"))
 		if !strings.Contains(string(info), "\n1.1.0 ") {

@@ -156,9 +156,10 @@ type servedMemo struct {
 
 // allServedGems is servedGems with every gem, with or without releases.
 // It is written again only when what it depends on changes: the info files
-// held, whether the upstream can be asked, and, while it cannot, the
-// .gem files held; under the release-age policy, the moment a release
-// held back comes of age. A request through a /@{date}/ view, or a mirror
+// held, whether the upstream can be asked, and, while it can, its
+// /versions (an info file it lists another MD5 for is loaded again), and
+// while it cannot, the .gem files held; under the release-age policy, the
+// moment a release held back comes of age. A request through a /@{date}/ view, or a mirror
 // that keeps nothing in memory (another node may change what is held),
 // writes it each time.
 func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, error) {
@@ -169,8 +170,16 @@ func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, er
 	sort.Strings(names)
 	docs := make([]storage.Document, 0, len(names))
 	h := sha256.New()
-	fmt.Fprintf(h, "degraded %t reachable %t\n", degraded, g.up.Reachable())
-	if degraded || !g.up.Reachable() {
+	online := !degraded && g.up.Reachable()
+	fmt.Fprintf(h, "online %t degraded %t\n", online, degraded)
+	if online {
+		// Which info files are behind it changes with the upstream's
+		// /versions (catchUp).
+		f := indexFiles["versions"]
+		if v, err := g.up.Cached(ctx, f.key, f.variant); err == nil {
+			fmt.Fprintf(h, "versions %s %d\n", v.Body, v.FetchedAt.UnixNano())
+		}
+	} else {
 		// HeldView shows only held .gem files then.
 		fmt.Fprintf(h, "held %d gone %t\n", g.up.HeldChanges(), g.up.Gone())
 	}
@@ -201,6 +210,17 @@ func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, er
 	var until time.Time
 	k := sha256.New()
 	for _, doc := range docs {
+		if online {
+			newer, ok, err := g.catchUp(ctx, doc)
+			switch {
+			case errors.Is(err, errInfoBehind):
+				return served{}, err
+			case ok:
+				doc = newer.Document
+			}
+			// Else the copy held stands, as /info serves it when the
+			// upstream fails.
+		}
 		r, err := g.renderInfo(ctx, doc.Key, doc, degraded)
 		if errors.Is(err, registries.ErrNotCached) {
 			continue

@@ -17,10 +17,28 @@ import (
 // upstream's /versions, read since, lists for its gem: bundler, seeing the
 // new MD5, asks for the info file and would get the old one until the TTL
 // ran out. So an info file the upstream's /versions lists another MD5 for,
-// in a /versions read after the info file was, is revalidated first.
+// in a /versions read after the info file was, is revalidated first: when
+// /info serves it, and when /versions under a cutoff is written from it
+// (bundler, whose copy has the MD5 larder wrote, would never ask for it
+// again, and its new releases would go undated, and unserved, for good).
 
 // errInfoBehind stops the quick path at an info file to revalidate.
 var errInfoBehind = errors.New("the info file held is older than the upstream's /versions says")
+
+// catchUp loads an info file again when the upstream's /versions says the
+// copy held is out of date (ok: it did); the quick path does not wait on
+// the upstream, and leaves it to the handler (errInfoBehind).
+func (g *Registry) catchUp(ctx context.Context, held storage.Document) (newer registries.Doc, ok bool, err error) {
+	behind, err := g.infoBehind(ctx, held)
+	if err != nil || !behind {
+		return registries.Doc{}, false, err
+	}
+	if registries.OnQuickPath(ctx) {
+		return registries.Doc{}, false, errInfoBehind
+	}
+	newer, err = g.infoDoc(registries.Revalidating(ctx), held.Key)
+	return newer, err == nil, err
+}
 
 // listedMD5s is the MD5 the upstream's /versions lists last for each gem,
 // read once per body of it (rubygems.org's is tens of MB, read again only

@@ -200,19 +200,12 @@ func (g *Registry) infoView(ctx context.Context, name string) (*registries.Rende
 		return nil, "", err
 	}
 	if doc.Status == registries.Hit {
-		behind, err := g.infoBehind(ctx, doc.Document)
+		newer, ok, err := g.catchUp(ctx, doc.Document)
 		if err != nil {
 			return nil, "", err
 		}
-		if behind && registries.OnQuickPath(ctx) {
-			// The quick path does not wait on the upstream: the handler
-			// asks.
-			return nil, "", errInfoBehind
-		}
-		if behind {
-			if doc, err = g.infoDoc(registries.Revalidating(ctx), name); err != nil {
-				return nil, "", err
-			}
+		if ok {
+			doc = newer
 		}
 	}
 	r, err := g.renderInfo(ctx, name, doc.Document, doc.Degraded)

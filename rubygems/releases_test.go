@@ -143,3 +143,35 @@ func TestVersionsUnderACutoffContinuesTheClientsCopy(t *testing.T) {
 		t.Fatalf("/versions three days on:\n%s\nwant the line %q, the MD5 of /info/gamma as served", v, want)
 	}
 }
+
+// Under a cutoff bundler, whose copy of /versions has the MD5 larder
+// wrote for a gem, never asks for its info file again: a release the
+// upstream's /versions shows is read (and first seen) when /versions is
+// written, and served once old enough, though no one asked for /info.
+func TestVersionsUnderACutoffReadsAnInfoFileTheUpstreamsVersionsSaysIsOutOfDate(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	env := registriestest.NewEnv(t)
+	m := newTestMirror(t, up, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	publish(up, "alpha", "1.0.0")
+	body(t, m.get(t, "/info/alpha"))
+	clock.add(96 * time.Hour)
+	body(t, m.get(t, "/versions"))
+	clock.add(30 * time.Minute)
+	body(t, m.get(t, "/info/alpha")) // revalidated: within its TTL from now on
+	publish(up, "alpha", "1.1.0")
+	clock.add(31 * time.Minute) // /versions is stale, the info file is not
+	if v := string(body(t, m.get(t, "/versions"))); !strings.Contains(v, "\nalpha 1.0.0 ") {
+		t.Fatalf("/versions:\n%s\nwant alpha 1.0.0 (1.1.0 first seen now)", v)
+	}
+	if n := up.Count("GET", "/info/alpha"); n != 3 {
+		t.Fatalf("the upstream was asked for /info/alpha %d times, want 3: writing /versions asked again", n)
+	}
+	clock.add(73 * time.Hour)
+	v := string(body(t, m.get(t, "/versions")))
+	info := body(t, m.get(t, "/info/alpha"))
+	if want := "\nalpha 1.0.0,1.1.0 " + md5Hex(info) + "\n"; !strings.Contains(v, want) {
+		t.Fatalf("/versions three days on:\n%s\nwant the line %q", v, want)
+	}
+}

@@ -156,10 +156,10 @@ type servedMemo struct {
 
 // allServedGems is servedGems with every gem, with or without releases.
 // It is written again only when what it depends on changes: the info files
-// held, whether the upstream can be asked, and, while it can, its
-// /versions (an info file it lists another MD5 for is loaded again), and
-// while it cannot, the .gem files held; under the release-age policy, the
-// moment a release held back comes of age. A request through a /@{date}/ view, or a mirror
+// held; whether the upstream can be asked; while it can, its /versions (an
+// info file it lists another MD5 for is loaded again); while it cannot,
+// the .gem files held; under the release-age policy, the moment a release
+// held back comes of age. A request through a /@{date}/ view, or a mirror
 // that keeps nothing in memory (another node may change what is held),
 // writes it each time.
 func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, error) {
@@ -171,7 +171,9 @@ func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, er
 	docs := make([]storage.Document, 0, len(names))
 	h := sha256.New()
 	online := !degraded && g.up.Reachable()
-	fmt.Fprintf(h, "online %t degraded %t\n", online, degraded)
+	health := func() string { return fmt.Sprintf("reachable %t gone %t", g.up.Reachable(), g.up.Gone()) }
+	before := health()
+	fmt.Fprintf(h, "online %t degraded %t %s\n", online, degraded, before)
 	if online {
 		// Which info files are behind it changes with the upstream's
 		// /versions (catchUp).
@@ -181,7 +183,7 @@ func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, er
 		}
 	} else {
 		// HeldView shows only held .gem files then.
-		fmt.Fprintf(h, "held %d gone %t\n", g.up.HeldChanges(), g.up.Gone())
+		fmt.Fprintf(h, "held %d\n", g.up.HeldChanges())
 	}
 	for _, name := range names {
 		doc, err := g.up.Cached(ctx, name, variantInfo)
@@ -249,7 +251,9 @@ func (g *Registry) allServedGems(ctx context.Context, degraded bool) (served, er
 		k.Write([]byte(hg.name + "\x00" + hg.md5 + "\n"))
 	}
 	all.key = hex.EncodeToString(k.Sum(nil))
-	if memoise {
+	// HeldView asked the upstream's health again as it went: kept only
+	// when it did not change meanwhile.
+	if memoise && health() == before {
 		g.served.from, g.served.made, g.served.until, g.served.gems = from, made, until, all
 	}
 	return all, nil

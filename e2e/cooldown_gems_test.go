@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/rubygems/rubygemstest"
 )
@@ -58,4 +60,34 @@ func TestBundleUnderMinReleaseAgeInstallsOnlyTheExemptGemOfAFreshLarder(t *testi
 		}
 	}
 	t.Logf("bundler's words:\n%s", out)
+}
+
+// Under a release-age policy /versions is still append-only for bundler:
+// once larder has read the gems a Gemfile names, a gem published upstream
+// reaches bundler as the tail of its copy (a 206), not the whole file.
+func TestBundleUnderMinReleaseAgeGetsTheTailOfVersionsAfterAnUpstreamAppend(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	publishGems(t, up)
+	l := startLarder(t, gemsConfig(up, `min_release_age = "3d"`, `min_release_age_exempt = ["larder-dep"]`, `metadata_ttl = "1s"`))
+	p := newBundleProject(t, l)
+	if err := os.WriteFile(filepath.Join(p.dir, "Gemfile"), []byte("source \"https://rubygems.org\"\n\ngem \"larder-dep\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.mustRun("bundle", "install")
+	// Again, after larder has read larder-dep's info file: bundler's copy
+	// of /versions is then the one larder writes while it knows that gem.
+	time.Sleep(1100 * time.Millisecond)
+	p.freshInstall()
+	p.mustRun("bundle", "install")
+
+	tails := regexp.MustCompile(`path=/gems/versions status=206`)
+	before := len(tails.FindAllString(l.flushedLog(), -1))
+	time.Sleep(1100 * time.Millisecond)
+	up.Publish(rubygemstest.Gem{Name: "larder-other", Version: "3.0.0", Body: []byte("not installed")})
+	p.freshInstall()
+	p.mustRun("bundle", "install")
+	if log := l.flushedLog(); len(tails.FindAllString(log, -1)) == before {
+		t.Fatalf("after an upstream append, larder sent bundler no tail of /versions (206):\n%s", tail(log, 30))
+	}
 }

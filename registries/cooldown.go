@@ -243,6 +243,33 @@ func (u *Upstream) HeldBackVersions(ctx context.Context, pkg string) (map[string
 	return held, nil
 }
 
+// NextAllowed is when min_release_age next lets a listing of pkg show a
+// release it holds back now (the earliest moment one of them comes of
+// age): until then AllowedReleases names the same set for pkg, under no
+// view, as long as no release is recorded. Zero when it holds none back
+// that a time will let through.
+func (u *Upstream) NextAllowed(ctx context.Context, pkg string) (time.Time, error) {
+	c := u.Cutoff(context.Background(), pkg)
+	if c.policy.IsZero() {
+		return time.Time{}, nil
+	}
+	rels, err := u.Releases(ctx, pkg)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next time.Time
+	for _, r := range rels {
+		t := ReleaseTime(r)
+		if t.IsZero() || c.Allows(r.Version, r, true) {
+			continue
+		}
+		if at := t.Add(c.minAge); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next, nil
+}
+
 // HeldBackError refuses the download of a release the policy or a view
 // holds back: a 403.
 type HeldBackError struct {

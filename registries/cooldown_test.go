@@ -224,6 +224,47 @@ func TestTheAllowedSetFollowsTheClockAndNewRecords(t *testing.T) {
 	}
 }
 
+func TestNextAllowedIsWhenTheFirstReleaseHeldBackComesOfAge(t *testing.T) {
+	now := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	env := newTestEnv(t)
+	u := env.upstream(t, "http://127.0.0.1:1/", Options{MinReleaseAge: 72 * time.Hour, MinReleaseAgeExempt: []string{"pkg@2.0.0"},
+		Now: func() time.Time { return now }})
+	ctx := context.Background()
+	next := func() time.Time {
+		t.Helper()
+		at, err := u.NextAllowed(ctx, "pkg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	if at := next(); !at.IsZero() {
+		t.Fatalf("NextAllowed of a package with no release recorded: %v, want zero", at)
+	}
+	err := u.RecordReleases(ctx, "pkg", "a", func() ([]storage.Release, error) {
+		return []storage.Release{
+			{Name: "1.0.0", Version: "1.0.0", Published: now.Add(-100 * time.Hour)},
+			{Name: "1.1.0", Version: "1.1.0", Published: now.Add(-24 * time.Hour)},
+			{Name: "1.2.0", Version: "1.2.0", Published: now.Add(-12 * time.Hour)},
+			{Name: "2.0.0", Version: "2.0.0", Published: now.Add(-time.Hour)}, // exempt
+		}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, want := next(), now.Add(48*time.Hour); !at.Equal(want) {
+		t.Fatalf("NextAllowed: %v, want %v, when 1.1.0 is three days old", at, want)
+	}
+	now = now.Add(48 * time.Hour)
+	if at, want := next(), now.Add(12*time.Hour); !at.Equal(want) {
+		t.Fatalf("NextAllowed once 1.1.0 is allowed: %v, want %v, when 1.2.0 is", at, want)
+	}
+	now = now.Add(12 * time.Hour)
+	if at := next(); !at.IsZero() {
+		t.Fatalf("NextAllowed with nothing held back: %v, want zero", at)
+	}
+}
+
 func TestTheRefusalSaysWhetherItsDateIsAPublishTimeOrLardersFirstSight(t *testing.T) {
 	at := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {

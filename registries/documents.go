@@ -137,6 +137,11 @@ func revalidating(ctx context.Context) context.Context {
 	return context.WithValue(ctx, revalidateKey{}, true)
 }
 
+// Revalidating is revalidating for an ecosystem that learns, from another
+// document, that a copy within its TTL is out of date (RubyGems: /versions
+// lists another MD5 for an info file than the one held).
+func Revalidating(ctx context.Context) context.Context { return revalidating(ctx) }
+
 // takeAsIs reports whether d is answered as it is, without asking the
 // upstream.
 func (u *Upstream) takeAsIs(ctx context.Context, d storage.Document) bool {

@@ -59,6 +59,7 @@ func (u *Upstream) initReleases() {
 // removed forgets what a storage.Removal took away.
 func (u *Upstream) removed(r storage.Removal) {
 	u.removals.Add(1)
+	u.heldChanges.Add(1)
 	if r.Digest != "" {
 		u.small.drop(r.Digest)
 	}
@@ -78,6 +79,7 @@ func (u *Upstream) removed(r storage.Removal) {
 func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, d storage.Digest, size int64) error {
 	err := u.env.Store.DB.CommitArtifact(ctx, a, d, size, u.opts.Now())
 	u.held.drop(a.Path)
+	u.heldChanges.Add(1)
 	if err == nil && u.env.Stored != nil {
 		u.env.Stored(size)
 	}
@@ -128,6 +130,12 @@ func (u *Upstream) blobGone(ctx context.Context, a storage.Artifact) (storage.Ar
 	cur.SHA256, cur.Size = "", 0
 	return cur, nil
 }
+
+// HeldChanges counts the artifacts this process has committed and the
+// removals it has seen: a view written from what is held (HeldView) is
+// still right while the count stays. Other processes' changes are not
+// counted: with Env.NoMemoryCache, keep no such view.
+func (u *Upstream) HeldChanges() uint64 { return u.heldChanges.Load() }
 
 // heldRow is the row of a held artifact, for the quick path: from memory
 // only, unless memory_cache is off, when it costs a query.

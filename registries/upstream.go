@@ -54,6 +54,7 @@ type Upstream struct {
 	small           smallBlobs
 	docRows         memo[docKey, storage.Document]
 	removals        atomic.Uint64 // storage.Removals seen: see held.go
+	heldChanges     atomic.Uint64 // artifacts committed and removals seen: see HeldChanges
 	stopRemovals    func()
 
 	kept func(context.Context, storage.Artifact) // see OnKept

@@ -38,7 +38,13 @@
 // document; only in the moment an upstream fails between a client's two
 // requests can versions be the upstream's while an info file is already
 // the held view: bundler then finds the MD5 changed and fetches that info
-// file again, whole.
+// file again, whole. An info file held within its TTL that the upstream's
+// versions, read since, lists another MD5 for is revalidated before it is
+// served, and before versions under a cutoff is written from it (catchUp),
+// so /info does not lag versions by up to the TTL. Under a release-age
+// cutoff versions writes each gem larder has read in place of the
+// upstream's first line of it (versionsAllowed), so that an upstream
+// append is still a range (206) for bundler's copy.
 //
 // Verification: an info file's line gives "checksum:" the sha256 of the
 // release's .gem; storing the info file records it on the .gem's row, and

@@ -16,6 +16,8 @@ type Registry struct {
 	up        *registries.Upstream
 	name      string
 	publicURL string
+	served    servedMemo // see allServedGems
+	listed    listedMD5s // see infoBehind
 }
 
 // New mounts a RubyGems mirror on up.
@@ -189,11 +191,22 @@ func (g *Registry) announced(name string, inf info) []storage.Artifact {
 
 // infoView is a gem's info file: as the upstream wrote it, or, while the
 // upstream cannot be asked, with only the releases whose .gem larder
-// holds, so that bundler picks one it can install.
+// holds, so that bundler picks one it can install. A copy within its TTL
+// that the upstream's /versions says is out of date is asked for again
+// (see infoBehind).
 func (g *Registry) infoView(ctx context.Context, name string) (*registries.Rendered, registries.CacheStatus, error) {
 	doc, err := g.infoDoc(ctx, name)
 	if err != nil {
 		return nil, "", err
+	}
+	if doc.Status == registries.Hit {
+		newer, ok, err := g.catchUp(ctx, doc.Document)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			doc = newer
+		}
 	}
 	r, err := g.renderInfo(ctx, name, doc.Document, doc.Degraded)
 	return r, doc.Status, err

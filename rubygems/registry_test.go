@@ -25,7 +25,7 @@ type testMirror struct {
 	m   *registries.Mounted
 }
 
-func newTestMirror(t *testing.T, up *rubygemstest.Server, env registries.Env, opts registries.Options) testMirror {
+func newTestMirror(t testing.TB, up *rubygemstest.Server, env registries.Env, opts registries.Options) testMirror {
 	t.Helper()
 	opts.Name = "gems"
 	opts.Upstream, _ = url.Parse(up.URL)
@@ -40,7 +40,7 @@ func newTestMirror(t *testing.T, up *rubygemstest.Server, env registries.Env, op
 	return testMirror{reg: reg, m: registries.Mount(reg)}
 }
 
-func (m testMirror) get(t *testing.T, path string, header ...string) *http.Response {
+func (m testMirror) get(t testing.TB, path string, header ...string) *http.Response {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, "http://larder.test"+path, nil)
 	for i := 0; i+1 < len(header); i += 2 {
@@ -53,7 +53,7 @@ func (m testMirror) get(t *testing.T, path string, header ...string) *http.Respo
 	return rec.Result()
 }
 
-func body(t *testing.T, r *http.Response) []byte {
+func body(t testing.TB, r *http.Response) []byte {
 	t.Helper()
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -173,6 +173,17 @@ func TestOfflineVersionsGiveTheMD5OfEachInfoFileAsServedAndARangeIsNeverSplicedO
 	r = offline.get(t, "/versions", "Range", fmt.Sprintf("bytes=%d-", len(versions)-1), "If-None-Match", md5ETag(onlineVersions))
 	if b := body(t, r); r.StatusCode != 200 || !bytes.Equal(b, versions) {
 		t.Fatalf("a range from the online copy, offline: %d %q, want the whole offline file", r.StatusCode, b)
+	}
+
+	// A .gem no longer held leaves the offline view, /versions too.
+	if err := env.Store.ForgetArtifact(context.Background(), "gems", "gems/alpha-1.0.0.gem"); err != nil {
+		t.Fatal(err)
+	}
+	if r := offline.get(t, "/info/alpha"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("offline /info/alpha once its one held .gem is gone: %d, want 404", r.StatusCode)
+	}
+	if versions := body(t, offline.get(t, "/versions")); string(versions) != "---\n" {
+		t.Fatalf("offline /versions once alpha's one held .gem is gone:\n%s\nwant no gem", versions)
 	}
 }
 
@@ -296,5 +307,48 @@ func TestTheFullIndexIsTheUpstreamsOnlineAndWrittenFromWhatIsHeldOffline(t *test
 		if b := body(t, r); r.StatusCode != 200 || !bytes.Equal(b, marshalSpecs(want)) {
 			t.Errorf("offline %s: %d, not the held releases %v", file, r.StatusCode, want)
 		}
+	}
+}
+
+// /versions read from the upstream may list, for a gem, another MD5 than
+// that of the info file larder holds within its TTL: the upstream has a
+// newer one. Larder then asks for it again rather than serve the old one,
+// so a release bundler sees in /versions is in /info at once; an info
+// file whose MD5 /versions lists is served from the copy, and one asked
+// for again is asked once.
+func TestAnInfoFileVersionsListsAnotherMD5ForIsRevalidated(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	env := registriestest.NewEnv(t)
+	m := newTestMirror(t, up, env, registries.Options{Now: clock.Now})
+	publish(up, "alpha", "1.0.0")
+	publish(up, "beta", "1.0.0")
+	body(t, m.get(t, "/info/alpha"))
+	body(t, m.get(t, "/info/beta"))
+
+	publish(up, "alpha", "1.1.0")
+	clock.add(30 * time.Minute) // both info files are within their TTL (an hour)
+	versions := string(body(t, m.get(t, "/versions")))
+	// The quick path, which never waits on the upstream, leaves it to the
+	// handler.
+	if _, ok := m.m.Quick(registries.Request{Path: "/info/alpha", Host: "larder.test"}); ok || up.Count("GET", "/info/alpha") != 1 {
+		t.Fatalf("the quick path answered %v, the upstream asked %d times for /info/alpha; want no answer, nothing asked", ok, up.Count("GET", "/info/alpha"))
+	}
+	for i := 0; i < 2; i++ {
+		info := body(t, m.get(t, "/info/alpha"))
+		if !strings.Contains(string(info), "\n1.1.0 ") {
+			t.Fatalf("/info/alpha after /versions listed 1.1.0:\n%s\nwant 1.1.0", info)
+		}
+		if !strings.HasSuffix(versions, " "+md5Hex(info)+"\n") {
+			t.Fatalf("/versions:\n%s\nwant alpha's last line with the MD5 of /info/alpha as served, %s", versions, md5Hex(info))
+		}
+	}
+	body(t, m.get(t, "/info/beta"))
+	if n := up.Count("GET", "/info/alpha"); n != 2 {
+		t.Errorf("the upstream was asked for /info/alpha %d times, want 2 (the first read, and once again)", n)
+	}
+	if n := up.Count("GET", "/info/beta"); n != 1 {
+		t.Errorf("the upstream was asked for /info/beta %d times, want 1: /versions lists the MD5 of the copy", n)
 	}
 }

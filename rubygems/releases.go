@@ -3,9 +3,6 @@ package rubygems
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
 
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/storage"
@@ -71,22 +68,22 @@ func (g *Registry) cutoffActive(ctx context.Context) bool {
 // versionsAllowed is /versions under a cutoff, from the upstream's: each
 // gem whose info file larder holds gets one line written from that file as
 // /info serves it now (its allowed releases and their file's MD5; none
-// when none is allowed), in place of the upstream's lines of it. A gem
-// larder has never read the info file of keeps the upstream's lines, so
-// that bundler asks for that file (which larder then dates, and filters);
-// leaving it out would leave it unasked, and undated, for good.
+// when none is allowed), in place of the upstream's first line of it, and
+// its later lines are left out. A gem larder has never read the info file
+// of keeps the upstream's lines, so that bundler asks for that file (which
+// larder then dates, and filters); leaving it out would leave it unasked,
+// and undated, for good. A gem the upstream does not list is not listed.
+//
+// Each line is written from the upstream's lines up to it alone, so while
+// the gems read and their allowed releases stay as they are, what the
+// upstream appends only appends to what is served: a client's copy stays
+// a prefix, and bundler gets the tail (a 206), not the whole file.
 func (g *Registry) versionsAllowed(ctx context.Context, doc storage.Document) (*registries.Rendered, error) {
 	known, err := g.servedGems(ctx, false, true)
 	if err != nil {
 		return nil, err
 	}
-	byName := make(map[string]heldGem, len(known))
-	h := sha256.New()
-	for _, k := range known {
-		byName[k.name] = k
-		h.Write([]byte(k.name + "\x00" + k.info.ETag + "\n"))
-	}
-	key := g.name + "\x00versions-allowed\x00" + string(doc.Body) + "\x00" + hex.EncodeToString(h.Sum(nil))
+	key := g.name + "\x00versions-allowed\x00" + string(doc.Body) + "\x00" + known.key
 	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
 		body, err := g.up.Body(ctx, doc)
 		if err != nil {
@@ -96,20 +93,30 @@ func (g *Registry) versionsAllowed(ctx context.Context, doc storage.Document) (*
 		if err != nil {
 			return nil, err
 		}
+		byName := make(map[string]*heldGem, len(known.gems))
+		for i := range known.gems {
+			byName[known.gems[i].name] = &known.gems[i]
+		}
+		written := make(map[string]bool, len(known.gems))
 		out := bytes.NewBuffer(make([]byte, 0, len(body)))
 		out.Write(body[:len(body)-len(rest)])
 		for _, raw := range bytes.SplitAfter(rest, []byte("\n")) {
+			if len(bytes.TrimSpace(raw)) == 0 {
+				continue
+			}
 			name, _, _ := bytes.Cut(raw, []byte(" "))
-			if _, ok := byName[string(name)]; !ok && len(bytes.TrimSpace(raw)) > 0 {
+			k, ok := byName[string(name)]
+			switch {
+			case !ok:
 				out.Write(raw)
 				if raw[len(raw)-1] != '\n' {
 					out.WriteByte('\n')
 				}
-			}
-		}
-		for _, k := range known {
-			if len(k.releases) > 0 {
-				out.WriteString(k.name + " " + strings.Join(k.releases, ",") + " " + md5Hex(k.info.Body) + "\n")
+			case !written[k.name]:
+				written[k.name] = true
+				if len(k.releases) > 0 {
+					out.WriteString(versionsLine(*k))
+				}
 			}
 		}
 		return newRendered(out.Bytes()), nil

@@ -2,6 +2,8 @@ package rubygems
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -82,5 +84,94 @@ func TestVersionsUnderACutoffListWhatInfoServes(t *testing.T) {
 	}
 	if r := m.get(t, "/gems/alpha-1.1.0.gem"); r.StatusCode != 200 {
 		t.Fatalf("GET alpha-1.1.0.gem three days on: %d", r.StatusCode)
+	}
+}
+
+// Under a cutoff, /versions stays a continuation of a client's copy while
+// the gems larder has read and their allowed releases stay as they are: a
+// gem larder has read keeps the place of its first upstream line, so an
+// upstream append (a new gem, or a release of a read gem that is held
+// back) reaches bundler as a 206 of the tail, not the whole file again.
+func TestVersionsUnderACutoffContinuesTheClientsCopy(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	env := registriestest.NewEnv(t)
+	m := newTestMirror(t, up, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	publish(up, "alpha", "1.0.0")
+	publish(up, "beta", "1.0.0")
+	if r := m.get(t, "/info/alpha"); r.StatusCode != 200 {
+		t.Fatalf("GET /info/alpha: %d", r.StatusCode)
+	}
+	clock.add(96 * time.Hour)
+	copy1 := body(t, m.get(t, "/versions"))
+	if !strings.Contains(string(copy1), "\nalpha 1.0.0 ") {
+		t.Fatalf("/versions:\n%s\nwant alpha 1.0.0", copy1)
+	}
+
+	publish(up, "gamma", "1.0.0")
+	publish(up, "alpha", "1.1.0") // larder has not read alpha's info file again
+	clock.add(2 * time.Hour)      // /versions is stale: larder reads the upstream's again
+	r := m.get(t, "/versions", "Range", fmt.Sprintf("bytes=%d-", len(copy1)-1), "If-None-Match", md5ETag(copy1))
+	tail := body(t, r)
+	if r.StatusCode != http.StatusPartialContent {
+		t.Fatalf("a range from the client's copy after an upstream append: %d with %d bytes, want 206 of the tail:\n%s", r.StatusCode, len(tail), tail)
+	}
+	whole := body(t, m.get(t, "/versions"))
+	if got := append(copy1[:len(copy1)-1:len(copy1)-1], tail...); !bytes.Equal(got, whole) {
+		t.Fatalf("the copy and the tail make\n%s\nwant the file served whole\n%s", got, whole)
+	}
+	if !strings.Contains(string(whole), "\ngamma 1.0.0 ") || strings.Count(string(whole), "\nalpha ") != 1 {
+		t.Fatalf("/versions after the append:\n%s\nwant gamma appended and alpha once", whole)
+	}
+	info := body(t, m.get(t, "/info/alpha"))
+	if want := "\nalpha 1.0.0 " + md5Hex(info) + "\n"; !strings.Contains(string(whole), want) {
+		t.Fatalf("/versions:\n%s\nwant the line %q, the MD5 of /info/alpha as served", whole, want)
+	}
+
+	// What /versions is written from changes: it follows. gamma read
+	// (its one release first seen now, held back) leaves its line.
+	body(t, m.get(t, "/info/gamma"))
+	if v := string(body(t, m.get(t, "/versions"))); strings.Contains(v, "\ngamma ") {
+		t.Fatalf("/versions once gamma's info file is read, its one release held back:\n%s\nwant no gamma", v)
+	}
+	// Three days on, gamma 1.0.0 comes of age.
+	clock.add(73 * time.Hour)
+	v := string(body(t, m.get(t, "/versions")))
+	gamma := body(t, m.get(t, "/info/gamma"))
+	if want := "\ngamma 1.0.0 " + md5Hex(gamma) + "\n"; !strings.Contains(v, want) {
+		t.Fatalf("/versions three days on:\n%s\nwant the line %q, the MD5 of /info/gamma as served", v, want)
+	}
+}
+
+// Under a cutoff bundler, whose copy of /versions has the MD5 larder
+// wrote for a gem, never asks for its info file again: a release the
+// upstream's /versions shows is read (and first seen) when /versions is
+// written, and served once old enough, though no one asked for /info.
+func TestVersionsUnderACutoffReadsAnInfoFileTheUpstreamsVersionsSaysIsOutOfDate(t *testing.T) {
+	up := rubygemstest.New()
+	defer up.Close()
+	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	env := registriestest.NewEnv(t)
+	m := newTestMirror(t, up, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	publish(up, "alpha", "1.0.0")
+	body(t, m.get(t, "/info/alpha"))
+	clock.add(96 * time.Hour)
+	body(t, m.get(t, "/versions"))
+	clock.add(30 * time.Minute)
+	body(t, m.get(t, "/info/alpha")) // revalidated: within its TTL from now on
+	publish(up, "alpha", "1.1.0")
+	clock.add(31 * time.Minute) // /versions is stale, the info file is not
+	if v := string(body(t, m.get(t, "/versions"))); !strings.Contains(v, "\nalpha 1.0.0 ") {
+		t.Fatalf("/versions:\n%s\nwant alpha 1.0.0 (1.1.0 first seen now)", v)
+	}
+	if n := up.Count("GET", "/info/alpha"); n != 3 {
+		t.Fatalf("the upstream was asked for /info/alpha %d times, want 3: writing /versions asked again", n)
+	}
+	clock.add(73 * time.Hour)
+	v := string(body(t, m.get(t, "/versions")))
+	info := body(t, m.get(t, "/info/alpha"))
+	if want := "\nalpha 1.0.0,1.1.0 " + md5Hex(info) + "\n"; !strings.Contains(v, want) {
+		t.Fatalf("/versions three days on:\n%s\nwant the line %q", v, want)
 	}
 }

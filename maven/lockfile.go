@@ -72,15 +72,7 @@ func (c coordinate) pin() registries.Pin {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.pomPath(), err)
 			}
-			var pins []registries.Pin
-			for _, n := range needs {
-				n.typ = "pom"
-				pins = append(pins, n.pin())
-			}
-			if inherited != nil {
-				pins = append(pins, inherited.pin())
-			}
-			return pins, nil
+			return pomPins(needs, inherited), nil
 		},
 	}}
 }

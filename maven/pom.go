@@ -170,6 +170,20 @@ type inheritedImports struct {
 // expands the imports with them, and hands what is still undefined to the
 // parent's own parent. Its label names the importing POM, so that it is
 // not taken for the parent's own pin (each child's imports are its own).
+// pomPins are the pins of the POMs a POM needs, and of the parent that
+// may define what its imports still lack (nil: none).
+func pomPins(needs []coordinate, inherited *inheritedImports) []registries.Pin {
+	var pins []registries.Pin
+	for _, n := range needs {
+		n.typ = "pom"
+		pins = append(pins, n.pin())
+	}
+	if inherited != nil {
+		pins = append(pins, inherited.pin())
+	}
+	return pins
+}
+
 func (in *inheritedImports) pin() registries.Pin {
 	c := in.parent
 	plain := c.pin().Release
@@ -183,15 +197,7 @@ func (in *inheritedImports) pin() registries.Pin {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.pomPath(), err)
 			}
-			var pins []registries.Pin
-			for _, n := range needs {
-				n.typ = "pom"
-				pins = append(pins, n.pin())
-			}
-			if next != nil {
-				pins = append(pins, next.pin())
-			}
-			return pins, nil
+			return pomPins(needs, next), nil
 		},
 	}}
 }

@@ -3,7 +3,6 @@ package cargo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -118,17 +117,7 @@ func (g *Registry) config(base string) []byte {
 // the upstream is out of reach, is a 404 (cargo: no such crate); a
 // failure of the upstream a 502 or 504, which cargo retries.
 func (g *Registry) WriteError(w http.ResponseWriter, err error) {
-	var ns notServed
-	if errors.As(err, &ns) {
-		registries.WriteTextError(w, http.StatusNotFound, "not found: "+ns.Error())
-		return
-	}
-	status := registries.StatusOf(err)
-	msg := g.up.ErrorMessage(err)
-	if status == http.StatusNotFound && !strings.HasPrefix(msg, "not found") {
-		msg = "not found: " + msg
-	}
-	registries.WriteTextError(w, status, msg)
+	g.up.WritePlainError(w, err)
 }
 
 // loadIndex is a crate's index file through the cache policy. Fetching it

@@ -27,20 +27,13 @@ type route struct {
 // lower-case name, as its index file is named.
 func (rt route) pkg() string { return strings.ToLower(rt.crate) }
 
-// notServed is a path larder will not serve: a 404 that says why.
-type notServed struct{ error }
-
-func refuse(format string, args ...any) error {
-	return notServed{fmt.Errorf(format, args...)}
-}
-
 const downloadPrefix = "api/v1/crates/"
 
 // parseRoute reads an escaped request path below the mount.
 func parseRoute(raw string) (route, error) {
 	p, err := url.PathUnescape(strings.TrimPrefix(raw, "/"))
 	if err != nil {
-		return route{}, refuse("malformed path: %v", err)
+		return route{}, registries.Refuse("malformed path: %v", err)
 	}
 	if p == "config.json" {
 		return route{kind: routeConfig}, nil
@@ -48,27 +41,27 @@ func parseRoute(raw string) (route, error) {
 	if rest, ok := strings.CutPrefix(p, downloadPrefix); ok {
 		parts := strings.Split(rest, "/")
 		if len(parts) != 3 || parts[2] != "download" {
-			return route{}, refuse("%q: want %s{crate}/{version}/download", p, downloadPrefix)
+			return route{}, registries.Refuse("%q: want %s{crate}/{version}/download", p, downloadPrefix)
 		}
 		if err := checkName(parts[0]); err != nil {
-			return route{}, notServed{err}
+			return route{}, registries.Refused{Err: err}
 		}
 		if err := checkVersion(parts[1]); err != nil {
-			return route{}, notServed{err}
+			return route{}, registries.Refused{Err: err}
 		}
 		return route{kind: routeDownload, crate: parts[0], version: parts[1]}, nil
 	}
 	i := strings.LastIndexByte(p, '/')
 	if i < 0 {
-		return route{}, refuse("%q is not a path of a sparse registry (config.json, an index file such as se/rd/serde, %s{crate}/{version}/download)", p, downloadPrefix)
+		return route{}, registries.Refuse("%q is not a path of a sparse registry (config.json, an index file such as se/rd/serde, %s{crate}/{version}/download)", p, downloadPrefix)
 	}
 	name := p[i+1:]
 	if err := checkName(name); err != nil {
-		return route{}, notServed{err}
+		return route{}, registries.Refused{Err: err}
 	}
 	if want := IndexPath(name); p != want {
 		// cargo asks for the lower-case name at its one prefix.
-		return route{}, refuse("%q: the index file of %q is %s", p, name, want)
+		return route{}, registries.Refuse("%q: the index file of %q is %s", p, name, want)
 	}
 	return route{kind: routeIndex, crate: name}, nil
 }

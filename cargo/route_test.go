@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 func TestIndexPathsFollowTheRegistryIndexLayout(t *testing.T) {
@@ -48,7 +50,7 @@ func TestRoutesReadEveryPathOfTheSparseProtocolAndRefuseTheRest(t *testing.T) {
 	}
 	for _, p := range bad {
 		_, err := parseRoute(p)
-		var ns notServed
+		var ns registries.Refused
 		if !errors.As(err, &ns) {
 			t.Errorf("parseRoute(%q) = %v, want a path larder does not serve", p, err)
 		}

@@ -114,7 +114,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		return registries.Target{}, err
 	}
 	if p.kind == "lookup" && g.excluded(p.mod) {
-		return registries.Target{}, refuse("%s is excluded by this registry's exclude patterns: its record is not looked up here", p.mod)
+		return registries.Target{}, registries.Refuse("%s is excluded by this registry's exclude patterns: its record is not looked up here", p.mod)
 	}
 	return documentTarget(g.db.docKey(rt.rest), variantSumDB, func(ctx context.Context) (*registries.Rendered, registries.CacheStatus, error) {
 		if body, ok := g.db.widerHeld(ctx, rt.rest, p); ok {
@@ -134,7 +134,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 func (g *Registry) route(raw string) (route, error) {
 	rt, err := parseRoute(raw)
 	if err == nil && rt.kind != routeSumDB && g.excluded(rt.module) {
-		return route{}, refuse("%s is excluded by this registry's exclude patterns: larder neither serves it nor asks the upstream for it", rt.module)
+		return route{}, registries.Refuse("%s is excluded by this registry's exclude patterns: larder neither serves it nor asks the upstream for it", rt.module)
 	}
 	return rt, err
 }
@@ -149,7 +149,7 @@ func (g *Registry) excluded(mod string) bool {
 func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeText(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported")
+		registries.WriteTextError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported")
 		return
 	}
 	rt, err := g.route(r.URL.EscapedPath())
@@ -160,12 +160,12 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", mediaText)
 		w.WriteHeader(http.StatusOK)
 	case rt.kind == routeSumDB && g.db == nil:
-		writeText(w, http.StatusNotFound, "not found: this registry mirrors no checksum database (sumdb = \"off\")")
+		registries.WriteTextError(w, http.StatusNotFound, "not found: this registry mirrors no checksum database (sumdb = \"off\")")
 	case rt.kind == routeSumDB:
 		// go then asks the database itself, as without a mirror.
-		writeText(w, http.StatusNotFound, "not found: this registry mirrors the checksum database "+g.db.name+" only")
+		registries.WriteTextError(w, http.StatusNotFound, "not found: this registry mirrors the checksum database "+g.db.name+" only")
 	default:
-		writeText(w, http.StatusNotFound, "not found")
+		registries.WriteTextError(w, http.StatusNotFound, "not found")
 	}
 }
 
@@ -174,24 +174,7 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 // fetch while the upstream is out of reach, is a 404 ("not here": go tries
 // the next GOPROXY entry); a failure of the upstream a 502 or 504.
 func (g *Registry) WriteError(w http.ResponseWriter, err error) {
-	var ns notServed
-	if errors.As(err, &ns) {
-		writeText(w, http.StatusNotFound, "not found: "+ns.Error())
-		return
-	}
-	status := registries.StatusOf(err)
-	msg := g.up.ErrorMessage(err)
-	if status == http.StatusNotFound && !strings.HasPrefix(msg, "not found") {
-		msg = "not found: " + msg
-	}
-	writeText(w, status, msg)
-}
-
-func writeText(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", mediaText)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	io.WriteString(w, msg+"\n")
+	g.up.WritePlainError(w, err)
 }
 
 func (g *Registry) upstreamURL(rel string) string { return g.up.Options().Upstream.String() + rel }

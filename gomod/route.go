@@ -2,10 +2,10 @@ package gomod
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 
+	"github.com/larder-mirror/larder/registries"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -41,18 +41,11 @@ func filePath(escModule, escVersion, ext string) string {
 	return escModule + "/@v/" + escVersion + "." + ext
 }
 
-// notServed is a path larder will not serve: a 404 that says why.
-type notServed struct{ error }
-
-func refuse(format string, args ...any) error {
-	return notServed{fmt.Errorf(format, args...)}
-}
-
 // parseRoute reads an escaped request path below the mount.
 func parseRoute(raw string) (route, error) {
 	p, err := url.PathUnescape(strings.TrimPrefix(raw, "/"))
 	if err != nil {
-		return route{}, refuse("malformed path: %v", err)
+		return route{}, registries.Refuse("malformed path: %v", err)
 	}
 	if rest, ok := strings.CutPrefix(p, "sumdb/"); ok {
 		db, rest, _ := strings.Cut(rest, "/")
@@ -65,7 +58,7 @@ func parseRoute(raw string) (route, error) {
 	}
 	esc, file, ok := strings.Cut(p, "/@v/")
 	if !ok {
-		return route{}, refuse("%q is not a path of the module proxy protocol ($module/@v/list, $module/@v/$version.info, .mod, .zip, $module/@latest)", p)
+		return route{}, registries.Refuse("%q is not a path of the module proxy protocol ($module/@v/list, $module/@v/$version.info, .mod, .zip, $module/@latest)", p)
 	}
 	rt, err := moduleRoute(esc)
 	if err != nil {
@@ -77,28 +70,28 @@ func parseRoute(raw string) (route, error) {
 	}
 	i := strings.LastIndexByte(file, '.')
 	if i < 0 {
-		return route{}, refuse("%q: want list, or a version's .info, .mod or .zip", file)
+		return route{}, registries.Refuse("%q: want list, or a version's .info, .mod or .zip", file)
 	}
 	rt.escVersion, rt.ext = file[:i], file[i+1:]
 	if rt.ext != "info" && rt.ext != "mod" && rt.ext != "zip" {
-		return route{}, refuse("%q: want a version's .info, .mod or .zip", file)
+		return route{}, registries.Refuse("%q: want a version's .info, .mod or .zip", file)
 	}
 	if rt.version, err = module.UnescapeVersion(rt.escVersion); err != nil {
-		return route{}, refuse("%s: %v", rt.module, err)
+		return route{}, registries.Refuse("%s: %v", rt.module, err)
 	}
 	if module.CanonicalVersion(rt.version) != rt.version {
 		if rt.ext != "info" {
 			// The go command asks for .mod and .zip of canonical versions only.
-			return route{}, refuse("%s@%s: not a canonical version (.mod and .zip are served for canonical versions only)", rt.module, rt.version)
+			return route{}, registries.Refuse("%s@%s: not a canonical version (.mod and .zip are served for canonical versions only)", rt.module, rt.version)
 		}
 		if strings.ContainsAny(rt.version, "/\\") || rt.version == "" {
-			return route{}, refuse("%s@%s: not a version query larder passes on", rt.module, rt.version)
+			return route{}, registries.Refuse("%s@%s: not a version query larder passes on", rt.module, rt.version)
 		}
 		rt.kind = routeQuery
 		return rt, nil
 	}
 	if err := module.Check(rt.module, rt.version); err != nil {
-		return route{}, refuse("%v", err)
+		return route{}, registries.Refuse("%v", err)
 	}
 	rt.kind = routeFile
 	return rt, nil
@@ -109,10 +102,10 @@ func parseRoute(raw string) (route, error) {
 func moduleRoute(esc string) (route, error) {
 	mod, err := module.UnescapePath(esc)
 	if err != nil {
-		return route{}, refuse("%q is not a module path: %v", esc, err)
+		return route{}, registries.Refuse("%q is not a module path: %v", esc, err)
 	}
 	if err := module.CheckPath(mod); err != nil {
-		return route{}, refuse("%v", err)
+		return route{}, registries.Refuse("%v", err)
 	}
 	return route{module: mod, escModule: esc}, nil
 }
@@ -135,26 +128,26 @@ func parseSumDBPath(rest string) (sumdbPath, error) {
 	case strings.HasPrefix(rest, "lookup/"):
 		escPath, escVers, ok := strings.Cut(strings.TrimPrefix(rest, "lookup/"), "@")
 		if !ok {
-			return sumdbPath{}, refuse("%q: want lookup/$module@$version", rest)
+			return sumdbPath{}, registries.Refuse("%q: want lookup/$module@$version", rest)
 		}
 		mod, err := module.UnescapePath(escPath)
 		if err != nil {
-			return sumdbPath{}, refuse("%v", err)
+			return sumdbPath{}, registries.Refuse("%v", err)
 		}
 		v, err := module.UnescapeVersion(escVers)
 		if err != nil {
-			return sumdbPath{}, refuse("%v", err)
+			return sumdbPath{}, registries.Refuse("%v", err)
 		}
 		if err := module.Check(mod, v); err != nil || module.CanonicalVersion(v) != v {
-			return sumdbPath{}, refuse("%s@%s: not a module version the database records", mod, v)
+			return sumdbPath{}, registries.Refuse("%s@%s: not a module version the database records", mod, v)
 		}
 		return sumdbPath{kind: "lookup", mod: mod, version: v}, nil
 	case strings.HasPrefix(rest, "tile/"):
 		t, err := tlog.ParseTilePath(rest)
 		if err != nil {
-			return sumdbPath{}, refuse("%q: %v", rest, err)
+			return sumdbPath{}, registries.Refuse("%q: %v", rest, err)
 		}
 		return sumdbPath{kind: "tile", full: t.W == 1<<uint(t.H)}, nil
 	}
-	return sumdbPath{}, refuse("%q: %v", rest, errNotDBPath)
+	return sumdbPath{}, registries.Refuse("%q: %v", rest, errNotDBPath)
 }

@@ -3,6 +3,8 @@ package gomod
 import (
 	"errors"
 	"testing"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 func TestRoutesAreReadOnceWithTheirCaseEncoding(t *testing.T) {
@@ -53,7 +55,7 @@ func TestPathsLarderWillNotServeAreRefusedWithAReason(t *testing.T) {
 		"/example.com/../m/@v/list",
 	} {
 		_, err := parseRoute(p)
-		var ns notServed
+		var ns registries.Refused
 		if !errors.As(err, &ns) {
 			t.Errorf("parseRoute(%q): %v, want a path larder will not serve", p, err)
 		}
@@ -83,7 +85,7 @@ func TestChecksumDatabasePathsAreReadAndFullTilesKnown(t *testing.T) {
 	for _, tt := range tests {
 		p, err := parseSumDBPath(tt.rest)
 		if tt.bad {
-			var ns notServed
+			var ns registries.Refused
 			if !errors.As(err, &ns) {
 				t.Errorf("parseSumDBPath(%q): %v, want refused", tt.rest, err)
 			}

@@ -3,6 +3,8 @@ package maven
 import (
 	"strings"
 	"testing"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 // FuzzParseRoute: any request path is a route or a refusal, never a
@@ -21,7 +23,7 @@ func FuzzParseRoute(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		rt, err := parseRoute(raw)
 		if err != nil {
-			if _, ok := err.(notServed); !ok {
+			if _, ok := err.(registries.Refused); !ok {
 				t.Fatalf("%q: an error that is not a refusal: %v", raw, err)
 			}
 			return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -171,10 +170,10 @@ func (g *Registry) artifactTarget(rt route) *registries.ArtifactTarget {
 func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeText(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (deploy to a repository manager)")
+		registries.WriteTextError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (deploy to a repository manager)")
 		return
 	}
-	writeText(w, http.StatusNotFound, "not found")
+	registries.WriteTextError(w, http.StatusNotFound, "not found")
 }
 
 // WriteError answers err as Maven and Gradle read errors: a status, and a
@@ -183,24 +182,7 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 // its next repository, or says the file is missing); a failure of the
 // upstream a 502 or 504.
 func (g *Registry) WriteError(w http.ResponseWriter, err error) {
-	var ns notServed
-	if errors.As(err, &ns) {
-		writeText(w, http.StatusNotFound, "not found: "+ns.Error())
-		return
-	}
-	status := registries.StatusOf(err)
-	msg := g.up.ErrorMessage(err)
-	if status == http.StatusNotFound && !strings.HasPrefix(msg, "not found") {
-		msg = "not found: " + msg
-	}
-	writeText(w, status, msg)
-}
-
-func writeText(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", mediaText)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	io.WriteString(w, msg+"\n")
+	g.up.WritePlainError(w, err)
 }
 
 func (g *Registry) upstreamURL(rel string) string { return g.up.Options().Upstream.String() + rel }

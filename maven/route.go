@@ -1,10 +1,11 @@
 package maven
 
 import (
-	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 type routeKind int
@@ -60,13 +61,6 @@ func (rt route) requestPath() string {
 	return rt.path + "." + rt.sum
 }
 
-// notServed is a path larder will not serve: a 404 that says why.
-type notServed struct{ error }
-
-func refuse(format string, args ...any) error {
-	return notServed{fmt.Errorf(format, args...)}
-}
-
 // checksumAlgorithms are the checksum files larder serves beside every
 // file, strongest first.
 var checksumAlgorithms = []string{"sha512", "sha256", "sha1", "md5"}
@@ -88,12 +82,12 @@ var timestampRE = regexp.MustCompile(`^[0-9]{8}\.[0-9]{6}-[0-9]+`)
 func parseRoute(raw string) (route, error) {
 	p, err := url.PathUnescape(strings.TrimPrefix(raw, "/"))
 	if err != nil {
-		return route{}, refuse("malformed path: %v", err)
+		return route{}, registries.Refuse("malformed path: %v", err)
 	}
 	segs := strings.Split(p, "/")
 	for _, s := range segs {
 		if !segmentRE.MatchString(s) {
-			return route{}, refuse("%q is not a path of the Maven repository layout (group/path/artifact/version/file)", p)
+			return route{}, registries.Refuse("%q is not a path of the Maven repository layout (group/path/artifact/version/file)", p)
 		}
 	}
 	rt := route{}
@@ -107,7 +101,7 @@ func parseRoute(raw string) (route, error) {
 	}
 	if file == metadataFile {
 		if len(segs) < 2 {
-			return route{}, refuse("%s at the root of a repository is no file of the layout", metadataFile)
+			return route{}, registries.Refuse("%s at the root of a repository is no file of the layout", metadataFile)
 		}
 		rt.kind, rt.dir = routeMetadata, strings.Join(segs[:len(segs)-1], "/")
 		rt.path = rt.dir + "/" + metadataFile
@@ -120,40 +114,40 @@ func parseRoute(raw string) (route, error) {
 		return rt, nil
 	}
 	if len(segs) < 4 {
-		return route{}, refuse("%q is not a file of the Maven repository layout (group/path/artifact/version/artifact-version[-classifier].ext)", p)
+		return route{}, registries.Refuse("%q is not a file of the Maven repository layout (group/path/artifact/version/artifact-version[-classifier].ext)", p)
 	}
 	rt.path = strings.Join(segs, "/")
 	rt.group = strings.Join(segs[:len(segs)-3], ".")
 	rt.artifact, rt.version = segs[len(segs)-3], segs[len(segs)-2]
 	rest, ok := strings.CutPrefix(file, rt.artifact+"-")
 	if !ok {
-		return route{}, refuse("%q: a file of %s:%s:%s is named %s-%s…", p, rt.group, rt.artifact, rt.version, rt.artifact, rt.version)
+		return route{}, registries.Refuse("%q: a file of %s:%s:%s is named %s-%s…", p, rt.group, rt.artifact, rt.version, rt.artifact, rt.version)
 	}
 	rt.kind = routeArtifact
 	if base, isSnapshot := strings.CutSuffix(rt.version, "SNAPSHOT"); isSnapshot && strings.HasSuffix(base, "-") {
 		rt.snapshotDir = true
 		after, ok := strings.CutPrefix(rest, base)
 		if !ok {
-			return route{}, refuse("%q: a file of snapshot %s:%s:%s is named %s-%s…", p, rt.group, rt.artifact, rt.version, rt.artifact, base)
+			return route{}, registries.Refuse("%q: a file of snapshot %s:%s:%s is named %s-%s…", p, rt.group, rt.artifact, rt.version, rt.artifact, base)
 		}
 		if tail, moving := strings.CutPrefix(after, "SNAPSHOT"); moving {
 			rt.kind, rt.snapshotBase, rest = routeSnapshotFile, true, tail
 		} else if ts := timestampRE.FindString(after); ts != "" {
 			rest = after[len(ts):]
 		} else {
-			return route{}, refuse("%q: a file of snapshot %s:%s:%s is named %s-%sSNAPSHOT… or %s-%syyyyMMdd.HHmmss-N…", p, rt.group, rt.artifact, rt.version, rt.artifact, base, rt.artifact, base)
+			return route{}, registries.Refuse("%q: a file of snapshot %s:%s:%s is named %s-%sSNAPSHOT… or %s-%syyyyMMdd.HHmmss-N…", p, rt.group, rt.artifact, rt.version, rt.artifact, base, rt.artifact, base)
 		}
 	} else if rest, ok = strings.CutPrefix(rest, rt.version); !ok {
-		return route{}, refuse("%q: a file of %s:%s:%s is named %s-%s…", p, rt.group, rt.artifact, rt.version, rt.artifact, rt.version)
+		return route{}, registries.Refuse("%q: a file of %s:%s:%s is named %s-%s…", p, rt.group, rt.artifact, rt.version, rt.artifact, rt.version)
 	}
 	// What is left is "[-classifier].ext".
 	if strings.HasPrefix(rest, "-") {
 		_, rest, _ = strings.Cut(rest[1:], ".")
 	} else if rest, ok = strings.CutPrefix(rest, "."); !ok {
-		return route{}, refuse("%q: want %s-%s[-classifier].ext", p, rt.artifact, rt.version)
+		return route{}, registries.Refuse("%q: want %s-%s[-classifier].ext", p, rt.artifact, rt.version)
 	}
 	if rest == "" {
-		return route{}, refuse("%q: a file of the layout has an extension", p)
+		return route{}, registries.Refuse("%q: a file of the layout has an extension", p)
 	}
 	rt.ext = rest
 	return rt, nil

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/larder-mirror/larder/registries"
@@ -100,7 +99,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeText(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (gem push goes to the upstream)")
+		registries.WriteTextError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (gem push goes to the upstream)")
 		return
 	}
 	rt, err := parseRoute(r.URL.EscapedPath())
@@ -108,9 +107,9 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		g.WriteError(w, err)
 	case rt.kind == routeRoot:
-		writeText(w, http.StatusOK, "larder: a mirror of "+g.up.Options().Upstream.String()+" (compact index: versions, info/NAME; gems/NAME-VERSION.gem)")
+		registries.WriteTextError(w, http.StatusOK, "larder: a mirror of "+g.up.Options().Upstream.String()+" (compact index: versions, info/NAME; gems/NAME-VERSION.gem)")
 	default:
-		writeText(w, http.StatusNotFound, "not found")
+		registries.WriteTextError(w, http.StatusNotFound, "not found")
 	}
 }
 
@@ -119,19 +118,7 @@ func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
 // upstream is out of reach, is a 404; a failure of the upstream a 502 or
 // 504.
 func (g *Registry) WriteError(w http.ResponseWriter, err error) {
-	var ns notServed
-	if errors.As(err, &ns) {
-		writeText(w, http.StatusNotFound, "not found: "+ns.Error())
-		return
-	}
-	writeText(w, registries.StatusOf(err), g.up.ErrorMessage(err))
-}
-
-func writeText(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", mediaText)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	io.WriteString(w, msg+"\n")
+	g.up.WritePlainError(w, err)
 }
 
 func (g *Registry) upstreamURL(rel string) string { return g.up.Options().Upstream.String() + rel }

@@ -1,9 +1,10 @@
 package rubygems
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/larder-mirror/larder/registries"
 )
 
 type routeKind int
@@ -28,16 +29,11 @@ type route struct {
 	candidates []release
 }
 
-// notServed is a path larder will not serve: a 404 that says why.
-type notServed struct{ error }
-
-func refuse(format string, args ...any) error { return notServed{fmt.Errorf(format, args...)} }
-
 // parseRoute reads an escaped request path below the mount.
 func parseRoute(raw string) (route, error) {
 	p, err := url.PathUnescape(strings.TrimPrefix(raw, "/"))
 	if err != nil {
-		return route{}, refuse("malformed path: %v", err)
+		return route{}, registries.Refuse("malformed path: %v", err)
 	}
 	switch p {
 	case "":
@@ -49,11 +45,11 @@ func parseRoute(raw string) (route, error) {
 	case fullIndexAll, fullIndexLatest, fullIndexPrerelease:
 		return route{kind: routeFullIndex, name: p}, nil
 	case "api/v1/dependencies", "api/v1/dependencies.json":
-		return route{}, refuse("%s: larder serves the compact index (versions, info/NAME), which bundler and gem use; the dependency API is not mirrored", p)
+		return route{}, registries.Refuse("%s: larder serves the compact index (versions, info/NAME), which bundler and gem use; the dependency API is not mirrored", p)
 	}
 	if name, ok := strings.CutPrefix(p, "info/"); ok {
 		if !validName(name) {
-			return route{}, refuse("%s is not a gem's name", quote(name))
+			return route{}, registries.Refuse("%s is not a gem's name", quote(name))
 		}
 		return route{kind: routeInfo, name: name}, nil
 	}
@@ -65,16 +61,16 @@ func parseRoute(raw string) (route, error) {
 		stem, ok := strings.CutSuffix(file, ".gemspec.rz")
 		return fileRoute(routeSpec, p, stem, ok)
 	}
-	return route{}, refuse("%s is not a path of the compact index (versions, names, info/NAME), a gem (gems/NAME-VERSION.gem) or a gemspec (quick/Marshal.4.8/NAME-VERSION.gemspec.rz)", quote(p))
+	return route{}, registries.Refuse("%s is not a path of the compact index (versions, names, info/NAME), a gem (gems/NAME-VERSION.gem) or a gemspec (quick/Marshal.4.8/NAME-VERSION.gemspec.rz)", quote(p))
 }
 
 func fileRoute(kind routeKind, p, stem string, ok bool) (route, error) {
 	if !ok || strings.Contains(stem, "/") {
-		return route{}, refuse("%s is not a gem's file", quote(p))
+		return route{}, registries.Refuse("%s is not a gem's file", quote(p))
 	}
 	c := fileCandidates(stem)
 	if len(c) == 0 {
-		return route{}, refuse("%s: not a gem's NAME-VERSION[-PLATFORM]", quote(stem))
+		return route{}, registries.Refuse("%s: not a gem's NAME-VERSION[-PLATFORM]", quote(stem))
 	}
 	return route{kind: kind, file: p, candidates: c}, nil
 }

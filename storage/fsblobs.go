@@ -2,17 +2,12 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 )
 
 // FSBlobs keeps blobs in a local folder (see the package doc for the layout).
@@ -120,84 +115,47 @@ func (s *FSBlobs) Create(ctx context.Context) (BlobWriter, error) {
 	if s.readOnly {
 		return nil, fmt.Errorf("blob store: %w", ErrReadOnly)
 	}
-	f, err := os.CreateTemp(filepath.Join(s.root, "tmp"), "blob-*")
-	if err != nil {
-		return nil, fmt.Errorf("blob store: %w", err)
-	}
-	return &fsBlobWriter{store: s, f: f, h: sha256.New()}, nil
+	return newSpoolWriter(filepath.Join(s.root, "tmp"), s.keep)
 }
 
-type fsBlobWriter struct {
-	store   *FSBlobs
-	f       *os.File
-	h       hash.Hash
-	written atomic.Int64
-
-	mu   sync.Mutex // guards done against Commit/Cancel racing each other
-	done bool
-}
-
-func (w *fsBlobWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
-	w.written.Add(int64(n))
-	return n, err
-}
-
-func (w *fsBlobWriter) ReadAt(p []byte, off int64) (int, error) {
-	return w.f.ReadAt(p, off)
-}
-
-func (w *fsBlobWriter) Written() int64 { return w.written.Load() }
-
-func (w *fsBlobWriter) Commit(ctx context.Context, expected Digest) (Digest, int64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done {
-		return "", 0, errors.New("blob writer: already committed or cancelled")
+// keep makes a spooled blob durable and renames it into its place.
+func (s *FSBlobs) keep(_ context.Context, f *os.File, got Digest, _ int64) error {
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("blob store: sync: %w", err)
 	}
-	w.done = true
-	size := w.written.Load()
-	got := Digest(hex.EncodeToString(w.h.Sum(nil)))
-	if expected != "" && expected != got {
-		w.discard()
-		return "", 0, fmt.Errorf("%w: expected sha256 %s, got %s", ErrDigestMismatch, expected, got)
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("blob store: close: %w", err)
 	}
-	if err := w.f.Sync(); err != nil {
-		w.discard()
-		return "", 0, fmt.Errorf("blob store: sync: %w", err)
-	}
-	if err := w.f.Close(); err != nil {
-		os.Remove(w.f.Name())
-		return "", 0, fmt.Errorf("blob store: close: %w", err)
-	}
-	final := w.store.path(got)
+	final := s.path(got)
 	// The shard folder exists but for the first blob in it: a rename that
 	// fails for its want costs less than a look before every one.
-	err := os.Rename(w.f.Name(), final)
+	err := os.Rename(f.Name(), final)
 	newShard := false
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(filepath.Dir(final), 0o755); err == nil {
 			newShard = true
-			err = os.Rename(w.f.Name(), final)
+			err = os.Rename(f.Name(), final)
 		}
 	}
 	if err != nil {
-		os.Remove(w.f.Name())
-		return "", 0, fmt.Errorf("blob store: %w", err)
+		os.Remove(f.Name())
+		return fmt.Errorf("blob store: %w", err)
 	}
 	// The rename is durable only once the directory entry is, and a new
 	// shard folder only once its own entry is: the row that follows must
 	// never point at a blob a crash can take back.
 	if err := syncDir(filepath.Dir(final)); err != nil {
-		return "", 0, fmt.Errorf("blob store: %w", err)
+		return fmt.Errorf("blob store: %w", err)
 	}
 	if newShard {
 		if err := syncDir(filepath.Dir(filepath.Dir(final))); err != nil {
-			return "", 0, fmt.Errorf("blob store: %w", err)
+			return fmt.Errorf("blob store: %w", err)
 		}
 	}
-	return got, size, nil
+	return nil
 }
 
 // syncDir makes a folder's entries durable.
@@ -211,19 +169,4 @@ func syncDir(path string) error {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	return nil
-}
-
-func (w *fsBlobWriter) Cancel() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done {
-		return nil
-	}
-	w.done = true
-	return w.discard()
-}
-
-func (w *fsBlobWriter) discard() error {
-	w.f.Close()
-	return os.Remove(w.f.Name())
 }

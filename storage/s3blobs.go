@@ -3,19 +3,14 @@ package storage
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -275,71 +270,23 @@ func (s *S3Blobs) Create(ctx context.Context) (BlobWriter, error) {
 	if s.spool == "" {
 		return nil, fmt.Errorf("blob store: %w", ErrReadOnly)
 	}
-	f, err := os.CreateTemp(s.spool, "blob-*")
-	if err != nil {
-		return nil, fmt.Errorf("blob store: %w", err)
-	}
-	return &s3BlobWriter{store: s, f: f, h: sha256.New()}, nil
+	return newSpoolWriter(s.spool, s.upload)
 }
 
-type s3BlobWriter struct {
-	store   *S3Blobs
-	f       *os.File
-	h       hash.Hash
-	written atomic.Int64
-
-	mu   sync.Mutex // guards done against Commit/Cancel racing each other
-	done bool
-}
-
-func (w *s3BlobWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
-	w.written.Add(int64(n))
-	return n, err
-}
-
-func (w *s3BlobWriter) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadAt(p, off) }
-
-func (w *s3BlobWriter) Written() int64 { return w.written.Load() }
-
-// Commit uploads the spooled bytes under their digest, only once that is
+// upload puts the spooled bytes under their digest, only once that is
 // checked. Bytes already in the store are uploaded again: the object's age
 // is what keeps gc from taking it for an orphan before its row is written.
-func (w *s3BlobWriter) Commit(ctx context.Context, expected Digest) (Digest, int64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done {
-		return "", 0, errors.New("blob writer: already committed or cancelled")
-	}
-	w.done = true
-	defer w.discard()
-	size := w.written.Load()
-	got := Digest(hex.EncodeToString(w.h.Sum(nil)))
-	if expected != "" && expected != got {
-		return "", 0, fmt.Errorf("%w: expected sha256 %s, got %s", ErrDigestMismatch, expected, got)
-	}
-	_, err := w.store.client.PutObject(ctx, w.store.bucket, w.store.key(got), io.NewSectionReader(w.f, 0, size), size,
+func (s *S3Blobs) upload(ctx context.Context, f *os.File, got Digest, size int64) error {
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	_, err := s.client.PutObject(ctx, s.bucket, s.key(got), io.NewSectionReader(f, 0, size), size,
 		minio.PutObjectOptions{ContentType: "application/octet-stream", UserMetadata: map[string]string{"sha256": string(got)}})
 	if err != nil {
-		return "", 0, fmt.Errorf("blob store: uploading %s: %w", got, err)
+		return fmt.Errorf("blob store: uploading %s: %w", got, err)
 	}
-	return got, size, nil
-}
-
-func (w *s3BlobWriter) Cancel() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done {
-		return nil
-	}
-	w.done = true
-	return w.discard()
-}
-
-func (w *s3BlobWriter) discard() error {
-	w.f.Close()
-	return os.Remove(w.f.Name())
+	return nil
 }
 
 // openBlobs opens the blob store blobStore names for the data folder dir:

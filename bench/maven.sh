@@ -40,27 +40,8 @@ trap cleanup EXIT
 for t in go curl nginx mvn; do command -v "$t" >/dev/null || die "$t is needed"; done
 [[ -d $REPO_DIR/org/apache/maven/plugins/maven-jar-plugin ]] || die "Debian's Maven plugins are missing: run scripts/install-test-deps.sh"
 
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 10000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-
-wait_http() {
-	local i
-	for ((i = 0; i < 150; i++)); do
-		curl -sS -m 2 -o /dev/null "$1" 2>/dev/null && return
-		sleep 0.1
-	done
-	tail -n 20 "$2" >&2 || true
-	die "$1 did not come up"
-}
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 log "building larder and the fake upstream"
 (cd "$ROOT" && go build -o "$TMP/larder" ./cmd/larder && go build -o "$TMP/fakeupstream" ./bench/cmd/fakeupstream)

@@ -79,9 +79,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 // ServeOwn answers config.json, larder's own, and refuses other methods:
 // larder is a read-only mirror (no publish, yank or owner API).
 func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		registries.WriteTextError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported")
+	if registries.RefusedWrite(w, r, "") {
 		return
 	}
 	rt, err := parseRoute(r.URL.EscapedPath())

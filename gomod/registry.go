@@ -147,9 +147,7 @@ func (g *Registry) excluded(mod string) bool {
 // database's "supported" (larder mirrors the configured one), and other
 // methods, which a read-only mirror refuses.
 func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		registries.WriteTextError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported")
+	if registries.RefusedWrite(w, r, "") {
 		return
 	}
 	rt, err := g.route(r.URL.EscapedPath())

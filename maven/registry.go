@@ -168,9 +168,7 @@ func (g *Registry) artifactTarget(rt route) *registries.ArtifactTarget {
 // which a read-only mirror refuses (mvn deploy is for a repository
 // manager).
 func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		registries.WriteTextError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (deploy to a repository manager)")
+	if registries.RefusedWrite(w, r, "deploy to a repository manager") {
 		return
 	}
 	registries.WriteTextError(w, http.StatusNotFound, "not found")

@@ -38,3 +38,19 @@ func (u *Upstream) WritePlainError(w http.ResponseWriter, err error) {
 	}
 	WriteTextError(w, status, msg)
 }
+
+// RefusedWrite answers a request that is neither a GET nor a HEAD with a
+// 405 in a line of text (larder is a read-only mirror; hint, if any, says
+// where such a request goes instead), and reports whether it did.
+func RefusedWrite(w http.ResponseWriter, r *http.Request, hint string) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return false
+	}
+	msg := "larder is a read-only mirror: " + r.Method + " is not supported"
+	if hint != "" {
+		msg += " (" + hint + ")"
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	WriteTextError(w, http.StatusMethodNotAllowed, msg)
+	return true
+}

@@ -97,9 +97,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 // that the source has the compact index, and refuses other methods: a
 // read-only mirror takes no pushes.
 func (g *Registry) ServeOwn(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		registries.WriteTextError(w, http.StatusMethodNotAllowed, "larder is a read-only mirror: "+r.Method+" is not supported (gem push goes to the upstream)")
+	if registries.RefusedWrite(w, r, "gem push goes to the upstream") {
 		return
 	}
 	rt, err := parseRoute(r.URL.EscapedPath())

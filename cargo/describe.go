@@ -54,11 +54,10 @@ func (g *Registry) Describe(ctx context.Context, name string) (registries.Packag
 		vi.Cached = vi.Cached || a.Cached()
 		crate := strings.TrimPrefix(a.Path, downloadPrefix)
 		crate = crate[:strings.IndexByte(crate, '/')]
-		vi.Files = append(vi.Files, registries.FileInfo{
-			Name: crate + "-" + a.Version + ".crate", Path: a.Path, Cached: a.Cached(),
-			Size: a.Size, SHA256: string(a.SHA256), FirstFetch: a.FirstFetch, LastServed: a.LastServed,
-			Hits: a.Hits, Integrity: a.Integrity, UpstreamURL: a.UpstreamURL,
-		})
+		// The path ends in …/download: the UI names the file cargo keeps.
+		file := registries.FileInfoOf(a)
+		file.Name = crate + "-" + a.Version + ".crate"
+		vi.Files = append(vi.Files, file)
 	}
 	if len(versions) == 0 {
 		return info, fmt.Errorf("%s: %w", name, registries.ErrNotFound)

@@ -124,7 +124,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		r, err := g.render(ctx, doc.Document, contentTypeOf(p))
+		r, err := g.up.RenderStored(ctx, doc.Document, contentTypeOf(p))
 		return r, doc.Status, err
 	}), nil
 }
@@ -176,18 +176,6 @@ func (g *Registry) WriteError(w http.ResponseWriter, err error) {
 }
 
 func (g *Registry) upstreamURL(rel string) string { return g.up.Options().Upstream.String() + rel }
-
-// render serves a stored document's body as it is, once per body.
-func (g *Registry) render(ctx context.Context, doc storage.Document, contentType string) (*registries.Rendered, error) {
-	key := g.name + "\x00" + string(doc.Body) + "\x00" + contentType
-	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
-		body, err := g.up.Body(ctx, doc)
-		if err != nil {
-			return nil, err
-		}
-		return registries.NewRendered(body, contentType), nil
-	})
-}
 
 // listView is the list of versions; while the upstream cannot be asked,
 // the versions whose zip larder holds, so that go picks one it can build.
@@ -352,7 +340,7 @@ func (g *Registry) queryView(ctx context.Context, rt route) (*registries.Rendere
 			return nil, "", err
 		}
 	}
-	r, err := g.render(ctx, doc.Document, mediaJSON)
+	r, err := g.up.RenderStored(ctx, doc.Document, mediaJSON)
 	return r, doc.Status, err
 }
 

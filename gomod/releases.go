@@ -231,7 +231,7 @@ func (g *Registry) listUnder(ctx context.Context, c registries.Cutoff, rt route,
 		return nil, err
 	}
 	if !c.Active() {
-		return g.render(ctx, doc, mediaText)
+		return g.up.RenderStored(ctx, doc, mediaText)
 	}
 	body, err := g.up.Body(ctx, doc)
 	if err != nil {
@@ -259,7 +259,7 @@ func (g *Registry) latestUnder(ctx context.Context, c registries.Cutoff, rt rout
 		return nil, err
 	}
 	if !c.Active() {
-		return g.render(ctx, latest, mediaJSON)
+		return g.up.RenderStored(ctx, latest, mediaJSON)
 	}
 	v, err := g.infoOf(ctx, latest)
 	if err != nil {
@@ -270,7 +270,7 @@ func (g *Registry) latestUnder(ctx context.Context, c registries.Cutoff, rt rout
 		return nil, err
 	}
 	if r, ok := rels[v]; ok && c.Allows(r.Version, r, true) {
-		return g.render(ctx, latest, mediaJSON)
+		return g.up.RenderStored(ctx, latest, mediaJSON)
 	}
 	var versions []string
 	list, err := g.up.Document(ctx, registries.DocRequest{
@@ -305,7 +305,7 @@ func (g *Registry) latestUnder(ctx context.Context, c registries.Cutoff, rt rout
 	if err != nil {
 		return nil, err
 	}
-	return g.render(ctx, info.Document, mediaJSON)
+	return g.up.RenderStored(ctx, info.Document, mediaJSON)
 }
 
 // refuseNewest is @latest's answer when versions exist but c allows none:

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/larder-mirror/larder/registries"
-	"github.com/larder-mirror/larder/storage"
 )
 
 // metadata is maven-metadata.xml (https://maven.apache.org/repositories/metadata.html),
@@ -139,7 +138,7 @@ func (g *Registry) metadataView(ctx context.Context, rt route) (*registries.Rend
 		if !hasDoc {
 			return nil, "", err
 		}
-		r, err := g.render(ctx, doc.Document, mediaXML)
+		r, err := g.up.RenderStored(ctx, doc.Document, mediaXML)
 		return r, doc.Status, err
 	}
 	if held == nil && !hasDoc {
@@ -157,7 +156,7 @@ func (g *Registry) metadataView(ctx context.Context, rt route) (*registries.Rend
 			return nil, "", err
 		}
 		if m.Plugins != nil && (m.Versioning == nil || (m.Versioning.Versions == nil && m.Versioning.Snapshot == nil)) {
-			r, err := g.render(ctx, doc.Document, mediaXML)
+			r, err := g.up.RenderStored(ctx, doc.Document, mediaXML)
 			return r, doc.Status, err
 		}
 	}
@@ -301,18 +300,6 @@ func (b snapshotBuild) newerThan(o snapshotBuild) bool {
 	return b.number > o.number
 }
 
-// render serves a stored document's body as it is, once per body.
-func (g *Registry) render(ctx context.Context, doc storage.Document, contentType string) (*registries.Rendered, error) {
-	key := g.name + "\x00" + string(doc.Body) + "\x00" + contentType
-	return g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
-		body, err := g.up.Body(ctx, doc)
-		if err != nil {
-			return nil, err
-		}
-		return registries.NewRendered(body, contentType), nil
-	})
-}
-
 // errOnQuickPath: the quick path does not wait on the upstream for a
 // checksum.
 var errOnQuickPath = errors.New("not asked on the quick path")
@@ -367,6 +354,6 @@ func (g *Registry) snapshotFileView(ctx context.Context, rt route) (*registries.
 	if err != nil {
 		return nil, "", err
 	}
-	r, err := g.render(ctx, doc.Document, contentTypeOf(rt.ext))
+	r, err := g.up.RenderStored(ctx, doc.Document, contentTypeOf(rt.ext))
 	return r, doc.Status, err
 }

@@ -2,7 +2,10 @@ package registries
 
 import (
 	"context"
+	"strings"
 	"time"
+
+	"github.com/larder-mirror/larder/storage"
 )
 
 // PackageInfo is what an ecosystem tells the UI about one package, read from
@@ -70,6 +73,16 @@ type FileInfo struct {
 	Hits        int64
 	Integrity   string // what the upstream declared
 	UpstreamURL string
+}
+
+// FileInfoOf is what the UI shows of an artifact's row, named by the last
+// segment of its path.
+func FileInfoOf(a storage.Artifact) FileInfo {
+	return FileInfo{
+		Name: a.Path[strings.LastIndexByte(a.Path, '/')+1:], Path: a.Path, Cached: a.Cached(),
+		Size: a.Size, SHA256: string(a.SHA256), FirstFetch: a.FirstFetch, LastServed: a.LastServed,
+		Hits: a.Hits, Integrity: a.Integrity, UpstreamURL: a.UpstreamURL,
+	}
 }
 
 // Describer is implemented by ecosystems whose packages the UI can show.

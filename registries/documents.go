@@ -319,6 +319,18 @@ func (u *Upstream) Cached(ctx context.Context, key, variant string) (storage.Doc
 	return u.document(ctx, key, variant)
 }
 
+// RenderStored serves a stored document's body as it is, once per body
+// and content type: for ecosystems whose documents need no rewriting.
+func (u *Upstream) RenderStored(ctx context.Context, doc storage.Document, contentType string) (*Rendered, error) {
+	return u.env.Renders.Get(ctx, u.opts.Name+"\x00"+string(doc.Body)+"\x00"+contentType, func() (*Rendered, error) {
+		body, err := u.Body(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		return NewRendered(body, contentType), nil
+	})
+}
+
 // Body reads a stored document's body.
 func (u *Upstream) Body(ctx context.Context, doc storage.Document) ([]byte, error) {
 	rc, _, err := u.env.Store.Blobs.Open(ctx, doc.Body)

@@ -64,11 +64,7 @@ func (g *Registry) Describe(ctx context.Context, name string) (registries.Packag
 	for _, a := range arts {
 		vi := get(a.Version)
 		vi.Cached = vi.Cached || a.Cached() && strings.HasSuffix(a.Path, ".gem")
-		vi.Files = append(vi.Files, registries.FileInfo{
-			Name: a.Path[strings.LastIndexByte(a.Path, '/')+1:], Path: a.Path, Cached: a.Cached(),
-			Size: a.Size, SHA256: string(a.SHA256), FirstFetch: a.FirstFetch, LastServed: a.LastServed,
-			Hits: a.Hits, Integrity: a.Integrity, UpstreamURL: a.UpstreamURL,
-		})
+		vi.Files = append(vi.Files, registries.FileInfoOf(a))
 	}
 	if len(versions) == 0 {
 		return pi, fmt.Errorf("%s: %w", name, registries.ErrNotFound)

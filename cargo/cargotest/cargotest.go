@@ -236,12 +236,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[r.Method+" "+r.URL.Path]++
 	s.mu.Unlock()
-	mode, ok := s.sw.Await(r)
+	mode, ok := s.sw.Admit(w, r)
 	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	if mode == faults.Error500 {
-		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/")

@@ -270,12 +270,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(failWith), failWith)
 		return
 	}
-	mode, ok := s.sw.Await(r)
+	mode, ok := s.sw.Admit(w, r)
 	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	if mode == faults.Error500 {
-		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/sumdb/"+DBName+"/") {

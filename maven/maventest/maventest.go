@@ -204,12 +204,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[r.Method+" "+r.URL.Path]++
 	s.mu.Unlock()
-	mode, ok := s.sw.Await(r)
+	mode, ok := s.sw.Admit(w, r)
 	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	if mode == faults.Error500 {
-		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

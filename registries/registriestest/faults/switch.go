@@ -179,6 +179,21 @@ func (s *Switch) Await(r *http.Request) (Mode, bool) {
 	}
 }
 
+// Admit is Await for a fake's handler: it drops the connection unanswered
+// when Await says so, answers 500 in mode Error500, and otherwise returns
+// the mode to answer in and true.
+func (s *Switch) Admit(w http.ResponseWriter, r *http.Request) (Mode, bool) {
+	mode, ok := s.Await(r)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	if mode == Error500 {
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return mode, false
+	}
+	return mode, true
+}
+
 func (s *Switch) awaitDelay(r *http.Request) bool {
 	s.mu.Lock()
 	d := s.delay

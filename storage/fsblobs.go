@@ -35,7 +35,42 @@ func OpenFSBlobs(root string) (*FSBlobs, error) {
 			return nil, fmt.Errorf("blob store: removing interrupted write: %w", err)
 		}
 	}
+	if err := makeShards(filepath.Join(root, "sha256")); err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
 	return &FSBlobs{root: root}, nil
+}
+
+// makeShards creates the 256 shard folders a store can ever need, once: a
+// shard made on the way of a write would cost that write a mkdir and a sync
+// of the parent folder, and a cold install writes into most shards.
+func makeShards(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		have[e.Name()] = true
+	}
+	const hex = "0123456789abcdef"
+	made := false
+	for _, a := range hex {
+		for _, b := range hex {
+			name := string(a) + string(b)
+			if have[name] {
+				continue
+			}
+			if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			made = true
+		}
+	}
+	if made {
+		return syncDir(dir)
+	}
+	return nil
 }
 
 func (s *FSBlobs) path(d Digest) string {
@@ -130,8 +165,8 @@ func (s *FSBlobs) keep(_ context.Context, f *os.File, got Digest, _ int64) error
 		return fmt.Errorf("blob store: close: %w", err)
 	}
 	final := s.path(got)
-	// The shard folder exists but for the first blob in it: a rename that
-	// fails for its want costs less than a look before every one.
+	// The shard folder was made at open; should something have removed it
+	// since, the rename says so and it is made again.
 	err := os.Rename(f.Name(), final)
 	newShard := false
 	if errors.Is(err, fs.ErrNotExist) {

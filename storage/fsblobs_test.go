@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -112,19 +113,41 @@ func TestFSBlobsLayOutBlobsBySHA256AndItsFirstTwoDigits(t *testing.T) {
 	}
 
 	var files []string
+	shards := 0
 	err = filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
-		if err == nil && p != root {
-			rel, _ := filepath.Rel(root, p)
-			files = append(files, filepath.ToSlash(rel))
+		if err != nil {
+			return err
 		}
-		return err
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case e.IsDir() && path.Dir(rel) == "sha256":
+			shards++
+		case !e.IsDir():
+			files = append(files, rel)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFiles := []string{"sha256", "sha256/2c", "sha256/2c/" + want, "tmp"}
-	if !slices.Equal(files, wantFiles) {
-		t.Errorf("the blob folder holds %q, want %q", files, wantFiles)
+	if wantFiles := []string{"sha256/2c/" + want}; !slices.Equal(files, wantFiles) {
+		t.Errorf("the blob folder holds the files %q, want %q", files, wantFiles)
+	}
+	// Every shard is made at open, so that no write pays for making one.
+	if shards != 256 {
+		t.Errorf("sha256/ holds %d shard folders, want 256", shards)
+	}
+}
+
+func TestFSBlobsRemakeAShardFolderRemovedSinceOpen(t *testing.T) {
+	b, root := newFSBlobs(t)
+	if err := os.Remove(filepath.Join(root, "sha256", "2c")); err != nil {
+		t.Fatal(err)
+	}
+	d := commit(t, b, []byte("hello"))
+	if _, err := os.Stat(filepath.Join(root, "sha256", "2c", string(d))); err != nil {
+		t.Fatalf("the blob was not kept once its shard was made again: %v", err)
 	}
 }
 

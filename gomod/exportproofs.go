@@ -97,7 +97,7 @@ func proveExported(ctx context.Context, s *storage.Store, reg, name string, held
 		if err != nil {
 			return nil, err
 		}
-		rc, _, err := s.Blobs.Open(ctx, d.Body)
+		rc, _, err := s.OpenBody(ctx, d.Body)
 		if err != nil {
 			return nil, err
 		}

@@ -229,7 +229,7 @@ func (v *vet) declared(ctx context.Context, r ArchiveRules, registry, key, varia
 	if limit := v.maxDoc[registry]; size > limit {
 		return nil, fmt.Errorf("%d bytes, over max_document_size (%d)", size, limit)
 	}
-	rc, _, err := v.s.Blobs.Open(ctx, body)
+	rc, _, err := v.s.OpenBody(ctx, body)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (v *vet) reader(ctx context.Context, registry string) DocumentReader {
 		if limit := v.maxDoc[registry]; size > limit {
 			return nil, fmt.Errorf("document %s (%s): %d bytes, over max_document_size (%d)", key, variant, size, limit)
 		}
-		rc, _, err := v.s.Blobs.Open(ctx, body)
+		rc, _, err := v.s.OpenBody(ctx, body)
 		if err != nil {
 			return nil, err
 		}

@@ -292,22 +292,17 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 		return Doc{cached, Revalidated, false}, nil
 	}
 	u.offerPrepared(prep.Artifacts)
-	digest, size, err := u.putBlob(ctx, prep.Body)
+	doc, err := u.env.Store.KeepDocument(ctx, storage.NewDocument{
+		Doc: storage.Document{
+			Registry: u.opts.Name, Key: req.Key, Variant: req.Variant,
+			ContentType: prep.ContentType,
+			ETag:        resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
+			Serial: prep.Serial, FetchedAt: now,
+		},
+		Package:   req.Package,
+		Announces: prep.Artifacts,
+	}, prep.Body)
 	if err != nil {
-		return Doc{}, err
-	}
-	doc := storage.Document{
-		Registry: u.opts.Name, Key: req.Key, Variant: req.Variant,
-		Body: digest, Size: size, ContentType: prep.ContentType,
-		ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
-		Serial: prep.Serial, FetchedAt: now,
-	}
-	// Artifacts first: once the document row exists, a client may ask for
-	// any file it names.
-	if err := db.AnnounceArtifacts(ctx, u.opts.Name, prep.Artifacts); err != nil {
-		return Doc{}, err
-	}
-	if err := db.PutDocument(ctx, doc, req.Package); err != nil {
 		return Doc{}, err
 	}
 	u.rememberDoc(doc)
@@ -333,22 +328,10 @@ func (u *Upstream) RenderStored(ctx context.Context, doc storage.Document, conte
 
 // Body reads a stored document's body.
 func (u *Upstream) Body(ctx context.Context, doc storage.Document) ([]byte, error) {
-	rc, _, err := u.env.Store.Blobs.Open(ctx, doc.Body)
+	rc, _, err := u.env.Store.OpenBody(ctx, doc.Body)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
-}
-
-func (u *Upstream) putBlob(ctx context.Context, b []byte) (storage.Digest, int64, error) {
-	w, err := u.env.Store.Blobs.Create(ctx)
-	if err != nil {
-		return "", 0, err
-	}
-	defer w.Cancel()
-	if _, err := w.Write(b); err != nil {
-		return "", 0, err
-	}
-	return w.Commit(ctx, "")
 }

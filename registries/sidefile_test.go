@@ -117,11 +117,8 @@ func TestAViewKnowsWhetherItRunsOnTheQuickPath(t *testing.T) {
 	t.Parallel()
 	g, m := newSideFileRegistry(t)
 	ctx := context.Background()
-	digest, size, err := g.up.putBlob(ctx, []byte("doc"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.up.Store().DB.PutDocument(ctx, storage.Document{Registry: testRegistry, Key: "doc", Variant: "v", Body: digest, Size: size, FetchedAt: g.up.Now()}, ""); err != nil {
+	doc := storage.NewDocument{Doc: storage.Document{Registry: testRegistry, Key: "doc", Variant: "v", FetchedAt: g.up.Now()}}
+	if _, err := g.up.Store().KeepDocument(ctx, doc, []byte("doc")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := g.up.Cached(ctx, "doc", "v"); err != nil { // read once, as a fetch leaves it

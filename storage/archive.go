@@ -166,8 +166,12 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 	}
 	m.Created = m.Created.UTC()
 	sum := ExportSummary{Packages: len(m.Packages), Documents: len(m.Documents), Artifacts: len(m.Artifacts), Blobs: len(m.Blobs)}
+	inline, err := s.DB.inlineDigests(ctx)
+	if err != nil {
+		return ExportSummary{}, fmt.Errorf("export: %w", err)
+	}
 	for _, b := range m.Blobs {
-		size, err := s.Blobs.Stat(ctx, b.Digest)
+		size, err := s.statHeld(ctx, b.Digest, inline)
 		if err != nil {
 			return ExportSummary{}, fmt.Errorf("export: blob %s: %w (larder verify repairs the rows that point at it)", b.Digest, err)
 		}
@@ -197,7 +201,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		if err := ctx.Err(); err != nil {
 			return ExportSummary{}, err
 		}
-		if err := s.exportBlob(ctx, tw, b, m.Created, func(n int64) {
+		if err := s.exportBlob(ctx, tw, b, inline, m.Created, func(n int64) {
 			done += n
 			if opts.Progress != nil {
 				opts.Progress(Progress{Items: i, TotalItems: len(m.Blobs), Bytes: done, TotalBytes: sum.Bytes})
@@ -239,8 +243,8 @@ func writeEntry(tw *tar.Writer, name string, size int64, mod time.Time, r io.Rea
 
 // exportBlob writes one blob entry, hashing it on the way: a blob whose bytes
 // no longer match its name fails the export.
-func (s *Store) exportBlob(ctx context.Context, tw *tar.Writer, b ArchivedBlob, mod time.Time, progress func(int64)) error {
-	rc, size, err := s.Blobs.Open(ctx, b.Digest)
+func (s *Store) exportBlob(ctx context.Context, tw *tar.Writer, b ArchivedBlob, inline map[Digest]bool, mod time.Time, progress func(int64)) error {
+	rc, size, err := s.openHeld(ctx, b.Digest, inline)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", b.Digest, err)
 	}

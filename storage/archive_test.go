@@ -54,7 +54,8 @@ func putBlob(t *testing.T, s *Store, content string) (Digest, int64) {
 	return d, size
 }
 
-// putDoc stores a document whose body is body, as a fetch would.
+// putDoc stores a document whose body is body in the blob store, as an
+// import or a fetch of a body over MaxInlineBody does.
 func putDoc(t *testing.T, s *Store, doc Document, body, pkg string) Document {
 	t.Helper()
 	doc.Body, doc.Size = putBlob(t, s, body)

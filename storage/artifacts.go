@@ -35,24 +35,29 @@ func (d *DB) AnnounceArtifacts(ctx context.Context, registry string, arts []Arti
 	if len(arts) == 0 {
 		return nil
 	}
-	return d.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO artifacts (registry, path, package, version, upstream_url, integrity)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (registry, path) DO UPDATE SET
-			package = excluded.package, version = excluded.version,
-			upstream_url = excluded.upstream_url, integrity = excluded.integrity
-			WHERE artifacts.sha256 IS NULL`)
-		if err != nil {
+	return d.tx(ctx, func(tx *sql.Tx) error { return announceIn(ctx, tx, registry, arts) })
+}
+
+func announceIn(ctx context.Context, tx *sql.Tx, registry string, arts []Artifact) error {
+	if len(arts) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO artifacts (registry, path, package, version, upstream_url, integrity)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (registry, path) DO UPDATE SET
+		package = excluded.package, version = excluded.version,
+		upstream_url = excluded.upstream_url, integrity = excluded.integrity
+		WHERE artifacts.sha256 IS NULL`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, a := range arts {
+		if _, err := stmt.ExecContext(ctx, registry, a.Path, a.Package, a.Version, a.UpstreamURL, a.Integrity); err != nil {
 			return err
 		}
-		defer stmt.Close()
-		for _, a := range arts {
-			if _, err := stmt.ExecContext(ctx, registry, a.Path, a.Package, a.Version, a.UpstreamURL, a.Integrity); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Artifact returns one artifact's row, or an error wrapping ErrNotFound.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"modernc.org/sqlite"
 )
@@ -30,6 +32,24 @@ func isCorrupt(err error) bool {
 	return code == sqliteCorrupt || code == sqliteNotADB
 }
 
+// sqliteFull is SQLITE_FULL: the database could not grow.
+const sqliteFull = 13
+
+func isFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqliteFull
+}
+
+// diskFull is SQLITE_FULL told as the errno it stands for, so that a full
+// disk reads the same (a 507 that says why) whether a blob or a row met it.
+type diskFull struct{ err error }
+
+func (e diskFull) Error() string {
+	return fmt.Sprintf("database: %v (%v)", syscall.ENOSPC, e.err)
+}
+
+func (e diskFull) Unwrap() []error { return []error{e.err, syscall.ENOSPC} }
+
 // corruption remembers the first error that said the database is damaged.
 // Every statement's error passes through it, whichever query ran into the
 // damage: a corrupt page is found by whoever reads it, a download or a page
@@ -43,6 +63,9 @@ type corruption struct {
 }
 
 func (c *corruption) check(err error) error {
+	if isFull(err) {
+		return diskFull{err}
+	}
 	if err == nil || !isCorrupt(err) {
 		return err
 	}

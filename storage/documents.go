@@ -8,7 +8,8 @@ import (
 )
 
 // Document is one stored variant of a metadata document. Its body is the
-// blob Body.
+// one whose digest is Body: in the database when small, else in the blob
+// store (Store.OpenBody reads it from either).
 type Document struct {
 	Registry     string
 	Key          string // package name, or an endpoint path
@@ -59,22 +60,24 @@ func (d *DB) DocumentKeys(ctx context.Context, registry, prefix string) ([]strin
 // PutDocument stores a document (its body must already be in the blob store)
 // and records its package in the catalog.
 func (d *DB) PutDocument(ctx context.Context, doc Document, pkg string) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO documents
-			(registry, doc_key, variant, body_sha256, body_size, content_type, etag, last_modified, serial, fetched_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (registry, doc_key, variant) DO UPDATE SET
-			body_sha256 = excluded.body_sha256, body_size = excluded.body_size,
-			content_type = excluded.content_type, etag = excluded.etag,
-			last_modified = excluded.last_modified, serial = excluded.serial,
-			fetched_at = excluded.fetched_at`,
-			doc.Registry, doc.Key, doc.Variant, string(doc.Body), doc.Size, doc.ContentType,
-			doc.ETag, doc.LastModified, doc.Serial, millis(doc.FetchedAt))
-		if err != nil || pkg == "" {
-			return err
-		}
-		return ensurePackage(ctx, tx, doc.Registry, pkg, doc.FetchedAt)
-	})
+	return d.tx(ctx, func(tx *sql.Tx) error { return putDocument(ctx, tx, doc, pkg) })
+}
+
+func putDocument(ctx context.Context, tx *sql.Tx, doc Document, pkg string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO documents
+		(registry, doc_key, variant, body_sha256, body_size, content_type, etag, last_modified, serial, fetched_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (registry, doc_key, variant) DO UPDATE SET
+		body_sha256 = excluded.body_sha256, body_size = excluded.body_size,
+		content_type = excluded.content_type, etag = excluded.etag,
+		last_modified = excluded.last_modified, serial = excluded.serial,
+		fetched_at = excluded.fetched_at`,
+		doc.Registry, doc.Key, doc.Variant, string(doc.Body), doc.Size, doc.ContentType,
+		doc.ETag, doc.LastModified, doc.Serial, millis(doc.FetchedAt))
+	if err != nil || pkg == "" {
+		return err
+	}
+	return ensurePackage(ctx, tx, doc.Registry, pkg, doc.FetchedAt)
 }
 
 // TouchDocument records that the upstream confirmed a stored document is

@@ -148,6 +148,10 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("verify: %w", err)
 	}
+	inline, err := s.DB.inlineDigests(ctx)
+	if err != nil {
+		return VerifyReport{}, fmt.Errorf("verify: %w", err)
+	}
 	digests := make([]Digest, 0, len(refs))
 	var total int64
 	for d, rs := range refs {
@@ -164,7 +168,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 		}
 		rep.Checked++
 		var hashed int64
-		p, err := s.checkBlob(ctx, d, func(n int64) {
+		p, err := s.checkBlob(ctx, d, inline, func(n int64) {
 			rep.Bytes += n
 			hashed += n
 			if opts.Progress != nil {
@@ -186,6 +190,15 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 		} else {
 			rep.Corrupt++
 			where, err := s.Quarantine(ctx, d)
+			if inline[d] {
+				// Kept in the database, where there is no quarantine: the
+				// bytes go, and the document is fetched again.
+				err = s.DB.dropInlineBody(ctx, d)
+				if err == nil {
+					s.removed(Removal{Digest: d})
+					err = ErrNoQuarantine
+				}
+			}
 			switch {
 			case err == nil:
 				p.Quarantined = where
@@ -221,8 +234,8 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 }
 
 // checkBlob hashes one blob; nil means it is sound.
-func (s *Store) checkBlob(ctx context.Context, d Digest, progress func(int64)) (*BlobProblem, error) {
-	rc, _, err := s.Blobs.Open(ctx, d)
+func (s *Store) checkBlob(ctx context.Context, d Digest, inline map[Digest]bool, progress func(int64)) (*BlobProblem, error) {
+	rc, _, err := s.openHeld(ctx, d, inline)
 	if errors.Is(err, ErrNotFound) {
 		return &BlobProblem{Digest: d, Missing: true}, nil
 	}
@@ -400,6 +413,9 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 			now = time.Now()
 		}
 		if err := s.collectOrphans(ctx, now.Add(-age), &rep); err != nil {
+			return rep, fmt.Errorf("gc: %w", err)
+		}
+		if err := s.collectOrphanBodies(ctx, now.Add(-age), &rep); err != nil {
 			return rep, fmt.Errorf("gc: %w", err)
 		}
 	}

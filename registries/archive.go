@@ -372,15 +372,13 @@ func (v *vet) contradictsPins(ctx context.Context, registry, key string, decls [
 			return fmt.Sprintf("declares %s for %s, the document held here %s; the held document stays", d.Integrity, d.Path, h), nil
 		}
 	}
-	held, err := v.s.PackageArtifacts(ctx, registry, key)
+	held, err := v.s.HeldArtifacts(ctx, registry, key)
 	if err != nil {
 		return "", err
 	}
 	byPath := map[string]storage.Artifact{}
 	for _, a := range held {
-		if a.Cached() {
-			byPath[a.Path] = a
-		}
+		byPath[a.Path] = a
 	}
 	for _, d := range decls {
 		h, ok := byPath[d.Path]

@@ -50,15 +50,13 @@ func pinOf(a storage.Artifact) Integrity {
 // other bytes, and a declaration of nothing larder can check (no conflict,
 // but clients may as well check what larder serves).
 func (u *Upstream) Pins(ctx context.Context, pkg string, announced []storage.Artifact) (map[string]string, error) {
-	held, err := u.env.Store.PackageArtifacts(ctx, u.opts.Name, pkg)
+	held, err := u.env.Store.HeldArtifacts(ctx, u.opts.Name, pkg)
 	if err != nil {
 		return nil, err
 	}
 	pinned := make(map[string]storage.Artifact, len(held))
 	for _, a := range held {
-		if a.Cached() {
-			pinned[a.Path] = a
-		}
+		pinned[a.Path] = a
 	}
 	changed := map[string]string{}
 	for _, a := range announced {

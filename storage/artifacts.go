@@ -42,18 +42,15 @@ func announceIn(ctx context.Context, tx *sql.Tx, registry string, arts []Artifac
 	if len(arts) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO artifacts (registry, path, package, version, upstream_url, integrity)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (registry, path) DO UPDATE SET
-		package = excluded.package, version = excluded.version,
-		upstream_url = excluded.upstream_url, integrity = excluded.integrity
-		WHERE artifacts.sha256 IS NULL`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
+	// Each statement is the connection's cached one (stmtcache.go): a
+	// statement prepared here would be parsed again for every document.
 	for _, a := range arts {
-		if _, err := stmt.ExecContext(ctx, registry, a.Path, a.Package, a.Version, a.UpstreamURL, a.Integrity); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO artifacts (registry, path, package, version, upstream_url, integrity)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (registry, path) DO UPDATE SET
+			package = excluded.package, version = excluded.version,
+			upstream_url = excluded.upstream_url, integrity = excluded.integrity
+			WHERE artifacts.sha256 IS NULL`, registry, a.Path, a.Package, a.Version, a.UpstreamURL, a.Integrity); err != nil {
 			return err
 		}
 	}

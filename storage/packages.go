@@ -44,9 +44,22 @@ func (d *DB) CachedPaths(ctx context.Context, registry, pkg string) (map[string]
 
 // PackageArtifacts lists every artifact row of a package, held or not.
 func (d *DB) PackageArtifacts(ctx context.Context, registry, pkg string) ([]Artifact, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT path, version, upstream_url, integrity, sha256, size,
+	return d.packageArtifacts(ctx, `SELECT path, version, upstream_url, integrity, sha256, size,
 		first_fetched_at, last_fetched_at, last_served_at, hits
 		FROM artifacts WHERE registry = ? AND package = ? ORDER BY path`, registry, pkg)
+}
+
+// HeldArtifacts lists the artifact rows of a package whose bytes are held:
+// of a package with hundreds of versions, often none or a few, and what a
+// document's every refresh compares its declarations with.
+func (d *DB) HeldArtifacts(ctx context.Context, registry, pkg string) ([]Artifact, error) {
+	return d.packageArtifacts(ctx, `SELECT path, version, upstream_url, integrity, sha256, size,
+		first_fetched_at, last_fetched_at, last_served_at, hits
+		FROM artifacts WHERE registry = ? AND package = ? AND sha256 IS NOT NULL ORDER BY path`, registry, pkg)
+}
+
+func (d *DB) packageArtifacts(ctx context.Context, query, registry, pkg string) ([]Artifact, error) {
+	rows, err := d.sql.QueryContext(ctx, query, registry, pkg)
 	if err != nil {
 		return nil, err
 	}

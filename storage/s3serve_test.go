@@ -9,54 +9,12 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/larder-mirror/larder/storage"
 	"github.com/larder-mirror/larder/storage/backendtest"
 )
-
-// countingS3 is a reverse proxy in front of the S3 server that counts the
-// requests for objects by method, and says what Range each GET carried.
-type countingS3 struct {
-	*httptest.Server
-	mu     sync.Mutex
-	counts map[string]int
-	ranges []string
-}
-
-func newCountingS3(t *testing.T) *countingS3 {
-	target, _ := url.Parse(backendtest.S3(t))
-	c := &countingS3{counts: map[string]int{}}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/sha256/") {
-			c.mu.Lock()
-			c.counts[r.Method]++
-			if r.Method == http.MethodGet {
-				c.ranges = append(c.ranges, r.Header.Get("Range"))
-			}
-			c.mu.Unlock()
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(c.Close)
-	return c
-}
-
-func (c *countingS3) reset() (counts map[string]int, ranges []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	counts, ranges = c.counts, c.ranges
-	c.counts, c.ranges = map[string]int{}, nil
-	return counts, ranges
-}
-
-// throughProxy is a bucket's blob_store URL with the proxy as endpoint.
-func (c *countingS3) throughProxy(bucketURL string) string {
-	return bucketURL[:strings.Index(bucketURL, "?")] + "?endpoint=" + c.URL + "&region=us-east-1"
-}
 
 func putBlob(t *testing.T, b storage.Blobs, content []byte) storage.Digest {
 	t.Helper()
@@ -74,8 +32,8 @@ func putBlob(t *testing.T, b storage.Blobs, content []byte) storage.Digest {
 }
 
 func TestServingAnS3BlobTakesOneGETAndNoHEAD(t *testing.T) {
-	s3 := newCountingS3(t)
-	b, _ := newS3Blobs(t, s3.throughProxy(backendtest.NewBucket(t)))
+	s3 := backendtest.WatchS3(t)
+	b, _ := newS3Blobs(t, s3.Bucket(backendtest.NewBucket(t)))
 	content := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
 	d := putBlob(t, b, content)
 
@@ -93,7 +51,7 @@ func TestServingAnS3BlobTakesOneGETAndNoHEAD(t *testing.T) {
 		{"a matching If-None-Match is answered without reading", http.Header{"If-None-Match": {`"x"`}}, http.StatusNotModified, nil, []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s3.reset()
+			s3.Take()
 			rc, size, err := b.Open(t.Context(), d)
 			if err != nil {
 				t.Fatal(err)
@@ -115,9 +73,13 @@ func TestServingAnS3BlobTakesOneGETAndNoHEAD(t *testing.T) {
 			if w.Code != tc.wantStatus || !bytes.Equal(w.Body.Bytes(), tc.wantBody) {
 				t.Errorf("status %d, %d bytes; want %d, %d bytes", w.Code, w.Body.Len(), tc.wantStatus, len(tc.wantBody))
 			}
-			counts, ranges := s3.reset()
-			if counts[http.MethodHead] != 0 {
-				t.Errorf("%d HEAD requests reached the store, want none", counts[http.MethodHead])
+			var ranges []string
+			for _, r := range s3.Take() {
+				if r.Method != http.MethodGet {
+					t.Errorf("a %s request reached the store, want GETs alone", r.Method)
+					continue
+				}
+				ranges = append(ranges, r.Range)
 			}
 			if strings.Join(ranges, "|") != strings.Join(tc.wantRanges, "|") {
 				t.Errorf("GETs with ranges %q, want %q", ranges, tc.wantRanges)
@@ -127,8 +89,11 @@ func TestServingAnS3BlobTakesOneGETAndNoHEAD(t *testing.T) {
 }
 
 func TestAnS3BlobCutShortReadsAsAnError(t *testing.T) {
-	s3 := newCountingS3(t)
-	b, _ := newS3Blobs(t, s3.throughProxy(backendtest.NewBucket(t)))
+	// A proxy of the test's own, to close under the reader.
+	proxy := httptest.NewServer(httputil.NewSingleHostReverseProxy(mustParse(t, backendtest.S3(t))))
+	defer proxy.Close()
+	bucket := backendtest.NewBucket(t)
+	b, _ := newS3Blobs(t, bucket[:strings.IndexByte(bucket, '?')]+"?endpoint="+proxy.URL+"&region=us-east-1")
 	content := bytes.Repeat([]byte("x"), 300<<10)
 	d := putBlob(t, b, content)
 	rc, _, err := b.Open(t.Context(), d)
@@ -139,7 +104,7 @@ func TestAnS3BlobCutShortReadsAsAnError(t *testing.T) {
 	// Seek past the end of what a read-on may skip, then close the proxy:
 	// the ranged GET fails rather than reading as a short blob.
 	rc.Seek(int64(len(content)-10), io.SeekStart)
-	s3.Close()
+	proxy.Close()
 	if _, err := io.ReadAll(rc); err == nil {
 		t.Error("reading on after the store went away succeeded")
 	}
@@ -195,4 +160,12 @@ func TestAPresignedURLGetsTheBlobAndNothingElse(t *testing.T) {
 	if _, err := b.PresignGet(t.Context(), "not-a-digest", time.Minute); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("PresignGet of a malformed digest = %v; want ErrNotFound", err)
 	}
+}
+
+func mustParse(t *testing.T, raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -30,7 +30,7 @@ func redirectingLarder(t *testing.T, config string) (*larder, *cluster, *backend
 }
 
 // redirects is larder_artifact_redirects_total of a registry.
-func (l *larder) redirects(t *testing.T, registry string) int {
+func (l *larder) redirects(t testing.TB, registry string) int {
 	t.Helper()
 	_, body := l.get(t, "/metrics")
 	m := regexp.MustCompile(`(?m)^larder_artifact_redirects_total\{registry="` + registry + `"\} (\d+)$`).FindSubmatch(body)

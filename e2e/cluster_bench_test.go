@@ -46,9 +46,17 @@ func BenchmarkSharedBackendsWarm(b *testing.B) {
 			if resp, _ := node.l.get(b, target.path); resp.StatusCode != 200 {
 				b.Fatalf("%s %s: %d", node.name, target.path, resp.StatusCode)
 			}
+			if node.l == redirect && target.name == "tarball" {
+				// Redirected once held: its row is written just after
+				// the cold answer.
+				waitFor(b, "the tarball's redirect", func() bool {
+					resp, _ := node.l.get(b, target.path)
+					return resp.StatusCode == http.StatusTemporaryRedirect
+				})
+			}
 			rate[node.name] = throughput(b, node.l.URL+target.path, requests, clients)
 		}
-		if n := redirect.redirects(b, "npm"); target.name == "tarball" && n < requests {
+		if n := redirect.redirects(b, "npm"); target.name == "tarball" && n <= requests {
 			b.Fatalf("the redirecting node redirected %d of %d requests for the tarball", n, requests)
 		}
 		b.ReportMetric(rate["embedded"], target.name+"-embedded-req/s")

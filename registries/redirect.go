@@ -35,9 +35,12 @@ import (
 //
 // The object is not looked at before the redirect (that would be a round
 // trip to the store on every request, the cost redirects save): a row is
-// written only after its object is, and gc and quarantine remove the row
-// first. An object lost behind larder's back is a 404 from the store, not
-// a fetch again; larder verify finds it.
+// written only after its object is, and gc forgets the row before it
+// deletes the object. A redirect handed out just before an eviction, or
+// in the moment verify sets a corrupt object aside before forgetting its
+// row, meets a 404 at the store, as does an object lost behind larder's
+// back (larder verify reports it); without redirects larder would notice
+// and fetch the artifact again.
 
 // redirectStatus is 307, not 302: 307 forbids a client to change the
 // method on the way (RFC 9110 §15.4.8), and a presigned URL is good for

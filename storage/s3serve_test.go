@@ -9,11 +9,25 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/larder-mirror/larder/storage"
 	"github.com/larder-mirror/larder/storage/backendtest"
+)
+
+// serveBucket is one bucket for these tests, each under a prefix of its
+// own: SeaweedFS gives every bucket volumes of its own, of which the
+// server started for the tests has few.
+func serveBucket(t *testing.T) string {
+	serveBucketOnce.Do(func() { serveBucketURL = backendtest.NewBucket(t) })
+	return serveBucketURL
+}
+
+var (
+	serveBucketOnce sync.Once
+	serveBucketURL  string
 )
 
 func putBlob(t *testing.T, b storage.Blobs, content []byte) storage.Digest {
@@ -33,7 +47,7 @@ func putBlob(t *testing.T, b storage.Blobs, content []byte) storage.Digest {
 
 func TestServingAnS3BlobTakesOneGETAndNoHEAD(t *testing.T) {
 	s3 := backendtest.WatchS3(t)
-	b, _ := newS3Blobs(t, s3.Bucket(backendtest.NewBucket(t)))
+	b, _ := newS3Blobs(t, withPrefix(s3.Bucket(serveBucket(t)), "one-get"))
 	content := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
 	d := putBlob(t, b, content)
 
@@ -92,7 +106,7 @@ func TestAnS3BlobCutShortReadsAsAnError(t *testing.T) {
 	// A proxy of the test's own, to close under the reader.
 	proxy := httptest.NewServer(httputil.NewSingleHostReverseProxy(mustParse(t, backendtest.S3(t))))
 	defer proxy.Close()
-	bucket := backendtest.NewBucket(t)
+	bucket := withPrefix(serveBucket(t), "cut-short")
 	b, _ := newS3Blobs(t, bucket[:strings.IndexByte(bucket, '?')]+"?endpoint="+proxy.URL+"&region=us-east-1")
 	content := bytes.Repeat([]byte("x"), 300<<10)
 	d := putBlob(t, b, content)
@@ -111,7 +125,7 @@ func TestAnS3BlobCutShortReadsAsAnError(t *testing.T) {
 }
 
 func TestAPresignedURLGetsTheBlobAndNothingElse(t *testing.T) {
-	bucket := backendtest.NewBucket(t)
+	bucket := withPrefix(serveBucket(t), "presigned")
 	if b, _ := newS3Blobs(t, bucket); b != nil {
 		if _, err := b.PresignGet(t.Context(), storage.DigestOf(nil), time.Minute); err == nil {
 			t.Error("PresignGet with anonymous credentials succeeded")

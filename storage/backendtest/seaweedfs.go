@@ -156,7 +156,11 @@ func startSeaweedFS() {
 	s3.args = []string{bin, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + s3.dir,
 		"-master.port=" + strconv.Itoa(ports[0]), "-volume.port=" + strconv.Itoa(ports[1]),
 		"-filer.port=" + strconv.Itoa(ports[2]), "-s3", "-s3.port=" + strconv.Itoa(ports[3]),
-		"-s3.config=" + identities, "-master.volumeSizeLimitMB=64", "-volume.max=16"}
+		// Each bucket that is written to takes 7 volumes of its own (a
+		// collection): 16 would hold two buckets' writes, and the tests
+		// make many. Volumes grow as they are written; none is allocated
+		// ahead.
+		"-s3.config=" + identities, "-master.volumeSizeLimitMB=64", "-volume.max=256"}
 	s3.log, err = os.Create(filepath.Join(s3.dir, "weed.log"))
 	if err != nil {
 		s3.err = err

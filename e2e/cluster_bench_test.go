@@ -15,8 +15,10 @@ import (
 // BenchmarkSharedBackendsWarm measures warm throughput of one node on
 // PostgreSQL + S3 (SeaweedFS) against one node on SQLite + its data folder,
 // in the same run: a 1 MB tarball and a packument, each fetched by 8
-// clients for a fixed count of requests. It reports requests per second of
-// each and the shared node's as a ratio of the embedded one's.
+// clients for a fixed count of requests. A third node on PostgreSQL + S3
+// has blob_redirect on: its clients follow each tarball's redirect and
+// fetch the bytes from SeaweedFS. It reports requests per second of each
+// and the shared nodes' as ratios of the embedded one's.
 func BenchmarkSharedBackendsWarm(b *testing.B) {
 	up := npmtest.New()
 	defer up.Close()
@@ -27,6 +29,8 @@ func BenchmarkSharedBackendsWarm(b *testing.B) {
 	up.PublishTarball("bench", "1.0.0", tarball, nil)
 	embedded := startLarder(b, npmConfig(up, ""))
 	shared := startLarder(b, fmt.Sprintf("database = %q\nblob_store = %q\n", backendtest.NewDatabase(b), backendtest.NewBucket(b))+npmConfig(up, ""))
+	redirect := startLarderEnv(b, fmt.Sprintf("database = %q\nblob_store = %q\nblob_redirect = true\n", backendtest.NewDatabase(b), backendtest.NewBucket(b))+npmConfig(up, ""),
+		backendtest.S3Credentials())
 	const requests, clients = 2000, 8
 	for _, target := range []struct{ name, path string }{
 		{"tarball", "/npm/bench/-/bench-1.0.0.tgz"},
@@ -36,16 +40,30 @@ func BenchmarkSharedBackendsWarm(b *testing.B) {
 		for _, node := range []struct {
 			name string
 			l    *larder
-		}{{"embedded", embedded}, {"shared", shared}} {
-			// Warm it first: the row, the blob, the rendering.
+		}{{"embedded", embedded}, {"shared", shared}, {"redirect", redirect}} {
+			// Warm it first: the row, the blob, the rendering. A cold
+			// fill is streamed (200) by every node.
 			if resp, _ := node.l.get(b, target.path); resp.StatusCode != 200 {
 				b.Fatalf("%s %s: %d", node.name, target.path, resp.StatusCode)
 			}
+			if node.l == redirect && target.name == "tarball" {
+				// Redirected once held: its row is written just after
+				// the cold answer.
+				waitFor(b, "the tarball's redirect", func() bool {
+					resp, _ := node.l.get(b, target.path)
+					return resp.StatusCode == http.StatusTemporaryRedirect
+				})
+			}
 			rate[node.name] = throughput(b, node.l.URL+target.path, requests, clients)
+		}
+		if n := redirect.redirects(b, "npm"); target.name == "tarball" && n <= requests {
+			b.Fatalf("the redirecting node redirected %d of %d requests for the tarball", n, requests)
 		}
 		b.ReportMetric(rate["embedded"], target.name+"-embedded-req/s")
 		b.ReportMetric(rate["shared"], target.name+"-shared-req/s")
 		b.ReportMetric(rate["shared"]/rate["embedded"], target.name+"-shared/embedded")
+		b.ReportMetric(rate["redirect"], target.name+"-redirect-req/s")
+		b.ReportMetric(rate["redirect"]/rate["embedded"], target.name+"-redirect/embedded")
 	}
 }
 

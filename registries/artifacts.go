@@ -182,6 +182,9 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 }
 
 func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.Artifact, o ArtifactOptions, status CacheStatus) error {
+	if u.redirect(w, r, a, o, status) {
+		return nil
+	}
 	var content io.ReadSeeker
 	small, ok := u.small.get(a.SHA256)
 	if ok {

@@ -17,6 +17,9 @@ type Metrics struct {
 	// ReleaseAgeRefusals: registry, cause (min_release_age or view).
 	ReleaseAgeRefusals *prometheus.CounterVec
 	UpstreamBytes      *prometheus.CounterVec // registry
+	// Redirects: artifacts answered with a redirect to the blob store
+	// (blob_redirect), by registry.
+	Redirects *prometheus.CounterVec
 }
 
 // NewMetrics registers the series with reg.
@@ -63,8 +66,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "larder_upstream_received_bytes_total",
 			Help: "Body bytes read from upstreams (documents, artifacts and what is relayed), by registry, as received after any decompression by the HTTP client.",
 		}, []string{"registry"}),
+		Redirects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "larder_artifact_redirects_total",
+			Help: "Held artifacts answered with a redirect to a presigned URL of the blob store (blob_redirect), by registry; each is a hit in larder_requests_total too.",
+		}, []string{"registry"}),
 	}
-	reg.MustRegister(m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts, m.ReleaseAgeRefusals, m.UpstreamBytes)
+	reg.MustRegister(m.Redirects, m.Requests, m.BytesServed, m.UpstreamRequests, m.UpstreamLatency, m.UpstreamUp, m.UpstreamState, m.UpstreamSince, m.PinConflicts, m.ReleaseAgeRefusals, m.UpstreamBytes)
 	return m
 }
 

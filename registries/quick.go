@@ -21,6 +21,9 @@ type Quick struct {
 	Body []byte // never changed: send it without copying
 	File Sendable
 	Size int64
+	// Location, when set, makes q a redirect there instead (blob_redirect:
+	// a presigned URL of the artifact's object), with no body.
+	Location string
 
 	ETag  string
 	Cache CacheStatus
@@ -40,6 +43,9 @@ type HeaderLine struct{ Key, Value string }
 
 // Status is the HTTP status of q.
 func (q Quick) Status() int {
+	if q.Location != "" {
+		return redirectStatus
+	}
 	if q.NotModified {
 		return http.StatusNotModified
 	}
@@ -48,6 +54,13 @@ func (q Quick) Status() int {
 
 // EachHeader gives the header lines of q's response but its length.
 func (q Quick) EachHeader(set func(key, value string)) {
+	if q.Location != "" {
+		set("Location", q.Location)
+		// The URL expires: no cache may keep the redirect.
+		set("Cache-Control", "no-store")
+		set("X-Larder-Cache", string(q.Cache))
+		return
+	}
 	set("Content-Type", q.ContentType)
 	set("Cache-Control", q.CacheControl)
 	set("Etag", q.ETag)
@@ -151,6 +164,9 @@ func (u *Upstream) Quick(r Request, path string, o ArtifactOptions) (Quick, bool
 	a, ok := u.heldRow(path)
 	if !ok {
 		return Quick{}, false
+	}
+	if u.presigner != nil && !head {
+		return u.redirectQuick(context.Background(), a, Hit)
 	}
 	q := Quick{ETag: etagOf(a.SHA256), Cache: Hit, ArtifactOptions: o}
 	if b, ok := u.small.get(a.SHA256); ok {

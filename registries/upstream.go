@@ -32,6 +32,10 @@ type Env struct {
 	// Stored, when set, is told the size of every artifact committed (the
 	// max_cache_size watch).
 	Stored func(size int64)
+	// BlobRedirect is blob_redirect: how long the presigned URLs that
+	// held artifacts are answered with stay good (see redirect.go). Zero
+	// sends the bytes, as does a store that cannot sign URLs.
+	BlobRedirect time.Duration
 }
 
 // Upstream is one registry's link to its upstream: the cache policy for
@@ -45,9 +49,12 @@ type Upstream struct {
 	docs   singleflight.Group
 	fills  fillTable
 
-	traffic  Traffic
-	served   servedCounters
-	received prometheus.Counter // body bytes read from the upstream
+	traffic Traffic
+	served  servedCounters
+	// presigner signs the URLs of blob_redirect; nil when it is off.
+	presigner storage.Presigner
+	redirects prometheus.Counter
+	received  prometheus.Counter // body bytes read from the upstream
 
 	docCacheControl string // documents stay fresh for the metadata TTL
 	held            memo[string, storage.Artifact]
@@ -89,6 +96,8 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	u.initHoldings()
 	u.initReleases()
 	u.served = newServedCounters(env.Metrics, opts.Name)
+	u.presigner = presignerOf(env)
+	u.redirects = newRedirectCounter(env.Metrics, opts.Name)
 	u.docCacheControl = "public, max-age=" + strconv.Itoa(int(opts.MetadataTTL/time.Second))
 	u.refreshes, u.refreshing = make(chan struct{}, maxBackgroundRefreshes), map[string]bool{}
 	// A probe is one request: a connection, then headers.

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Blobs is a content-addressed store of immutable byte strings. The local
@@ -41,4 +42,14 @@ type BlobWriter interface {
 	// Cancel discards what was written. It is safe to call after Commit (it
 	// then does nothing), so `defer w.Cancel()` is the usual pattern.
 	Cancel() error
+}
+
+// Presigner is a blob store whose blobs a client can fetch straight from
+// the store, by a URL that grants that for a while without credentials of
+// its own (S3's presigned URLs). The local folder is not one.
+type Presigner interface {
+	// PresignGet is a URL that GETs blob d (Range honoured) until expiry
+	// has passed. It checks nothing of the blob: that it is there is
+	// the caller's knowledge.
+	PresignGet(ctx context.Context, d Digest, expiry time.Duration) (string, error)
 }

@@ -152,23 +152,16 @@ func s3NotFound(err error) bool {
 	return r.Code == "NoSuchKey" || r.StatusCode == http.StatusNotFound
 }
 
+// Open GETs the object: the size comes with its body (see s3Object).
 func (s *S3Blobs) Open(ctx context.Context, d Digest) (io.ReadSeekCloser, int64, error) {
 	if !d.valid() {
 		return nil, 0, fmt.Errorf("blob %q: %w", d, ErrNotFound)
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, s.key(d), minio.GetObjectOptions{})
+	obj, err := s.openS3Object(ctx, d)
 	if err != nil {
-		return nil, 0, fmt.Errorf("blob %s: %w", d, err)
+		return nil, 0, err
 	}
-	info, err := obj.Stat()
-	if err != nil {
-		obj.Close()
-		if s3NotFound(err) {
-			return nil, 0, fmt.Errorf("blob %s: %w", d, ErrNotFound)
-		}
-		return nil, 0, fmt.Errorf("blob %s: %w", d, err)
-	}
-	return obj, info.Size, nil
+	return obj, obj.size, nil
 }
 
 func (s *S3Blobs) Stat(ctx context.Context, d Digest) (int64, error) {
@@ -188,6 +181,20 @@ func (s *S3Blobs) stat(ctx context.Context, d Digest) (minio.ObjectInfo, error) 
 		return info, fmt.Errorf("blob %s: %w", d, err)
 	}
 	return info, nil
+}
+
+// PresignGet signs a GET of d's object for expiry (S3 allows up to 7
+// days), locally: no request reaches the store. It fails with anonymous
+// credentials, which cannot sign.
+func (s *S3Blobs) PresignGet(ctx context.Context, d Digest, expiry time.Duration) (string, error) {
+	if !d.valid() {
+		return "", fmt.Errorf("blob %q: %w", d, ErrNotFound)
+	}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, s.key(d), expiry, nil)
+	if err != nil {
+		return "", fmt.Errorf("blob_store %s: signing a URL for %s: %w", s.url, d, err)
+	}
+	return u.String(), nil
 }
 
 // ModTime is when the object was last uploaded (see BlobAger). Commit

@@ -70,6 +70,34 @@ type Config struct {
 	// BlobStore is an s3:// URL: blobs in an S3-compatible bucket that
 	// several nodes share. Empty: blobs/ in the data folder.
 	BlobStore string `toml:"blob_store"`
+	// BlobRedirect answers a client's GET of a held artifact with a
+	// redirect to a presigned URL of its object in blob_store, good for
+	// BlobRedirectExpiry (default defaultBlobRedirectExpiry).
+	BlobRedirect       bool   `toml:"blob_redirect"`
+	BlobRedirectExpiry string `toml:"blob_redirect_expiry"`
+}
+
+// defaultBlobRedirectExpiry is how long a presigned URL stays good: a
+// client follows a redirect at once, and a download under way when the
+// URL expires goes on (S3 checks the signature when the request starts),
+// so minutes leave room for clocks that disagree and little for a URL
+// that leaked into a log.
+const defaultBlobRedirectExpiry = 5 * time.Minute
+
+// maxBlobRedirectExpiry is the longest a presigned URL may be good for
+// (AWS S3's limit for Signature Version 4).
+const maxBlobRedirectExpiry = 7 * 24 * time.Hour
+
+// blobRedirect is how long the presigned URLs of blob_redirect stay good;
+// 0 when it is off. validate has checked the values.
+func (c Config) blobRedirect() time.Duration {
+	if !c.BlobRedirect {
+		return 0
+	}
+	if d, _ := parseDuration(c.BlobRedirectExpiry); d > 0 {
+		return d
+	}
+	return defaultBlobRedirectExpiry
 }
 
 // backends is where the metadata and blobs live.
@@ -279,6 +307,20 @@ func (c *Config) validate(path string) error {
 		// Each node's SQLite would hold rows of its own over one bucket:
 		// gc on one would delete what another's rows point at.
 		return bad("blob_store", "a shared blob store needs a shared database: set database = \"postgres://…\" too")
+	}
+	if c.BlobRedirect && c.BlobStore == "" {
+		return bad("blob_redirect", "needs blob_store = \"s3://…\": a client can be sent to an object in an S3 store, not to a file in the data folder")
+	}
+	if c.BlobRedirectExpiry != "" {
+		d, err := parseDuration(c.BlobRedirectExpiry)
+		switch {
+		case err != nil:
+			return bad("blob_redirect_expiry", "%v", err)
+		case d < time.Second || d > maxBlobRedirectExpiry:
+			return bad("blob_redirect_expiry", "%q is not between 1s and 168h (7 days, S3's longest)", c.BlobRedirectExpiry)
+		case !c.BlobRedirect:
+			return bad("blob_redirect_expiry", "set without blob_redirect = true, it would do nothing")
+		}
 	}
 	if _, err := parseSize(c.MinFreeSpace); err != nil {
 		return bad("min_free_space", "%v", err)

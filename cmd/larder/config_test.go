@@ -405,3 +405,35 @@ blob_store = "s3://blobs/prod?endpoint=http://127.0.0.1:9000&region=eu-west-1"`)
 		}
 	}
 }
+
+func TestBlobRedirectNeedsAnS3BlobStoreAndAnExpiryS3Signs(t *testing.T) {
+	shared := `database = "postgres://larder@db:5432/larder"
+blob_store = "s3://blobs?endpoint=http://127.0.0.1:9000&region=eu-west-1"
+`
+	cfg, err := parseConfig("larder.toml", []byte(shared+"blob_redirect = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.blobRedirect(); got != defaultBlobRedirectExpiry {
+		t.Errorf("blob_redirect = true redirects for %v, want the default %v", got, defaultBlobRedirectExpiry)
+	}
+	cfg, err = parseConfig("larder.toml", []byte(shared+"blob_redirect = true\nblob_redirect_expiry = \"90s\"\n"))
+	if err != nil || cfg.blobRedirect() != 90*time.Second {
+		t.Errorf("blob_redirect_expiry = 90s: %v, %v", cfg.blobRedirect(), err)
+	}
+	if cfg, _ := parseConfig("larder.toml", []byte(shared)); cfg.blobRedirect() != 0 {
+		t.Errorf("without blob_redirect, artifacts are redirected for %v", cfg.blobRedirect())
+	}
+	for body, want := range map[string]string{
+		"blob_redirect = true": `blob_redirect: needs blob_store = "s3://…"`,
+		shared + "blob_redirect = true\nblob_redirect_expiry = \"soon\"": `blob_redirect_expiry: "soon" is not a duration`,
+		shared + "blob_redirect = true\nblob_redirect_expiry = \"0s\"":   `blob_redirect_expiry: "0s" is not between 1s and 168h`,
+		shared + "blob_redirect = true\nblob_redirect_expiry = \"200h\"": `blob_redirect_expiry: "200h" is not between 1s and 168h`,
+		shared + "blob_redirect_expiry = \"5m\"":                         `blob_redirect_expiry: set without blob_redirect = true`,
+	} {
+		_, err := parseConfig("larder.toml", []byte(body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant an error saying %q", body, err, want)
+		}
+	}
+}

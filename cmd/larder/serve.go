@@ -223,6 +223,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 		Hits:          registries.NewHitRecorder(store.DB, log, 5*time.Second),
 		Log:           log,
 		NoMemoryCache: !cfg.MemoryCache,
+		BlobRedirect:  cfg.blobRedirect(),
 	}
 	if max, _ := parseSize(cfg.MaxCacheSize); max > 0 {
 		a.env.Stored = a.stored(max)
@@ -271,6 +272,12 @@ func blobStoreName(cfg Config) string {
 // read-only, when nothing is ever fetched into it: offline, every registry.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storage.Store, error) {
 	store, err := storage.OpenWith(ctx, cfg.Data, cfg.backends())
+	if err == nil && cfg.BlobRedirect {
+		if err = checkBlobRedirect(ctx, store, cfg.blobRedirect()); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	if !errors.Is(err, storage.ErrReadOnly) || cfg.backends().Shared() {
 		return store, err
 	}
@@ -283,6 +290,20 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storage.Stor
 	}
 	log.Info("the data folder is read-only: serving what it holds; hits are not counted", "data", cfg.Data)
 	return store, nil
+}
+
+// checkBlobRedirect signs one URL, so that blob_redirect without
+// credentials to sign with stops larder at start rather than sending every
+// artifact's bytes with a warning each.
+func checkBlobRedirect(ctx context.Context, store *storage.Store, expiry time.Duration) error {
+	p, ok := store.Blobs.(storage.Presigner)
+	if !ok {
+		return errors.New("blob_redirect: the blob store cannot sign URLs; it needs blob_store = \"s3://…\"")
+	}
+	if _, err := p.PresignGet(ctx, storage.DigestOf(nil), expiry); err != nil {
+		return fmt.Errorf("blob_redirect: %w (presigned URLs need credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials)", err)
+	}
+	return nil
 }
 
 func registryOptions(cfg Config, rc RegistryConfig) (registries.Options, error) {

@@ -66,7 +66,8 @@ func moduleRoot() (string, error) {
 
 // S3 returns the endpoint (http://127.0.0.1:PORT) of this process's
 // SeaweedFS S3 server, starting it on first use. It allows anonymous
-// access: no identities are configured.
+// access to everything, and knows one identity besides (S3Credentials),
+// whose signatures it checks: presigned URLs need credentials.
 func S3(t testing.TB) string {
 	t.Helper()
 	s3Once.Do(startSeaweedFS)
@@ -75,6 +76,28 @@ func S3(t testing.TB) string {
 	}
 	return s3.endpoint
 }
+
+// The identity SeaweedFS is started with besides the anonymous one.
+const (
+	s3AccessKey = "LARDERTESTACCESSKEY1"
+	s3SecretKey = "larder-test-secret-key-not-a-secret-0001"
+)
+
+// S3Credentials are environment variables that make a larder process sign
+// its requests to the S3 server (see S3) as a known identity, as
+// blob_redirect's presigned URLs need.
+func S3Credentials() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + s3AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3SecretKey}
+}
+
+// s3Identities is the -s3.config of the server: anonymous requests may do
+// anything, as when none is configured, and signed ones must be signed
+// by the key of S3Credentials.
+var s3Identities = fmt.Sprintf(`{"identities": [
+  {"name": "anonymous", "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
+  {"name": "larder", "credentials": [{"accessKey": %q, "secretKey": %q}],
+   "actions": ["Admin", "Read", "List", "Tagging", "Write"]}
+]}`, s3AccessKey, s3SecretKey)
 
 // NewBucket creates an empty bucket on the S3 server and returns the
 // blob_store URL of it.
@@ -126,10 +149,18 @@ func startSeaweedFS() {
 		return
 	}
 	s3.endpoint = fmt.Sprintf("http://127.0.0.1:%d", ports[3])
+	identities := filepath.Join(s3.dir, "s3.json")
+	if s3.err = os.WriteFile(identities, []byte(s3Identities), 0o600); s3.err != nil {
+		return
+	}
 	s3.args = []string{bin, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + s3.dir,
 		"-master.port=" + strconv.Itoa(ports[0]), "-volume.port=" + strconv.Itoa(ports[1]),
 		"-filer.port=" + strconv.Itoa(ports[2]), "-s3", "-s3.port=" + strconv.Itoa(ports[3]),
-		"-master.volumeSizeLimitMB=64", "-volume.max=16"}
+		// Each bucket that is written to takes 7 volumes of its own (a
+		// collection): 16 would hold two buckets' writes, and the tests
+		// make many. Volumes grow as they are written; none is allocated
+		// ahead.
+		"-s3.config=" + identities, "-master.volumeSizeLimitMB=64", "-volume.max=256"}
 	s3.log, err = os.Create(filepath.Join(s3.dir, "weed.log"))
 	if err != nil {
 		s3.err = err

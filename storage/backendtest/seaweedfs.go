@@ -69,29 +69,50 @@ func moduleRoot() (string, error) {
 // access: no identities are configured.
 func S3(t testing.TB) string {
 	t.Helper()
+	endpoint, err := StartS3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return endpoint
+}
+
+// StartS3 is S3 for a program that is not a test.
+func StartS3() (string, error) {
 	s3Once.Do(startSeaweedFS)
 	if s3.err != nil {
-		t.Fatalf("starting SeaweedFS: %v", s3.err)
+		return "", fmt.Errorf("starting SeaweedFS: %w", s3.err)
 	}
-	return s3.endpoint
+	return s3.endpoint, nil
 }
 
 // NewBucket creates an empty bucket on the S3 server and returns the
 // blob_store URL of it.
 func NewBucket(t testing.TB) string {
 	t.Helper()
-	endpoint := S3(t)
+	u, err := CreateBucket(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// CreateBucket is NewBucket for a program that is not a test.
+func CreateBucket(ctx context.Context) (string, error) {
+	endpoint, err := StartS3()
+	if err != nil {
+		return "", err
+	}
 	name := fmt.Sprintf("b%d-%d", os.Getpid(), schemaSeq.Add(1))
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, endpoint+"/"+name, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+"/"+name, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("creating bucket %s: %v", name, err)
+		return "", fmt.Errorf("creating bucket %s: %w", name, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("creating bucket %s: %s", name, resp.Status)
+		return "", fmt.Errorf("creating bucket %s: %s", name, resp.Status)
 	}
-	return "s3://" + name + "?endpoint=" + endpoint + "&region=us-east-1"
+	return "s3://" + name + "?endpoint=" + endpoint + "&region=us-east-1", nil
 }
 
 // RestartS3 kills the S3 server (SIGKILL) and starts it again on the same

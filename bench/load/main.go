@@ -867,20 +867,21 @@ func (r *result) report() (text string, fails []string) {
 	}
 	fmt.Fprintf(&b, "| %s | before (after warm-up) | after, idle upstream connections kept | after, all idle connections closed |\n| --- | ---: | ---: | ---: |\n", header)
 	for _, row := range []struct {
-		name   string
-		of     func(snapshot) int
-		shared bool // only for nodes on the shared backends
+		name  string
+		of    func(snapshot) int
+		nodes int // only for one node (1) or several (2); 0: always
 	}{
-		{"goroutines (`go_goroutines`)", func(s snapshot) int { return s.goroutines }, false},
-		{"open files (`process_open_fds`)", func(s snapshot) int { return s.fds }, false},
-		{"open files (`/proc/PID/fd`)", func(s snapshot) int { return s.procFDs }, false},
-		{"of which blob files kept open (`larder_blob_files_open`)", func(s snapshot) int { return s.blobFiles }, false},
-		{"of which connections to S3 (pooled)", func(s snapshot) int { return s.s3Conns }, true},
-		{"of which connections to PostgreSQL (pooled)", func(s snapshot) int { return s.dbConns }, true},
-		{"goroutines but two per S3 connection", snapshot.ownGoroutines, true},
-		{"open files but kept blob files and backend connections", snapshot.unshared, false},
+		{"goroutines (`go_goroutines`)", func(s snapshot) int { return s.goroutines }, 0},
+		{"open files (`process_open_fds`)", func(s snapshot) int { return s.fds }, 0},
+		{"open files (`/proc/PID/fd`)", func(s snapshot) int { return s.procFDs }, 0},
+		{"of which blob files kept open (`larder_blob_files_open`)", func(s snapshot) int { return s.blobFiles }, 0},
+		{"of which connections to S3 (pooled)", func(s snapshot) int { return s.s3Conns }, 2},
+		{"of which connections to PostgreSQL (pooled)", func(s snapshot) int { return s.dbConns }, 2},
+		{"goroutines but two per S3 connection", snapshot.ownGoroutines, 2},
+		{"open files but kept blob files", snapshot.unshared, 1},
+		{"open files but kept blob files and backend connections", snapshot.unshared, 2},
 	} {
-		if row.shared && r.nodes == 1 {
+		if row.nodes == 1 && r.nodes > 1 || row.nodes == 2 && r.nodes == 1 {
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row.name, perNode(r.before, row.of), perNode(r.pooled, row.of), perNode(r.after, row.of))

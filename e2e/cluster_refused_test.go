@@ -337,14 +337,22 @@ func (c *cluster) noNodeWedged(t *testing.T, held, missing string) {
 
 // awaitUpstreamUp waits until every node has seen registry's upstream
 // answer again (larder_upstream_up 1): a node that found it down answers
-// what it lacks with a 404 at once until its probe gets through.
+// what it lacks with a 404 at once until its probe gets through, and the
+// probes back off up to 30 s apart.
 func (c *cluster) awaitUpstreamUp(t *testing.T, registry string) {
 	t.Helper()
 	want := fmt.Sprintf(`larder_upstream_up{registry=%q} 1`, registry)
+	deadline := time.Now().Add(45 * time.Second)
 	for _, l := range c.nodes {
-		waitFor(t, l.addr+"'s upstream up", func() bool {
+		for {
 			_, body := l.get(t, "/metrics")
-			return strings.Contains(string(body), want)
-		})
+			if strings.Contains(string(body), want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not see its upstream back after 45 s", l.addr)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }

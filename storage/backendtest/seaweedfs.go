@@ -147,10 +147,15 @@ func startSeaweedFS() {
 		return
 	}
 	s3.endpoint = fmt.Sprintf("http://127.0.0.1:%d", ports[3])
+	// Each bucket is a SeaweedFS collection, which takes 7 volumes on its
+	// first write (and the filer's own log takes some): 16 volume slots
+	// ran out at the third bucket of one test process, and every write
+	// then hung. 128 slots hold more than a dozen buckets; an unused slot
+	// costs nothing, and a volume is a sparse file of at most 64 MB.
 	s3.args = []string{bin, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + s3.dir,
 		"-master.port=" + strconv.Itoa(ports[0]), "-volume.port=" + strconv.Itoa(ports[1]),
 		"-filer.port=" + strconv.Itoa(ports[2]), "-s3", "-s3.port=" + strconv.Itoa(ports[3]),
-		"-master.volumeSizeLimitMB=64", "-volume.max=16"}
+		"-master.volumeSizeLimitMB=64", "-volume.max=128"}
 	s3.log, err = os.Create(filepath.Join(s3.dir, "weed.log"))
 	if err != nil {
 		s3.err = err

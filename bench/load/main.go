@@ -890,8 +890,8 @@ func (r *result) report() (text string, fails []string) {
 	fmt.Fprintf(&b, "\nThroughput: %.0f requests/s, %.1f MB/s of bodies. Peak RSS (VmHWM): %s; RSS at the end: %s. Log lines at WARN or ERROR: %d. Unsolicited responses on idle connections: %d.\n\n",
 		float64(total)/r.elapsed.Seconds(), float64(r.st.bytes)/1e6/r.elapsed.Seconds(), joined(r.hwmKB, mb), joined(r.rssKB, mb), r.logN, r.unsolicited)
 	fc := r.fetches
-	fmt.Fprintf(&b, "Upstream fetches per artifact installed, counted at the fake upstreams: installed cold during the run: %s; warmed before the run: %s. Cold items no client installed: %d (fetched %d times).\n\n",
-		fc.cold, fc.warm, fc.notInstalled, fc.unneededFetch)
+	fmt.Fprintf(&b, "Upstream fetches per artifact installed, counted at the fake upstreams: installed cold during the run: %s; warmed before the run: %s. Per document of an installed item: %s. Cold items no client installed: %d (their artifacts fetched %d times).\n\n",
+		fc.cold.of("artifacts"), fc.warm.of("artifacts"), fc.documents.of("documents"), fc.notInstalled, fc.unneededFetch)
 
 	if totalErr > 0 {
 		fails = append(fails, fmt.Sprintf("%d errors", totalErr))
@@ -901,7 +901,7 @@ func (r *result) report() (text string, fails []string) {
 	}
 	fails = append(fails, leaks(r.before, r.after)...)
 	if !fc.ok() {
-		fails = append(fails, fmt.Sprintf("artifacts fetched from the upstream other than once (%s)", strings.Join(fc.wrong, "; ")))
+		fails = append(fails, fmt.Sprintf("artifacts or documents fetched from the upstream other than once (%s)", strings.Join(fc.wrong, "; ")))
 	}
 	if r.unsolicited > 0 {
 		fails = append(fails, fmt.Sprintf("%d unsolicited responses on idle connections", r.unsolicited))

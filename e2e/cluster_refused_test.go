@@ -106,7 +106,8 @@ func TestUpstreamRefusedDuringAColdInstallThroughThreeNodesLeavesNothingPartial(
 		up.Publish(name, "1.0.0", nil)
 	}
 	big := map[string][]byte{}
-	for i, name := range []string{"big-a", "big-b", "big-c"} {
+	all := append([]string{"big-a", "big-b", "big-c"}, small...)
+	for i, name := range all[:3] {
 		big[name] = bigPackage(t, name, "1.0.0", (2<<20)+i*4096)
 		up.PublishTarball(name, "1.0.0", big[name], nil)
 	}
@@ -122,7 +123,7 @@ tarball_hosts = [%q]
 response_timeout = "3s"
 `, relay.URL, strings.TrimSuffix(strings.TrimPrefix(up.URL, "http://"), "/")))
 	var deps []string
-	for _, name := range append(append([]string{}, small...), "big-a", "big-b", "big-c") {
+	for _, name := range all {
 		deps = append(deps, fmt.Sprintf("%q:%q", name, "1.0.0"))
 	}
 	p := newProject(t, `{"name":"app","version":"1.0.0","private":true,"dependencies":{`+strings.Join(deps, ",")+`}}`)
@@ -130,14 +131,14 @@ response_timeout = "3s"
 	// The lockfile first: the packuments are held, no tarball is fetched.
 	p.mustRun(reg, "npm", "install", "--package-lock-only", "--no-audit")
 	tarball := func(name string) string { return npmtest.TarballPath(name, "1.0.0") }
-	for _, name := range append(append([]string{}, small...), "big-a") {
+	for _, name := range all {
 		if n := up.Count("GET", "/"+tarball(name)); n != 0 {
 			t.Fatalf("the lockfile alone fetched %s %d times", tarball(name), n)
 		}
 	}
 
 	// The cold install; the upstream goes away once the small tarballs are
-	// held and a big one is half-way.
+	// held and a big one is part-way.
 	p.freshCache()
 	relay.sent.Store(0)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -179,7 +180,6 @@ response_timeout = "3s"
 	// What must hold at once, the upstream still refusing. A row is
 	// written a moment after its tarball was verified and sent: give the
 	// rows of downloads that ended just before the refusal that moment.
-	all := append(append([]string{}, small...), "big-a", "big-b", "big-c")
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		held := 0
 		for _, name := range all {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,105 +48,13 @@ func startCluster(t *testing.T, n int, config string) *cluster {
 	if err := os.WriteFile(c.config, []byte(full), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var addrs []string
 	for i := 0; i < n; i++ {
 		c.nodes = append(c.nodes, startLarder(t, full))
+		addrs = append(addrs, c.nodes[i].addr)
 	}
-	startNginx(t, lbAddr, c.nodes)
+	backendtest.Balancer(t, lbAddr, addrs)
 	return c
-}
-
-// startNginx runs a private nginx on addr that spreads requests over the
-// nodes, and tries the next node when one refuses or fails.
-func startNginx(t *testing.T, addr string, nodes []*larder) {
-	t.Helper()
-	bin := "/usr/sbin/nginx"
-	if _, err := os.Stat(bin); err != nil {
-		bin = requireTool(t, "nginx")
-	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	var servers strings.Builder
-	for _, l := range nodes {
-		fmt.Fprintf(&servers, "    server %s max_fails=0;\n", l.addr)
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	conf := fmt.Sprintf(`%s
-daemon off;
-worker_processes 1;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path %[2]s/body;
-  proxy_temp_path %[2]s/proxy;
-  fastcgi_temp_path %[2]s/fastcgi;
-  uwsgi_temp_path %[2]s/uwsgi;
-  scgi_temp_path %[2]s/scgi;
-  upstream larder {
-%[3]s  }
-  server {
-    listen %[4]s;
-    location / {
-      proxy_pass http://larder;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_buffering off;
-      proxy_next_upstream error timeout http_502;
-      proxy_read_timeout 60s;
-    }
-  }
-}
-`, user, dir, servers.String(), addr)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", dir, "-c", path)
-	// A file, not a pipe: the workers would hold a pipe open, and Wait
-	// with it, after the master is gone.
-	log, err := os.Create(filepath.Join(dir, "stderr.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		// SIGTERM: the master stops its workers, then itself.
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("nginx exited at start: %s\n%s", out, b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx not answering: %v", err)
-		}
-	}
 }
 
 // db opens the cluster's database, for checks on what was stored.

@@ -57,6 +57,7 @@ var (
 	outPath    = flag.String("out", "bench/out/load.md", "where the Markdown report is written")
 	slackG     = flag.Int("slack-goroutines", 10, "goroutine growth allowed")
 	slackFD    = flag.Int("slack-fds", 10, "open-file growth allowed")
+	nodeCount  = flag.Int("nodes", 1, "larder nodes: 1 on SQLite and a data folder; more on one PostgreSQL database and one S3 bucket (SeaweedFS) behind nginx, all started here")
 )
 
 // The kinds of request, each with its own latency figures.
@@ -94,6 +95,7 @@ type item struct {
 	sum       [32]byte
 	size      int
 	warm      atomic.Bool
+	coldPool  bool // not warmed before the run
 }
 
 // pool holds the items of one registry: the warm ones, and cold ones handed
@@ -480,6 +482,9 @@ type proc struct {
 	url     string
 	logPath string
 	exited  chan struct{}
+	// backends: the shared backends' ports, nil for a node on SQLite
+	// and a folder.
+	backends *backendPorts
 }
 
 func startLarder(bin, dir, config string) (*proc, error) {
@@ -542,11 +547,34 @@ type snapshot struct {
 	// the descriptors of blobs sent by sendfile stay open for the next
 	// request, up to 256 unused ones for a minute each.
 	blobFiles int
+	// Connections to the shared backends (backendconns.go).
+	s3Conns, dbConns int
 }
 
-// unshared is the open files but those larder keeps for blobs: what must
-// not grow.
-func (s snapshot) unshared() int { return s.procFDs - s.blobFiles }
+// unshared is the open files but those larder keeps for blobs and its
+// pooled connections to the shared backends: what must not grow.
+func (s snapshot) unshared() int { return s.procFDs - s.blobFiles - s.s3Conns - s.dbConns }
+
+// ownGoroutines is the goroutines but the two of each pooled connection to
+// the S3 server: what must not grow.
+func (s snapshot) ownGoroutines() int { return s.goroutines - 2*s.s3Conns }
+
+// snapshots takes every node's figures.
+func snapshots(nodes []*proc) ([]snapshot, error) {
+	var out []snapshot
+	for _, p := range nodes {
+		s, err := p.snapshot()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.url, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func logPaths(nodes []*proc) string {
+	return joined(nodes, func(p *proc) string { return p.logPath })
+}
 
 func (p *proc) snapshot() (snapshot, error) {
 	var s snapshot
@@ -566,14 +594,19 @@ func (p *proc) snapshot() (snapshot, error) {
 		case "process_open_fds":
 			s.fds, found = int(f), found+1
 		case "larder_blob_files_open":
-			s.blobFiles, found = int(f), found+1
+			// Only a store on a local folder keeps blob files open; a
+			// node on S3 has none and no such metric.
+			s.blobFiles = int(f)
 		}
 	}
-	if found != 3 {
-		return s, errors.New("/metrics lacks go_goroutines, process_open_fds or larder_blob_files_open")
+	if found != 2 {
+		return s, errors.New("/metrics lacks go_goroutines or process_open_fds")
 	}
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
 	s.procFDs = len(ents)
+	if err == nil && p.backends != nil {
+		s.s3Conns, s.dbConns, err = backendConns(p.cmd.Process.Pid, *p.backends)
+	}
 	return s, err
 }
 
@@ -693,21 +726,23 @@ upstream = %q
 file_hosts = [%q]
 metadata_ttl = "1h"
 `, npmUp.URL, pypiUp.IndexURL, pypiUp.FilesURL)
-	lp, err := startLarder(bin, tmp, config)
+	start = time.Now()
+	nodes, base, stop, err := startNodes(bin, tmp, config, *nodeCount)
+	defer stop()
 	if err != nil {
 		keep = true
 		return err
 	}
-	defer lp.stop()
+	log.Printf("%d larder node(s) ready at %s in %s", len(nodes), base, time.Since(start).Round(time.Millisecond))
 
 	tr := &http.Transport{Proxy: nil, MaxIdleConns: 2 * *clients, MaxIdleConnsPerHost: 2 * *clients, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
-	l := &loader{base: lp.url, client: &http.Client{Timeout: *timeout, Transport: tr}}
+	l := &loader{base: base, client: &http.Client{Timeout: *timeout, Transport: tr}}
 	l.npm.warmList, l.npm.cold = split(npmItems)
 	l.pypi.warmList, l.pypi.cold = split(pypiItems)
 	start = time.Now()
 	if err := l.warmUp(); err != nil {
 		keep = true
-		return fmt.Errorf("%v\nlarder's log: %s", err, lp.logPath)
+		return fmt.Errorf("%v\nlarder's logs: %s", err, logPaths(nodes))
 	}
 	log.Printf("warmed %d npm packages and %d PyPI projects in %s", len(l.npm.warmList), len(l.pypi.warmList), time.Since(start).Round(time.Millisecond))
 
@@ -724,7 +759,7 @@ metadata_ttl = "1h"
 		time.Sleep(3 * time.Second)
 	}
 	quiesce(true)
-	before, err := lp.snapshot()
+	before, err := snapshots(nodes)
 	if err != nil {
 		return err
 	}
@@ -737,28 +772,35 @@ metadata_ttl = "1h"
 
 	lost := func(err error) error {
 		keep = true
-		return fmt.Errorf("after the load larder does not answer /metrics: %v\nfirst problems:\n  %s\nlarder's log: %s",
-			err, strings.Join(st.samples, "\n  "), lp.logPath)
+		return fmt.Errorf("after the load larder does not answer /metrics: %v\nfirst problems:\n  %s\nlarder's logs: %s",
+			err, strings.Join(st.samples, "\n  "), logPaths(nodes))
 	}
 	quiesce(false)
-	pooled, err := lp.snapshot()
+	pooled, err := snapshots(nodes)
 	if err != nil {
 		return lost(err)
 	}
-	var after snapshot
+	var after []snapshot
 	for range 5 { // let closing connections finish; a leak stays
 		quiesce(true)
-		if after, err = lp.snapshot(); err != nil {
+		if after, err = snapshots(nodes); err != nil {
 			return lost(err)
 		}
-		if after.goroutines-before.goroutines <= *slackG && after.unshared()-before.unshared() <= *slackFD {
+		if len(leaks(before, after)) == 0 {
 			break
 		}
 	}
 	r := &result{st: st, elapsed: elapsed, before: before, pooled: pooled, after: after,
-		npmItems: len(npmItems), pypiItems: len(pypiItems),
-		hwmKB: lp.statusKB("VmHWM"), rssKB: lp.statusKB("VmRSS"), unsolicited: int(clientLog.unsolicited.Load())}
-	r.logN, r.logFirst = logProblems(lp.logPath)
+		npmItems: len(npmItems), pypiItems: len(pypiItems), nodes: len(nodes),
+		fetches:     upstreamFetches(npmUp, pypiUp, append(slices.Clone(npmItems), pypiItems...)),
+		unsolicited: int(clientLog.unsolicited.Load())}
+	for _, p := range nodes {
+		r.hwmKB = append(r.hwmKB, p.statusKB("VmHWM"))
+		r.rssKB = append(r.rssKB, p.statusKB("VmRSS"))
+		n, first := logProblems(p.logPath)
+		r.logN += n
+		r.logFirst = append(r.logFirst, first...)
+	}
 	text, fails := r.report()
 	fmt.Print(text)
 	if err := os.MkdirAll(filepath.Dir(*outPath), 0o755); err != nil {
@@ -778,9 +820,11 @@ metadata_ttl = "1h"
 type result struct {
 	st                    *stats
 	elapsed               time.Duration
-	before, pooled, after snapshot
+	before, pooled, after []snapshot // one per node
 	npmItems, pypiItems   int
-	hwmKB, rssKB          int
+	nodes                 int
+	fetches               fetchCounts
+	hwmKB, rssKB          []int // one per node
 	logN                  int
 	logFirst              []string
 	unsolicited           int // responses larder sent on a connection without a request
@@ -790,8 +834,12 @@ type result struct {
 func (r *result) report() (text string, fails []string) {
 	var b strings.Builder
 	var total, totalErr, totalCorrupt int
-	fmt.Fprintf(&b, "# larder under load\n\n%d clients for %s on 127.0.0.1 against in-process fake upstreams: %d npm packages and %d PyPI projects, half warmed before the run; %.0f%% of picks take a cold item while any is left. Latencies in ms, request to last byte.\n\n",
-		*clients, *duration, r.npmItems, r.pypiItems, *coldShare*100)
+	target := "one larder node on SQLite and its data folder"
+	if r.nodes > 1 {
+		target = fmt.Sprintf("%d larder nodes on one PostgreSQL database and one S3 bucket (SeaweedFS), through nginx", r.nodes)
+	}
+	fmt.Fprintf(&b, "# larder under load\n\n%d clients for %s on 127.0.0.1, %s, against in-process fake upstreams: %d npm packages and %d PyPI projects, half warmed before the run; %.0f%% of picks take a cold item while any is left. Latencies in ms, request to last byte.\n\n",
+		*clients, *duration, target, r.npmItems, r.pypiItems, *coldShare*100)
 	fmt.Fprintf(&b, "| request | count | errors | corrupted | X-Larder-Cache | p50 | p90 | p99 | max |\n| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n")
 	var every []time.Duration
 	for k := range nKinds {
@@ -813,14 +861,37 @@ func (r *result) report() (text string, fails []string) {
 	slices.Sort(every)
 	fmt.Fprintf(&b, "| **all** | %d | %d | %d | | %s | %s | %s | %s |\n\n", total, totalErr, totalCorrupt,
 		ms(percentile(every, .5)), ms(percentile(every, .9)), ms(percentile(every, .99)), ms(percentile(every, 1)))
-	fmt.Fprintf(&b, "| larder | before (after warm-up) | after, idle upstream connections kept | after, all idle connections closed |\n| --- | ---: | ---: | ---: |\n")
-	fmt.Fprintf(&b, "| goroutines (`go_goroutines`) | %d | %d | %d |\n", r.before.goroutines, r.pooled.goroutines, r.after.goroutines)
-	fmt.Fprintf(&b, "| open files (`process_open_fds`) | %d | %d | %d |\n", r.before.fds, r.pooled.fds, r.after.fds)
-	fmt.Fprintf(&b, "| open files (`/proc/PID/fd`) | %d | %d | %d |\n", r.before.procFDs, r.pooled.procFDs, r.after.procFDs)
-	fmt.Fprintf(&b, "| of which blob files kept open (`larder_blob_files_open`) | %d | %d | %d |\n", r.before.blobFiles, r.pooled.blobFiles, r.after.blobFiles)
-	fmt.Fprintf(&b, "| open files but kept blob files | %d | %d | %d |\n\n", r.before.unshared(), r.pooled.unshared(), r.after.unshared())
-	fmt.Fprintf(&b, "Throughput: %.0f requests/s, %.1f MB/s of bodies. Peak RSS (VmHWM): %.1f MB; RSS at the end: %.1f MB. Log lines at WARN or ERROR: %d. Unsolicited responses on idle connections: %d.\n\n",
-		float64(total)/r.elapsed.Seconds(), float64(r.st.bytes)/1e6/r.elapsed.Seconds(), float64(r.hwmKB)/1024, float64(r.rssKB)/1024, r.logN, r.unsolicited)
+	header := "larder"
+	if r.nodes > 1 {
+		header = "larder (per node)"
+	}
+	fmt.Fprintf(&b, "| %s | before (after warm-up) | after, idle upstream connections kept | after, all idle connections closed |\n| --- | ---: | ---: | ---: |\n", header)
+	for _, row := range []struct {
+		name  string
+		of    func(snapshot) int
+		nodes int // only for one node (1) or several (2); 0: always
+	}{
+		{"goroutines (`go_goroutines`)", func(s snapshot) int { return s.goroutines }, 0},
+		{"open files (`process_open_fds`)", func(s snapshot) int { return s.fds }, 0},
+		{"open files (`/proc/PID/fd`)", func(s snapshot) int { return s.procFDs }, 0},
+		{"of which blob files kept open (`larder_blob_files_open`)", func(s snapshot) int { return s.blobFiles }, 0},
+		{"of which connections to S3 (pooled)", func(s snapshot) int { return s.s3Conns }, 2},
+		{"of which connections to PostgreSQL (pooled)", func(s snapshot) int { return s.dbConns }, 2},
+		{"goroutines but two per S3 connection", snapshot.ownGoroutines, 2},
+		{"open files but kept blob files", snapshot.unshared, 1},
+		{"open files but kept blob files and backend connections", snapshot.unshared, 2},
+	} {
+		if row.nodes == 1 && r.nodes > 1 || row.nodes == 2 && r.nodes == 1 {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row.name, perNode(r.before, row.of), perNode(r.pooled, row.of), perNode(r.after, row.of))
+	}
+	mb := func(kb int) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
+	fmt.Fprintf(&b, "\nThroughput: %.0f requests/s, %.1f MB/s of bodies. Peak RSS (VmHWM): %s; RSS at the end: %s. Log lines at WARN or ERROR: %d. Unsolicited responses on idle connections: %d.\n\n",
+		float64(total)/r.elapsed.Seconds(), float64(r.st.bytes)/1e6/r.elapsed.Seconds(), joined(r.hwmKB, mb), joined(r.rssKB, mb), r.logN, r.unsolicited)
+	fc := r.fetches
+	fmt.Fprintf(&b, "Upstream fetches per artifact installed, counted at the fake upstreams: installed cold during the run: %s; warmed before the run: %s. Per document of an installed item: %s. Cold items no client installed: %d (their artifacts fetched %d times).\n\n",
+		fc.cold.of("artifacts"), fc.warm.of("artifacts"), fc.documents.of("documents"), fc.notInstalled, fc.unneededFetch)
 
 	if totalErr > 0 {
 		fails = append(fails, fmt.Sprintf("%d errors", totalErr))
@@ -828,11 +899,9 @@ func (r *result) report() (text string, fails []string) {
 	if totalCorrupt > 0 {
 		fails = append(fails, fmt.Sprintf("%d corrupted bodies", totalCorrupt))
 	}
-	if g := r.after.goroutines - r.before.goroutines; g > *slackG {
-		fails = append(fails, fmt.Sprintf("goroutines grew by %d (slack %d)", g, *slackG))
-	}
-	if f := r.after.unshared() - r.before.unshared(); f > *slackFD {
-		fails = append(fails, fmt.Sprintf("open files but kept blob files grew by %d (slack %d)", f, *slackFD))
+	fails = append(fails, leaks(r.before, r.after)...)
+	if !fc.ok() {
+		fails = append(fails, fmt.Sprintf("artifacts or documents fetched from the upstream other than once (%s)", strings.Join(fc.wrong, "; ")))
 	}
 	if r.unsolicited > 0 {
 		fails = append(fails, fmt.Sprintf("%d unsolicited responses on idle connections", r.unsolicited))
@@ -851,10 +920,42 @@ func (r *result) report() (text string, fails []string) {
 	return b.String(), fails
 }
 
+// leaks says which nodes grew beyond the slack between two snapshots.
+func leaks(before, after []snapshot) (fails []string) {
+	for i := range before {
+		node := ""
+		if len(before) > 1 {
+			node = fmt.Sprintf("node %d: ", i+1)
+		}
+		if g := after[i].ownGoroutines() - before[i].ownGoroutines(); g > *slackG {
+			fails = append(fails, fmt.Sprintf("%sgoroutines grew by %d (slack %d)", node, g, *slackG))
+		}
+		if f := after[i].unshared() - before[i].unshared(); f > *slackFD {
+			fails = append(fails, fmt.Sprintf("%sopen files but kept blob files and backend connections grew by %d (slack %d)", node, f, *slackFD))
+		}
+	}
+	return fails
+}
+
+func perNode(snaps []snapshot, of func(snapshot) int) string {
+	return joined(snaps, func(s snapshot) string { return strconv.Itoa(of(s)) })
+}
+
+func joined[T any](vs []T, format func(T) string) string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, format(v))
+	}
+	return strings.Join(out, ", ")
+}
+
 func split(items []*item) (warm, cold []*item) {
 	h := len(items) / 2
 	for _, it := range items[:h] {
 		it.warm.Store(true)
+	}
+	for _, it := range items[h:] {
+		it.coldPool = true
 	}
 	return slices.Clone(items[:h]), slices.Clone(items[h:])
 }

@@ -1,8 +1,13 @@
 // Package backendtest starts the real servers that larder's shared
-// backends are tested against: PostgreSQL (Debian's postgresql) and an
-// S3-compatible object store (SeaweedFS, built by scripts/seaweedfs.sh).
-// Each runs on loopback, on a free port, in a temporary folder, once per
-// test process; a package that uses them calls Stop from its TestMain.
+// backends are tested against: PostgreSQL (Debian's postgresql), an
+// S3-compatible object store (SeaweedFS, built by scripts/seaweedfs.sh),
+// and an nginx load balancer in front of several larder nodes. Each runs
+// on loopback, on a free port, in a temporary folder; PostgreSQL and
+// SeaweedFS once per process, and a program that uses them calls Stop at
+// its end (a test package from its TestMain).
+//
+// Tests call the functions that take a testing.TB; a program that is not
+// a test (bench/load) calls the ones that return an error instead.
 // Nothing here imports larder: storage's own tests use it too.
 package backendtest
 
@@ -111,19 +116,40 @@ func PostgresServer(t testing.TB) string {
 // a test that starts larder processes which must share one.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	admin := PostgresServer(t)
-	name := fmt.Sprintf("db%d_%d", os.Getpid(), schemaSeq.Add(1))
-	db, err := sql.Open("pgx", admin)
+	PostgresServer(t) // starts it, or skips
+	u, err := CreateDatabase()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+// StartPostgres starts this process's PostgreSQL server on first use and
+// returns the URL of its database itself (the public schema).
+func StartPostgres() (string, error) {
+	pgOnce.Do(startPostgres)
+	return pg.admin, pg.err
+}
+
+// CreateDatabase returns the URL of a new, empty database on the server,
+// starting the server on first use.
+func CreateDatabase() (string, error) {
+	admin, err := StartPostgres()
+	if err != nil {
+		return "", fmt.Errorf("starting PostgreSQL: %w", err)
+	}
+	name := fmt.Sprintf("db%d_%d", os.Getpid(), schemaSeq.Add(1))
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return "", err
+	}
 	defer db.Close()
 	if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
+		return "", fmt.Errorf("creating database %s: %w", name, err)
 	}
 	u, _ := url.Parse(admin)
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), nil
 }
 
 func startPostgres() {

@@ -70,11 +70,20 @@ func moduleRoot() (string, error) {
 // whose signatures it checks: presigned URLs need credentials.
 func S3(t testing.TB) string {
 	t.Helper()
+	endpoint, err := StartS3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return endpoint
+}
+
+// StartS3 is S3 for a program that is not a test.
+func StartS3() (string, error) {
 	s3Once.Do(startSeaweedFS)
 	if s3.err != nil {
-		t.Fatalf("starting SeaweedFS: %v", s3.err)
+		return "", fmt.Errorf("starting SeaweedFS: %w", s3.err)
 	}
-	return s3.endpoint
+	return s3.endpoint, nil
 }
 
 // The identity SeaweedFS is started with besides the anonymous one.
@@ -103,18 +112,30 @@ var s3Identities = fmt.Sprintf(`{"identities": [
 // blob_store URL of it.
 func NewBucket(t testing.TB) string {
 	t.Helper()
-	endpoint := S3(t)
+	u, err := CreateBucket(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// CreateBucket is NewBucket for a program that is not a test.
+func CreateBucket(ctx context.Context) (string, error) {
+	endpoint, err := StartS3()
+	if err != nil {
+		return "", err
+	}
 	name := fmt.Sprintf("b%d-%d", os.Getpid(), schemaSeq.Add(1))
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, endpoint+"/"+name, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+"/"+name, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("creating bucket %s: %v", name, err)
+		return "", fmt.Errorf("creating bucket %s: %w", name, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("creating bucket %s: %s", name, resp.Status)
+		return "", fmt.Errorf("creating bucket %s: %s", name, resp.Status)
 	}
-	return "s3://" + name + "?endpoint=" + endpoint + "&region=us-east-1"
+	return "s3://" + name + "?endpoint=" + endpoint + "&region=us-east-1", nil
 }
 
 // RestartS3 kills the S3 server (SIGKILL) and starts it again on the same
@@ -153,13 +174,14 @@ func startSeaweedFS() {
 	if s3.err = os.WriteFile(identities, []byte(s3Identities), 0o600); s3.err != nil {
 		return
 	}
+	// Each bucket is a SeaweedFS collection, which takes 7 volumes on its
+	// first write (and the filer's own log takes some): 16 volume slots
+	// ran out at the third bucket of one test process, and every write
+	// then hung. 256 slots hold dozens of buckets; an unused slot costs
+	// nothing, and a volume is a sparse file of at most 64 MB.
 	s3.args = []string{bin, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + s3.dir,
 		"-master.port=" + strconv.Itoa(ports[0]), "-volume.port=" + strconv.Itoa(ports[1]),
 		"-filer.port=" + strconv.Itoa(ports[2]), "-s3", "-s3.port=" + strconv.Itoa(ports[3]),
-		// Each bucket that is written to takes 7 volumes of its own (a
-		// collection): 16 would hold two buckets' writes, and the tests
-		// make many. Volumes grow as they are written; none is allocated
-		// ahead.
 		"-s3.config=" + identities, "-master.volumeSizeLimitMB=64", "-volume.max=256"}
 	s3.log, err = os.Create(filepath.Join(s3.dir, "weed.log"))
 	if err != nil {

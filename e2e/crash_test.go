@@ -103,6 +103,13 @@ tarball_hosts = [%q]
 			t.Errorf("big-%d after the crashes: %d bytes", i, len(body))
 		}
 	}
+	// A client is answered once the bytes pass their check; the blob's
+	// fsync, rename and row follow.
+	for i := range rounds {
+		if l.heldSHA256("npm", fmt.Sprintf("big-%d/-/big-%d-1.0.0.tgz", i, i)) == "" {
+			t.Errorf("big-%d is not held after it was served", i)
+		}
+	}
 	l.consistent(t, true)
 }
 

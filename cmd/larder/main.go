@@ -25,6 +25,7 @@ usage:
   larder import FILE [--config FILE] [--data DIR] [--key FILE] [--max-manifest-size SIZE]
   larder verify [--data DIR | --config FILE]
   larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]
+  larder migrate [--check] [--data DIR | --config FILE]
 
   serve    run the mirror (default: 127.0.0.1:7070, data in ./larder-data, {{mounts}})
   warm     fetch everything lockfiles name into the cache ({{lockfiles}})
@@ -32,6 +33,8 @@ usage:
   import   load an archive into a data folder; every digest, URL and signature is checked before anything is kept
   verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem
   gc       evict the least recently served artifacts until the cache fits SIZE
+  migrate  bring the database's schema up to date and exit (serve does it at start too);
+           --check applies nothing and exits 3 when migrations are pending
 
   gc, verify and export work through the running larder that holds the data folder, if one does.
 
@@ -88,6 +91,8 @@ func main() {
 		err = runVerify(os.Args[2:])
 	case "gc":
 		err = runGC(os.Args[2:])
+	case "migrate":
+		err = runMigrate(os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage())
 		return
@@ -100,6 +105,12 @@ func main() {
 		// The subcommand printed its usage: asked for, not a failure.
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "larder:", err)
+		// An error may carry a status of its own (migrate --check's
+		// "pending", apart from a failure).
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(1)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -271,6 +272,13 @@ func blobStoreName(cfg Config) string {
 // read-only, when nothing is ever fetched into it: offline, every registry.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storage.Store, error) {
 	store, err := storage.OpenWith(ctx, cfg.Data, cfg.backends())
+	if err == nil {
+		// Start-up applies pending migrations (larder migrate does the
+		// same on its own): say which, as migrate would.
+		if applied := store.AppliedAtOpen(); len(applied) > 0 {
+			log.Info("applied database migrations at start-up", "database", databaseName(cfg), "migrations", strings.Join(applied, ","))
+		}
+	}
 	if !errors.Is(err, storage.ErrReadOnly) || cfg.backends().Shared() {
 		return store, err
 	}

@@ -23,7 +23,7 @@ usage:
   larder warm [--registry NAME] [--url URL | --data DIR | --config FILE] [--jobs N] [--token T] FILE...
   larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--key FILE] [--data DIR | --config FILE]
   larder import FILE [--config FILE] [--data DIR] [--key FILE] [--max-manifest-size SIZE]
-  larder verify [--data DIR | --config FILE]
+  larder verify [--shard K/N] [--data DIR | --config FILE]
   larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]
   larder migrate [--check] [--data DIR | --config FILE]
 
@@ -31,7 +31,8 @@ usage:
   warm     fetch everything lockfiles name into the cache ({{lockfiles}})
   export   write cached metadata and artifacts to one archive, to carry across an air gap
   import   load an archive into a data folder; every digest, URL and signature is checked before anything is kept
-  verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem
+  verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem;
+           --shard K/N checks part K of N (by digest), for several nodes to split the work
   gc       evict the least recently served artifacts until the cache fits SIZE
   migrate  bring the database's schema up to date and exit (serve does it at start too);
            --check applies nothing and exits 3 when migrations are pending

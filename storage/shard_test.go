@@ -74,7 +74,7 @@ func (o *openCounter) Open(ctx context.Context, d Digest) (io.ReadSeekCloser, in
 // stores over one PostgreSQL database and one SeaweedFS bucket, as three
 // nodes would, each verifying its part 1/3, 2/3, 3/3 at the same time.
 func TestThreeNodesVerifyingTheirPartsAtOnceCheckEveryBlobOnce(t *testing.T) {
-	b := Backends{Database: backendtest.NewDatabase(t), BlobStore: backendtest.NewBucket(t)}
+	b := Backends{Database: backendtest.NewDatabase(t), BlobStore: newBlobStoreURL(t)}
 	var nodes []*Store
 	for range 3 {
 		s, err := OpenWith(t.Context(), t.TempDir(), b)

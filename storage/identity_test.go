@@ -284,4 +284,3 @@ func TestTheEmbeddedDefaultKeepsNoMarkerAndSQLiteBesideABucketGetsOne(t *testing
 	sq := openNode(t, Backends{BlobStore: newBlobStoreURL(t)})
 	identityOf(t, sq)
 }
-

@@ -284,7 +284,12 @@ func (s *FSBlobs) writeMarker(ctx context.Context, id string) error {
 	return nil
 }
 
-func (s *FSBlobs) describe() (string, string) { return s.root, s.markerPath() }
+// describe says the folder is the node's own: it holds the blobs only
+// when no blob_store is set, the likeliest mistake beside a shared
+// database.
+func (s *FSBlobs) describe() (string, string) {
+	return s.root + " (this node's own folder: no blob_store is set)", s.markerPath()
+}
 
 func (s *S3Blobs) markerKey() string { return s.prefix + markerName }
 

@@ -17,7 +17,7 @@ import (
 	"github.com/larder-mirror/larder/storage"
 )
 
-// runMigrate is `larder migrate [--check] [--data DIR | --config FILE]`.
+// runMigrate is `larder migrate [--check | --adopt-blob-store] [--data DIR | --config FILE]`.
 func runMigrate(args []string) error { return withSignals(args, migrateCmd) }
 
 // pendingExit is migrate --check's exit status when migrations are
@@ -34,9 +34,11 @@ func (e errPending) Error() string {
 func (e errPending) ExitCode() int { return pendingExit }
 
 func migrateCmd(ctx context.Context, args []string, c console) error {
-	const usage = "larder migrate [--check] [--data DIR | --config FILE]"
+	const usage = "larder migrate [--check | --adopt-blob-store] [--data DIR | --config FILE]"
 	f := newOpFlags("migrate", usage, c)
 	check := f.Bool("check", false, fmt.Sprintf("apply nothing: list pending migrations and exit %d if there are any", pendingExit))
+	adopt := f.Bool("adopt-blob-store", false, "also record the configured blob_store as the database's (its store id written as the store's marker), "+
+		"for a store emptied, restored or replaced on purpose, which nodes would otherwise refuse")
 	pos, err := f.parse(args)
 	if err != nil {
 		return flagErr(err)
@@ -44,9 +46,15 @@ func migrateCmd(ctx context.Context, args []string, c console) error {
 	if len(pos) > 0 {
 		return strayArgument("migrate", pos[0])
 	}
+	if *check && *adopt {
+		return errors.New("migrate: --check writes nothing; --adopt-blob-store writes the store's marker: give one of them")
+	}
 	dir, b, err := f.location()
 	if err != nil {
 		return err
+	}
+	if *adopt && !b.Shared() {
+		return errors.New("migrate: --adopt-blob-store is for a shared database or blob_store; the data folder's own database and blobs/ are one pair already")
 	}
 	database, name := b.Database, storage.RedactedDatabase(b.Database)
 	if database == "" {
@@ -89,6 +97,17 @@ func migrateCmd(ctx context.Context, args []string, c console) error {
 		fmt.Fprintf(c.out, "database %s: up to date (%s applied)\n", name, plural(len(applied), "migration"))
 	default:
 		fmt.Fprintf(c.out, "database %s: up to date, nothing to apply (%s recorded)\n", name, plural(len(st.Applied), "migration"))
+	}
+	if *adopt {
+		id, err := storage.AdoptBlobStore(ctx, dir, b)
+		if err != nil {
+			return fmt.Errorf("migrate: --adopt-blob-store: %w", err)
+		}
+		where := b.BlobStore
+		if where == "" {
+			where = filepath.Join(dir, "blobs")
+		}
+		fmt.Fprintf(c.out, "blob store %s: marked as larder store %s, the database's\n", where, id)
 	}
 	return nil
 }

@@ -54,8 +54,8 @@ type identityMarker interface {
 }
 
 // identitySample is how many blobs of each end (oldest and newest) of the
-// database's artifacts, and half as many of its documents, are looked for
-// in a store that has no marker yet.
+// database's held artifacts are looked for in a store that has no marker
+// yet.
 const identitySample = 8
 
 // checkIdentity refuses a blob store that is not the database's, and
@@ -115,7 +115,7 @@ func (s *Store) checkIdentity(ctx context.Context, readOnly bool) error {
 			ErrStoreMismatch, s.DB.path, found, len(sample), store)
 	}
 	if marker != "" && len(sample) == 0 {
-		return fmt.Errorf("%w: blob store %s is marked as larder store %s (%s), and database %s is new (no id, no files): "+
+		return fmt.Errorf("%w: blob store %s is marked as larder store %s (%s), and database %s is new (no id, no file held): "+
 			"a new database beside another's blob store would collect that store's blobs as orphans; give it a blob store of its own "+
 			"(or, if this store is meant to be this database's, larder migrate --adopt-blob-store records it)",
 			ErrStoreMismatch, store, marker, markerPath, s.DB.path)
@@ -209,22 +209,15 @@ func (d *DB) recordStoreID(ctx context.Context, id string, mark func(string) err
 }
 
 // identitySample is blobs the database points at: its oldest and newest
-// held artifacts and documents. A store that has been this database's for
-// long holds the old ones; one put in its place lately holds few of them.
+// held artifacts. A store that has been this database's for long holds
+// the old ones; one put in its place lately holds few of them. (Artifacts
+// only: a document's body may be kept in the database itself.)
 func (d *DB) identitySample(ctx context.Context) ([]Digest, error) {
 	seen := map[Digest]bool{}
 	var out []Digest
-	for _, q := range []string{
-		`SELECT sha256 FROM artifacts WHERE sha256 IS NOT NULL ORDER BY last_fetched_at, registry, path LIMIT ?`,
-		`SELECT sha256 FROM artifacts WHERE sha256 IS NOT NULL ORDER BY last_fetched_at DESC, registry, path LIMIT ?`,
-		`SELECT body_sha256 FROM documents ORDER BY fetched_at, registry, doc_key, variant LIMIT ?`,
-		`SELECT body_sha256 FROM documents ORDER BY fetched_at DESC, registry, doc_key, variant LIMIT ?`,
-	} {
-		n := identitySample
-		if strings.Contains(q, "documents") {
-			n /= 2
-		}
-		rows, err := d.sql.QueryContext(ctx, q, n)
+	for _, order := range []string{"", " DESC"} {
+		rows, err := d.sql.QueryContext(ctx, `SELECT sha256 FROM artifacts WHERE sha256 IS NOT NULL
+			ORDER BY last_fetched_at`+order+`, registry, path LIMIT ?`, identitySample)
 		if err != nil {
 			return nil, err
 		}

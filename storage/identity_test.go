@@ -216,7 +216,7 @@ func TestAPairFromBeforeIDsAdoptsOneAndAWrongBucketIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	before := snapshot(t, dir, empty)
 	_, err := OpenWith(t.Context(), dir, empty)
-	wantRefused(t, err, "only 0 of 7", empty.BlobStore, RedactedDatabase(p.Database))
+	wantRefused(t, err, "only 0 of 6", empty.BlobStore, RedactedDatabase(p.Database))
 	if after := snapshot(t, dir, empty); !reflect.DeepEqual(before, after) {
 		t.Errorf("the refused node changed its pair:\nbefore %v\nafter  %v", before, after)
 	}

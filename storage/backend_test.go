@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 // files, sendfile): on PostgreSQL there is no such file to test. The
 // tests of migrate and of the store's identity run on both databases by
 // themselves.
-const sqliteOnly = `^(TestMigrate|TestCheckMigrationsOfA|TestThreeNodes|TestParseShard|TestEveryDigest|TestANode|TestNodesStarting|TestAPairFromBefore|TestAnIDWritten|TestANewDatabase|TestTheEmbedded|TestOpenDB|TestTheCatalogMigration|TestReady|TestOpenReadOnly|TestAReadOnly|TestAnImmutable|TestReaders|TestCorruption|TestSharedBlob|TestSendFile|TestFSBlobs|TestASecondProcess|TestADeletedBlob|TestAKeptBlob|TestABlobOpened|TestAnInvalidated|TestEveryStorageTest|TestS3|TestAnS3|TestAQuarantinedS3|TestOpeningAMissingBucket|TestParseS3|TestPostgres|TestRebind)`
+const sqliteOnly = `^(TestMigrate|TestCheckMigrationsOfA|TestThreeNodes|TestParseShard|TestEveryDigest|TestANode|TestNodesStarting|TestAPairFromBefore|TestAnIDWritten|TestANewDatabase|TestTheEmbedded|TestAnImportIntoANewPair|TestOpenDB|TestTheCatalogMigration|TestReady|TestOpenReadOnly|TestAReadOnly|TestAnImmutable|TestReaders|TestCorruption|TestSharedBlob|TestSendFile|TestFSBlobs|TestASecondProcess|TestADeletedBlob|TestAKeptBlob|TestABlobOpened|TestAnInvalidated|TestEveryStorageTest|TestS3|TestAnS3|TestAQuarantinedS3|TestOpeningAMissingBucket|TestParseS3|TestPostgres|TestRebind)`
 
 // TestEveryStorageTestAlsoRunsOnPostgreSQL runs this package's tests again
 // with their metadata on a real PostgreSQL server (see backendtest).

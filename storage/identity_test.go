@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -283,4 +284,22 @@ func TestTheEmbeddedDefaultKeepsNoMarkerAndSQLiteBesideABucketGetsOne(t *testing
 
 	sq := openNode(t, Backends{BlobStore: newBlobStoreURL(t)})
 	identityOf(t, sq)
+}
+
+func TestAnImportIntoANewPairGivesItAnIDAndItsNodesStart(t *testing.T) {
+	src := seed(t)
+	var buf bytes.Buffer
+	if _, err := src.Export(t.Context(), &buf, ExportOptions{}); err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	b := Backends{Database: backendtest.NewDatabase(t), BlobStore: newBlobStoreURL(t)}
+	dst := openNode(t, b)
+	importArchive(t, dst, buf.Bytes())
+	id := identityOf(t, dst)
+	dst.Close()
+	node := openNode(t, b)
+	if identityOf(t, node) != id {
+		t.Error("the id changed after the import")
+	}
+	wantSame(t, "held artifacts", rows(t, node, heldArtifact), rows(t, src.Store, heldArtifact))
 }

@@ -204,6 +204,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	if err != nil {
 		return nil, err
 	}
+	// Start-up applies pending migrations (larder migrate does the same on
+	// its own): say which, as migrate would.
+	if applied := store.AppliedAtOpen(); len(applied) > 0 {
+		log.Info("applied database migrations at start-up", "database", databaseName(cfg), "migrations", strings.Join(applied, ","))
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var names []string
@@ -272,13 +277,6 @@ func blobStoreName(cfg Config) string {
 // read-only, when nothing is ever fetched into it: offline, every registry.
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*storage.Store, error) {
 	store, err := storage.OpenWith(ctx, cfg.Data, cfg.backends())
-	if err == nil {
-		// Start-up applies pending migrations (larder migrate does the
-		// same on its own): say which, as migrate would.
-		if applied := store.AppliedAtOpen(); len(applied) > 0 {
-			log.Info("applied database migrations at start-up", "database", databaseName(cfg), "migrations", strings.Join(applied, ","))
-		}
-	}
 	if !errors.Is(err, storage.ErrReadOnly) || cfg.backends().Shared() {
 		return store, err
 	}

@@ -126,14 +126,10 @@ func startSeaweedFS() {
 		return
 	}
 	s3.endpoint = fmt.Sprintf("http://127.0.0.1:%d", ports[3])
-	// Each bucket written to takes volumes of its own (7 at its first
-	// write, for the default replication): -volume.max=16 held three
-	// buckets, and a fourth's writes failed with "internal error". Volumes
-	// grow as they are written, so a higher count costs no disk up front.
 	s3.args = []string{bin, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + s3.dir,
 		"-master.port=" + strconv.Itoa(ports[0]), "-volume.port=" + strconv.Itoa(ports[1]),
 		"-filer.port=" + strconv.Itoa(ports[2]), "-s3", "-s3.port=" + strconv.Itoa(ports[3]),
-		"-master.volumeSizeLimitMB=64", "-volume.max=96"}
+		"-master.volumeSizeLimitMB=64", "-volume.max=16"}
 	s3.log, err = os.Create(filepath.Join(s3.dir, "weed.log"))
 	if err != nil {
 		s3.err = err

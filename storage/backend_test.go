@@ -16,8 +16,10 @@ func TestMain(m *testing.M) {
 // sqliteOnly are the tests of the S3 blob store, which use no database,
 // and those about SQLite's file (damage, replacement, a
 // read-only mount, WAL copies) or the data folder's own blobs/ (shared open
-// files, sendfile): on PostgreSQL there is no such file to test.
-const sqliteOnly = `^(TestOpenDB|TestTheCatalogMigration|TestReady|TestOpenReadOnly|TestAReadOnly|TestAnImmutable|TestReaders|TestCorruption|TestSharedBlob|TestSendFile|TestFSBlobs|TestASecondProcess|TestADeletedBlob|TestAKeptBlob|TestABlobOpened|TestAnInvalidated|TestEveryStorageTest|TestS3|TestAnS3|TestAQuarantinedS3|TestOpeningAMissingBucket|TestParseS3|TestPostgres|TestRebind)`
+// files, sendfile): on PostgreSQL there is no such file to test. The
+// tests of migrate and of the store's identity run on both databases by
+// themselves.
+const sqliteOnly = `^(TestMigrate|TestCheckMigrationsOfA|TestThreeNodes|TestParseShard|TestEveryDigest|TestANode|TestNodesStarting|TestAPairFromBefore|TestAnIDWritten|TestANewDatabase|TestTheEmbedded|TestAnImportIntoANewPair|TestOpenDB|TestTheCatalogMigration|TestReady|TestOpenReadOnly|TestAReadOnly|TestAnImmutable|TestReaders|TestCorruption|TestSharedBlob|TestSendFile|TestFSBlobs|TestASecondProcess|TestADeletedBlob|TestAKeptBlob|TestABlobOpened|TestAnInvalidated|TestEveryStorageTest|TestS3|TestAnS3|TestAQuarantinedS3|TestOpeningAMissingBucket|TestParseS3|TestPostgres|TestRebind)`
 
 // TestEveryStorageTestAlsoRunsOnPostgreSQL runs this package's tests again
 // with their metadata on a real PostgreSQL server (see backendtest).

@@ -42,6 +42,9 @@ type DB struct {
 	postgres bool
 	locks    *sql.DB
 	docLocks *sql.DB
+
+	// applied are the migrations this open applied, in order.
+	applied []string
 }
 
 // dbMode is how a database file is opened.
@@ -57,6 +60,9 @@ const (
 	// read-only mount, or a folder held under larder's lock): no locks, no
 	// -shm file, nothing written beside it.
 	modeImmutable
+	// modeInspect reads as modeReadOnly does, and accepts a schema that is
+	// not up to date: for asking which migrations are pending.
+	modeInspect
 )
 
 // OpenDB opens (creating if needed) the SQLite database at path in WAL mode
@@ -68,7 +74,7 @@ func OpenDB(ctx context.Context, path string) (*DB, error) {
 
 func openDB(ctx context.Context, path string, mode dbMode) (*DB, error) {
 	if IsPostgresURL(path) {
-		return openPostgres(ctx, path, mode != modeReadWrite)
+		return openPostgres(ctx, path, mode)
 	}
 	if mode == modeReadWrite {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -86,9 +92,11 @@ func openDB(ctx context.Context, path string, mode dbMode) (*DB, error) {
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
 	d.sql = db
-	if mode == modeReadWrite {
+	switch mode {
+	case modeReadWrite:
 		err = d.migrate(ctx)
-	} else {
+	case modeInspect:
+	default:
 		err = d.checkMigrated(ctx)
 	}
 	if err == nil {
@@ -133,7 +141,7 @@ func dsn(path string, mode dbMode, probe bool) string {
 	case mode == modeImmutable:
 		q.Set("mode", "ro")
 		q.Set("immutable", "1")
-	case mode == modeReadOnly:
+	case mode == modeReadOnly, mode == modeInspect:
 		q.Set("mode", "ro")
 	case probe:
 		q.Set("mode", "rw")
@@ -230,26 +238,15 @@ func (d *DB) probeErr(what, name string, err error) error {
 // checkMigrated refuses a database that lacks a migration this larder
 // needs, when it cannot apply it.
 func (d *DB) checkMigrated(ctx context.Context) error {
-	done := map[string]bool{}
-	rows, err := d.sql.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	st, err := d.migrationStatus(ctx)
 	if err != nil {
-		return fmt.Errorf("not a larder database, or an unreadable one: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return err
-		}
-		done[name] = true
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, m := range migrations.All() {
-		if !done[m.Name] {
-			return fmt.Errorf("%w: it was written by an older larder (migration %s is not applied); open it once where it can be written to bring it up to date", ErrReadOnly, m.Name)
-		}
+	if !st.known {
+		return errors.New("not a larder database (it has no schema_migrations table)")
+	}
+	if len(st.Pending) > 0 {
+		return fmt.Errorf("%w: it was written by an older larder (migration %s is not applied); open it once where it can be written to bring it up to date", ErrReadOnly, st.Pending[0])
 	}
 	return nil
 }
@@ -296,8 +293,11 @@ func (d *DB) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, m.Name, time.Now().UnixMilli())
-			return err
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, m.Name, time.Now().UnixMilli()); err != nil {
+				return err
+			}
+			d.applied = append(d.applied, m.Name)
+			return nil
 		})
 		if err != nil {
 			return err

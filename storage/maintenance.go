@@ -117,8 +117,14 @@ type BlobProblem struct {
 	Rows []BlobRef
 }
 
-// VerifyOptions say how to verify. The zero value reports no progress.
+// VerifyOptions say how to verify. The zero value checks every blob and
+// reports no progress.
 type VerifyOptions struct {
+	// Shard, when set, checks only the blobs in that part of the store
+	// (rows that point at them included), and counts only its unreferenced
+	// blobs: nodes that run the parts 1/N … N/N at once check each blob
+	// once between them.
+	Shard Shard
 	// Progress, when not nil, is called as blob bytes are hashed: blobs
 	// done of all, bytes hashed of the total the database records.
 	Progress func(Progress)
@@ -126,6 +132,7 @@ type VerifyOptions struct {
 
 // VerifyReport is what Verify found.
 type VerifyReport struct {
+	Shard                         Shard // the part of the store checked
 	Checked, OK, Missing, Corrupt int   // blobs
 	Bytes                         int64 // bytes hashed
 	Problems                      []BlobProblem
@@ -155,12 +162,15 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	digests := make([]Digest, 0, len(refs))
 	var total int64
 	for d, rs := range refs {
+		if !opts.Shard.Holds(d) {
+			continue
+		}
 		digests = append(digests, d)
 		total += rs[0].Size
 	}
 	slices.Sort(digests)
 
-	var rep VerifyReport
+	rep := VerifyReport{Shard: opts.Shard}
 	var done int64 // progress: the recorded sizes of the blobs checked, plus what is hashed of this one
 	for _, d := range digests {
 		if err := ctx.Err(); err != nil {
@@ -222,7 +232,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	}
 
 	err = s.Blobs.Walk(ctx, func(d Digest, _ int64) error {
-		if _, used := refs[d]; !used {
+		if _, used := refs[d]; !used && opts.Shard.Holds(d) {
 			rep.Unreferenced++
 		}
 		return nil

@@ -52,7 +52,8 @@ func RedactedDatabase(database string) string {
 	return "the configured database"
 }
 
-func openPostgres(ctx context.Context, dsn string, readOnly bool) (*DB, error) {
+func openPostgres(ctx context.Context, dsn string, mode dbMode) (*DB, error) {
+	readOnly := mode != modeReadWrite
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", RedactedDatabase(dsn), err)
@@ -80,10 +81,13 @@ func openPostgres(ctx context.Context, dsn string, readOnly bool) (*DB, error) {
 	d.docLocks.SetMaxOpenConns(32)
 	d.docLocks.SetMaxIdleConns(8)
 	d.probe = d.sql
-	if readOnly {
-		err = d.checkMigrated(ctx)
-	} else {
+	switch mode {
+	case modeReadWrite:
 		err = d.migratePostgres(ctx)
+	case modeInspect:
+		err = d.sql.PingContext(ctx)
+	default:
+		err = d.checkMigrated(ctx)
 	}
 	if err != nil {
 		d.sql.Close()

@@ -63,7 +63,16 @@ func (b Backends) Shared() bool { return b.Database != "" || b.BlobStore != "" }
 // OpenWith opens the data folder dir with its metadata and blobs where b
 // says. The data folder is still this process's own (locked, as by Open):
 // downloads in progress are staged in it whatever holds the blobs.
+//
+// When either backend is shared, the database and the blob store must be
+// a pair (see identity.go): a blob store that is not the database's is
+// refused with an error wrapping ErrStoreMismatch, before anything is
+// changed.
 func OpenWith(ctx context.Context, dir string, b Backends) (*Store, error) {
+	return openWith(ctx, dir, b, true)
+}
+
+func openWith(ctx context.Context, dir string, b Backends, checkPair bool) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		if readOnlyErr(err) {
 			return nil, fmt.Errorf("data folder %s: %w: %v", dir, ErrReadOnly, bareError(err))
@@ -94,7 +103,14 @@ func OpenWith(ctx context.Context, dir string, b Backends) (*Store, error) {
 		lock.Close()
 		return nil, err
 	}
-	return &Store{DB: db, Blobs: blobs, Dir: dir, lock: lock}, nil
+	s := &Store{DB: db, Blobs: blobs, Dir: dir, lock: lock}
+	if checkPair && b.Shared() {
+		if err := s.checkIdentity(ctx, false); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // OpenReadOnly opens a data folder that holds a database already, to read
@@ -147,7 +163,12 @@ func OpenReadOnlyWith(ctx context.Context, dir string, b Backends) (*Store, erro
 			return nil, err
 		}
 	}
-	return &Store{DB: db, Blobs: blobs, Dir: dir}, nil
+	s := &Store{DB: db, Blobs: blobs, Dir: dir}
+	if err := s.checkIdentity(ctx, true); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close closes the database and releases the data folder.

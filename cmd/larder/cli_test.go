@@ -52,7 +52,7 @@ func TestHelpIsOneUsageFormatAndNotAFailure(t *testing.T) {
 	for _, cmd := range []struct {
 		name string
 		run  func([]string) error
-	}{{"serve", serve}, {"warm", runWarm}, {"export", runExport}, {"import", runImport}, {"verify", runVerify}, {"gc", runGC}} {
+	}{{"serve", serve}, {"warm", runWarm}, {"export", runExport}, {"import", runImport}, {"verify", runVerify}, {"gc", runGC}, {"migrate", runMigrate}} {
 		out := captureStderr(t, func() {
 			if err := cmd.run([]string{"--help"}); err != nil && !errors.Is(err, flag.ErrHelp) {
 				t.Errorf("%s --help = %v, want flag.ErrHelp (exit 0)", cmd.name, err)

@@ -130,7 +130,12 @@ func (fw *frameWriter) finish(result any, err error) {
 	fw.send(frameResult, b)
 }
 
-// gcRequest and exportRequest are the bodies of POST /gc and /export.
+// verifyRequest, gcRequest and exportRequest are the bodies of POST
+// /verify, /gc and /export.
+type verifyRequest struct {
+	Shard storage.Shard `json:"shard,omitzero"`
+}
+
 type gcRequest struct {
 	MaxSize   int64         `json:"max_size"`
 	OrphanAge time.Duration `json:"orphan_age"`
@@ -224,8 +229,13 @@ func (c *control) run(w http.ResponseWriter, r *http.Request, what string, task 
 }
 
 func (c *control) verify(w http.ResponseWriter, r *http.Request) {
+	var req verifyRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		http.Error(w, "a verify request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	c.run(w, r, "verify", func(ctx context.Context, fw *frameWriter) (any, error) {
-		return c.a.store.Verify(ctx, storage.VerifyOptions{Progress: fw.progress})
+		return c.a.store.Verify(ctx, storage.VerifyOptions{Shard: req.Shard, Progress: fw.progress})
 	})
 }
 

@@ -23,15 +23,19 @@ usage:
   larder warm [--registry NAME] [--url URL | --data DIR | --config FILE] [--jobs N] [--token T] FILE...
   larder export --out FILE [--registry NAME] [--since DATE] [--lockfile FILE]... [--key FILE] [--data DIR | --config FILE]
   larder import FILE [--config FILE] [--data DIR] [--key FILE] [--max-manifest-size SIZE]
-  larder verify [--data DIR | --config FILE]
+  larder verify [--shard K/N] [--data DIR | --config FILE]
   larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]
+  larder migrate [--check] [--data DIR | --config FILE]
 
   serve    run the mirror (default: 127.0.0.1:7070, data in ./larder-data, {{mounts}})
   warm     fetch everything lockfiles name into the cache ({{lockfiles}})
   export   write cached metadata and artifacts to one archive, to carry across an air gap
   import   load an archive into a data folder; every digest, URL and signature is checked before anything is kept
-  verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem
+  verify   re-hash every blob; quarantine corrupt ones so they are fetched again; non-zero exit on any problem;
+           --shard K/N checks part K of N (by digest), for several nodes to split the work
   gc       evict the least recently served artifacts until the cache fits SIZE
+  migrate  bring the database's schema up to date and exit (serve does it at start too);
+           --check applies nothing and exits 3 when migrations are pending
 
   gc, verify and export work through the running larder that holds the data folder, if one does.
 
@@ -88,6 +92,8 @@ func main() {
 		err = runVerify(os.Args[2:])
 	case "gc":
 		err = runGC(os.Args[2:])
+	case "migrate":
+		err = runMigrate(os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage())
 		return
@@ -100,6 +106,12 @@ func main() {
 		// The subcommand printed its usage: asked for, not a failure.
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "larder:", err)
+		// An error may carry a status of its own (migrate --check's
+		// "pending", apart from a failure).
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(1)
 	}
 }

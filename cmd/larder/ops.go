@@ -31,8 +31,8 @@ func runExport(args []string) error { return withSignals(args, exportCmd) }
 // runImport is `larder import FILE [--config FILE] [--data DIR] [--key FILE] [--max-manifest-size SIZE]`.
 func runImport(args []string) error { return withSignals(args, importCmd) }
 
-// runVerify is `larder verify [--data DIR | --config FILE]`; it fails when it
-// found a missing or corrupt blob.
+// runVerify is `larder verify [--shard K/N] [--data DIR | --config FILE]`; it
+// fails when it found a missing or corrupt blob.
 func runVerify(args []string) error { return withSignals(args, verifyCmd) }
 
 // runGC is `larder gc --max-size SIZE [--orphan-age DURATION] [-v] [--data DIR | --config FILE]`.
@@ -385,7 +385,8 @@ func importCmd(ctx context.Context, args []string, c console) error {
 }
 
 func verifyCmd(ctx context.Context, args []string, c console) error {
-	f := newOpFlags("verify", "larder verify [--data DIR | --config FILE]", c)
+	f := newOpFlags("verify", "larder verify [--shard K/N] [--data DIR | --config FILE]", c)
+	shardFlag := f.String("shard", "", "check only part K of N of the blobs (a partition by digest): nodes that share a database and blob store run 1/N … N/N at once to split the work")
 	pos, err := f.parse(args)
 	if err != nil {
 		return flagErr(err)
@@ -393,14 +394,24 @@ func verifyCmd(ctx context.Context, args []string, c console) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("verify: unexpected argument %q", pos[0])
 	}
+	var shard storage.Shard
+	if *shardFlag != "" {
+		if shard, err = storage.ParseShard(*shardFlag); err != nil {
+			return fmt.Errorf("verify: --%w", err)
+		}
+	}
 	bar := newProgressBar(c, "verify", "blobs")
 	var rep storage.VerifyReport
 	store, dir, err := f.open(ctx, false)
 	switch {
 	case errors.Is(err, storage.ErrInUse):
-		err = throughLarder(ctx, c, dir, "/verify", struct{}{}, bar, nil, &rep, err)
+		err = throughLarder(ctx, c, dir, "/verify", verifyRequest{Shard: shard}, bar, nil, &rep, err)
+		if err == nil && rep.Shard != shard {
+			// A larder from before --shard ignores the part asked for.
+			err = fmt.Errorf("verify: the running larder checked part %s, not %s; restart it on this version of larder", rep.Shard, shard)
+		}
 	case err == nil:
-		rep, err = store.Verify(ctx, storage.VerifyOptions{Progress: bar.update})
+		rep, err = store.Verify(ctx, storage.VerifyOptions{Shard: shard, Progress: bar.update})
 		bar.finish()
 		store.Close()
 	}
@@ -424,8 +435,12 @@ func verifyCmd(ctx context.Context, args []string, c console) error {
 			fmt.Fprintf(c.out, "  %s: %s, fetched again on next use\n", r, what)
 		}
 	}
-	fmt.Fprintf(c.out, "checked %s (%s): %d ok, %d missing, %d corrupt\n",
-		plural(rep.Checked, "blob"), formatBytes(rep.Bytes), rep.OK, rep.Missing, rep.Corrupt)
+	part := ""
+	if shard.Count > 0 {
+		part = fmt.Sprintf(" in part %s", shard)
+	}
+	fmt.Fprintf(c.out, "checked %s%s (%s): %d ok, %d missing, %d corrupt\n",
+		plural(rep.Checked, "blob"), part, formatBytes(rep.Bytes), rep.OK, rep.Missing, rep.Corrupt)
 	if rep.Unreferenced > 0 {
 		fmt.Fprintf(c.out, "%s no row points at (larder gc removes them once they are an hour old)\n", plural(rep.Unreferenced, "blob"))
 	}

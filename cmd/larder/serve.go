@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -202,6 +203,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	// Start-up applies pending migrations (larder migrate does the same on
+	// its own): say which, as migrate would.
+	if applied := store.AppliedAtOpen(); len(applied) > 0 {
+		log.Info("applied database migrations at start-up", "database", databaseName(cfg), "migrations", strings.Join(applied, ","))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

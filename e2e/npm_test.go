@@ -536,6 +536,10 @@ func TestMetricsAndProbesAnswer(t *testing.T) {
 	l.get(t, "/npm/leaf")
 	l.get(t, "/npm/leaf/-/leaf-1.0.0.tgz")
 	l.get(t, "/npm/leaf/-/leaf-1.0.0.tgz")
+	// The row that larder_artifacts counts follows the answer.
+	if l.heldSHA256("npm", "leaf/-/leaf-1.0.0.tgz") == "" {
+		t.Fatal("the tarball was served but is not held")
+	}
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if resp, _ := l.get(t, p); resp.StatusCode != 200 {
 			t.Errorf("%s: %d", p, resp.StatusCode)

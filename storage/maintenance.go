@@ -484,9 +484,7 @@ func (s *Store) evict(ctx context.Context, maxSize int64, progress func(Progress
 // from then on, and a file fetched again after an eviction is not the next
 // one evicted.
 func (d *DB) lruHeld(ctx context.Context, n int) ([]Evicted, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT registry, path, sha256, size, last_served_at, last_fetched_at
-		FROM artifacts WHERE sha256 IS NOT NULL
-		ORDER BY CASE WHEN last_served_at > last_fetched_at THEN last_served_at ELSE last_fetched_at END, registry, path LIMIT ?`, n)
+	rows, err := d.sql.QueryContext(ctx, lruHeldQuery, n)
 	if err != nil {
 		return nil, err
 	}
@@ -503,6 +501,12 @@ func (d *DB) lruHeld(ctx context.Context, n int) ([]Evicted, error) {
 	}
 	return out, rows.Err()
 }
+
+// lruHeldQuery reads the index artifacts_lru (migration 0008) in its order:
+// its WHERE and ORDER BY are the index's predicate and columns.
+const lruHeldQuery = `SELECT registry, path, sha256, size, last_served_at, last_fetched_at
+		FROM artifacts WHERE sha256 IS NOT NULL
+		ORDER BY CASE WHEN last_served_at > last_fetched_at THEN last_served_at ELSE last_fetched_at END, registry, path LIMIT ?`
 
 // artifactUses reports whether an artifact row points at a blob (an indexed
 // look-up, unlike one in documents).

@@ -111,19 +111,36 @@ func PostgresServer(t testing.TB) string {
 // a test that starts larder processes which must share one.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	admin := PostgresServer(t)
-	name := fmt.Sprintf("db%d_%d", os.Getpid(), schemaSeq.Add(1))
-	db, err := sql.Open("pgx", admin)
+	u, err := CreateDatabase(PostgresServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+// CreateDatabase creates a new, empty database on the server whose
+// database URL is admin, and returns its URL.
+func CreateDatabase(admin string) (string, error) {
+	name := fmt.Sprintf("db%d_%d", os.Getpid(), schemaSeq.Add(1))
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return "", err
+	}
 	defer db.Close()
 	if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
+		return "", fmt.Errorf("creating database %s: %w", name, err)
 	}
 	u, _ := url.Parse(admin)
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), nil
+}
+
+// StartPostgres is Postgres for a program that is not a test (a
+// benchmark): it starts this process's server on first use and returns the
+// URL of its database. The program calls Stop when done.
+func StartPostgres() (string, error) {
+	pgOnce.Do(startPostgres)
+	return pg.admin, pg.err
 }
 
 func startPostgres() {

@@ -67,3 +67,16 @@ func TestEvictionReadsTheLeastRecentlyUsedFromAnIndexRatherThanSortingEveryHeldR
 		t.Errorf("the batch query of eviction sorts:\n%s", plan)
 	}
 }
+
+func TestVerifyPagesThroughTheRowsOfEachTableByAnIndexRatherThanSorting(t *testing.T) {
+	d := newTestDB(t)
+	for _, tt := range []struct{ query, index string }{
+		{artifactRefPage, "artifacts_by_sha256"},
+		{documentRefPage, "documents_by_body"},
+	} {
+		plan := queryPlan(t, d, tt.query, "", 1000)
+		if !strings.Contains(plan, tt.index) || strings.Contains(plan, "TEMP B-TREE") || strings.Contains(plan, "Sort") {
+			t.Errorf("%s\nwants to read %s in order; its plan:\n%s", tt.query, tt.index, plan)
+		}
+	}
+}

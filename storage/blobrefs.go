@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -171,12 +172,33 @@ func (d *DB) heldBlobs(ctx context.Context) (blobs int, bytes int64, err error) 
 	return blobs, bytes, err
 }
 
-// referenced returns which of ds some row points at.
+// referenced returns which of ds some row points at. A walk of the folder
+// or of S3 meets blobs in digest order, so that a batch's digests are
+// neighbours: their rows are then one short range of each index, read
+// without a look-up per digest. A batch spread wider (another store's
+// order, or many rows between its digests) is looked up digest by digest.
 func (d *DB) referenced(ctx context.Context, ds []Digest) (map[Digest]bool, error) {
 	used := map[Digest]bool{}
 	if len(ds) == 0 {
 		return used, nil
 	}
+	lo, hi := slices.Min(ds), slices.Max(ds)
+	limit := 4 * len(ds)
+	ranged := true
+	for _, q := range []string{
+		`SELECT sha256 FROM artifacts WHERE sha256 >= ? AND sha256 <= ? ORDER BY sha256 LIMIT ?`,
+		`SELECT body_sha256 FROM documents WHERE body_sha256 >= ? AND body_sha256 <= ? ORDER BY body_sha256 LIMIT ?`,
+	} {
+		n, err := d.collectDigests(ctx, used, q, string(lo), string(hi), limit)
+		if err != nil {
+			return nil, err
+		}
+		ranged = ranged && n < limit
+	}
+	if ranged {
+		return used, nil
+	}
+	clear(used)
 	in := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(ds)), ", ") + ")"
 	args := make([]any, 0, 2*len(ds))
 	for range 2 {
@@ -184,18 +206,27 @@ func (d *DB) referenced(ctx context.Context, ds []Digest) (map[Digest]bool, erro
 			args = append(args, string(dg))
 		}
 	}
-	rows, err := d.sql.QueryContext(ctx, `SELECT sha256 FROM artifacts WHERE sha256 IN `+in+`
+	_, err := d.collectDigests(ctx, used, `SELECT sha256 FROM artifacts WHERE sha256 IN `+in+`
 		UNION SELECT body_sha256 FROM documents WHERE body_sha256 IN `+in, args...)
+	return used, err
+}
+
+// collectDigests adds the digests query returns to set, and says how many
+// rows it read.
+func (d *DB) collectDigests(ctx context.Context, set map[Digest]bool, query string, args ...any) (int, error) {
+	rows, err := d.sql.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer rows.Close()
+	n := 0
 	for rows.Next() {
 		var dg Digest
 		if err := rows.Scan(&dg); err != nil {
-			return nil, err
+			return n, err
 		}
-		used[dg] = true
+		set[dg] = true
+		n++
 	}
-	return used, rows.Err()
+	return n, rows.Err()
 }

@@ -100,3 +100,36 @@ func TestGCCollectsOrphansBatchByBatchAndKeepsEveryBlobARowNames(t *testing.T) {
 		}
 	}
 }
+
+func TestReferencedAnswersForNeighboursAndForDigestsFarApart(t *testing.T) {
+	s := newStore(t)
+	var held []Digest
+	for i := range 12 {
+		held = append(held, hold(t, s, npmTarball("many", fmt.Sprintf("1.0.%d", i)), fmt.Sprintf("bytes %d", i), at(i)).SHA256)
+	}
+	doc := putDoc(t, s, Document{Registry: "npm", Key: "many", Variant: "full", FetchedAt: at(0)}, "a packument", "many").Body
+	held = append(held, doc)
+	slices.Sort(held)
+	unheld, _ := putBlob(t, s, "no row names this one")
+	for _, tt := range []struct {
+		name string
+		ask  []Digest
+	}{
+		// Neighbours: one range of each index answers.
+		{"neighbours in digest order", []Digest{held[3], held[4], unheld}},
+		// The first and last of 13: more rows lie between them than a
+		// range read takes for two digests, so each is looked up.
+		{"digests far apart", []Digest{held[0], held[len(held)-1], unheld}},
+		{"every one", append(slices.Clone(held), unheld)},
+	} {
+		used, err := s.referenced(t.Context(), tt.ask)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		for _, d := range tt.ask {
+			if want := d != unheld; used[d] != want {
+				t.Errorf("%s: referenced(%s) = %v; want %v", tt.name, d, used[d], want)
+			}
+		}
+	}
+}

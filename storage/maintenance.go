@@ -252,8 +252,9 @@ func (s *Store) walkUnreferenced(ctx context.Context, consider func(Digest) (boo
 				return err
 			}
 		}
-		// Each digest is a parameter twice (artifacts and documents).
-		if batch = append(batch, blob{d, size}); len(batch) >= refPage/2 {
+		// A digest is two parameters (artifacts and documents): a batch
+		// is 2,000, well under SQLite's and PostgreSQL's limits.
+		if batch = append(batch, blob{d, size}); len(batch) >= refPage {
 			return flush()
 		}
 		return nil

@@ -193,9 +193,6 @@ func (d *DB) RecordServed(ctx context.Context, batch []Served) error {
 // BlobBytes is the total size of the blobs rows point at, each blob counted
 // once however many rows share it, for /metrics.
 func (d *DB) BlobBytes(ctx context.Context) (int64, error) {
-	var n sql.NullInt64
-	err := d.sql.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM (
-		SELECT sha256 AS digest, size FROM artifacts WHERE sha256 IS NOT NULL
-		UNION SELECT body_sha256, body_size FROM documents) AS held`).Scan(&n)
-	return n.Int64, err
+	_, n, err := d.heldBlobs(ctx)
+	return n, err
 }

@@ -66,7 +66,7 @@ func TestOpenDBCreatesTheSchema(t *testing.T) {
 		}
 	}
 	indexes := names(t, d, `SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)
-	for _, want := range []string{"artifacts_by_package", "artifacts_by_sha256", "pin_conflicts_by_package"} {
+	for _, want := range []string{"artifacts_by_package", "artifacts_by_sha256", "artifacts_lru", "pin_conflicts_by_package"} {
 		if !slices.Contains(indexes, want) {
 			t.Errorf("indexes = %q, want %q among them", indexes, want)
 		}

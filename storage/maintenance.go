@@ -19,7 +19,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 )
 
@@ -151,7 +150,7 @@ func (r VerifyReport) Clean() bool { return r.Missing == 0 && r.Corrupt == 0 }
 // the store can (never deleted). The error is for Verify failing to run, not
 // for what it found: see VerifyReport.Clean.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
-	refs, err := s.DB.blobRefs(ctx)
+	blobs, total, err := s.DB.heldBlobs(ctx)
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("verify: %w", err)
 	}
@@ -159,41 +158,41 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("verify: %w", err)
 	}
-	digests := make([]Digest, 0, len(refs))
-	var total int64
-	for d, rs := range refs {
-		if !opts.Shard.Holds(d) {
-			continue
-		}
-		digests = append(digests, d)
-		total += rs[0].Size
+	if opts.Shard.Count > 1 {
+		// A part holds about its share of the digests; the counts are
+		// raised below if it holds more.
+		blobs, total = blobs/opts.Shard.Count, total/int64(opts.Shard.Count)
 	}
-	slices.Sort(digests)
-
 	rep := VerifyReport{Shard: opts.Shard}
 	var done int64 // progress: the recorded sizes of the blobs checked, plus what is hashed of this one
-	for _, d := range digests {
+	err = s.DB.eachBlobRefs(ctx, func(d Digest, refs []BlobRef) error {
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return err
+		}
+		if !opts.Shard.Holds(d) {
+			return nil
 		}
 		rep.Checked++
+		// Rows written since the count was taken make more to check.
+		blobs = max(blobs, rep.Checked)
+		total = max(total, done+refs[0].Size)
 		var hashed int64
 		p, err := s.checkBlob(ctx, d, inline, func(n int64) {
 			rep.Bytes += n
 			hashed += n
 			if opts.Progress != nil {
-				opts.Progress(Progress{Items: rep.Checked - 1, TotalItems: len(digests), Bytes: done + hashed, TotalBytes: total})
+				opts.Progress(Progress{Items: rep.Checked - 1, TotalItems: blobs, Bytes: done + hashed, TotalBytes: total})
 			}
 		})
 		if err != nil {
-			return rep, fmt.Errorf("verify: blob %s: %w", d, err)
+			return fmt.Errorf("blob %s: %w", d, err)
 		}
-		if done += refs[d][0].Size; opts.Progress != nil {
-			opts.Progress(Progress{Items: rep.Checked, TotalItems: len(digests), Bytes: done, TotalBytes: total})
+		if done += refs[0].Size; opts.Progress != nil {
+			opts.Progress(Progress{Items: rep.Checked, TotalItems: blobs, Bytes: done, TotalBytes: total})
 		}
 		if p == nil {
 			rep.OK++
-			continue
+			return nil
 		}
 		if p.Missing {
 			rep.Missing++
@@ -218,10 +217,10 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 				p.Detail += fmt.Sprintf("; moving it to quarantine failed: %v", err)
 			}
 		}
-		for _, r := range refs[d] {
+		for _, r := range refs {
 			changed, err := s.DB.dropRef(ctx, r, d)
 			if err != nil {
-				return rep, fmt.Errorf("verify: %s: %w", r, err)
+				return fmt.Errorf("%s: %w", r, err)
 			}
 			if changed {
 				p.Rows = append(p.Rows, r)
@@ -229,18 +228,70 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			}
 		}
 		rep.Problems = append(rep.Problems, *p)
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("verify: %w", err)
 	}
 
-	err = s.Blobs.Walk(ctx, func(d Digest, _ int64) error {
-		if _, used := refs[d]; !used && opts.Shard.Holds(d) {
-			rep.Unreferenced++
-		}
+	holds := func(d Digest) (bool, error) { return opts.Shard.Holds(d), nil }
+	err = s.walkUnreferenced(ctx, holds, func(Digest, int64) error {
+		rep.Unreferenced++
 		return nil
 	})
 	if err != nil {
 		return rep, fmt.Errorf("verify: %w", err)
 	}
 	return rep, nil
+}
+
+// walkUnreferenced calls fn for each blob in the store that no row points
+// at, among those consider accepts (nil: all). The rows are read after the
+// walk met the blob, a batch at a time, so that a row written meanwhile
+// protects its blob.
+func (s *Store) walkUnreferenced(ctx context.Context, consider func(Digest) (bool, error), fn func(Digest, int64) error) error {
+	type blob struct {
+		d    Digest
+		size int64
+	}
+	var batch []blob
+	flush := func() error {
+		ds := make([]Digest, len(batch))
+		for i, b := range batch {
+			ds[i] = b.d
+		}
+		used, err := s.DB.referenced(ctx, ds)
+		if err != nil {
+			return err
+		}
+		for _, b := range batch {
+			if !used[b.d] {
+				if err := fn(b.d, b.size); err != nil {
+					return err
+				}
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := s.Blobs.Walk(ctx, func(d Digest, size int64) error {
+		if consider != nil {
+			ok, err := consider(d)
+			if err != nil || !ok {
+				return err
+			}
+		}
+		// A digest is two parameters (artifacts and documents): a batch
+		// is 2,000, well under SQLite's and PostgreSQL's limits.
+		if batch = append(batch, blob{d, size}); len(batch) >= refPage {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // checkBlob hashes one blob; nil means it is sound.
@@ -267,42 +318,6 @@ func (s *Store) checkBlob(ctx context.Context, d Digest, inline map[Digest]bool,
 		return &BlobProblem{Digest: d, Detail: fmt.Sprintf("its %d bytes hash to %s", n, got)}, nil
 	}
 	return nil, nil
-}
-
-// blobRefs reads every row that points at a blob, by digest.
-func (d *DB) blobRefs(ctx context.Context) (map[Digest][]BlobRef, error) {
-	refs := map[Digest][]BlobRef{}
-	rows, err := d.sql.QueryContext(ctx, `SELECT registry, path, sha256, size FROM artifacts WHERE sha256 IS NOT NULL`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r BlobRef
-		var dg Digest
-		if err := rows.Scan(&r.Registry, &r.Path, &dg, &r.Size); err != nil {
-			return nil, err
-		}
-		refs[dg] = append(refs[dg], r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	rows, err = d.sql.QueryContext(ctx, `SELECT registry, doc_key, variant, body_sha256, body_size FROM documents`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r BlobRef
-		var dg Digest
-		if err := rows.Scan(&r.Registry, &r.Key, &r.Variant, &dg, &r.Size); err != nil {
-			return nil, err
-		}
-		refs[dg] = append(refs[dg], r)
-	}
-	return refs, rows.Err()
 }
 
 // dropRef makes a row stop pointing at a blob, if it still does: an
@@ -510,9 +525,7 @@ func (s *Store) evict(ctx context.Context, maxSize int64, progress func(Progress
 // from then on, and a file fetched again after an eviction is not the next
 // one evicted.
 func (d *DB) lruHeld(ctx context.Context, n int) ([]Evicted, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT registry, path, sha256, size, last_served_at, last_fetched_at
-		FROM artifacts WHERE sha256 IS NOT NULL
-		ORDER BY CASE WHEN last_served_at > last_fetched_at THEN last_served_at ELSE last_fetched_at END, registry, path LIMIT ?`, n)
+	rows, err := d.sql.QueryContext(ctx, lruHeldQuery, n)
 	if err != nil {
 		return nil, err
 	}
@@ -530,6 +543,12 @@ func (d *DB) lruHeld(ctx context.Context, n int) ([]Evicted, error) {
 	return out, rows.Err()
 }
 
+// lruHeldQuery reads the index artifacts_lru (migration 0008) in its order:
+// its WHERE and ORDER BY are the index's predicate and columns.
+const lruHeldQuery = `SELECT registry, path, sha256, size, last_served_at, last_fetched_at
+		FROM artifacts WHERE sha256 IS NOT NULL
+		ORDER BY CASE WHEN last_served_at > last_fetched_at THEN last_served_at ELSE last_fetched_at END, registry, path LIMIT ?`
+
 // artifactUses reports whether an artifact row points at a blob (an indexed
 // look-up, unlike one in documents).
 func (d *DB) artifactUses(ctx context.Context, digest Digest) (bool, error) {
@@ -546,46 +565,22 @@ func (s *Store) collectOrphans(ctx context.Context, cutoff time.Time, rep *GCRep
 	if !ok {
 		return nil
 	}
-	type blob struct {
-		d    Digest
-		size int64
-	}
-	var old []blob
-	err := s.Blobs.Walk(ctx, func(d Digest, size int64) error {
+	old := func(d Digest) (bool, error) {
 		t, err := ager.ModTime(ctx, d)
 		if errors.Is(err, ErrNotFound) {
-			return nil
+			return false, nil
 		}
-		if err != nil {
-			return err
-		}
-		if t.Before(cutoff) {
-			old = append(old, blob{d, size})
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+		return err == nil && t.Before(cutoff), err
 	}
-	if len(old) == 0 {
-		return nil
-	}
-	refs, err := s.DB.blobRefs(ctx)
-	if err != nil {
-		return err
-	}
-	for _, b := range old {
-		if _, used := refs[b.d]; used {
-			continue
+	return s.walkUnreferenced(ctx, old, func(d Digest, size int64) error {
+		if t, err := ager.ModTime(ctx, d); err != nil || !t.Before(cutoff) {
+			return nil // gone, or committed again a moment ago
 		}
-		if t, err := ager.ModTime(ctx, b.d); err != nil || !t.Before(cutoff) {
-			continue // gone, or committed again a moment ago
-		}
-		if err := s.deleteBlob(ctx, b.d); err != nil {
-			return fmt.Errorf("blob %s: %w", b.d, err)
+		if err := s.deleteBlob(ctx, d); err != nil {
+			return fmt.Errorf("blob %s: %w", d, err)
 		}
 		rep.Orphans++
-		rep.OrphanBytes += b.size
-	}
-	return nil
+		rep.OrphanBytes += size
+		return nil
+	})
 }

@@ -41,6 +41,8 @@ type pgLocks struct {
 	// keepAlive is the pause between pings of an open session.
 	keepAlive time.Duration
 	onLost    atomic.Pointer[func(keys []string, err error)]
+	// waiting counts takers that found their lock held and wait for it.
+	waiting atomic.Int64
 
 	mu    sync.Mutex
 	local map[int64]chan struct{} // closed when the key's holder here releases it
@@ -83,7 +85,19 @@ func newPGLocks(cfg *pgx.ConnConfig) *pgLocks {
 // process or on another node, has it.
 func (m *pgLocks) lock(ctx context.Context, name string) (release func(), err error) {
 	k := clusterLockKey(name)
-	if err := m.takeLocal(ctx, k); err != nil {
+	waited := false
+	wait := func() {
+		if !waited {
+			waited = true
+			m.waiting.Add(1)
+		}
+	}
+	defer func() {
+		if waited {
+			m.waiting.Add(-1)
+		}
+	}()
+	if err := m.takeLocal(ctx, k, wait); err != nil {
 		return nil, err
 	}
 	pause := lockRetryMin
@@ -102,6 +116,7 @@ func (m *pgLocks) lock(ctx context.Context, name string) (release func(), err er
 				})
 			}, nil
 		}
+		wait()
 		// Jittered, so that nodes waiting for one key do not ask in step.
 		t := time.NewTimer(pause/2 + rand.N(pause/2+1))
 		select {
@@ -115,8 +130,9 @@ func (m *pgLocks) lock(ctx context.Context, name string) (release func(), err er
 	}
 }
 
-// takeLocal makes the caller the process's one holder of k.
-func (m *pgLocks) takeLocal(ctx context.Context, k int64) error {
+// takeLocal makes the caller the process's one holder of k, calling wait
+// if another holds it.
+func (m *pgLocks) takeLocal(ctx context.Context, k int64, wait func()) error {
 	for {
 		m.mu.Lock()
 		held, busy := m.local[k]
@@ -126,6 +142,7 @@ func (m *pgLocks) takeLocal(ctx context.Context, k int64) error {
 			return nil
 		}
 		m.mu.Unlock()
+		wait()
 		select {
 		case <-held:
 		case <-ctx.Done():

@@ -137,10 +137,24 @@ func TestPostgresClusterLockHasOneHolderInAProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	if _, err := d.ClusterLock(ctx, "gc"); !errors.Is(err, context.DeadlineExceeded) {
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := d.ClusterLock(ctx, "gc")
+		gaveUp <- err
+	}()
+	for d.ClusterLocksAwaited() != 1 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d takers said to wait; want 1", d.ClusterLocksAwaited())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := <-gaveUp; !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a taker of a held lock whose context ended: %v; want context.DeadlineExceeded", err)
+	}
+	if n := d.ClusterLocksAwaited(); n != 0 {
+		t.Errorf("%d takers said to wait after the only one gave up", n)
 	}
 }
 
@@ -241,4 +255,37 @@ func TestPostgresClusterLockReopensASessionEndedWhileIdle(t *testing.T) {
 		t.Fatalf("a lock after its session ended: %v", err)
 	}
 	release()
+}
+
+func TestPostgresArtifactLockHoldersAllTakeTheirDocumentLocks(t *testing.T) {
+	// Fills started ahead of their documents hold their artifacts' locks
+	// while their documents load and take theirs: a taker waiting on
+	// the server must not keep a document's taker from it.
+	d := openNode(t, backendtest.Postgres(t))
+	const fills = 80
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var allHeld, wg sync.WaitGroup
+	allHeld.Add(fills)
+	for i := range fills {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			release, err := d.ClusterLock(ctx, fmt.Sprintf("artifact\x00npm\x00ahead-%d.tgz", i))
+			allHeld.Done()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer release()
+			allHeld.Wait()
+			doc, err := d.ClusterLock(ctx, fmt.Sprintf("%snpm\x00ahead-%d", DocumentLockPrefix, i%10))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			doc()
+		}()
+	}
+	wg.Wait()
 }

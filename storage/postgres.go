@@ -118,6 +118,15 @@ func (d *DB) ClusterLock(ctx context.Context, key string) (release func(), err e
 	return release, nil
 }
 
+// ClusterLocksAwaited is the number of takers of a cluster lock waiting
+// now because another holder, on this node or another, has it.
+func (d *DB) ClusterLocksAwaited() int {
+	if !d.postgres {
+		return 0
+	}
+	return int(d.clusterLocks.waiting.Load())
+}
+
 // OnLocksLost sets fn to be told the names of cluster locks this node
 // held when their PostgreSQL session broke (the server released them),
 // instead of a warning on the default logger. Without PostgreSQL it does

@@ -13,8 +13,8 @@ import (
 	"github.com/larder-mirror/larder/storage/backendtest"
 )
 
-// openNode opens the database at dsn as one larder node would.
-func openNode(t *testing.T, dsn string) *DB {
+// openDBNode opens the database at dsn as one larder node would.
+func openDBNode(t *testing.T, dsn string) *DB {
 	t.Helper()
 	d, err := OpenDB(t.Context(), dsn)
 	if err != nil {
@@ -47,7 +47,7 @@ func lockHolders(t *testing.T, d *DB, key string) []int {
 	return pids
 }
 
-func count(t *testing.T, d *DB, query string) int {
+func countRow(t *testing.T, d *DB, query string) int {
 	t.Helper()
 	var n int
 	if err := d.sql.QueryRowContext(t.Context(), query).Scan(&n); err != nil {
@@ -58,7 +58,7 @@ func count(t *testing.T, d *DB, query string) int {
 
 func TestPostgresClusterLocksOfANodeShareOneConnection(t *testing.T) {
 	// A database of its own: every connection to it is this node's.
-	d := openNode(t, backendtest.NewDatabase(t))
+	d := openDBNode(t, backendtest.NewDatabase(t))
 	// More holders at once than the server's default max_connections
 	// (100), each on its own key, as under a cold install's load.
 	const holders = 150
@@ -84,26 +84,26 @@ func TestPostgresClusterLocksOfANodeShareOneConnection(t *testing.T) {
 		t.FailNow()
 	}
 	const mine = `(SELECT oid FROM pg_database WHERE datname = current_database())`
-	if n := count(t, d, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = `+mine); n != holders {
+	if n := countRow(t, d, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = `+mine); n != holders {
 		t.Errorf("%d advisory locks held; want %d", n, holders)
 	}
-	if n := count(t, d, `SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' AND database = `+mine); n != 1 {
+	if n := countRow(t, d, `SELECT COUNT(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' AND database = `+mine); n != 1 {
 		t.Errorf("the locks are held by %d sessions; want 1", n)
 	}
 	// The node's whole budget: its query pool and the locks' session.
-	if n := count(t, d, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()`); n > 17 {
+	if n := countRow(t, d, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()`); n > 17 {
 		t.Errorf("the node holds %d connections; want at most 17", n)
 	}
 	for r := range releases {
 		r()
 	}
-	if n := count(t, d, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND database = `+mine); n != 0 {
+	if n := countRow(t, d, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND database = `+mine); n != 0 {
 		t.Errorf("%d advisory locks still held after every release", n)
 	}
 }
 
 func TestPostgresClusterLockHasOneHolderInAProcess(t *testing.T) {
-	d := openNode(t, backendtest.Postgres(t))
+	d := openDBNode(t, backendtest.Postgres(t))
 	var inside, most atomic.Int32
 	var wg sync.WaitGroup
 	for range 8 {
@@ -160,8 +160,8 @@ func TestPostgresClusterLockHasOneHolderInAProcess(t *testing.T) {
 
 func TestPostgresClusterLockSessionKilledIsNoticedAndReplaced(t *testing.T) {
 	dsn := backendtest.Postgres(t)
-	a := openNode(t, dsn)
-	b := openNode(t, dsn)
+	a := openDBNode(t, dsn)
+	b := openDBNode(t, dsn)
 	a.clusterLocks.keepAlive = 20 * time.Millisecond
 	lost := make(chan []string, 1)
 	a.OnLocksLost(func(keys []string, err error) { lost <- keys })
@@ -175,7 +175,7 @@ func TestPostgresClusterLockSessionKilledIsNoticedAndReplaced(t *testing.T) {
 	if len(pids) != 1 {
 		t.Fatalf("holders of the lock: %v; want one", pids)
 	}
-	if count(t, b, fmt.Sprintf(`SELECT COUNT(*) FROM pg_terminate_backend(%d, 5000) AS ended WHERE ended`, pids[0])) != 1 {
+	if countRow(t, b, fmt.Sprintf(`SELECT COUNT(*) FROM pg_terminate_backend(%d, 5000) AS ended WHERE ended`, pids[0])) != 1 {
 		t.Fatal("could not end the session of the locks")
 	}
 	select {
@@ -238,7 +238,7 @@ func TestPostgresClusterLockSessionKilledIsNoticedAndReplaced(t *testing.T) {
 
 func TestPostgresClusterLockReopensASessionEndedWhileIdle(t *testing.T) {
 	dsn := backendtest.Postgres(t)
-	d := openNode(t, dsn)
+	d := openDBNode(t, dsn)
 	key := fmt.Sprintf("gc %d", time.Now().UnixNano())
 	release, err := d.ClusterLock(t.Context(), key)
 	if err != nil {
@@ -246,7 +246,7 @@ func TestPostgresClusterLockReopensASessionEndedWhileIdle(t *testing.T) {
 	}
 	pids := lockHolders(t, d, key)
 	release()
-	if len(pids) != 1 || count(t, d, fmt.Sprintf(`SELECT COUNT(*) FROM pg_terminate_backend(%d, 5000) AS ended WHERE ended`, pids[0])) != 1 {
+	if len(pids) != 1 || countRow(t, d, fmt.Sprintf(`SELECT COUNT(*) FROM pg_terminate_backend(%d, 5000) AS ended WHERE ended`, pids[0])) != 1 {
 		t.Fatalf("could not end the session of the locks (%v)", pids)
 	}
 	// Before the keep-alive notices: the next taker finds the session gone.
@@ -261,7 +261,7 @@ func TestPostgresArtifactLockHoldersAllTakeTheirDocumentLocks(t *testing.T) {
 	// Fills started ahead of their documents hold their artifacts' locks
 	// while their documents load and take theirs: a taker waiting on
 	// the server must not keep a document's taker from it.
-	d := openNode(t, backendtest.Postgres(t))
+	d := openDBNode(t, backendtest.Postgres(t))
 	const fills = 80
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

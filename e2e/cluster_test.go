@@ -269,12 +269,18 @@ func (c *cluster) extraNode() *larder {
 	return startLarder(c.t, string(b))
 }
 
-// waitingForALock reports whether a node waits for a cluster lock that
-// another holds.
+// waitingForALock reports whether a node behind the load balancer waits
+// for a cluster lock that another holds.
 func (c *cluster) waitingForALock() bool {
-	var n int
-	c.db().QueryRow(`SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n)
-	return n > 0
+	for _, l := range c.nodes {
+		_, body := l.get(c.t, "/metrics")
+		for line := range strings.Lines(string(body)) {
+			if n, ok := strings.CutPrefix(strings.TrimSpace(line), "larder_cluster_lock_waits "); ok && n != "0" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // The node fetching an artifact for the cluster is killed while a client

@@ -37,11 +37,10 @@ type DB struct {
 	probe *sql.DB
 
 	// postgres: the metadata is on a PostgreSQL server (see postgres.go),
-	// path is its redacted URL, and locks and docLocks are the pools fill
-	// locks hold (see ClusterLock).
-	postgres bool
-	locks    *sql.DB
-	docLocks *sql.DB
+	// path is its redacted URL, and clusterLocks holds the node's
+	// cluster-wide locks (see ClusterLock).
+	postgres     bool
+	clusterLocks *pgLocks
 
 	// applied are the migrations this open applied, in order.
 	applied []string
@@ -164,8 +163,7 @@ func dsn(path string, mode dbMode, probe bool) string {
 // file (for a copy, a backup, an export), whoever else still had it open.
 func (d *DB) Close() error {
 	if d.postgres {
-		d.locks.Close()
-		d.docLocks.Close()
+		d.clusterLocks.close()
 		return d.sql.Close()
 	}
 	if d.probe != nil {

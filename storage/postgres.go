@@ -61,25 +61,13 @@ func openPostgres(ctx context.Context, dsn string, mode dbMode) (*DB, error) {
 	name := RedactedDatabase(dsn)
 	d := &DB{path: name, readOnly: readOnly, postgres: true}
 	d.sql = sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
-	// Enough for a node's writers, readers and the hit recorder; each node
-	// holds at most this many of the server's max_connections.
+	// Enough for a node's writers, readers and the hit recorder. With the
+	// session that holds its cluster locks (pgLocks), a node holds at most
+	// 17 of the server's max_connections.
 	d.sql.SetMaxOpenConns(16)
 	d.sql.SetMaxIdleConns(16)
 	d.sql.SetConnMaxIdleTime(time.Minute)
-	// Cluster-wide fill locks each hold a connection for a download's
-	// length: a pool of their own, so that waiting fills can never starve
-	// the queries that finish the ones holding a lock.
-	// Documents' locks have a pool apart from the others': a download
-	// started ahead of its document holds its artifact's lock while the
-	// document loads and takes its lock, and with one pool, 64 such
-	// downloads would hold every connection while their documents waited
-	// for one.
-	d.locks = sql.OpenDB(stdlib.GetConnector(*cfg))
-	d.locks.SetMaxOpenConns(64)
-	d.locks.SetMaxIdleConns(16)
-	d.docLocks = sql.OpenDB(stdlib.GetConnector(*cfg))
-	d.docLocks.SetMaxOpenConns(32)
-	d.docLocks.SetMaxIdleConns(8)
+	d.clusterLocks = newPGLocks(cfg)
 	d.probe = d.sql
 	switch mode {
 	case modeReadWrite:
@@ -91,8 +79,6 @@ func openPostgres(ctx context.Context, dsn string, mode dbMode) (*DB, error) {
 	}
 	if err != nil {
 		d.sql.Close()
-		d.locks.Close()
-		d.docLocks.Close()
 		return nil, fmt.Errorf("database %s: %w", name, err)
 	}
 	return d, nil
@@ -115,43 +101,44 @@ func (d *DB) migratePostgres(ctx context.Context) error {
 
 // DocumentLockPrefix begins the key of a document's fill lock. A holder of
 // any other lock may wait for a document's; a document's holder waits for
-// no other lock.
+// no other lock, so that no two holders can wait for each other.
 const DocumentLockPrefix = "document\x00"
 
 // ClusterLock takes the cluster-wide lock named key (the fill of one
-// artifact or document, or gc), waiting while another node holds it, and returns its
-// release. With SQLite one process holds the data folder, and what it
-// keeps in memory (its fill table, one gc at a time) suffices: the lock is
-// then nothing. A node that dies holding a lock
-// loses its connection, and the server releases the lock with it.
+// artifact or document, or gc), waiting while another holder, on this
+// node or another, has it, and returns its release. With SQLite one
+// process holds the data folder, and what it keeps in memory (its fill
+// table, one gc at a time) suffices: the lock is then nothing. On
+// PostgreSQL every lock of a node is held on one session (pgLocks); a node
+// that dies loses that session, and the server releases its locks with it.
 func (d *DB) ClusterLock(ctx context.Context, key string) (release func(), err error) {
 	if !d.postgres {
 		return func() {}, nil
 	}
-	pool := d.locks
-	if strings.HasPrefix(key, DocumentLockPrefix) {
-		pool = d.docLocks
-	}
-	conn, err := pool.Conn(ctx)
+	release, err = d.clusterLocks.lock(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("fill lock: %w", err)
+		return nil, fmt.Errorf("cluster lock: %w", err)
 	}
-	k := clusterLockKey(key)
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, k); err != nil {
-		// The wait was abandoned: the server may have granted the lock
-		// as the context ended, so this connection is not reused.
-		conn.Raw(func(any) error { return driver.ErrBadConn })
-		conn.Close()
-		return nil, fmt.Errorf("fill lock: %w", err)
+	return release, nil
+}
+
+// ClusterLocksAwaited is the number of takers of a cluster lock waiting
+// now because another holder, on this node or another, has it.
+func (d *DB) ClusterLocksAwaited() int {
+	if !d.postgres {
+		return 0
 	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, k); err != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-		conn.Close()
-	}, nil
+	return int(d.clusterLocks.waiting.Load())
+}
+
+// OnLocksLost sets fn to be told the names of cluster locks this node
+// held when their PostgreSQL session broke (the server released them),
+// instead of a warning on the default logger. Without PostgreSQL it does
+// nothing.
+func (d *DB) OnLocksLost(fn func(keys []string, err error)) {
+	if d.postgres {
+		d.clusterLocks.onLost.Store(&fn)
+	}
 }
 
 // clusterLockKey maps key into advisory-lock space. Two keys that share a

@@ -221,6 +221,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, requests *request
 	a := &app{cfg: cfg, log: log, requests: requests, store: store, metrics: reg, cacheFull: make(chan struct{}, 1)}
 	a.minFree, _ = parseSize(cfg.MinFreeSpace) // checked by validate
 	store.OnCorrupt(a.reportCorrupt)
+	store.OnLocksLost(func(keys []string, err error) {
+		log.Warn("cluster locks lost with their PostgreSQL session: other nodes may take them while their holders here finish; the next lock opens a new session",
+			"locks", keys, "err", err)
+	})
 	store.SetMemoryCache(cfg.MemoryCache)
 	a.env = registries.Env{
 		Store:         store,

@@ -41,6 +41,9 @@ func registerStoreMetrics(reg prometheus.Registerer, store *storage.Store, regis
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "larder_quarantines_total", Help: "Blobs set aside as corrupt (found wrong while serving, or by larder verify through this larder).",
 		}, func() float64 { return float64(store.Quarantined()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "larder_cluster_lock_waits", Help: "Fills and gc waiting now for a cluster lock another holder has (nodes on PostgreSQL; 0 with SQLite).",
+		}, func() float64 { return float64(store.ClusterLocksAwaited()) }),
 		artifactCount{store: store, registries: registries, desc: prometheus.NewDesc("larder_artifacts",
 			"Artifacts whose bytes larder holds, by registry.", []string{"registry"}, nil)},
 	)

@@ -58,6 +58,7 @@ func TestMetricsShowWhatTheStoreHoldsItsLimitRoomAndWhatMaintenanceTookAway(t *t
 		`larder_cache_limit_bytes`:                             1 << 20,
 		`larder_evictions_total`:                               0,
 		`larder_quarantines_total`:                             0,
+		`larder_cluster_lock_waits`:                            0,
 		`larder_upstream_received_bytes_total{registry="npm"}`: 0,
 		`larder_pin_conflicts_total{registry="pypi"}`:          0,
 	} {

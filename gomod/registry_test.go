@@ -357,15 +357,7 @@ func TestAnExcludedModuleIsANotFoundThatNeverLeavesTheSite(t *testing.T) {
 func TestAPartialTileNotHeldIsCutFromAWiderOneHeld(t *testing.T) {
 	fake := gomodtest.New()
 	defer fake.Close()
-	for _, m := range []string{"a", "b", "c"} {
-		fake.Publish("example.com/"+m, "v1.0.0", nil)
-		// The database records it now: the tree grows by one.
-		if resp, err := http.Get(fake.SumDBURL() + "lookup/example.com/" + m + "@v1.0.0"); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("lookup %s at the fake: %v", m, err)
-		} else {
-			resp.Body.Close()
-		}
-	}
+	publishAndRecord(t, fake, "a", "b", "c")
 	want := map[string][]byte{}
 	for _, w := range []string{"1", "2"} {
 		resp, err := http.Get(fake.SumDBURL() + "tile/8/0/000.p/" + w)
@@ -398,14 +390,7 @@ func TestAPartialTileNotHeldIsCutFromAWiderOneHeld(t *testing.T) {
 func TestANarrowerDataTileIsNotCutFromAWiderOne(t *testing.T) {
 	fake := gomodtest.New()
 	defer fake.Close()
-	for _, m := range []string{"a", "b", "c"} {
-		fake.Publish("example.com/"+m, "v1.0.0", nil)
-		if resp, err := http.Get(fake.SumDBURL() + "lookup/example.com/" + m + "@v1.0.0"); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("lookup %s at the fake: %v", m, err)
-		} else {
-			resp.Body.Close()
-		}
-	}
+	publishAndRecord(t, fake, "a", "b", "c")
 	resp, err := http.Get(fake.SumDBURL() + "tile/8/data/000.p/1")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("the fake's data tile .p/1: %v", err)
@@ -422,5 +407,23 @@ func TestANarrowerDataTileIsNotCutFromAWiderOne(t *testing.T) {
 	}
 	if got := m.get(db + "/tile/8/data/000.p/1"); got.Code != 200 || !bytes.Equal(got.Body.Bytes(), want) {
 		t.Errorf("GET the data tile .p/1 with .p/3 held: %d %q; want the fake's %q", got.Code, got.Body.Bytes(), want)
+	}
+}
+
+// publishAndRecord publishes example.com/NAME v1.0.0 for each name and
+// looks it up at the fake's checksum database, which records it then: the
+// tree grows by one each.
+func publishAndRecord(t *testing.T, fake *gomodtest.Server, names ...string) {
+	t.Helper()
+	for _, m := range names {
+		fake.Publish("example.com/"+m, "v1.0.0", nil)
+		resp, err := http.Get(fake.SumDBURL() + "lookup/example.com/" + m + "@v1.0.0")
+		if err != nil {
+			t.Fatalf("lookup %s at the fake: %v", m, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("lookup %s at the fake: %d", m, resp.StatusCode)
+		}
 	}
 }

@@ -29,11 +29,7 @@ func (c *testClock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 // so that bundler asks for its info file; the full index lists only
 // releases old enough; a platform's gem added later is new of its own.
 func TestVersionsUnderACutoffListWhatInfoServes(t *testing.T) {
-	up := rubygemstest.New()
-	defer up.Close()
-	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	env := registriestest.NewEnv(t)
-	m := newTestMirror(t, up, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	up, clock, m := newCutoffMirror(t)
 	publish(up, "alpha", "1.0.0")
 	publish(up, "never", "3.0.0")
 	if r := m.get(t, "/info/alpha"); r.StatusCode != 200 {
@@ -93,11 +89,7 @@ func TestVersionsUnderACutoffListWhatInfoServes(t *testing.T) {
 // upstream append (a new gem, or a release of a read gem that is held
 // back) reaches bundler as a 206 of the tail, not the whole file again.
 func TestVersionsUnderACutoffContinuesTheClientsCopy(t *testing.T) {
-	up := rubygemstest.New()
-	defer up.Close()
-	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	env := registriestest.NewEnv(t)
-	m := newTestMirror(t, up, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	up, clock, m := newCutoffMirror(t)
 	publish(up, "alpha", "1.0.0")
 	publish(up, "beta", "1.0.0")
 	if r := m.get(t, "/info/alpha"); r.StatusCode != 200 {
@@ -149,11 +141,7 @@ func TestVersionsUnderACutoffContinuesTheClientsCopy(t *testing.T) {
 // upstream's /versions shows is read (and first seen) when /versions is
 // written, and served once old enough, though no one asked for /info.
 func TestVersionsUnderACutoffReadsAnInfoFileTheUpstreamsVersionsSaysIsOutOfDate(t *testing.T) {
-	up := rubygemstest.New()
-	defer up.Close()
-	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	env := registriestest.NewEnv(t)
-	m := newTestMirror(t, up, env, registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	up, clock, m := newCutoffMirror(t)
 	publish(up, "alpha", "1.0.0")
 	body(t, m.get(t, "/info/alpha"))
 	clock.add(96 * time.Hour)
@@ -174,4 +162,15 @@ func TestVersionsUnderACutoffReadsAnInfoFileTheUpstreamsVersionsSaysIsOutOfDate(
 	if want := "\nalpha 1.0.0,1.1.0 " + md5Hex(info) + "\n"; !strings.Contains(v, want) {
 		t.Fatalf("/versions three days on:\n%s\nwant the line %q", v, want)
 	}
+}
+
+// newCutoffMirror is a mirror of a fresh upstream under a 72-hour
+// release-age cutoff, on a clock the test moves.
+func newCutoffMirror(t *testing.T) (*rubygemstest.Server, *testClock, testMirror) {
+	t.Helper()
+	up := rubygemstest.New()
+	t.Cleanup(up.Close)
+	clock := &testClock{now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	m := newTestMirror(t, up, registriestest.NewEnv(t), registries.Options{MinReleaseAge: 72 * time.Hour, Now: clock.Now})
+	return up, clock, m
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/larder-mirror/larder/storage/backendtest"
 )
 
 // larderRun runs the larder binary on one data set.
@@ -30,7 +31,7 @@ type larderRun struct {
 }
 
 func (l *larderRun) writeConfig() error {
-	port, err := freePort()
+	port, err := backendtest.FreePort()
 	if err != nil {
 		return err
 	}
@@ -205,15 +206,6 @@ func peakRSS(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func dropDatabase(ctx context.Context, admin, dbURL string) error {

@@ -195,7 +195,7 @@ func startPostgres() {
 		pg.err = err
 		return
 	}
-	pg.port, err = freePort()
+	pg.port, err = FreePort()
 	if err != nil {
 		pg.err = err
 		return
@@ -238,7 +238,8 @@ func Stop() {
 	stops = nil
 }
 
-func freePort() (int, error) {
+// FreePort is a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

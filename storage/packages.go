@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"slices"
+	"strings"
 )
 
 // PackageNames lists the names of a registry's packages, in name order.
@@ -42,29 +44,38 @@ func (d *DB) CachedPaths(ctx context.Context, registry, pkg string) (map[string]
 	return held, rows.Err()
 }
 
-// PackageArtifacts lists every artifact row of a package, held or not.
+// The rows of one package, sorted by path in Go: asked for ORDER BY path,
+// SQLite walks the primary key (registry, path) to skip the sort, reading
+// every artifact of the registry rather than the package's few.
+const (
+	artifactColumns = `SELECT path, version, upstream_url, integrity, sha256, size,
+		first_fetched_at, last_fetched_at, last_served_at, hits FROM artifacts `
+	packageArtifactsQuery = artifactColumns + `WHERE registry = ? AND package = ?`
+	heldArtifactsQuery    = packageArtifactsQuery + ` AND sha256 IS NOT NULL`
+)
+
+// PackageArtifacts lists every artifact row of a package, held or not, in
+// path order.
 func (d *DB) PackageArtifacts(ctx context.Context, registry, pkg string) ([]Artifact, error) {
-	return d.packageArtifacts(ctx, `SELECT path, version, upstream_url, integrity, sha256, size,
-		first_fetched_at, last_fetched_at, last_served_at, hits
-		FROM artifacts WHERE registry = ? AND package = ? ORDER BY path`, registry, pkg)
+	return d.packageArtifacts(ctx, packageArtifactsQuery, registry, pkg)
 }
 
-// HeldArtifacts lists the artifact rows of a package whose bytes are held:
-// of a package with hundreds of versions, often none or a few, and what a
-// document's every refresh compares its declarations with.
+// HeldArtifacts lists the artifact rows of a package whose bytes are held,
+// in path order: of a package with hundreds of versions, often none or a
+// few, and what a document's every refresh compares its declarations with.
 func (d *DB) HeldArtifacts(ctx context.Context, registry, pkg string) ([]Artifact, error) {
-	return d.packageArtifacts(ctx, `SELECT path, version, upstream_url, integrity, sha256, size,
-		first_fetched_at, last_fetched_at, last_served_at, hits
-		FROM artifacts WHERE registry = ? AND package = ? AND sha256 IS NOT NULL ORDER BY path`, registry, pkg)
+	return d.packageArtifacts(ctx, heldArtifactsQuery, registry, pkg)
 }
 
-func (d *DB) packageArtifacts(ctx context.Context, query, registry, pkg string) ([]Artifact, error) {
+func (d *DB) packageArtifacts(ctx context.Context, query, registry, pkg string) (out []Artifact, err error) {
+	defer func() {
+		slices.SortFunc(out, func(a, b Artifact) int { return strings.Compare(a.Path, b.Path) })
+	}()
 	rows, err := d.sql.QueryContext(ctx, query, registry, pkg)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Artifact
 	for rows.Next() {
 		a := Artifact{Registry: registry, Package: pkg}
 		var sum sql.NullString

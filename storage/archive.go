@@ -826,7 +826,7 @@ func (s *Store) stageBlob(ctx context.Context, r io.Reader, d Digest, size int64
 
 // importRows writes a verified manifest's rows in one transaction.
 func (s *Store) importRows(ctx context.Context, m *Manifest, sum *ImportSummary) error {
-	return s.DB.tx(ctx, func(tx *sql.Tx) error {
+	return s.DB.txAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A package held already keeps its counters; an earlier first sight wins.
 		pkgs, err := tx.PrepareContext(ctx, `INSERT INTO packages (registry, name, first_seen_at, last_served_at, hits)
 			VALUES (?, ?, ?, ?, ?)

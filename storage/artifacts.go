@@ -35,7 +35,7 @@ func (d *DB) AnnounceArtifacts(ctx context.Context, registry string, arts []Arti
 	if len(arts) == 0 {
 		return nil
 	}
-	return d.tx(ctx, func(tx *sql.Tx) error { return announceIn(ctx, tx, registry, arts) })
+	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return announceIn(ctx, tx, registry, arts) })
 }
 
 func announceIn(ctx context.Context, tx *sql.Tx, registry string, arts []Artifact) error {
@@ -80,7 +80,7 @@ func (d *DB) Artifact(ctx context.Context, registry, path string) (Artifact, err
 // transaction, after the blob is durable. The package's counters gain the
 // file when its digest goes from unset to set.
 func (d *DB) CommitArtifact(ctx context.Context, a Artifact, digest Digest, size int64, at time.Time) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A write first: a transaction that reads and then writes can fail
 		// with SQLITE_BUSY when another writer got in between.
 		if err := ensurePackage(ctx, tx, a.Registry, a.Package, at); err != nil {
@@ -126,7 +126,7 @@ func (d *DB) LearnPin(ctx context.Context, registry, path string, digest Digest,
 // out to be missing or corrupt, so that the next request fetches it again.
 // The package's counters lose the file.
 func (d *DB) ForgetArtifact(ctx context.Context, registry, path string) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// Counters first, while the row still says what it held; both
 		// statements write, so no read comes before the write lock.
 		if _, err := tx.ExecContext(ctx, `UPDATE packages SET files = files - 1,
@@ -173,7 +173,7 @@ func (d *DB) RecordServed(ctx context.Context, batch []Served) error {
 	if len(batch) == 0 || d.readOnly {
 		return nil
 	}
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, s := range batch {
 			if s.Path != "" {
 				if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET hits = hits + ?, last_served_at = CASE WHEN last_served_at > ? THEN last_served_at ELSE ? END

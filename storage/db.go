@@ -26,6 +26,7 @@ type DB struct {
 	// writes counts committed write transactions: a catalog snapshot
 	// taken before the latest one may be missing a package.
 	writes atomic.Uint64
+	txq    txQueue // writers waiting for the next transaction (see tx)
 
 	path     string
 	file     fileID // of path when it was opened: a file put in its place is not this database
@@ -280,7 +281,7 @@ func (d *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range migrations.All() {
-		err := d.tx(ctx, func(tx *sql.Tx) error {
+		err := d.txAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, m.Name).Scan(&n); err != nil {
 				return err
@@ -301,30 +302,6 @@ func (d *DB) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
-}
-
-func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := d.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if d.postgres {
-		// One writer at a time, as SQLite's BEGIN IMMEDIATE gives: the
-		// writers read before they write (see postgres.go).
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, writeLockKey); err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	d.writes.Add(1)
 	return nil
 }
 

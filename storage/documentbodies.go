@@ -44,7 +44,7 @@ func (s *Store) KeepDocument(ctx context.Context, n NewDocument, body []byte) (D
 		}
 		doc.Body = d
 	}
-	err := s.DB.tx(ctx, func(tx *sql.Tx) error {
+	err := s.DB.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := announceIn(ctx, tx, doc.Registry, n.Announces); err != nil {
 			return err
 		}

@@ -60,7 +60,7 @@ func (d *DB) DocumentKeys(ctx context.Context, registry, prefix string) ([]strin
 // PutDocument stores a document (its body must already be in the blob store)
 // and records its package in the catalog.
 func (d *DB) PutDocument(ctx context.Context, doc Document, pkg string) error {
-	return d.tx(ctx, func(tx *sql.Tx) error { return putDocument(ctx, tx, doc, pkg) })
+	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return putDocument(ctx, tx, doc, pkg) })
 }
 
 func putDocument(ctx context.Context, tx *sql.Tx, doc Document, pkg string) error {

@@ -195,7 +195,7 @@ func (d *DB) storeID(ctx context.Context) (string, error) {
 // it into the blob store before the row commits, so that a recorded id is
 // always in its store.
 func (d *DB) recordStoreID(ctx context.Context, id string, mark func(string) error) error {
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.txAlone(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO store_identity (singleton, store_id, created_at) VALUES (1, ?, ?)`, id, time.Now().UnixMilli()); err != nil {
 			return fmt.Errorf("store identity: %w", err)
 		}

@@ -340,7 +340,8 @@ func (d *DB) dropRef(ctx context.Context, r BlobRef, digest Digest) (bool, error
 // from forgetting bytes a server fetched again in the meantime.
 func (d *DB) forgetArtifactIf(ctx context.Context, registry, path string, digest Digest) (bool, error) {
 	changed := false
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		changed = false // as a batch that failed runs it again
 		pkg, held, size, err := heldState(ctx, tx, registry, path)
 		if err != nil || !held {
 			return err

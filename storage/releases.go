@@ -26,7 +26,7 @@ func (d *DB) RecordReleases(ctx context.Context, registry, pkg string, rels []Re
 	if len(rels) == 0 || d.readOnly {
 		return nil
 	}
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO releases (registry, package, release, version, published_at, first_seen_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, package, release) DO UPDATE
 			SET published_at = excluded.published_at

@@ -1,0 +1,204 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// writeMinute is a writer that records one traffic minute, the smallest row
+// the schema has.
+func writeMinute(minute int64) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO traffic (registry, minute, cached, upstream) VALUES ('batch', ?, 1, 0)`, minute)
+		return err
+	}
+}
+
+func minutesWritten(t *testing.T, d *DB) map[int64]bool {
+	t.Helper()
+	rows, err := d.sql.QueryContext(t.Context(), `SELECT minute FROM traffic WHERE registry = 'batch'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[int64]bool{}
+	for rows.Next() {
+		var m int64
+		if err := rows.Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		got[m] = true
+	}
+	return got
+}
+
+// queueBehindGate starts a writer that holds the transaction until gate is
+// closed, then runs each of writers from its own goroutine and waits until
+// all of them are queued behind it. The returned function closes the gate
+// and gives each writer's outcome, in order.
+func queueBehindGate(t *testing.T, d *DB, writers ...func(context.Context, *sql.Tx) error) func() []any {
+	t.Helper()
+	gate, entered := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- d.tx(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+			close(entered)
+			<-gate
+			return writeMinute(0)(ctx, tx)
+		})
+	}()
+	<-entered
+	outs := make([]any, len(writers))
+	var wg sync.WaitGroup
+	for i, w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					outs[i] = p
+				}
+			}()
+			if err := d.tx(t.Context(), w); err != nil {
+				outs[i] = err
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.txq.mu.Lock()
+		n := len(d.txq.pending)
+		d.txq.mu.Unlock()
+		if n == len(writers) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d writers queued", n, len(writers))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return func() []any {
+		close(gate)
+		if err := <-first; err != nil {
+			t.Fatalf("the writer holding the gate: %v", err)
+		}
+		wg.Wait()
+		return outs
+	}
+}
+
+func TestWritersQueuedBehindATransactionCommitTogetherInTheNext(t *testing.T) {
+	d := newTestDB(t)
+	var writers []func(context.Context, *sql.Tx) error
+	for i := range 10 {
+		writers = append(writers, writeMinute(int64(i+1)))
+	}
+	before, commitsBefore := d.writes.Load(), d.txq.commits.Load()
+	release := queueBehindGate(t, d, writers...)
+	for i, out := range release() {
+		if out != nil {
+			t.Errorf("writer %d: %v", i+1, out)
+		}
+	}
+	if got := minutesWritten(t, d); len(got) != 11 {
+		t.Errorf("rows written: %v, want minutes 0 to 10", got)
+	}
+	if n := d.writes.Load() - before; n != 11 {
+		t.Errorf("committed writes counted: %d, want 11", n)
+	}
+	if n := d.txq.commits.Load() - commitsBefore; n != 2 {
+		t.Errorf("transactions committed: %d, want 2 (the gate's, then the ten queued behind it)", n)
+	}
+}
+
+func TestAWriterThatFailsInABatchIsRolledBackAloneAndToldItsOwnError(t *testing.T) {
+	d := newTestDB(t)
+	mine := errors.New("this writer's own failure")
+	release := queueBehindGate(t, d,
+		writeMinute(1),
+		func(ctx context.Context, tx *sql.Tx) error {
+			if err := writeMinute(2)(ctx, tx); err != nil {
+				return err
+			}
+			return mine // after a write, which must not stay
+		},
+		func(ctx context.Context, tx *sql.Tx) error { panic("a writer's bug") },
+		writeMinute(3),
+	)
+	outs := release()
+	if outs[0] != nil || outs[3] != nil {
+		t.Errorf("the writers that succeeded were told %v and %v", outs[0], outs[3])
+	}
+	if err, _ := outs[1].(error); !errors.Is(err, mine) {
+		t.Errorf("the failing writer was told %v, want its own error", outs[1])
+	}
+	if outs[2] != "a writer's bug" {
+		t.Errorf("the panicking writer's caller got %v, want its panic", outs[2])
+	}
+	got := minutesWritten(t, d)
+	if !got[1] || !got[3] || got[2] || len(got) != 3 {
+		t.Errorf("rows written: %v, want minutes 0, 1 and 3", got)
+	}
+}
+
+// A writer can end the whole transaction (SQLite rolls it all back on a
+// full disk, for one): the others must not lose their writes for it.
+func TestWritersOfABatchWhoseTransactionEndsUnderThemAreRunAgainAlone(t *testing.T) {
+	d := newTestDB(t)
+	release := queueBehindGate(t, d,
+		writeMinute(1),
+		func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
+				return err
+			}
+			return errors.New("the transaction is gone")
+		},
+		writeMinute(3),
+	)
+	outs := release()
+	if outs[0] != nil || outs[2] != nil {
+		t.Errorf("the writers around the one that ended the transaction were told %v and %v", outs[0], outs[2])
+	}
+	if outs[1] == nil {
+		t.Error("the writer that ended the transaction was told it succeeded")
+	}
+	got := minutesWritten(t, d)
+	if !got[1] || !got[3] || len(got) != 3 {
+		t.Errorf("rows written: %v, want minutes 0, 1 and 3", got)
+	}
+}
+
+func TestAWriterWhoseContextEndedWhileQueuedIsNotRun(t *testing.T) {
+	d := newTestDB(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	gate, entered := make(chan struct{}), make(chan struct{})
+	go d.tx(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+		close(entered)
+		<-gate
+		return nil
+	})
+	<-entered
+	result := make(chan error, 1)
+	go func() { result <- d.tx(ctx, writeMinute(1)) }()
+	for {
+		d.txq.mu.Lock()
+		n := len(d.txq.pending)
+		d.txq.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	close(gate)
+	if err := <-result; !errors.Is(err, context.Canceled) {
+		t.Errorf("a writer cancelled in the queue was told %v", err)
+	}
+	if got := minutesWritten(t, d); got[1] {
+		t.Error("a writer cancelled in the queue wrote its row")
+	}
+}

@@ -463,7 +463,10 @@ func (u *Upstream) downloadAhead(ctx context.Context, f *fill) error {
 		return fmt.Errorf("%s: its document declares no digest and names %s, not %s, where larder fetched it ahead", a.Path, a.UpstreamURL, guess.UpstreamURL)
 	}
 	// The bytes are in the blob writer: check them against the document.
-	if _, err := io.Copy(verify, io.NewSectionReader(bw, 0, bw.Written())); err != nil {
+	pooled := copyBuffer()
+	_, err = io.CopyBuffer(verify, io.NewSectionReader(bw, 0, bw.Written()), *pooled)
+	putCopyBuffer(pooled)
+	if err != nil {
 		return err
 	}
 	return u.keep(ctx, f, a, bw, verify)
@@ -590,7 +593,9 @@ func (u *Upstream) fetchInto(ctx context.Context, f *fill, a storage.Artifact, v
 	f.notify()
 	f.mu.Unlock()
 
-	buf := make([]byte, 64<<10)
+	pooled := copyBuffer()
+	defer putCopyBuffer(pooled)
+	buf := *pooled
 	var n int64
 	for {
 		k, rerr := resp.Body.Read(buf)
@@ -773,7 +778,9 @@ func waitDone(ctx context.Context, f *fill) error {
 // streamFill copies the fill's bytes to w as they arrive, holding back the
 // last byte until the download is verified.
 func (u *Upstream) streamFill(ctx context.Context, w io.Writer, f *fill) (int64, error) {
-	buf := make([]byte, 64<<10)
+	pooled := copyBuffer()
+	defer putCopyBuffer(pooled)
+	buf := *pooled
 	var off int64
 	flusher, _ := w.(http.Flusher)
 	for {

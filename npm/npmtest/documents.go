@@ -30,6 +30,24 @@ type pkg struct {
 	created  time.Time
 	modified time.Time
 	rev      int
+	// docs are the packument's renderings of rev, by content type and
+	// base URL.
+	docs    map[string]*renderedDoc
+	docsRev int
+}
+
+// rendered is the packument rendering named key, made by build once per
+// change of p. Call it with the server's lock held.
+func (p *pkg) rendered(key string, build func() obj) *renderedDoc {
+	if p.docs == nil || p.docsRev != p.rev {
+		p.docs, p.docsRev = map[string]*renderedDoc{}, p.rev
+	}
+	d := p.docs[key]
+	if d == nil {
+		d = newRenderedDoc(build())
+		p.docs[key] = d
+	}
+	return d
 }
 
 type pkgVersion struct {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/larder-mirror/larder/registries/registriestest/faults"
@@ -110,13 +111,17 @@ func (s *Server) servePackument(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	abbreviated := strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Accept"), ",")), abbreviatedType) && !s.ignoreAbbrev
-	var doc obj
 	contentType := "application/json"
 	if abbreviated {
-		doc, contentType = p.abbreviatedDoc(s.base()), abbreviatedType
-	} else {
-		doc = p.fullDoc(s.base())
+		contentType = abbreviatedType
 	}
+	base := s.base()
+	doc := p.rendered(contentType+"\x00"+base, func() obj {
+		if abbreviated {
+			return p.abbreviatedDoc(base)
+		}
+		return p.fullDoc(base)
+	})
 	modified, strip := p.modified, s.stripValidators
 	s.mu.Unlock()
 	writeDoc(w, r, doc, contentType, modified, strip)
@@ -139,7 +144,7 @@ func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request, name, ref 
 		notFound(w)
 		return
 	}
-	doc, strip := p.versionDoc(v, s.base()), s.stripValidators
+	doc, strip := newRenderedDoc(p.versionDoc(v, s.base())), s.stripValidators
 	s.mu.Unlock()
 	writeDoc(w, r, doc, "application/json", v.published, strip)
 }
@@ -326,15 +331,12 @@ func (s *Server) base() string {
 // body, Last-Modified, Cache-Control, 304 for a matching If-None-Match (or,
 // without one, an If-Modified-Since not older than modified), and gzip when
 // the client accepts it.
-func writeDoc(w http.ResponseWriter, r *http.Request, doc obj, contentType string, modified time.Time, strip bool) {
-	body, err := marshal(doc)
-	if err != nil {
-		panic("npmtest: " + err.Error())
-	}
+func writeDoc(w http.ResponseWriter, r *http.Request, doc *renderedDoc, contentType string, modified time.Time, strip bool) {
+	body := doc.body
 	h := w.Header()
 	h.Set("Vary", "Accept, Accept-Encoding")
 	if !strip {
-		tag := etag(body)
+		tag := doc.etag
 		h.Set("ETag", tag)
 		h.Set("Last-Modified", modified.UTC().Format(http.TimeFormat))
 		h.Set("Cache-Control", docCacheControl)
@@ -344,7 +346,7 @@ func writeDoc(w http.ResponseWriter, r *http.Request, doc obj, contentType strin
 		}
 	}
 	if acceptsGzip(r.Header.Values("Accept-Encoding")) {
-		body = wire.Gzip(body)
+		body = doc.gzipped()
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("Content-Type", contentType)
@@ -353,6 +355,29 @@ func writeDoc(w http.ResponseWriter, r *http.Request, doc obj, contentType strin
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
+}
+
+// renderedDoc is a document as the registry sends it, made once per
+// change of its package: the registry's CDN does not build a packument,
+// hash and compress it for each request, and a test's machine running
+// larder should not either (bench/cold.sh measures larder beside it).
+type renderedDoc struct {
+	body, gz []byte
+	etag     string
+	gzOnce   sync.Once
+}
+
+func newRenderedDoc(doc obj) *renderedDoc {
+	body, err := marshal(doc)
+	if err != nil {
+		panic("npmtest: " + err.Error())
+	}
+	return &renderedDoc{body: body, etag: etag(body)}
+}
+
+func (d *renderedDoc) gzipped() []byte {
+	d.gzOnce.Do(func() { d.gz = wire.Gzip(d.body) })
+	return d.gz
 }
 
 // etag is a strong entity tag derived from the bytes.

@@ -78,9 +78,11 @@ func (d *DB) Artifact(ctx context.Context, registry, path string) (Artifact, err
 // CommitArtifact records that an artifact's verified bytes are stored as
 // digest. It is the completion marker of a download: written last, in one
 // transaction, after the blob is durable. The package's counters gain the
-// file when its digest goes from unset to set.
+// file when its digest goes from unset to set. Clients do not wait for it
+// (they are answered from the download), so it may wait a moment to share
+// a commit (txDeferred).
 func (d *DB) CommitArtifact(ctx context.Context, a Artifact, digest Digest, size int64, at time.Time) error {
-	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return d.txDeferred(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A write first: a transaction that reads and then writes can fail
 		// with SQLITE_BUSY when another writer got in between.
 		if err := ensurePackage(ctx, tx, a.Registry, a.Package, at); err != nil {
@@ -173,7 +175,7 @@ func (d *DB) RecordServed(ctx context.Context, batch []Served) error {
 	if len(batch) == 0 || d.readOnly {
 		return nil
 	}
-	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return d.txDeferred(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, s := range batch {
 			if s.Path != "" {
 				if _, err := tx.ExecContext(ctx, `UPDATE artifacts SET hits = hits + ?, last_served_at = CASE WHEN last_served_at > ? THEN last_served_at ELSE ? END

@@ -19,7 +19,7 @@ func (d *DB) AddTraffic(ctx context.Context, batch []TrafficCount) error {
 	if len(batch) == 0 || d.readOnly {
 		return nil
 	}
-	return d.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return d.txDeferred(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, c := range batch {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO traffic (registry, minute, cached, upstream) VALUES (?, ?, ?, ?)
 				ON CONFLICT (registry, minute) DO UPDATE SET cached = traffic.cached + excluded.cached, upstream = traffic.upstream + excluded.upstream`,

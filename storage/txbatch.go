@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Write transactions run one at a time whatever larder does: SQLite takes
@@ -25,10 +26,20 @@ import (
 // waits on an unbounded queue.
 const maxBatch = 64
 
+// maxDefer is how long a writer no client waits on (txDeferred) may wait
+// for company. A cold install's clients never wait for an artifact's row,
+// only for its bytes: deferred, the row commits with the next document's,
+// one commit per package instead of two.
+const maxDefer = 10 * time.Millisecond
+
 type txQueue struct {
 	mu      sync.Mutex
 	pending []*txOp
 	running bool // a writeLoop is draining pending
+	// queued wakes a writeLoop waiting for deferred writers' company.
+	queued chan struct{}
+	// deferWindow replaces maxDefer when set (tests).
+	deferWindow time.Duration
 	// commits counts the transactions committed, for tests.
 	commits atomic.Uint64
 }
@@ -37,6 +48,9 @@ type txOp struct {
 	ctx  context.Context
 	fn   func(context.Context, *sql.Tx) error
 	done chan txOutcome
+	// deferUntil, for a deferred writer, is when it stops waiting for
+	// other writers to commit with.
+	deferUntil time.Time
 }
 
 type txOutcome struct {
@@ -49,16 +63,39 @@ type txOutcome struct {
 // nothing but its statements on tx, and use the context it is given: a
 // caller that gives up must not interrupt the others' statements.
 func (d *DB) tx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	return d.enqueue(ctx, &txOp{ctx: ctx, fn: fn})
+}
+
+// txDeferred is tx for a write no client is waiting on: it may wait up to
+// maxDefer for another writer to share its commit.
+func (d *DB) txDeferred(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	window := maxDefer
+	d.txq.mu.Lock()
+	if d.txq.deferWindow > 0 {
+		window = d.txq.deferWindow
+	}
+	d.txq.mu.Unlock()
+	return d.enqueue(ctx, &txOp{ctx: ctx, fn: fn, deferUntil: time.Now().Add(window)})
+}
+
+func (d *DB) enqueue(ctx context.Context, op *txOp) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	op := &txOp{ctx: ctx, fn: fn, done: make(chan txOutcome, 1)}
+	op.done = make(chan txOutcome, 1)
 	q := &d.txq
 	q.mu.Lock()
+	if q.queued == nil {
+		q.queued = make(chan struct{}, 1)
+	}
 	q.pending = append(q.pending, op)
 	start := !q.running
 	q.running = true
 	q.mu.Unlock()
+	select {
+	case q.queued <- struct{}{}:
+	default:
+	}
 	if start {
 		go d.writeLoop()
 	}
@@ -96,8 +133,23 @@ func (d *DB) writeLoop() {
 	q := &d.txq
 	w := &writerConn{}
 	defer w.release()
+	var timer *time.Timer
 	for {
 		q.mu.Lock()
+		if wait := deferFor(q.pending); wait > 0 {
+			q.mu.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(wait)
+				defer timer.Stop()
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-q.queued:
+			case <-timer.C:
+			}
+			continue
+		}
 		n := min(len(q.pending), maxBatch)
 		batch := q.pending[:n:n]
 		q.pending = q.pending[n:]
@@ -124,6 +176,29 @@ func (d *DB) writeLoop() {
 			w.release()
 		}
 	}
+}
+
+// deferFor is how long the writers queued may wait for more: zero unless
+// every one of them is deferred and none has waited its maxDefer.
+func deferFor(pending []*txOp) time.Duration {
+	if len(pending) == 0 || len(pending) >= maxBatch {
+		return 0
+	}
+	until := pending[0].deferUntil
+	for _, op := range pending {
+		if op.deferUntil.IsZero() {
+			return 0
+		}
+		until = minTime(until, op.deferUntil)
+	}
+	return time.Until(until)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // writerConn is writeLoop's connection; broken once a transaction could

@@ -202,3 +202,48 @@ func TestAWriterWhoseContextEndedWhileQueuedIsNotRun(t *testing.T) {
 		t.Error("a writer cancelled in the queue wrote its row")
 	}
 }
+
+// A deferred writer waits for company, up to maxDefer: the next writer
+// takes it along in its own commit; alone, it commits by itself once its
+// wait is over.
+func TestADeferredWriterCommitsWithTheNextWriterOrAloneAfterItsWait(t *testing.T) {
+	d := newTestDB(t)
+	commits := d.txq.commits.Load()
+	deferred := make(chan error, 1)
+	d.txq.deferWindow = time.Hour // however slow this machine, the next writer comes first
+	go func() { deferred <- d.txDeferred(t.Context(), writeMinute(1)) }()
+	for {
+		d.txq.mu.Lock()
+		n := len(d.txq.pending)
+		d.txq.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if err := d.tx(t.Context(), writeMinute(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deferred; err != nil {
+		t.Fatal(err)
+	}
+	if n := d.txq.commits.Load() - commits; n != 1 {
+		t.Errorf("a deferred writer and the writer after it took %d commits, want 1", n)
+	}
+
+	commits = d.txq.commits.Load()
+	d.txq.deferWindow = 0 // the default
+	start := time.Now()
+	if err := d.txDeferred(t.Context(), writeMinute(3)); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < maxDefer {
+		t.Errorf("a deferred writer alone committed after %v, before its wait of %v was over", took, maxDefer)
+	}
+	if n := d.txq.commits.Load() - commits; n != 1 {
+		t.Errorf("a deferred writer alone took %d commits, want 1", n)
+	}
+	if got := minutesWritten(t, d); len(got) != 3 {
+		t.Errorf("rows written: %v, want minutes 1 to 3", got)
+	}
+}

@@ -43,6 +43,17 @@ type fillTable struct {
 	ctx     context.Context
 	stop    context.CancelFunc
 	closed  bool // Close has begun: nothing more starts
+	// finished counts the fills that have left m. A look-up of a row
+	// made when it read n is still true of this process's fills while it
+	// reads n: none can have written the row since.
+	finished uint64
+}
+
+// finishedCount is fills.finished, read before a look-up of a row.
+func (u *Upstream) finishedCount() uint64 {
+	u.fills.mu.Lock()
+	defer u.fills.mu.Unlock()
+	return u.fills.finished
 }
 
 // errClosing: larder is shutting down, and starts no download.
@@ -296,42 +307,67 @@ func (u *Upstream) fillOf(path string) *fill {
 // joinFill returns the fill in progress for a, starting one if none is. It
 // returns nil when the artifact was stored meanwhile.
 func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact) (*fill, error) {
-	return u.startFill(ctx, a.Path, func() *fill { return &fill{art: a, size: -1, changed: make(chan struct{})} })
+	return u.startFill(ctx, a.Path, noLookUp, func() *fill { return &fill{art: a, size: -1, changed: make(chan struct{})} })
 }
+
+// noLookUp tells startFill that its caller read no row it can vouch for.
+const noLookUp = ^uint64(0)
 
 // startFill returns the fill in progress for path, or starts the one
 // newFill makes; nil when the artifact was stored meanwhile (a fill that
-// just finished has left the table after writing its row). The database
-// is read outside the table's lock, which every request for a cold
-// artifact takes: in the moment between, a fill may start and end, and
-// then the artifact is fetched once more, which is harmless.
-func (u *Upstream) startFill(ctx context.Context, path string, newFill func() *fill) (*fill, error) {
-	if f := u.fillOf(path); f != nil {
-		return f, nil
+// just finished has left the table after writing its row). seen is the
+// count of finished fills (finishedCount) read before the caller found no
+// row held, or noLookUp: while no fill has finished since, that finding
+// stands, and the database is not read again. The database is read
+// outside the table's lock, which every request for a cold artifact takes;
+// a fill that finished in between makes it read again.
+func (u *Upstream) startFill(ctx context.Context, path string, seen uint64, newFill func() *fill) (*fill, error) {
+	for {
+		if f := u.fillOf(path); f != nil {
+			return f, nil
+		}
+		if seen == noLookUp || seen != u.finishedCount() {
+			seen = u.finishedCount()
+			if cur, err := u.env.Store.DB.Artifact(ctx, u.opts.Name, path); err == nil && cur.Cached() {
+				return nil, nil
+			}
+		}
+		f, started, err := u.registerFill(path, seen, newFill)
+		if f != nil || err != nil || started {
+			return f, err
+		}
 	}
-	if cur, err := u.env.Store.DB.Artifact(ctx, u.opts.Name, path); err == nil && cur.Cached() {
-		return nil, nil
-	}
+}
+
+// registerFill puts the fill newFill makes in the table, unless one is
+// there already (which it returns) or a fill finished since seen (nothing
+// is started: the caller looks again).
+func (u *Upstream) registerFill(path string, seen uint64, newFill func() *fill) (f *fill, started bool, err error) {
 	u.fills.mu.Lock()
 	defer u.fills.mu.Unlock()
 	if f, ok := u.fills.m[path]; ok {
-		return f, nil
+		return f, false, nil
+	}
+	if u.fills.finished != seen {
+		return nil, false, nil
 	}
 	if !u.fills.track() {
-		return nil, errClosing
+		return nil, false, errClosing
 	}
-	f := newFill()
+	f = newFill()
 	u.fills.m[path] = f
 	go u.runFill(f)
 	if f.announce != nil {
 		go f.announce()
 	}
-	return f, nil
+	return f, true, nil
 }
 
 // serveAhead serves an artifact larder has never seen, fetched from its
 // conventional URL while its document is loaded (see downloadAhead).
-func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *ArtifactTarget) error {
+// seen is the count of finished fills read before the caller found no row
+// held (see startFill).
+func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *ArtifactTarget, seen uint64) error {
 	ctx := r.Context()
 	if f := u.fillOf(t.Path); f != nil {
 		return u.serveFill(w, r, f, t.Options, true)
@@ -339,7 +375,7 @@ func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *Artifac
 	if !u.reachableFor(ctx) {
 		return u.notCached(t.Path)
 	}
-	f, err := u.joinFillAhead(ctx, t)
+	f, err := u.joinFillAhead(ctx, t, seen)
 	if err != nil {
 		return err
 	}
@@ -356,8 +392,8 @@ func (u *Upstream) serveAhead(w http.ResponseWriter, r *http.Request, t *Artifac
 // joinFillAhead is joinFill for an artifact whose row does not exist yet:
 // it joins the fill in progress for the path (ahead or not), or starts one
 // ahead of the document, whose loading it starts too.
-func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget) (*fill, error) {
-	return u.startFill(ctx, t.Path, func() *fill {
+func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget, seen uint64) (*fill, error) {
+	return u.startFill(ctx, t.Path, seen, func() *fill {
 		announced := make(chan error, 1)
 		// Detached: the document is loaded for every client of the fill,
 		// and for the next ones, whoever started it.
@@ -377,6 +413,7 @@ func (u *Upstream) runFill(f *fill) {
 	}
 	u.fills.mu.Lock()
 	delete(u.fills.m, a.Path)
+	u.fills.finished++
 	u.fills.mu.Unlock()
 	f.mu.Lock()
 	f.done, f.err = true, err
@@ -389,16 +426,19 @@ func (u *Upstream) download(f *fill) error {
 	defer cancel()
 	// Nodes that share a database fetch an artifact once between them:
 	// the others wait here, then find it held and serve what was kept.
-	release, err := u.env.Store.ClusterLock(ctx, "artifact\x00"+f.art.Registry+"\x00"+f.art.Path)
-	if err != nil {
-		return err
-	}
-	defer release()
-	if cur, err := u.env.Store.DB.Artifact(ctx, f.art.Registry, f.art.Path); err == nil && cur.Cached() {
-		f.mu.Lock()
-		f.digest = cur.SHA256
-		f.mu.Unlock()
-		return nil
+	// Alone, startFill has made sure of that already.
+	if u.env.Store.DB.Shared() {
+		release, err := u.env.Store.ClusterLock(ctx, "artifact\x00"+f.art.Registry+"\x00"+f.art.Path)
+		if err != nil {
+			return err
+		}
+		defer release()
+		if cur, err := u.env.Store.DB.Artifact(ctx, f.art.Registry, f.art.Path); err == nil && cur.Cached() {
+			f.mu.Lock()
+			f.digest = cur.SHA256
+			f.mu.Unlock()
+			return nil
+		}
 	}
 	if f.announced != nil {
 		return u.downloadAhead(ctx, f)

@@ -656,3 +656,28 @@ func TestArtifactLastByteWaitsForVerification(t *testing.T) {
 		})
 	}
 }
+
+// A request that found no row before a fill finished must not start a
+// second download of what that fill stored: the count of finished fills it
+// read says its finding is out of date, and the row is read again.
+func TestAFillStartedOnALookUpMadeBeforeAnotherFinishedFindsTheRowInstead(t *testing.T) {
+	x := newArtifactFixture(t, Options{})
+	body := randomBytes(smallSize, 7)
+	x.f.handle(tarballUpstream, bytesHandler(body))
+	x.announce(t, body)
+	seen := x.u.finishedCount() // a look-up made now finds nothing held
+	if got := x.get(t, http.MethodGet, nil); got.resp.StatusCode != http.StatusOK || !bytes.Equal(got.body, body) {
+		t.Fatalf("first request: %d, %d bytes", got.resp.StatusCode, len(got.body))
+	}
+	waitFillsDone(t, x.u)
+	f, err := x.u.startFill(t.Context(), tarballPath, seen, func() *fill {
+		t.Error("a second download was started")
+		return &fill{art: x.row(t), size: -1, changed: make(chan struct{})}
+	})
+	if err != nil || f != nil {
+		t.Errorf("startFill after the row was stored: %v, %v; want no fill", f, err)
+	}
+	if n := x.f.count(tarballUpstream); n != 1 {
+		t.Errorf("the upstream was asked for the tarball %d times, want 1", n)
+	}
+}

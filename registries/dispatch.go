@@ -226,13 +226,14 @@ func (u *Upstream) serveArtifactTarget(w http.ResponseWriter, r *http.Request, t
 // serveTarget is serveArtifactTarget but for telling t what is missing.
 func (u *Upstream) serveTarget(w http.ResponseWriter, r *http.Request, t *ArtifactTarget) error {
 	ctx := r.Context()
+	seen := u.finishedCount()
 	a, err := u.Artifact(ctx, t.Path)
 	if err == nil && !a.Cached() && t.AnnounceUnheld && u.fillOf(t.Path) == nil {
 		err = storage.ErrNotFound
 	}
 	if errors.Is(err, storage.ErrNotFound) && t.Announce != nil {
 		if t.Upstream != "" {
-			return u.serveAhead(w, r, t)
+			return u.serveAhead(w, r, t, seen)
 		}
 		if err := t.Announce(ctx); err != nil {
 			return err

@@ -111,6 +111,11 @@ const DocumentLockPrefix = "document\x00"
 // table, one gc at a time) suffices: the lock is then nothing. On
 // PostgreSQL every lock of a node is held on one session (pgLocks); a node
 // that dies loses that session, and the server releases its locks with it.
+// Shared reports whether other larder processes may write this database
+// at any moment (PostgreSQL, shared by the nodes of a cluster): a row read
+// a moment ago may have been written since by another node.
+func (d *DB) Shared() bool { return d.postgres }
+
 func (d *DB) ClusterLock(ctx context.Context, key string) (release func(), err error) {
 	if !d.postgres {
 		return func() {}, nil

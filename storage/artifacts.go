@@ -78,9 +78,10 @@ func (d *DB) Artifact(ctx context.Context, registry, path string) (Artifact, err
 // CommitArtifact records that an artifact's verified bytes are stored as
 // digest. It is the completion marker of a download: written last, in one
 // transaction, after the blob is durable. The package's counters gain the
-// file when its digest goes from unset to set. Clients do not wait for it
-// (they are answered from the download), so it may wait a moment to share
-// a commit (txDeferred).
+// file when its digest goes from unset to set. Clients are answered from
+// the download without waiting for it (one that arrives between the blob's
+// rename and the row waits for the row), so it may wait a moment to share a
+// commit (txDeferred).
 func (d *DB) CommitArtifact(ctx context.Context, a Artifact, digest Digest, size int64, at time.Time) error {
 	return d.txDeferred(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A write first: a transaction that reads and then writes can fail

@@ -19,8 +19,15 @@ import (
 //
 // A writer's outcome is its own: one whose work fails is rolled back to its
 // savepoint and told so, while the others commit. Should the transaction
-// itself fail (its commit, or a rollback SQLite refused), every writer of
-// the batch that had succeeded is run again, alone.
+// end under them before its commit (a rollback SQLite refused: it rolls
+// everything back on a full disk, say), every writer of the batch that had
+// succeeded is run again, alone; nothing of theirs was committed. A commit
+// that fails is every writer's failure: it may have happened (a connection
+// lost in the middle), and counters must not be added twice.
+//
+// A caller may give up while its writer waits for its turn, including while
+// the batch waits for the write lock; a writer taken into a transaction runs
+// to its end, and its caller waits for that.
 
 // maxBatch bounds the writers committed together, so that one commit never
 // waits on an unbounded queue.
@@ -48,10 +55,22 @@ type txOp struct {
 	ctx  context.Context
 	fn   func(context.Context, *sql.Tx) error
 	done chan txOutcome
+	// state is opQueued until the writer is taken into a transaction
+	// (opTaken) or its caller gives up first (opAbandoned).
+	state atomic.Int32
 	// deferUntil, for a deferred writer, is when it stops waiting for
 	// other writers to commit with.
 	deferUntil time.Time
 }
+
+const (
+	opQueued = iota
+	opTaken
+	opAbandoned
+)
+
+// take claims op for a transaction; false when its caller gave up.
+func (op *txOp) take() bool { return op.state.CompareAndSwap(opQueued, opTaken) }
 
 type txOutcome struct {
 	err      error
@@ -99,9 +118,17 @@ func (d *DB) enqueue(ctx context.Context, op *txOp) error {
 	if start {
 		go d.writeLoop()
 	}
-	// Waited for even when ctx ends: an op that began runs to its end, and
-	// the caller must not believe undone what then commits.
-	out := <-op.done
+	var out txOutcome
+	select {
+	case out = <-op.done:
+	case <-ctx.Done():
+		if op.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err()
+		}
+		// Taken: it runs to its end, and the caller must not believe
+		// undone what then commits.
+		out = <-op.done
+	}
 	if out.panicked != nil {
 		panic(out.panicked)
 	}
@@ -113,12 +140,7 @@ func (d *DB) enqueue(ctx context.Context, op *txOp) error {
 // marking the blob store), which a batch that fails would run twice, and for
 // the long ones (a migration, an import's rows).
 func (d *DB) txAlone(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
-	conn, err := d.sql.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	out := d.runAlone(&writerConn{conn: conn}, &txOp{ctx: ctx, fn: fn})
+	out := d.runAlone(&txOp{ctx: ctx, fn: fn})
 	if out.panicked != nil {
 		panic(out.panicked)
 	}
@@ -126,13 +148,8 @@ func (d *DB) txAlone(ctx context.Context, fn func(context.Context, *sql.Tx) erro
 }
 
 // writeLoop runs the queued writers, a batch at a time, until none is left.
-// It keeps one connection for the run: its pages stay in memory from one
-// batch to the next, where another connection would read again what the
-// last write changed.
 func (d *DB) writeLoop() {
 	q := &d.txq
-	w := &writerConn{}
-	defer w.release()
 	var timer *time.Timer
 	for {
 		q.mu.Lock()
@@ -161,20 +178,7 @@ func (d *DB) writeLoop() {
 		if n == 0 {
 			return
 		}
-		if w.conn == nil {
-			conn, err := d.sql.Conn(context.Background())
-			if err != nil {
-				for _, op := range batch {
-					op.done <- txOutcome{err: err}
-				}
-				continue
-			}
-			w.conn = conn
-		}
-		d.runBatch(w, batch)
-		if w.broken {
-			w.release()
-		}
+		d.runBatch(batch)
 	}
 }
 
@@ -201,44 +205,36 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// writerConn is writeLoop's connection; broken once a transaction could
-// not begin on it, after which the next batch takes another.
-type writerConn struct {
-	conn   *sql.Conn
-	broken bool
-}
-
-func (w *writerConn) release() {
-	if w.conn != nil {
-		w.conn.Close()
-	}
-	w.conn, w.broken = nil, false
-}
-
-func (d *DB) runBatch(conn *writerConn, batch []*txOp) {
+func (d *DB) runBatch(batch []*txOp) {
 	live := batch[:0:0]
 	for _, op := range batch {
-		if err := op.ctx.Err(); err != nil {
-			op.done <- txOutcome{err: err}
+		if op.state.Load() == opAbandoned {
 			continue
 		}
 		live = append(live, op)
 	}
-	if len(live) == 1 {
-		live[0].done <- d.runAlone(conn, live[0])
-		return
-	}
-	if len(live) > 0 {
-		d.runTogether(conn, live)
+	switch {
+	case len(live) == 1:
+		if out := d.runAlone(live[0]); live[0].state.Load() == opTaken {
+			live[0].done <- out
+		}
+	case len(live) > 1:
+		d.runTogether(live)
 	}
 }
 
 // runAlone runs one writer in a transaction of its own, with its own
-// context: as every write ran before batches.
-func (d *DB) runAlone(conn *writerConn, op *txOp) (out txOutcome) {
-	tx, err := d.begin(op.ctx, conn)
+// context, as every write ran before batches; it is taken once the
+// transaction has begun.
+func (d *DB) runAlone(op *txOp) (out txOutcome) {
+	tx, err := d.begin(op.ctx)
 	if err != nil {
+		op.take()
 		return txOutcome{err: err}
+	}
+	if !op.take() && op.done != nil {
+		tx.Rollback()
+		return txOutcome{err: op.ctx.Err()}
 	}
 	out = call(op.ctx, tx, op.fn)
 	if out.err != nil || out.panicked != nil {
@@ -256,26 +252,44 @@ func (d *DB) runAlone(conn *writerConn, op *txOp) (out txOutcome) {
 // runTogether runs several writers in one transaction, each in a
 // savepoint. Their statements run under contexts that do not end: an
 // interrupted statement would roll back the whole transaction, everyone's.
-func (d *DB) runTogether(conn *writerConn, ops []*txOp) {
+func (d *DB) runTogether(ops []*txOp) {
 	alone := func(ops []*txOp) {
 		for _, op := range ops {
-			op.done <- d.runAlone(conn, op)
+			out := d.runAlone(op)
+			if op.state.Load() == opTaken {
+				op.done <- out
+			}
 		}
 	}
 	ctx := context.Background()
-	tx, err := d.begin(ctx, conn)
+	tx, err := d.begin(ctx)
 	if err != nil {
 		alone(ops)
 		return
 	}
-	var succeeded []*txOp
+	// Taken only now: a caller may give up while the batch waits for the
+	// write lock.
+	taken := ops[:0:0]
+	for _, op := range ops {
+		if op.take() {
+			taken = append(taken, op)
+		}
+	}
+	// rerun gives writers back to the queue's order of things: not taken,
+	// to be run alone.
+	rerun := func(ops []*txOp) {
+		for _, op := range ops {
+			op.state.Store(opQueued)
+		}
+		alone(ops)
+	}
+	var succeeded, failedOps []*txOp
 	var failed []txOutcome
-	var failedOps []*txOp
-	for i, op := range ops {
+	for i, op := range taken {
 		sp := fmt.Sprintf("writer_%d", i)
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
 			tx.Rollback()
-			alone(append(succeeded, ops[i:]...))
+			rerun(append(succeeded, taken[i:]...))
 			d.tell(failedOps, failed)
 			return
 		}
@@ -283,7 +297,7 @@ func (d *DB) runTogether(conn *writerConn, ops []*txOp) {
 		if out.err == nil && out.panicked == nil {
 			if _, err := tx.ExecContext(ctx, "RELEASE "+sp); err != nil {
 				tx.Rollback()
-				alone(append(succeeded, ops[i:]...))
+				rerun(append(succeeded, taken[i:]...))
 				d.tell(failedOps, failed)
 				return
 			}
@@ -299,20 +313,18 @@ func (d *DB) runTogether(conn *writerConn, ops []*txOp) {
 		failedOps, failed = append(failedOps, op), append(failed, out)
 		if rerr != nil {
 			tx.Rollback()
-			alone(append(succeeded, ops[i+1:]...))
+			rerun(append(succeeded, taken[i+1:]...))
 			d.tell(failedOps, failed)
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		alone(succeeded)
-		d.tell(failedOps, failed)
-		return
+	err = tx.Commit()
+	if err == nil {
+		d.txq.commits.Add(1)
+		d.writes.Add(uint64(len(succeeded)))
 	}
-	d.txq.commits.Add(1)
-	d.writes.Add(uint64(len(succeeded)))
 	for _, op := range succeeded {
-		op.done <- txOutcome{}
+		op.done <- txOutcome{err: err}
 	}
 	d.tell(failedOps, failed)
 }
@@ -323,12 +335,11 @@ func (d *DB) tell(ops []*txOp, outs []txOutcome) {
 	}
 }
 
-func (d *DB) begin(ctx context.Context, w *writerConn) (*sql.Tx, error) {
-	tx, err := w.conn.BeginTx(ctx, nil)
+// begin starts a write transaction from the pool, which replaces a
+// connection found broken.
+func (d *DB) begin(ctx context.Context) (*sql.Tx, error) {
+	tx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
-		if ctx.Err() == nil {
-			w.broken = true
-		}
 		return nil, err
 	}
 	if d.postgres {

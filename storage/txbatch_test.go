@@ -194,12 +194,21 @@ func TestAWriterWhoseContextEndedWhileQueuedIsNotRun(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
-	close(gate)
-	if err := <-result; !errors.Is(err, context.Canceled) {
-		t.Errorf("a writer cancelled in the queue was told %v", err)
+	// Told at once, while the transaction ahead still holds the lock.
+	select {
+	case err := <-result:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("a writer cancelled in the queue was told %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a caller that gave up was kept waiting for the transaction ahead")
 	}
-	if got := minutesWritten(t, d); got[1] {
-		t.Error("a writer cancelled in the queue wrote its row")
+	close(gate)
+	if err := d.tx(t.Context(), writeMinute(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := minutesWritten(t, d); got[1] || !got[2] {
+		t.Errorf("rows written: %v, want only minute 2, after the writer cancelled in the queue", got)
 	}
 }
 

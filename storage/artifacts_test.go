@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -243,5 +244,39 @@ func TestBlobBytesSumsStoredArtifactsAndDocuments(t *testing.T) {
 	}
 	if n := bytes(); n != lodash.Size {
 		t.Errorf("BlobBytes after forgetting the artifact = %d, want %d", n, lodash.Size)
+	}
+}
+
+// A document of many versions is announced in a few statements of many
+// rows: each row is there with what it declares, whatever the count, and a
+// path declared twice keeps its last declaration, as one row at a time did.
+func TestADocumentOfManyVersionsAnnouncesEveryRowAndThePathsLastDeclaration(t *testing.T) {
+	for _, n := range []int{1, 5, 63, 64, 65, 200} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			d := newTestDB(t)
+			var arts []Artifact
+			for v := range n {
+				a := tarball
+				a.Path = fmt.Sprintf("lodash/-/lodash-1.%d.0.tgz", v)
+				a.Version = fmt.Sprintf("1.%d.0", v)
+				arts = append(arts, a)
+			}
+			again := arts[0]
+			again.Integrity = "sha512-declaredagain=="
+			arts = append(arts, again)
+			if err := d.AnnounceArtifacts(t.Context(), "npm", arts); err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.PackageArtifacts(t.Context(), "npm", "lodash")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != n {
+				t.Fatalf("%d rows, want %d", len(got), n)
+			}
+			for _, want := range arts[1:] {
+				wantArtifact(t, d, want)
+			}
+		})
 	}
 }

@@ -179,14 +179,7 @@ func (a *app) listenControl(log *slog.Logger) (stop func()) {
 	// This process holds the folder: a socket left there is a dead
 	// larder's.
 	os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err == nil {
-		// Connecting takes write permission on the socket: the owner's
-		// alone (root passes any permission check).
-		if err = os.Chmod(path, 0o600); err != nil {
-			ln.Close()
-		}
-	}
+	ln, err := listenPrivately(path)
 	if err != nil {
 		log.Warn("no control socket: larder gc, verify and export cannot work through this larder while it runs", "socket", path, "err", err)
 		return func() {}
@@ -205,6 +198,37 @@ func (a *app) listenControl(log *slog.Logger) (stop func()) {
 		c.busy.Unlock()
 		os.Remove(path)
 	}
+}
+
+// listenPrivately listens on a Unix socket at path that only its owner may
+// connect to (connecting takes write permission on it; root passes any
+// check). The socket is made and narrowed in a folder of the owner's alone,
+// then moved into place: made at path, it would be open to anyone between
+// its creation and its chmod. The folder's name is fixed, and short: the
+// caller holds the data folder, and a socket's path is short of room.
+func listenPrivately(path string) (net.Listener, error) {
+	dir := filepath.Join(filepath.Dir(path), ".ctl")
+	os.RemoveAll(dir) // a dead larder's
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	made := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", made)
+	if err != nil {
+		return nil, err
+	}
+	// Moved away, it is path's to remove (see listenControl's stop).
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(made, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Rename(made, path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 // run answers one request with the frames task writes, one task at a time.

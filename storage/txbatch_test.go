@@ -68,19 +68,7 @@ func queueBehindGate(t *testing.T, d *DB, writers ...func(context.Context, *sql.
 			}
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d.txq.mu.Lock()
-		n := len(d.txq.pending)
-		d.txq.mu.Unlock()
-		if n == len(writers) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d writers queued", n, len(writers))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, d, len(writers))
 	return func() []any {
 		close(gate)
 		if err := <-first; err != nil {
@@ -88,6 +76,24 @@ func queueBehindGate(t *testing.T, d *DB, writers ...func(context.Context, *sql.
 		}
 		wg.Wait()
 		return outs
+	}
+}
+
+// waitQueued waits until n writers wait in d's queue.
+func waitQueued(t *testing.T, d *DB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.txq.mu.Lock()
+		queued := len(d.txq.pending)
+		d.txq.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d writers queued", queued, n)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 
@@ -184,15 +190,7 @@ func TestAWriterWhoseContextEndedWhileQueuedIsNotRun(t *testing.T) {
 	<-entered
 	result := make(chan error, 1)
 	go func() { result <- d.tx(ctx, writeMinute(1)) }()
-	for {
-		d.txq.mu.Lock()
-		n := len(d.txq.pending)
-		d.txq.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, d, 1)
 	cancel()
 	// Told at once, while the transaction ahead still holds the lock.
 	select {
@@ -221,15 +219,7 @@ func TestADeferredWriterCommitsWithTheNextWriterOrAloneAfterItsWait(t *testing.T
 	deferred := make(chan error, 1)
 	d.txq.deferWindow = time.Hour // however slow this machine, the next writer comes first
 	go func() { deferred <- d.txDeferred(t.Context(), writeMinute(1)) }()
-	for {
-		d.txq.mu.Lock()
-		n := len(d.txq.pending)
-		d.txq.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+	waitQueued(t, d, 1)
 	if err := d.tx(t.Context(), writeMinute(2)); err != nil {
 		t.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func (d *DB) runAlone(op *txOp) (out txOutcome) {
 		op.take()
 		return txOutcome{err: err}
 	}
-	if !op.take() && op.done != nil {
+	if !op.take() { // its caller gave up while it began
 		tx.Rollback()
 		return txOutcome{err: op.ctx.Err()}
 	}

@@ -114,14 +114,7 @@ func TestUpstreamRefusedDuringAColdInstallThroughThreeNodesLeavesNothingPartial(
 	// 32 KiB every 40 ms: a big tarball takes about 2.6 s; a small one
 	// and every packument leave in one chunk.
 	relay := newSlowRelay(t, up.URL, 32<<10, 40*time.Millisecond)
-	c := startCluster(t, 3, fmt.Sprintf(`
-[[registry]]
-name = "npm"
-kind = "npm"
-upstream = %q
-tarball_hosts = [%q]
-response_timeout = "3s"
-`, relay.URL, strings.TrimSuffix(strings.TrimPrefix(up.URL, "http://"), "/")))
+	c := startCluster(t, 3, npmThroughRelay(relay.URL, up, `response_timeout = "3s"`))
 	var deps []string
 	for _, name := range all {
 		deps = append(deps, fmt.Sprintf("%q:%q", name, "1.0.0"))

@@ -292,13 +292,7 @@ func TestANodeKilledMidDownloadLeavesNothingPartialAndTheInstallGoesOnThroughThe
 	huge := bigPackage(t, "huge", "1.0.0", 24<<20)
 	up.PublishTarball("huge", "1.0.0", huge, nil)
 	slow := newTrickleProxy(t, up.URL, 256<<10, 25*time.Millisecond)
-	c := startCluster(t, 2, fmt.Sprintf(`
-[[registry]]
-name = "npm"
-kind = "npm"
-upstream = %q
-tarball_hosts = [%q]
-`, slow.URL, strings.TrimSuffix(strings.TrimPrefix(up.URL, "http://"), "/")))
+	c := startCluster(t, 2, npmThroughRelay(slow.URL, up, ""))
 	victim := c.extraNode()
 	const tarball = "/npm/huge/-/huge-1.0.0.tgz"
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,13 +76,7 @@ func TestKill9InALoopLeavesNoPartialBlobAndNoDanglingRow(t *testing.T) {
 		}
 	}
 	slow := newTrickleProxy(t, up.URL, 512<<10, 10*time.Millisecond)
-	l := startLarder(t, fmt.Sprintf(`
-[[registry]]
-name = "npm"
-kind = "npm"
-upstream = %q
-tarball_hosts = [%q]
-`, slow.URL, strings.TrimSuffix(strings.TrimPrefix(up.URL, "http://"), "/")))
+	l := startLarder(t, npmThroughRelay(slow.URL, up, ""))
 
 	for i := range rounds {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -31,6 +31,20 @@ response_timeout = "3s"
 `, up.URL, extra)
 }
 
+// npmThroughRelay is the config of an npm registry reached through relay (a
+// slow or refusing proxy in front of up), whose packuments still name
+// tarballs at up's own host, which larder must accept.
+func npmThroughRelay(relay string, up *npmtest.Server, extra string) string {
+	return fmt.Sprintf(`
+[[registry]]
+name = "npm"
+kind = "npm"
+upstream = %q
+tarball_hosts = [%q]
+%s
+`, relay, strings.TrimSuffix(strings.TrimPrefix(up.URL, "http://"), "/"), extra)
+}
+
 // publishGraph publishes a small dependency graph, scoped and unscoped.
 func publishGraph(up *npmtest.Server) {
 	up.Publish("leaf", "1.0.0", nil)
@@ -401,13 +415,7 @@ func TestRestartAfterKill9MidDownloadLeavesNothingPartial(t *testing.T) {
 	}
 	up.PublishTarball("huge", "1.0.0", big, nil)
 	slow := newTrickleProxy(t, up.URL, 256<<10, 20*time.Millisecond)
-	l := startLarder(t, fmt.Sprintf(`
-[[registry]]
-name = "npm"
-kind = "npm"
-upstream = %q
-tarball_hosts = [%q]
-`, slow.URL, strings.TrimSuffix(strings.TrimPrefix(up.URL, "http://"), "/")))
+	l := startLarder(t, npmThroughRelay(slow.URL, up, ""))
 
 	resp, err := http.Get(l.URL + "/npm/huge/-/huge-1.0.0.tgz")
 	if err != nil {

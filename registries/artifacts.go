@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/larder-mirror/larder/storage"
@@ -43,18 +44,15 @@ type fillTable struct {
 	ctx     context.Context
 	stop    context.CancelFunc
 	closed  bool // Close has begun: nothing more starts
-	// finished counts the fills that have left m. A look-up of a row
-	// made when it read n is still true of this process's fills while it
-	// reads n: none can have written the row since.
-	finished uint64
+	// finished counts the fills that have left m (added to with mu
+	// held). A look-up of a row made when it read n is still true of this
+	// process's fills while it reads n: none can have written the row
+	// since. Atomic: every request for an artifact reads it, warm ones too.
+	finished atomic.Uint64
 }
 
 // finishedCount is fills.finished, read before a look-up of a row.
-func (u *Upstream) finishedCount() uint64 {
-	u.fills.mu.Lock()
-	defer u.fills.mu.Unlock()
-	return u.fills.finished
-}
+func (u *Upstream) finishedCount() uint64 { return u.fills.finished.Load() }
 
 // errClosing: larder is shutting down, and starts no download.
 var errClosing = errors.New("larder is shutting down")
@@ -326,8 +324,8 @@ func (u *Upstream) startFill(ctx context.Context, path string, seen uint64, newF
 		if f := u.fillOf(path); f != nil {
 			return f, nil
 		}
-		if seen == noLookUp || seen != u.finishedCount() {
-			seen = u.finishedCount()
+		if now := u.finishedCount(); seen == noLookUp || seen != now {
+			seen = now
 			if cur, err := u.env.Store.DB.Artifact(ctx, u.opts.Name, path); err == nil && cur.Cached() {
 				return nil, nil
 			}
@@ -348,7 +346,7 @@ func (u *Upstream) registerFill(path string, seen uint64, newFill func() *fill) 
 	if f, ok := u.fills.m[path]; ok {
 		return f, false, nil
 	}
-	if u.fills.finished != seen {
+	if u.fills.finished.Load() != seen {
 		return nil, false, nil
 	}
 	if !u.fills.track() {
@@ -413,7 +411,7 @@ func (u *Upstream) runFill(f *fill) {
 	}
 	u.fills.mu.Lock()
 	delete(u.fills.m, a.Path)
-	u.fills.finished++
+	u.fills.finished.Add(1)
 	u.fills.mu.Unlock()
 	f.mu.Lock()
 	f.done, f.err = true, err

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -56,8 +57,10 @@ func TestAnS3WriteIsInTheBucketOnlyOnceCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Cancel()
-	w.Write([]byte("a tarball half arrived"))
-	d := storage.DigestOf([]byte("a tarball half arrived"))
+	// Large enough to be spooled to a file as it arrives, not in memory.
+	half := bytes.Repeat([]byte("a tarball half arrived "), 50_000)
+	w.Write(half)
+	d := storage.DigestOf(half)
 	if _, err := b.Stat(t.Context(), d); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("before Commit, Stat = %v; want ErrNotFound", err)
 	}
@@ -67,8 +70,8 @@ func TestAnS3WriteIsInTheBucketOnlyOnceCommitted(t *testing.T) {
 	if _, _, err := w.Commit(t.Context(), d); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if n, err := b.Stat(t.Context(), d); err != nil || n != 22 {
-		t.Errorf("after Commit, Stat = %d, %v; want 22", n, err)
+	if n, err := b.Stat(t.Context(), d); err != nil || n != int64(len(half)) {
+		t.Errorf("after Commit, Stat = %d, %v; want %d", n, err, len(half))
 	}
 	if _, err := other.Stat(t.Context(), d); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("another bucket sees the blob: %v", err)

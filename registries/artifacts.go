@@ -395,7 +395,8 @@ func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget, seen ui
 		announced := make(chan error, 1)
 		// Detached: the document is loaded for every client of the fill,
 		// and for the next ones, whoever started it.
-		actx := context.WithoutCancel(ctx)
+		// No one waits for its writes: see storage.NoOneWaits.
+		actx := storage.NoOneWaits(context.WithoutCancel(ctx))
 		return &fill{art: storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream},
 			announced: announced, prepared: make(chan storage.Artifact, 1), size: -1, changed: make(chan struct{}),
 			announce: func() { announced <- t.Announce(actx) }, reannounce: t.Announce}

@@ -82,7 +82,28 @@ type txOutcome struct {
 // nothing but its statements on tx, and use the context it is given: a
 // caller that gives up must not interrupt the others' statements.
 func (d *DB) tx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	if Unwaited(ctx) {
+		return d.txDeferred(ctx, fn)
+	}
 	return d.enqueue(ctx, &txOp{ctx: ctx, fn: fn})
+}
+
+type unwaitedKey struct{}
+
+// NoOneWaits marks a context whose writes no client waits for: they may
+// wait for company, as txDeferred's do. A cold artifact's document, loaded
+// beside it, is one: its download is checked against the parsed document,
+// not the stored one, and its row waits for company anyway. Deferred too,
+// the document shares that commit with other packages' rows instead of
+// taking one of its own.
+func NoOneWaits(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unwaitedKey{}, true)
+}
+
+// Unwaited says whether ctx was marked by NoOneWaits.
+func Unwaited(ctx context.Context) bool {
+	v, _ := ctx.Value(unwaitedKey{}).(bool)
+	return v
 }
 
 // txDeferred is tx for a write no client is waiting on: it may wait up to

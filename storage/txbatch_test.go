@@ -246,3 +246,24 @@ func TestADeferredWriterCommitsWithTheNextWriterOrAloneAfterItsWait(t *testing.T
 		t.Errorf("rows written: %v, want minutes 1 to 3", got)
 	}
 }
+
+func TestAWriterNoOneWaitsForCommitsWithTheNextWriter(t *testing.T) {
+	d := newTestDB(t)
+	d.txq.deferWindow = time.Hour // however slow this machine, the next writer comes first
+	commits := d.txq.commits.Load()
+	unwaited := make(chan error, 1)
+	go func() { unwaited <- d.tx(NoOneWaits(t.Context()), writeMinute(1)) }()
+	waitQueued(t, d, 1)
+	if err := d.tx(t.Context(), writeMinute(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-unwaited; err != nil {
+		t.Fatal(err)
+	}
+	if n := d.txq.commits.Load() - commits; n != 1 {
+		t.Errorf("a writer no one waits for and the writer after it took %d commits, want 1", n)
+	}
+	if got := minutesWritten(t, d); len(got) != 2 {
+		t.Errorf("rows written: %v, want minutes 1 and 2", got)
+	}
+}

@@ -82,7 +82,7 @@ type txOutcome struct {
 // nothing but its statements on tx, and use the context it is given: a
 // caller that gives up must not interrupt the others' statements.
 func (d *DB) tx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
-	if Unwaited(ctx) {
+	if unwaited(ctx) {
 		return d.txDeferred(ctx, fn)
 	}
 	return d.enqueue(ctx, &txOp{ctx: ctx, fn: fn})
@@ -100,8 +100,8 @@ func NoOneWaits(ctx context.Context) context.Context {
 	return context.WithValue(ctx, unwaitedKey{}, true)
 }
 
-// Unwaited says whether ctx was marked by NoOneWaits.
-func Unwaited(ctx context.Context) bool {
+// unwaited says whether ctx was marked by NoOneWaits.
+func unwaited(ctx context.Context) bool {
 	v, _ := ctx.Value(unwaitedKey{}).(bool)
 	return v
 }

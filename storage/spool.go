@@ -47,20 +47,13 @@ type spoolWriter struct {
 }
 
 func newSpoolWriter(dir string, keep func(ctx context.Context, f *os.File, got Digest, size int64) error) (*spoolWriter, error) {
-	if err := spoolFolderUsable(dir); err != nil {
-		return nil, err
+	// No file is made yet, but a fault that would stop one (the folder
+	// gone, its disk full) fails Create at once, as making it did: before
+	// a download begins, not once its bytes are in.
+	if err := spoolRoom(dir); err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
 	}
 	return &spoolWriter{dir: dir, h: sha256.New(), keep: keep}, nil
-}
-
-// spoolFolderUsable fails Create at once, as making its file there did,
-// when the spool folder is gone or its disk is full (spoolRoom): the fault
-// shows before a download begins, not once its bytes are in.
-func spoolFolderUsable(dir string) error {
-	if err := spoolRoom(dir); err != nil {
-		return fmt.Errorf("blob store: %w", err)
-	}
-	return nil
 }
 
 func (w *spoolWriter) Write(p []byte) (int, error) {

@@ -215,22 +215,11 @@ func TestAWriterWhoseContextEndedWhileQueuedIsNotRun(t *testing.T) {
 // wait is over.
 func TestADeferredWriterCommitsWithTheNextWriterOrAloneAfterItsWait(t *testing.T) {
 	d := newTestDB(t)
-	commits := d.txq.commits.Load()
-	deferred := make(chan error, 1)
-	d.txq.deferWindow = time.Hour // however slow this machine, the next writer comes first
-	go func() { deferred <- d.txDeferred(t.Context(), writeMinute(1)) }()
-	waitQueued(t, d, 1)
-	if err := d.tx(t.Context(), writeMinute(2)); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-deferred; err != nil {
-		t.Fatal(err)
-	}
-	if n := d.txq.commits.Load() - commits; n != 1 {
+	if n := commitsWithTheNext(t, d, func() error { return d.txDeferred(t.Context(), writeMinute(1)) }); n != 1 {
 		t.Errorf("a deferred writer and the writer after it took %d commits, want 1", n)
 	}
 
-	commits = d.txq.commits.Load()
+	commits := d.txq.commits.Load()
 	d.txq.deferWindow = 0 // the default
 	start := time.Now()
 	if err := d.txDeferred(t.Context(), writeMinute(3)); err != nil {
@@ -249,21 +238,31 @@ func TestADeferredWriterCommitsWithTheNextWriterOrAloneAfterItsWait(t *testing.T
 
 func TestAWriterNoOneWaitsForCommitsWithTheNextWriter(t *testing.T) {
 	d := newTestDB(t)
-	d.txq.deferWindow = time.Hour // however slow this machine, the next writer comes first
-	commits := d.txq.commits.Load()
-	unwaited := make(chan error, 1)
-	go func() { unwaited <- d.tx(NoOneWaits(t.Context()), writeMinute(1)) }()
-	waitQueued(t, d, 1)
-	if err := d.tx(t.Context(), writeMinute(2)); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-unwaited; err != nil {
-		t.Fatal(err)
-	}
-	if n := d.txq.commits.Load() - commits; n != 1 {
+	if n := commitsWithTheNext(t, d, func() error { return d.tx(NoOneWaits(t.Context()), writeMinute(1)) }); n != 1 {
 		t.Errorf("a writer no one waits for and the writer after it took %d commits, want 1", n)
 	}
 	if got := minutesWritten(t, d); len(got) != 2 {
 		t.Errorf("rows written: %v, want minutes 1 and 2", got)
 	}
+}
+
+// commitsWithTheNext runs first (a writer of minute 1) until it is queued,
+// then a writer of minute 2 that no one defers, and counts the commits the
+// two took. The window is long: however slow this machine, the second
+// writer comes before a deferred first one's wait is over.
+func commitsWithTheNext(t *testing.T, d *DB, first func() error) uint64 {
+	t.Helper()
+	d.txq.deferWindow = time.Hour
+	defer func() { d.txq.deferWindow = 0 }()
+	commits := d.txq.commits.Load()
+	done := make(chan error, 1)
+	go func() { done <- first() }()
+	waitQueued(t, d, 1)
+	if err := d.tx(t.Context(), writeMinute(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return d.txq.commits.Load() - commits
 }

@@ -127,7 +127,7 @@ const maxModFile = 1 << 20
 
 // heldBytes reads a held blob of at most limit bytes.
 func (g *Registry) heldBytes(ctx context.Context, d storage.Digest, limit int64) ([]byte, error) {
-	rc, _, err := g.up.Store().Blobs.Open(ctx, d)
+	rc, _, err := g.up.Store().OpenArtifact(ctx, d, -1)
 	if err != nil {
 		return nil, err
 	}

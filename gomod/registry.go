@@ -395,7 +395,7 @@ func (g *Registry) newestHeldInfo(ctx context.Context, mod string, keep func(ver
 	}
 	sort.Slice(pick, func(i, j int) bool { return semver.Compare(pick[i], pick[j]) < 0 })
 	a := infos[pick[len(pick)-1]]
-	rc, _, err := g.up.Store().Blobs.Open(ctx, a.SHA256)
+	rc, _, err := g.up.Store().OpenArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
 		return nil, err
 	}

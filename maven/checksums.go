@@ -85,7 +85,7 @@ func (g *Registry) fileChecksum(ctx context.Context, rt route) (*registries.Rend
 	}
 	key := g.name + "\x00" + rt.sum + "\x00" + string(a.SHA256)
 	sum, err := g.up.Env().Renders.Get(ctx, key, func() (*registries.Rendered, error) {
-		rc, _, err := g.up.Store().Blobs.Open(ctx, a.SHA256)
+		rc, _, err := g.up.Store().OpenArtifact(ctx, a.SHA256, a.Size)
 		if err != nil {
 			return nil, err
 		}

@@ -190,7 +190,7 @@ func (g *Registry) describeAbout(ctx context.Context, info *registries.PackageIn
 		if len(byVersion) >= maxMetadataReads {
 			break
 		}
-		rc, _, err := g.up.Store().Blobs.Open(ctx, art.SHA256)
+		rc, _, err := g.up.Store().OpenArtifact(ctx, art.SHA256, art.Size)
 		if err != nil {
 			continue
 		}

@@ -302,7 +302,7 @@ func (g *Registry) heldFacts(ctx context.Context, path string) *heldFacts {
 		return &heldFacts{}
 	}
 	h := &heldFacts{sha256: string(a.SHA256), size: a.Size}
-	rc, _, err := g.up.Store().Blobs.Open(ctx, a.SHA256)
+	rc, _, err := g.up.Store().OpenArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
 		g.up.Env().Log.Warn("cannot read a held file for its md5; the legacy JSON leaves it out", "registry", g.name, "path", path, "err", err)
 		return h

@@ -316,7 +316,7 @@ func (v *vet) kindCheck(ctx context.Context, a storage.ArchivedArtifact, inArchi
 // feed runs a blob through a verifier and closes it.
 func (v *vet) feed(ctx context.Context, d storage.Digest, ver Verifier) error {
 	defer closeVerifier(ver)
-	rc, _, err := v.s.Blobs.Open(ctx, d)
+	rc, _, err := v.s.OpenArtifact(ctx, d, -1)
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,7 @@ func (v *vet) check(ctx context.Context, d storage.Digest, i Integrity) error {
 	case digestsDiffer:
 		return fmt.Errorf("%w: declared %s, the bytes are %s", ErrIntegrity, i, known)
 	}
-	rc, _, err := v.s.Blobs.Open(ctx, d)
+	rc, _, err := v.s.OpenArtifact(ctx, d, -1)
 	if err != nil {
 		return err
 	}

@@ -199,7 +199,7 @@ func (u *Upstream) serveBlob(w http.ResponseWriter, r *http.Request, a storage.A
 	if ok {
 		content = bytes.NewReader(small)
 	} else {
-		rc, size, err := u.env.Store.Blobs.Open(r.Context(), a.SHA256)
+		rc, size, err := u.env.Store.OpenArtifact(r.Context(), a.SHA256, a.Size)
 		if err != nil {
 			return err
 		}
@@ -683,13 +683,17 @@ func (u *Upstream) keep(ctx context.Context, f *fill, a storage.Artifact, bw sto
 	// is: what follows a kept artifact (OnKept, the offline view) reads it.
 	// Had it failed to store, the bytes still passed what it declared.
 	f.awaitAnnounce()
-	digest, size, err := bw.Commit(ctx, "")
+	kept, err := u.env.Store.KeepBlob(ctx, bw)
 	if err != nil {
 		return err
 	}
+	// Bytes held for the row stay readable until it is written; then the
+	// fill's clients read them by digest (copyRest), as any blob.
+	defer kept.Release()
+	digest := kept.Digest
 	declared := a.Integrity
 	a, firstSight := pinAtFirstSight(a, verify, digest)
-	if err := u.commitArtifact(ctx, a, digest, size); err != nil {
+	if err := u.commitArtifact(ctx, a, kept); err != nil {
 		return err
 	}
 	if firstSight {
@@ -873,7 +877,7 @@ func (u *Upstream) streamFill(ctx context.Context, w io.Writer, f *fill) (int64,
 }
 
 func (u *Upstream) copyRest(ctx context.Context, w io.Writer, d storage.Digest, off int64) (int64, error) {
-	rc, _, err := u.env.Store.Blobs.Open(ctx, d)
+	rc, _, err := u.env.Store.OpenArtifact(ctx, d, -1)
 	if err != nil {
 		return off, err
 	}

@@ -142,8 +142,13 @@ func (x *artifactFixture) assertStored(t *testing.T, body []byte) {
 	if a.SHA256 != storage.DigestOf(body) || a.Size != int64(len(body)) {
 		t.Errorf("row says sha256 %q, size %d; want %s, %d", a.SHA256, a.Size, storage.DigestOf(body), len(body))
 	}
-	if size, err := x.e.Store.Blobs.Stat(context.Background(), storage.DigestOf(body)); err != nil || size != int64(len(body)) {
-		t.Errorf("blob: size %d, %v; want %d bytes stored", size, err, len(body))
+	rc, _, err := x.e.Store.OpenArtifact(context.Background(), a.SHA256, a.Size)
+	if err != nil {
+		t.Fatalf("the held bytes: %v", err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("the held bytes: %d bytes (%v), want the %d of the tarball", len(got), err, len(body))
 	}
 }
 

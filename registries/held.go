@@ -76,8 +76,9 @@ func (u *Upstream) removed(r storage.Removal) {
 
 // commitArtifact writes the row of an artifact whose blob is durable: the
 // completion marker. The row is read back into memory on first use.
-func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, d storage.Digest, size int64) error {
-	err := u.env.Store.DB.CommitArtifact(ctx, a, d, size, u.opts.Now())
+func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, kept storage.KeptBlob) error {
+	d, size := kept.Digest, kept.Size
+	err := u.env.Store.DB.CommitArtifact(ctx, a, kept, u.opts.Now())
 	u.held.drop(a.Path)
 	u.heldChanges.Add(1)
 	if err == nil && u.env.Stored != nil {

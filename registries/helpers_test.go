@@ -175,6 +175,8 @@ func (e *testEnv) metricValue(t *testing.T, name string, labels ...string) float
 // assertNothingStored fails if any blob, committed or in progress, exists.
 func (e *testEnv) assertNothingStored(t *testing.T) {
 	t.Helper()
+	// Bytes kept in the database (storage.MaxInlineArtifact) are written
+	// with their artifact's row, in its transaction: no row, no bytes.
 	var blobs []storage.Digest
 	if err := e.Store.Blobs.Walk(context.Background(), func(d storage.Digest, _ int64) error {
 		blobs = append(blobs, d)

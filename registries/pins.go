@@ -102,7 +102,7 @@ func (u *Upstream) Pins(ctx context.Context, pkg string, announced []storage.Art
 // that its pin does not name. When they match, the pin learns them, so that
 // the bytes are read once, not on every refresh of the document.
 func (u *Upstream) checkHeld(ctx context.Context, a storage.Artifact, pin Integrity, want []declared) (pinVerdict, error) {
-	rc, _, err := u.env.Store.Blobs.Open(ctx, a.SHA256)
+	rc, _, err := u.env.Store.OpenArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
 		return 0, err
 	}

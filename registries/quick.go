@@ -2,7 +2,6 @@ package registries
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 
@@ -183,9 +182,30 @@ func (u *Upstream) Quick(r Request, path string, o ArtifactOptions) (Quick, bool
 }
 
 // quickBlob gives q the blob d: its bytes when it is small enough to keep
-// in memory, else the blob shared open. A blob gone from the folder, or a
+// in memory, else the blob shared open. A blob gone from the store, or a
 // store that cannot share one, is for the handler to deal with.
 func (u *Upstream) quickBlob(q Quick, d storage.Digest, size int64) (Quick, bool) {
+	if size <= smallBlobMax {
+		// Small bytes are read whole, and may be kept in the database
+		// rather than as a file (storage.MaxInlineArtifact).
+		rc, n, err := u.env.Store.OpenArtifact(context.Background(), d, size)
+		if err != nil {
+			return Quick{}, false
+		}
+		defer rc.Close()
+		if n != size {
+			// Not the bytes the row names (cut short on disk): the
+			// handler sets them aside and fetches them again.
+			return Quick{}, false
+		}
+		body, ok := readSmall(rc, d, n)
+		if !ok {
+			return Quick{}, false
+		}
+		u.small.put(d, body)
+		q.Body, q.Size = body, n
+		return q, true
+	}
 	shared, ok := u.env.Store.Blobs.(storage.SharedOpener)
 	if !ok {
 		return Quick{}, false
@@ -194,22 +214,10 @@ func (u *Upstream) quickBlob(q Quick, d storage.Digest, size int64) (Quick, bool
 	if err != nil {
 		return Quick{}, false
 	}
-	if size > 0 && b.Size() != size {
-		// Not the bytes the row names (cut short on disk): the handler
-		// sets it aside and fetches it again.
+	if b.Size() != size {
 		b.Release()
 		return Quick{}, false
 	}
-	if b.Size() > smallBlobMax {
-		q.File, q.Size = b, b.Size()
-		return q, true
-	}
-	defer b.Release()
-	body, ok := readSmall(io.NewSectionReader(b, 0, b.Size()), d, b.Size())
-	if !ok {
-		return Quick{}, false
-	}
-	u.small.put(d, body)
-	q.Body, q.Size = body, int64(len(body))
+	q.File, q.Size = b, size
 	return q, true
 }

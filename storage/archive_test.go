@@ -78,7 +78,7 @@ func hold(t *testing.T, s *Store, a Artifact, content string, when time.Time) Ar
 		t.Fatalf("AnnounceArtifacts: %v", err)
 	}
 	a.SHA256, a.Size = putBlob(t, s, content)
-	if err := s.CommitArtifact(t.Context(), a, a.SHA256, a.Size, when); err != nil {
+	if err := s.CommitArtifact(t.Context(), a, KeptBlob{Digest: a.SHA256, Size: a.Size}, when); err != nil {
 		t.Fatalf("CommitArtifact: %v", err)
 	}
 	return a

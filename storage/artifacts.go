@@ -131,18 +131,25 @@ func (d *DB) Artifact(ctx context.Context, registry, path string) (Artifact, err
 }
 
 // CommitArtifact records that an artifact's verified bytes are stored as
-// digest. It is the completion marker of a download: written last, in one
-// transaction, after the blob is durable. The package's counters gain the
+// b: in the blob store, or, when KeepBlob held them, in the database, by
+// this same transaction. It is the completion marker of a download:
+// written last, in one transaction, after the blob is durable. The package's counters gain the
 // file when its digest goes from unset to set. Clients are answered from
 // the download without waiting for it (one that arrives between the blob's
 // rename and the row waits for the row), so it may wait a moment to share a
 // commit (txDeferred).
-func (d *DB) CommitArtifact(ctx context.Context, a Artifact, digest Digest, size int64, at time.Time) error {
+func (d *DB) CommitArtifact(ctx context.Context, a Artifact, b KeptBlob, at time.Time) error {
+	digest, size := b.Digest, b.Size
 	return d.txDeferred(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A write first: a transaction that reads and then writes can fail
 		// with SQLITE_BUSY when another writer got in between.
 		if err := ensurePackage(ctx, tx, a.Registry, a.Package, at); err != nil {
 			return err
+		}
+		if b.inline != nil {
+			if err := putInline(ctx, tx, digest, b.inline); err != nil {
+				return err
+			}
 		}
 		pkg, held, oldSize, err := heldState(ctx, tx, a.Registry, a.Path)
 		if err != nil {

@@ -55,7 +55,7 @@ func announce(t *testing.T, d *DB, arts ...Artifact) {
 
 func commitArtifact(t *testing.T, d *DB, a Artifact, when time.Time) {
 	t.Helper()
-	if err := d.CommitArtifact(t.Context(), a, tarballDigest, tarballSize, when); err != nil {
+	if err := d.CommitArtifact(t.Context(), a, KeptBlob{Digest: tarballDigest, Size: tarballSize}, when); err != nil {
 		t.Fatalf("CommitArtifact: %v", err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 func commit(t *testing.T, d *DB, pkg, path string, size int64) {
 	t.Helper()
 	a := Artifact{Registry: "npm", Path: path, Package: pkg, Version: "1.0.0", UpstreamURL: "https://registry.example/" + path}
-	if err := d.CommitArtifact(t.Context(), a, DigestOf([]byte(path)), size, at(0)); err != nil {
+	if err := d.CommitArtifact(t.Context(), a, KeptBlob{Digest: DigestOf([]byte(path)), Size: size}, at(0)); err != nil {
 		t.Fatalf("CommitArtifact %s: %v", path, err)
 	}
 }

@@ -187,7 +187,7 @@ func TestConcurrentWritersWaitForTheLockInsteadOfFailing(t *testing.T) {
 				}{
 					{"PutDocument", d.PutDocument(t.Context(), Document{Registry: "npm", Key: pkg, Variant: "full", Body: DigestOf([]byte(path)), Size: 1, FetchedAt: at(r)}, pkg)},
 					{"AnnounceArtifacts", d.AnnounceArtifacts(t.Context(), "npm", []Artifact{a})},
-					{"CommitArtifact", d.CommitArtifact(t.Context(), a, DigestOf([]byte(path)), 10, at(r))},
+					{"CommitArtifact", d.CommitArtifact(t.Context(), a, KeptBlob{Digest: DigestOf([]byte(path)), Size: 10}, at(r))},
 					{"RecordServed", d.RecordServed(t.Context(), []Served{{Registry: "npm", Package: pkg, Path: path, Hits: 1, At: at(r)}})},
 					{"TouchDocument", d.TouchDocument(t.Context(), "npm", pkg, "full", at(r), "", "")},
 				}

@@ -49,9 +49,7 @@ func (s *Store) KeepDocument(ctx context.Context, n NewDocument, body []byte) (D
 			return err
 		}
 		if inline {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO document_bodies (sha256, body, stored_at) VALUES (?, ?, ?)
-				ON CONFLICT (sha256) DO UPDATE SET body = excluded.body, stored_at = excluded.stored_at`,
-				string(doc.Body), body, millis(time.Now())); err != nil {
+			if err := putInline(ctx, tx, doc.Body, body); err != nil {
 				return err
 			}
 		}
@@ -77,7 +75,8 @@ func (s *Store) putBlob(ctx context.Context, b []byte) (Digest, error) {
 }
 
 // OpenBody opens a document's body wherever it is kept: in the database
-// (see MaxInlineBody), else the blob store. It returns an error wrapping
+// (see MaxInlineBody; small artifacts are kept there too, see
+// MaxInlineArtifact), else the blob store. It returns an error wrapping
 // ErrNotFound when neither holds it.
 func (s *Store) OpenBody(ctx context.Context, d Digest) (io.ReadSeekCloser, int64, error) {
 	b, err := s.DB.inlineBody(ctx, d)
@@ -145,12 +144,14 @@ func (s *Store) statHeld(ctx context.Context, d Digest, inline map[Digest]bool) 
 	return n, nil
 }
 
-// collectOrphanBodies drops the bodies kept in the database that no
-// document has named since cutoff: a body replaced when its document
-// changed upstream. The age spares a reader that read the row just before.
+// collectOrphanBodies drops the bytes kept in the database that no
+// document or artifact has named since cutoff: a body replaced when its
+// document changed upstream, an artifact's bytes once it is evicted. The
+// age spares a reader that read the row just before.
 func (s *Store) collectOrphanBodies(ctx context.Context, cutoff time.Time, rep *GCReport) error {
 	rows, err := s.DB.sql.QueryContext(ctx, `SELECT sha256, length(body) FROM document_bodies
-		WHERE stored_at < ? AND sha256 NOT IN (SELECT body_sha256 FROM documents)`, millis(cutoff))
+		WHERE stored_at < ? AND sha256 NOT IN (SELECT body_sha256 FROM documents)
+		AND sha256 NOT IN (SELECT sha256 FROM artifacts WHERE sha256 IS NOT NULL)`, millis(cutoff))
 	if err != nil {
 		return err
 	}
@@ -174,7 +175,8 @@ func (s *Store) collectOrphanBodies(ctx context.Context, cutoff time.Time, rep *
 	for _, o := range orphans {
 		// Named again since the read above: kept.
 		res, err := s.DB.sql.ExecContext(ctx, `DELETE FROM document_bodies WHERE sha256 = ? AND stored_at < ?
-			AND NOT EXISTS (SELECT 1 FROM documents WHERE body_sha256 = ?)`, string(o.d), millis(cutoff), string(o.d))
+			AND NOT EXISTS (SELECT 1 FROM documents WHERE body_sha256 = ?)
+			AND NOT EXISTS (SELECT 1 FROM artifacts WHERE sha256 = ?)`, string(o.d), millis(cutoff), string(o.d), string(o.d))
 		if err != nil {
 			return fmt.Errorf("document body %s: %w", o.d, err)
 		}

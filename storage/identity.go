@@ -216,7 +216,10 @@ func (d *DB) identitySample(ctx context.Context) ([]Digest, error) {
 	seen := map[Digest]bool{}
 	var out []Digest
 	for _, order := range []string{"", " DESC"} {
+		// Bytes kept in the database (MaxInlineArtifact) say nothing of
+		// the blob store.
 		rows, err := d.sql.QueryContext(ctx, `SELECT sha256 FROM artifacts WHERE sha256 IS NOT NULL
+			AND sha256 NOT IN (SELECT sha256 FROM document_bodies)
 			ORDER BY last_fetched_at`+order+`, registry, path LIMIT ?`, identitySample)
 		if err != nil {
 			return nil, err

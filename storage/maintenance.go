@@ -201,7 +201,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 			where, err := s.Quarantine(ctx, d)
 			if inline[d] {
 				// Kept in the database, where there is no quarantine: the
-				// bytes go, and the document is fetched again.
+				// bytes go, and the document or artifact is fetched again.
 				err = s.DB.dropInlineBody(ctx, d)
 				if err == nil {
 					s.removed(Removal{Digest: d})

@@ -355,7 +355,7 @@ func TestGCRemovesOrphanBlobsOlderThanTheAge(t *testing.T) {
 func TestGCCountsAFetchAgainAsUse(t *testing.T) {
 	l := newLRU(t)
 	b := l.byName["b"] // first fetched at 0, never served: the first to go
-	if err := l.CommitArtifact(t.Context(), b, b.SHA256, b.Size, at(40)); err != nil {
+	if err := l.CommitArtifact(t.Context(), b, KeptBlob{Digest: b.SHA256, Size: b.Size}, at(40)); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := l.GC(t.Context(), GCOptions{MaxSize: 50 + 100 + 200 + 300 + 400 + 500 - 1})

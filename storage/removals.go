@@ -61,9 +61,13 @@ func (s *Store) removed(rm Removal) {
 	}
 }
 
-// deleteBlob deletes a blob and tells the observers.
+// deleteBlob deletes a blob, and its copy in the database (see
+// MaxInlineArtifact) when nothing names it, and tells the observers.
 func (s *Store) deleteBlob(ctx context.Context, d Digest) error {
 	err := s.Blobs.Delete(ctx, d)
+	if err == nil && !s.DB.readOnly {
+		err = s.DB.dropUnnamedInline(ctx, d)
+	}
 	if err == nil {
 		s.removed(Removal{Digest: d})
 	}

@@ -186,6 +186,30 @@ func (w *spoolWriter) Commit(ctx context.Context, expected Digest) (Digest, int6
 	return got, size, nil
 }
 
+// takeSmall commits bytes still held in memory, of at most max, without
+// making them a blob: the caller writes them into the database, and calls
+// release once they are there. Until then they stay readable, as after
+// Commit. It reports false, having changed nothing, when the bytes are
+// not in memory (a file already holds them) or are more than max.
+func (w *spoolWriter) takeSmall(max int64) (got Digest, b []byte, release func(), ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done || w.f != nil || int64(len(w.mem)) > max {
+		return "", nil, nil, false
+	}
+	w.done = true
+	if w.mem == nil {
+		// An empty blob: ReadAt tells a closed writer by mem being nil.
+		w.mem = []byte{}
+	}
+	release = func() {
+		w.mu.Lock()
+		w.release()
+		w.mu.Unlock()
+	}
+	return Digest(hex.EncodeToString(w.h.Sum(nil))), w.mem, release, true
+}
+
 func (w *spoolWriter) Cancel() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -112,7 +112,7 @@ func (l *testLarder) addPackage(t testing.TB, registry, name string, files []sto
 	}
 	for _, a := range files {
 		a.Registry, a.Package = registry, name
-		if err := l.store.CommitArtifact(ctx, a, storage.DigestOf([]byte(a.Path)), a.Size, now.Add(-2*time.Hour)); err != nil {
+		if err := l.store.CommitArtifact(ctx, a, storage.KeptBlob{Digest: storage.DigestOf([]byte(a.Path)), Size: a.Size}, now.Add(-2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -110,7 +110,7 @@ func addNeededPaths(ctx context.Context, store *storage.Store, reg string, p reg
 	if err != nil {
 		return err
 	}
-	rc, _, err := store.Blobs.Open(ctx, a.SHA256)
+	rc, _, err := store.OpenArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func artifact(t *testing.T, s *storage.Store, a storage.Artifact, content string
 		t.Fatal(err)
 	}
 	a.SHA256, a.Size = blob(t, s, content)
-	if err := s.CommitArtifact(t.Context(), a, a.SHA256, a.Size, at); err != nil {
+	if err := s.CommitArtifact(t.Context(), a, storage.KeptBlob{Digest: a.SHA256, Size: a.Size}, at); err != nil {
 		t.Fatal(err)
 	}
 	return a

@@ -94,7 +94,7 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 		return Doc{cached, Stale, false}, nil
 	}
 
-	ch := u.docs.DoChan(docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req) })
+	ch := u.docs.DoChan(docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req, hasCopy) })
 	var patience <-chan time.Time
 	if hasCopy {
 		t := time.NewTimer(u.opts.StaleWait)
@@ -154,10 +154,10 @@ func (u *Upstream) takeAsIs(ctx context.Context, d storage.Document) bool {
 
 // fillDocument fetches a document under a context detached from the client
 // that asked: the fill outlives a client that hangs up.
-func (u *Upstream) fillDocument(ctx context.Context, req DocRequest) (Doc, error) {
+func (u *Upstream) fillDocument(ctx context.Context, req DocRequest, hadCopy bool) (Doc, error) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.documentFillTime())
 	defer cancel()
-	return u.fetchDocument(fctx, req)
+	return u.fetchDocument(fctx, req, hadCopy)
 }
 
 // documentFillTime bounds a document's fetch that no client's hang-up ends.
@@ -198,7 +198,7 @@ func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.documentFillTime())
 		defer cancel()
 		defer context.AfterFunc(u.fills.ctx, cancel)()
-		return u.fetchDocument(fctx, req)
+		return u.fetchDocument(fctx, req, true)
 	})
 	go func() {
 		defer u.fills.running.Done()
@@ -212,7 +212,7 @@ func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
 
 // fetchDocument asks the upstream, conditionally when a copy is held, and
 // stores what it answers.
-func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, error) {
+func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bool) (Doc, error) {
 	db := u.env.Store.DB
 	// Nodes that share a database ask the upstream once between them: the
 	// others wait here, then find the copy fresh below.
@@ -222,7 +222,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	}
 	defer release()
 	// Re-read inside the flight: the copy may have changed since the caller looked.
-	cached, err := u.document(ctx, req.Key, req.Variant)
+	cached, err := u.rereadDocument(ctx, req.Key, req.Variant, hadCopy)
 	hasCopy := err == nil
 	if hasCopy && u.takeAsIs(ctx, cached) {
 		// A flight that ended between the caller's look-up and this one
@@ -307,6 +307,21 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest) (Doc, erro
 	}
 	u.rememberDoc(doc)
 	return Doc{doc, Miss, false}, nil
+}
+
+// rereadDocument is document for a flight, whose starter found a copy or
+// not (hadCopy). Only this process writes a database it does not share,
+// and every flight remembers the row it stored: when no copy was found, a
+// copy stored since is in memory, and the database need not be asked
+// again (a query each cold package would pay twice).
+func (u *Upstream) rereadDocument(ctx context.Context, key, variant string, hadCopy bool) (storage.Document, error) {
+	if hadCopy || u.env.NoMemoryCache || u.env.Store.DB.Shared() {
+		return u.document(ctx, key, variant)
+	}
+	if d, ok := u.docRows.get(docKey{key, variant}); ok {
+		return d, nil
+	}
+	return storage.Document{}, fmt.Errorf("document %s (%s): %w", key, variant, storage.ErrNotFound)
 }
 
 // Cached returns a stored document without any upstream traffic.

@@ -519,20 +519,26 @@ func TestDocumentFetchOutlivesTheClientThatStartedIt(t *testing.T) {
 
 func TestDocumentFlightThatFindsAFreshCopyDoesNotAskTheUpstream(t *testing.T) {
 	t.Parallel()
-	// A caller that looked before another flight stored the document, and
-	// starts its own flight after that one ended.
-	e := newTestEnv(t)
-	f := newFakeUpstream(t)
-	f.handle("/left-pad", docHandler(`{}`, `"v1"`, lastModified))
-	u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Hour})
-	first := mustDocument(t, u, leftPad(f), Miss)
+	// A caller that looked, found nothing, and starts its own flight after
+	// another stored the document: from memory, or with memory_cache off
+	// from the database.
+	for _, memory := range []bool{true, false} {
+		t.Run(fmt.Sprintf("memory cache %v", memory), func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnvMemory(t, memory)
+			f := newFakeUpstream(t)
+			f.handle("/left-pad", docHandler(`{}`, `"v1"`, lastModified))
+			u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Hour})
+			first := mustDocument(t, u, leftPad(f), Miss)
 
-	d, err := u.fetchDocument(context.Background(), leftPad(f))
-	if err != nil || d.Status != Hit || d.Body != first.Body {
-		t.Errorf("fetchDocument = %s, %v; want a HIT on the stored copy", d.Status, err)
-	}
-	if n := f.count("/left-pad"); n != 1 {
-		t.Errorf("upstream received %d requests, want 1", n)
+			d, err := u.fetchDocument(context.Background(), leftPad(f), false)
+			if err != nil || d.Status != Hit || d.Body != first.Body {
+				t.Errorf("fetchDocument = %s, %v; want a HIT on the stored copy", d.Status, err)
+			}
+			if n := f.count("/left-pad"); n != 1 {
+				t.Errorf("upstream received %d requests, want 1", n)
+			}
+		})
 	}
 }
 

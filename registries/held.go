@@ -74,8 +74,9 @@ func (u *Upstream) removed(r storage.Removal) {
 	}
 }
 
-// commitArtifact writes the row of an artifact whose blob is durable: the
-// completion marker. The row is read back into memory on first use.
+// commitArtifact writes the row of an artifact whose bytes are kept (a
+// durable blob, or bytes the row's transaction writes): the completion
+// marker. The row is read back into memory on first use.
 func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, kept storage.KeptBlob) error {
 	d, size := kept.Digest, kept.Size
 	err := u.env.Store.DB.CommitArtifact(ctx, a, kept, u.opts.Now())

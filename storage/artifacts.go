@@ -133,8 +133,9 @@ func (d *DB) Artifact(ctx context.Context, registry, path string) (Artifact, err
 // CommitArtifact records that an artifact's verified bytes are stored as
 // b: in the blob store, or, when KeepBlob held them, in the database, by
 // this same transaction. It is the completion marker of a download:
-// written last, in one transaction, after the blob is durable. The package's counters gain the
-// file when its digest goes from unset to set. Clients are answered from
+// written last, in one transaction, once the bytes are durable or with
+// them. The package's counters gain the file when its digest goes from
+// unset to set. Clients are answered from
 // the download without waiting for it (one that arrives between the blob's
 // rename and the row waits for the row), so it may wait a moment to share a
 // commit (txDeferred).

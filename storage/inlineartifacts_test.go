@@ -181,3 +181,12 @@ func TestTheStoreIdentitySampleLeavesOutBytesKeptInTheDatabase(t *testing.T) {
 		t.Errorf("identity sample = %v, want only the large artifact's blob %s", sample, DigestOf(large))
 	}
 }
+
+// An empty artifact (an empty checksum file, say) is kept as any other.
+func TestAnEmptyArtifactIsKept(t *testing.T) {
+	s := newStore(t)
+	keepArtifact(t, s, npmTarball("empty", "1.0.0"), nil)
+	if got, err := readArtifact(t, s, DigestOf(nil), 0); err != nil || len(got) != 0 {
+		t.Errorf("OpenArtifact of the empty artifact = %d bytes, %v; want none, no error", len(got), err)
+	}
+}

@@ -44,13 +44,25 @@ func NewRendered(body []byte, contentType string) *Rendered {
 func (r *Rendered) Gzip() []byte {
 	r.gzOnce.Do(func() {
 		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+		buf.Grow(len(r.Body)/4 + 64)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&buf)
 		zw.Write(r.Body)
 		zw.Close()
+		zw.Reset(nil)
+		gzipWriters.Put(zw)
 		r.gz = buf.Bytes()
 	})
 	return r.gz
 }
+
+// gzipWriters are reused: a new one allocates most of a megabyte of
+// compressor state, which every cold document paid once, and which made
+// the garbage collector run along with the first requests of a cold install.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return zw
+}}
 
 func (r *Rendered) cost() int64 {
 	// Count the gzip form too, as a guess before it exists: about a tenth.

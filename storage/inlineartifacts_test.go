@@ -54,6 +54,17 @@ func inFolder(s *Store) bool {
 	return ok
 }
 
+// newFolderStore is newStore for a test of bytes kept in the database,
+// which only a store with a blob folder keeps.
+func newFolderStore(t *testing.T) *Store {
+	t.Helper()
+	s := newStore(t)
+	if !inFolder(s) {
+		t.Skip("bytes are kept in the database only beside a blob folder")
+	}
+	return s
+}
+
 func TestASmallArtifactIsKeptInTheDatabaseInItsRowsTransaction(t *testing.T) {
 	s := newStore(t)
 	small := bytes.Repeat([]byte("tarball "), MaxInlineArtifact/8)
@@ -113,10 +124,7 @@ func TestASmallArtifactIsKeptInTheDatabaseInItsRowsTransaction(t *testing.T) {
 // orphan pass spares them while the artifact is held, and takes them once
 // it was evicted.
 func TestBytesKeptInTheDatabaseGoWithTheirLastRow(t *testing.T) {
-	s := newStore(t)
-	if !inFolder(s) {
-		t.Skip("bytes are kept in the database only beside a blob folder")
-	}
+	s := newFolderStore(t)
 	body := []byte("a small tarball")
 	a := npmTarball("left-pad", "1.3.0")
 	keepArtifact(t, s, a, body)
@@ -139,10 +147,7 @@ func TestBytesKeptInTheDatabaseGoWithTheirLastRow(t *testing.T) {
 // Verify checks bytes kept in the database as it checks files, and drops
 // damaged ones with the row, so that the artifact is fetched again.
 func TestVerifyDropsDamagedBytesKeptInTheDatabase(t *testing.T) {
-	s := newStore(t)
-	if !inFolder(s) {
-		t.Skip("bytes are kept in the database only beside a blob folder")
-	}
+	s := newFolderStore(t)
 	body := []byte("the bytes as fetched")
 	a := npmTarball("left-pad", "1.3.0")
 	keepArtifact(t, s, a, body)
@@ -166,10 +171,7 @@ func TestVerifyDropsDamagedBytesKeptInTheDatabase(t *testing.T) {
 // The check that a blob store is its database's looks only at blobs the
 // store should hold: bytes kept in the database say nothing of it.
 func TestTheStoreIdentitySampleLeavesOutBytesKeptInTheDatabase(t *testing.T) {
-	s := newStore(t)
-	if !inFolder(s) {
-		t.Skip("bytes are kept in the database only beside a blob folder")
-	}
+	s := newFolderStore(t)
 	keepArtifact(t, s, npmTarball("left-pad", "1.3.0"), []byte("small"))
 	large := []byte(strings.Repeat("large ", MaxInlineArtifact/5))
 	keepArtifact(t, s, npmTarball("lodash", "4.17.21"), large)

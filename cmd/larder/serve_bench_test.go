@@ -27,6 +27,27 @@ func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(code int)        { d.code = code }
 
+// benchApp is larder with the embedded defaults and regs mounted, in a
+// folder of b's, closed when b ends, and its net/http handler.
+func benchApp(b *testing.B, regs ...RegistryConfig) (*app, http.Handler) {
+	cfg := defaultConfig()
+	cfg.Data = b.TempDir()
+	cfg.Registry = regs
+	if err := cfg.validate("bench"); err != nil {
+		b.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, newLogger(cfg, io.Discard), newRequestLog(cfg, io.Discard))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.close)
+	acl, err := newAccess(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a, a.serving(acl).std()
+}
+
 // BenchmarkServeCached measures larder's handler chain (access rules, log,
 // routing, lookup, headers) for requests answered from the cache.
 func BenchmarkServeCached(b *testing.B) {
@@ -38,25 +59,10 @@ func BenchmarkServeCached(b *testing.B) {
 	for i := 0; i < 50; i++ {
 		py.AddWheel("many", fmt.Sprintf("1.%d", i), nil, ">=3.8")
 	}
-	cfg := defaultConfig()
-	cfg.Data = b.TempDir()
-	cfg.Registry = []RegistryConfig{
-		{Name: "npm", Kind: "npm", Upstream: up.URL, MetadataTTL: "1h"},
-		{Name: "pypi", Kind: "pypi", Upstream: py.IndexURL, Keys: map[string]any{"file_hosts": []string{py.FilesURL}}, MetadataTTL: "1h"},
-	}
-	if err := cfg.validate("bench"); err != nil {
-		b.Fatal(err)
-	}
-	a, err := newApp(context.Background(), cfg, newLogger(cfg, io.Discard), newRequestLog(cfg, io.Discard))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.close()
-	acl, err := newAccess(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := a.serving(acl).std()
+	_, h := benchApp(b,
+		RegistryConfig{Name: "npm", Kind: "npm", Upstream: up.URL, MetadataTTL: "1h"},
+		RegistryConfig{Name: "pypi", Kind: "pypi", Upstream: py.IndexURL, Keys: map[string]any{"file_hosts": []string{py.FilesURL}}, MetadataTTL: "1h"},
+	)
 	for _, c := range []struct{ name, path, accept string }{
 		{"tarball", "/npm/small/-/small-1.0.0.tgz", ""},
 		{"packument", "/npm/small", "application/vnd.npm.install-v1+json"},
@@ -103,22 +109,7 @@ func BenchmarkServeCold(b *testing.B) {
 	const clients = 16
 	up := npmtest.New()
 	defer up.Close()
-	cfg := defaultConfig()
-	cfg.Data = b.TempDir()
-	cfg.Registry = []RegistryConfig{{Name: "npm", Kind: "npm", Upstream: up.URL}}
-	if err := cfg.validate("bench"); err != nil {
-		b.Fatal(err)
-	}
-	a, err := newApp(context.Background(), cfg, newLogger(cfg, io.Discard), newRequestLog(cfg, io.Discard))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.close()
-	acl, err := newAccess(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := a.serving(acl).std()
+	a, h := benchApp(b, RegistryConfig{Name: "npm", Kind: "npm", Upstream: up.URL})
 	names := make([]string, 2*b.N)
 	for i := range names {
 		names[i] = fmt.Sprintf("cold-%06d", i)

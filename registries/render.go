@@ -57,8 +57,9 @@ func (r *Rendered) Gzip() []byte {
 }
 
 // gzipWriters are reused: a new one allocates most of a megabyte of
-// compressor state, which every cold document paid once, and which made
-// the garbage collector run along with the first requests of a cold install.
+// compressor state, which every cold document paid once: 0.4 ms of a
+// simple page's first answer, against 47 µs reused
+// (BenchmarkGzipOfAColdDocument).
 var gzipWriters = sync.Pool{New: func() any {
 	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
 	return zw

@@ -12,8 +12,8 @@ import (
 // writes the artifact's row, rather than as a file of the blob folder. A
 // file costs its creation, a rename and two fsyncs, each a blocking system
 // call; on a cold install of many small packages that was a fifth of
-// larder's CPU and most of its thread wake-ups, taken from the client on
-// the same machine. Most npm tarballs, and many wheels and crates, are
+// larder's CPU and a third of its thread wake-ups, taken from the client
+// on the same machine. Most npm tarballs, and many wheels and crates, are
 // smaller. The database's commit makes the row and its bytes durable
 // together, so a row still never names bytes a crash can take back. It is
 // the size of the registries' memory copies (smallBlobMax): what is kept

@@ -237,13 +237,17 @@ func (c *control) run(w http.ResponseWriter, r *http.Request, what string, task 
 		http.Error(w, "larder is running another maintenance task; try again once it is done", http.StatusConflict)
 		return
 	}
-	defer c.busy.Unlock()
 	w.Header().Set("Content-Type", "application/x-larder-frames")
 	fw := &frameWriter{w: w}
 	fw.f, _ = w.(http.Flusher)
 	start := time.Now()
 	c.a.log.Info("maintenance through the control socket", "task", what)
-	result, err := task(r.Context(), fw)
+	// Let go before the last frame, not after it: a caller that starts the
+	// next task the moment it has this one's answer must not find it busy.
+	result, err := func() (any, error) {
+		defer c.busy.Unlock()
+		return task(r.Context(), fw)
+	}()
 	if err != nil {
 		c.a.log.Warn("maintenance failed", "task", what, "err", err, "took", time.Since(start).Round(time.Millisecond))
 	} else {

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,5 +121,43 @@ func TestAFolderHeldWithoutAControlSocketIsRefusedWithTheReason(t *testing.T) {
 	_, _, err = run(t, verifyCmd, "--data", f.dir)
 	if err == nil || !strings.Contains(err.Error(), "does not answer on "+filepath.Join(f.dir, controlSocket)) || !strings.Contains(err.Error(), "stop it") {
 		t.Errorf("verify of a folder held with no socket = %v, want the reason and what to do", err)
+	}
+}
+
+// busyAtEachWrite records, at each write of an answer, whether another
+// maintenance task could start.
+type busyAtEachWrite struct {
+	http.ResponseWriter
+	c    *control
+	free []bool
+}
+
+func (w *busyAtEachWrite) Write(p []byte) (int, error) {
+	free := w.c.busy.TryLock()
+	if free {
+		w.c.busy.Unlock()
+	}
+	w.free = append(w.free, free)
+	return w.ResponseWriter.Write(p)
+}
+
+// A script that runs verify --shard 1/2 and then 2/2 starts the second the
+// moment the first has its answer: the running larder must take it then,
+// not refuse it as busy because the first has not yet let go.
+func TestTheControlSocketTakesTheNextTaskOnceItHasAnsweredTheLast(t *testing.T) {
+	c := &control{a: &app{log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	for _, fail := range []bool{false, true} {
+		w := &busyAtEachWrite{ResponseWriter: httptest.NewRecorder(), c: c}
+		c.run(w, httptest.NewRequest(http.MethodPost, "/verify", nil), "verify", func(ctx context.Context, fw *frameWriter) (any, error) {
+			fw.send(frameNote, []byte("working"))
+			if fail {
+				return nil, errors.New("it failed")
+			}
+			return map[string]int{"checked": 1}, nil
+		})
+		// Each frame is two writes: its head, then its payload.
+		if want := []bool{false, false, true, true}; !slices.Equal(w.free, want) {
+			t.Errorf("failing %v: another task could start at the answer's writes %v; want not while it works and yes once its last frame goes", fail, w.free)
+		}
 	}
 }

@@ -8,12 +8,13 @@ import (
 	"testing"
 )
 
-// checkedInPart reads verify's "checked N blobs in part K/M" line.
-func checkedInPart(t *testing.T, out, part string) int {
+// checkedInPart reads verify's "checked N blobs in part K/M" line; errOut
+// and err are what verify said otherwise, for the failure.
+func checkedInPart(t *testing.T, out, errOut string, err error, part string) int {
 	t.Helper()
 	m := regexp.MustCompile(`checked (\d+) blobs? in part ` + regexp.QuoteMeta(part) + ` `).FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("verify --shard %s printed %q; want a line saying how many blobs it checked in that part", part, out)
+		t.Fatalf("verify --shard %s printed %q (%v; stderr %q); want a line saying how many blobs it checked in that part", part, out, err, errOut)
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
@@ -31,8 +32,8 @@ func TestVerifyInPartsChecksEachBlobInOnePartDirectlyOrThroughTheRunningLarder(t
 		}
 		checked, reported := 0, 0
 		for _, part := range []string{"1/2", "2/2"} {
-			out, _, err := run(t, verifyCmd, "--data", f.dir, "--shard", part)
-			checked += checkedInPart(t, out, part)
+			out, errOut, err := run(t, verifyCmd, "--data", f.dir, "--shard", part)
+			checked += checkedInPart(t, out, errOut, err, part)
 			if strings.Contains(out, "corrupt blob "+string(f.tarball.SHA256)) {
 				reported++
 				if err == nil || !strings.Contains(err.Error(), "1 corrupt") {

@@ -175,6 +175,9 @@ func (d *DB) CommitArtifact(ctx context.Context, a Artifact, b KeptBlob, at time
 		if held {
 			files = 0
 		}
+		if pkg == a.Package { // its row was made above
+			return addPackageCounts(ctx, tx, a.Registry, pkg, files, size-oldSize)
+		}
 		return adjustPackageCounts(ctx, tx, a.Registry, pkg, files, size-oldSize, at)
 	})
 }

@@ -13,6 +13,12 @@ BIN="$CACHE/weed-$V"
 
 if [ ! -x "$BIN" ]; then
   mkdir -p "$CACHE"
+  # Test packages run side by side and each may ask: one builds, the others
+  # wait for it, rather than two 8-minute builds into one .tmp file.
+  exec 9>"$BIN.lock"
+  flock 9
+fi
+if [ ! -x "$BIN" ]; then
   dir=$(GOFLAGS= go mod download -json "github.com/seaweedfs/seaweedfs@$V" | jq -r .Dir)
   echo "building SeaweedFS $V into $BIN (about 8 minutes)" >&2
   (cd "$dir" && GOFLAGS=-mod=mod go build -o "$BIN.tmp" ./weed)

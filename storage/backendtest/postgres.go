@@ -16,6 +16,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -46,6 +47,7 @@ type pgServer struct {
 	dir, bin, admin string
 	port            int
 	err             error
+	lifeline        io.WriteCloser // closed, by Stop or this process's end, it stops the server
 }
 
 var (
@@ -206,9 +208,23 @@ func startPostgres() {
 		pg.err = fmt.Errorf("%v\n%s", err, log)
 		return
 	}
-	onStop(func() {
+	// pg_ctl's server outlives this process unless told to stop: a
+	// -timeout panic runs no Stop, and the server it left would hold a
+	// port and memory until the machine restarts. A watchdog that waits
+	// for this process's end on a pipe stops it then, however it ends.
+	stop := append(append(append([]string{}, asUser...), filepath.Join(bin, "pg_ctl")), "-D", data, "-m", "immediate", "-w", "stop")
+	watchdog := exec.Command("sh", append([]string{"-c", `trap "" INT TERM HUP; read _; "$@" >/dev/null 2>&1; rm -rf "$0"`, pg.dir}, stop...)...)
+	if pg.lifeline, err = watchdog.StdinPipe(); err == nil {
+		err = watchdog.Start()
+	}
+	if err != nil {
 		run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-		os.RemoveAll(pg.dir)
+		pg.err = fmt.Errorf("a watchdog for the server: %w", err)
+		return
+	}
+	onStop(func() {
+		pg.lifeline.Close()
+		watchdog.Wait()
 	})
 	pg.admin = fmt.Sprintf("postgres://larder@127.0.0.1:%d/postgres?sslmode=disable", pg.port)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -219,6 +219,7 @@ func startPostgres() {
 	}
 	if err != nil {
 		run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+		os.RemoveAll(pg.dir)
 		pg.err = fmt.Errorf("a watchdog for the server: %w", err)
 		return
 	}

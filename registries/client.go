@@ -159,6 +159,17 @@ func (c connectBound) RoundTrip(req *http.Request) (*http.Response, error) {
 		stop()
 		if errors.Is(context.Cause(ctx), errConnectTimeout) {
 			err = fmt.Errorf("no connection to %s within %s (DNS, TCP, a proxy's CONNECT and TLS together): %w", req.URL.Host, c.timeout, errConnectTimeout)
+			// net/http goes on with the dial this request gave up on, for
+			// the next one, and gives a proxy's CONNECT a minute of its own:
+			// meanwhile it holds one of max_connections, and behind a hung
+			// proxy every slot would soon be held so, the requests after
+			// them waiting unbounded for one. Closing idle connections is
+			// net/http's only way to end dials nobody awaits; the idle
+			// connections it also closes are few and cheap to make again
+			// next to a connect that timed out.
+			if ci, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
+				ci.CloseIdleConnections()
+			}
 		}
 		cancel(nil)
 		return nil, err

@@ -2,6 +2,7 @@ package registries
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -66,5 +67,41 @@ func TestConnectionsToAnUpstreamAreBoundedAndWaitingIsNotAFailure(t *testing.T) 
 	}
 	if st := u.Health().State(); st.Status != StatusUp {
 		t.Errorf("the upstream is %s (%s) after requests waited their turn", st.Status, st.LastError)
+	}
+}
+
+// A dial outlives the request that started it (net/http keeps it going for
+// the next request), and a proxy's CONNECT that is never answered is given
+// a minute by net/http itself: without more, each connect time-out behind a
+// hung proxy would hold one of MaxConnections for that minute, and the
+// requests after it would queue, their wait not counted against the
+// connect time-out, long after the client should have had its stale copy
+// or its 504.
+func TestAConnectTimeOutFreesItsConnectionForTheNextRequest(t *testing.T) {
+	t.Parallel()
+	p := newSilentProxy(t)
+	e := newTestEnv(t)
+	u := e.upstream(t, "https://registry.example/", Options{MaxConnections: 1, ConnectTimeout: failFast})
+	throughProxy(t, u, p.addr)
+	for i := range 3 {
+		start := time.Now()
+		err := within(t, "a request through the hung proxy", func() error {
+			req, _ := http.NewRequest(http.MethodGet, "https://registry.example/left-pad", nil)
+			resp, err := u.client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		})
+		if !errors.Is(err, errConnectTimeout) {
+			t.Fatalf("request %d through a proxy that never answers CONNECT = %v; want the connect time-out", i+1, err)
+		}
+		if took := time.Since(start); took > failBound {
+			t.Fatalf("request %d took %s with a connect time-out of %s: it waited for the connection an earlier one's dial still held", i+1, took, failFast)
+		}
+	}
+	// Health probes may have asked too.
+	if n := len(p.connects()); n < 3 {
+		t.Errorf("the proxy was asked to CONNECT %d times; want one a request at least", n)
 	}
 }

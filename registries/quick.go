@@ -185,6 +185,12 @@ func (u *Upstream) Quick(r Request, path string, o ArtifactOptions) (Quick, bool
 // in memory, else the blob shared open. A blob gone from the store, or a
 // store that cannot share one, is for the handler to deal with.
 func (u *Upstream) quickBlob(q Quick, d storage.Digest, size int64) (Quick, bool) {
+	// Only a store in the data folder answers here: one over the network
+	// (S3) is read by the handler, as it always was.
+	shared, ok := u.env.Store.Blobs.(storage.SharedOpener)
+	if !ok {
+		return Quick{}, false
+	}
 	if size <= smallBlobMax {
 		// Small bytes are read whole, and may be kept in the database
 		// rather than as a file (storage.MaxInlineArtifact).
@@ -205,10 +211,6 @@ func (u *Upstream) quickBlob(q Quick, d storage.Digest, size int64) (Quick, bool
 		u.small.put(d, body)
 		q.Body, q.Size = body, n
 		return q, true
-	}
-	shared, ok := u.env.Store.Blobs.(storage.SharedOpener)
-	if !ok {
-		return Quick{}, false
 	}
 	b, err := shared.OpenShared(context.Background(), d)
 	if err != nil {

@@ -70,6 +70,20 @@ func TestPackageCountersFollowCommitsAndForgets(t *testing.T) {
 			t.Errorf("%s: files %d bytes %d, want %d and %d", s.name, files, bytes, s.files, s.bytes)
 		}
 	}
+	// A path another package's document announced stays that package's:
+	// the upsert keeps the row's package, so the counters follow it.
+	other := Artifact{Registry: "npm", Path: "shared/-/shared-1.0.0.tgz", Package: "owner", Version: "1.0.0", UpstreamURL: "u"}
+	if err := d.AnnounceArtifacts(ctx, "npm", []Artifact{other}); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, d, "leaf", other.Path, 40)
+	commit(t, d, "leaf", other.Path, 40)
+	if files, bytes := counts(t, d, "owner"); files != 1 || bytes != 40 {
+		t.Errorf("the announcing package: files %d bytes %d, want 1 and 40", files, bytes)
+	}
+	if files, bytes := counts(t, d, "leaf"); files != 3 || bytes != 157 {
+		t.Errorf("the committing package after another's file: files %d bytes %d, want 3 and 157", files, bytes)
+	}
 	if _, err := d.Package(ctx, "npm", "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Package of an unknown name: %v, want ErrNotFound", err)
 	}

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,7 +55,7 @@ func BenchmarkColdNpmCI(b *testing.B) {
 	viaLarderProject.mustRun(through, "npm", "install", "--no-audit", "--package-lock-only")
 	straight.mustRun(direct, "npm", "install", "--no-audit", "--package-lock-only")
 
-	coldRounds(b, "cold npm ci", up.SetDelay, l.wipe, func(viaLarder bool) {
+	coldRounds(b, "cold npm ci", up.SetDelay, l, func(viaLarder bool) {
 		c, registry := straight, direct
 		if viaLarder {
 			c, registry = viaLarderProject, through
@@ -82,7 +85,7 @@ func BenchmarkColdPipInstall(b *testing.B) {
 	}
 	up.AddWheel("coldapp", "1.0.0", deps, "")
 	l := startLarder(b, pypiConfig(up, ""))
-	coldRounds(b, "cold pip install", up.SetDelay, l.wipe, func(viaLarder bool) {
+	coldRounds(b, "cold pip install", up.SetDelay, l, func(viaLarder bool) {
 		index := up.IndexURL
 		if viaLarder {
 			index = l.URL + "/pypi/simple/"
@@ -93,12 +96,14 @@ func BenchmarkColdPipInstall(b *testing.B) {
 	})
 }
 
-// coldRounds runs install straight from the upstream and through an
-// emptied larder (wipe), at each of coldLatencies (setDelay), in
-// interleaved rounds, and reports the direct medians and larder's ratios to
-// them.
-func coldRounds(b *testing.B, what string, setDelay func(time.Duration), wipe func(), install func(viaLarder bool)) {
-	took := map[string][]float64{}
+// coldRounds runs install straight from the upstream and through l
+// emptied (wipe), at each of coldLatencies (setDelay), in interleaved
+// rounds, and reports the direct medians and larder's ratios to them. It
+// reports too the CPU the client spent on a direct install and the CPU
+// larder spent on one through it: on a machine whose cores the client
+// keeps busy, larder's CPU is what the 0 ms case measures.
+func coldRounds(b *testing.B, what string, setDelay func(time.Duration), l *larder, install func(viaLarder bool)) {
+	took, cpu := map[string][]float64{}, map[string][]float64{}
 	for b.Loop() {
 		for _, lat := range coldLatencies {
 			b.StopTimer()
@@ -107,13 +112,20 @@ func coldRounds(b *testing.B, what string, setDelay func(time.Duration), wipe fu
 				name := "direct"
 				if viaLarder {
 					name = "larder"
-					wipe()
+					l.wipe()
 				}
+				clientBefore, larderBefore := childrenCPU(), l.cpu()
 				start := time.Now()
 				install(viaLarder)
 				s := time.Since(start).Seconds()
-				key := fmt.Sprintf("%s@%dms", name, lat.Milliseconds())
+				at := fmt.Sprintf("@%dms", lat.Milliseconds())
+				key := name + at
 				took[key] = append(took[key], s)
+				if viaLarder {
+					cpu["larder-cpu-s"+at] = append(cpu["larder-cpu-s"+at], l.cpu()-larderBefore)
+				} else {
+					cpu["client-cpu-s"+at] = append(cpu["client-cpu-s"+at], childrenCPU()-clientBefore)
+				}
 				fmt.Fprintf(os.Stderr, "%s: round %d, %s: %.2fs\n", what, len(took[key]), key, s)
 			}
 			setDelay(0)
@@ -125,5 +137,41 @@ func coldRounds(b *testing.B, what string, setDelay func(time.Duration), wipe fu
 		d := median(took[fmt.Sprintf("direct@%dms", ms)])
 		b.ReportMetric(d, fmt.Sprintf("direct-s@%dms", ms))
 		b.ReportMetric(median(took[fmt.Sprintf("larder@%dms", ms)])/d, fmt.Sprintf("larder/direct@%dms", ms))
+		for _, who := range []string{"client", "larder"} {
+			key := fmt.Sprintf("%s-cpu-s@%dms", who, ms)
+			b.ReportMetric(median(cpu[key]), key)
+		}
 	}
+}
+
+// childrenCPU is the CPU seconds of the child processes this one has
+// waited for: the clients, once each install returns.
+func childrenCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// cpu is the CPU seconds larder's process has spent so far, from
+// /proc/PID/stat (user and system clock ticks, 100 a second on Linux).
+func (l *larder) cpu() float64 {
+	if l.cmd == nil || l.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", l.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command's closing parenthesis: state is the first,
+	// utime the 12th and stime the 13th.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	user, _ := strconv.ParseFloat(f[11], 64)
+	sys, _ := strconv.ParseFloat(f[12], 64)
+	return (user + sys) / 100
 }

@@ -377,11 +377,6 @@ func adjustPackageCounts(ctx context.Context, tx *sql.Tx, registry, name string,
 	if err := ensurePackage(ctx, tx, registry, name, at); err != nil {
 		return err
 	}
-	return addPackageCounts(ctx, tx, registry, name, files, bytes)
-}
-
-// addPackageCounts is adjustPackageCounts for a package whose row exists.
-func addPackageCounts(ctx context.Context, tx *sql.Tx, registry, name string, files, bytes int64) error {
 	if files == 0 && bytes == 0 {
 		return nil
 	}

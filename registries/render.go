@@ -45,25 +45,43 @@ func (r *Rendered) Gzip() []byte {
 	r.gzOnce.Do(func() {
 		var buf bytes.Buffer
 		buf.Grow(len(r.Body)/4 + 64)
-		zw := gzipWriters.Get().(*gzip.Writer)
+		zw := takeGzipWriter()
 		zw.Reset(&buf)
 		zw.Write(r.Body)
 		zw.Close()
 		zw.Reset(nil)
-		gzipWriters.Put(zw)
+		giveGzipWriter(zw)
 		r.gz = buf.Bytes()
 	})
 	return r.gz
 }
 
 // gzipWriters are reused: a new one allocates most of a megabyte of
-// compressor state, which every cold document paid once: 0.4 ms of a
-// simple page's first answer, against 47 µs reused
-// (BenchmarkGzipOfAColdDocument).
-var gzipWriters = sync.Pool{New: func() any {
-	zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
-	return zw
-}}
+// compressor state on its first write, which every cold document paid
+// once: 0.4 ms of a simple page's first answer, against 47 µs reused
+// (BenchmarkGzipOfAColdDocument). Not a sync.Pool: each garbage
+// collection empties one, and a cold install collects often enough that
+// a page in ten paid for a new compressor, at 3.4 ms each while the
+// installer kept the other core busy. A compression is all CPU, so a few
+// more than the processors are all that are ever busy at once.
+var gzipWriters = make(chan *gzip.Writer, runtime.GOMAXPROCS(0)+1)
+
+func takeGzipWriter() *gzip.Writer {
+	select {
+	case zw := <-gzipWriters:
+		return zw
+	default:
+		zw, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+		return zw
+	}
+}
+
+func giveGzipWriter(zw *gzip.Writer) {
+	select {
+	case gzipWriters <- zw:
+	default:
+	}
+}
 
 func (r *Rendered) cost() int64 {
 	// Count the gzip form too, as a guess before it exists: about a tenth.

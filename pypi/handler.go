@@ -155,7 +155,7 @@ func (g *Registry) WriteError(w http.ResponseWriter, err error) {
 // projectView is the project page a client gets in format: only the files
 // larder holds when the upstream cannot be asked. The hit is recorded.
 func (g *Registry) projectView(ctx context.Context, project, format string) (*registries.Rendered, registries.CacheStatus, []registries.HeaderLine, error) {
-	doc, err := g.up.Document(ctx, g.pageRequest(project))
+	doc, err := g.up.DocumentToAnswer(ctx, g.pageRequest(project))
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -66,6 +67,25 @@ type Doc struct {
 // down, a stale copy is answered at once, and while it answers slower than
 // StaleWait, too; the revalidation then goes on behind the client's back.
 func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
+	return u.documentFor(ctx, req, false)
+}
+
+// DocumentToAnswer is Document for a caller that answers its client with
+// the document and reads nothing else its fetch writes: a copy fetched or
+// revalidated for this call is handed over once checked, while its row
+// commits (Body finds the new body in memory until then). Whoever else
+// asks for the document meanwhile waits for the commit, as before, so
+// that what the document announces is in the database when they look; a
+// client that follows the links of the answer asks later still. A commit
+// that fails is logged, and the next request fetches the document again.
+func (u *Upstream) DocumentToAnswer(ctx context.Context, req DocRequest) (Doc, error) {
+	return u.documentFor(ctx, req, true)
+}
+
+func (u *Upstream) documentFor(ctx context.Context, req DocRequest, early bool) (Doc, error) {
+	if err := u.answered.wait(ctx, docFlightKey(req)); err != nil {
+		return Doc{}, err
+	}
 	cached, err := u.document(ctx, req.Key, req.Variant)
 	hasCopy := err == nil
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -94,7 +114,15 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 		return Doc{cached, Stale, false}, nil
 	}
 
-	ch := u.docs.DoChan(docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req, hasCopy) })
+	// Only the call whose function runs is answered early: one that
+	// joins a flight waits for its end.
+	var answer chan Doc
+	var answerEarly func(Doc)
+	if early {
+		answer = make(chan Doc, 1)
+		answerEarly = func(d Doc) { answer <- d }
+	}
+	ch := u.docs.DoChan(docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req, hasCopy, answerEarly) })
 	var patience <-chan time.Time
 	if hasCopy {
 		t := time.NewTimer(u.opts.StaleWait)
@@ -102,6 +130,8 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 		patience = t.C
 	}
 	select {
+	case d := <-answer:
+		return d, nil
 	case res := <-ch:
 		if res.Err == nil {
 			return res.Val.(Doc), nil
@@ -154,10 +184,28 @@ func (u *Upstream) takeAsIs(ctx context.Context, d storage.Document) bool {
 
 // fillDocument fetches a document under a context detached from the client
 // that asked: the fill outlives a client that hangs up.
-func (u *Upstream) fillDocument(ctx context.Context, req DocRequest, hadCopy bool) (Doc, error) {
+func (u *Upstream) fillDocument(ctx context.Context, req DocRequest, hadCopy bool, answerEarly func(Doc)) (Doc, error) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.documentFillTime())
 	defer cancel()
-	return u.fetchDocument(fctx, req, hadCopy)
+	answered := false
+	if answerEarly != nil {
+		send := answerEarly
+		answerEarly = func(d Doc) {
+			answered = true
+			send(d)
+			// The caller, woken by the send, waits for this processor
+			// until this goroutine blocks, which is on the commit: yield
+			// it (the answer reached the caller in 0.14 ms before, and in
+			// 0.015 ms with it).
+			runtime.Gosched()
+		}
+	}
+	d, err := u.fetchDocument(fctx, req, hadCopy, answerEarly)
+	if err != nil && answered {
+		// The caller has its answer, and no error will reach it.
+		u.log.Warn("document answered but not kept; the next request fetches it again", "key", req.Key, "variant", req.Variant, "err", err)
+	}
+	return d, err
 }
 
 // documentFillTime bounds a document's fetch that no client's hang-up ends.
@@ -198,7 +246,7 @@ func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.documentFillTime())
 		defer cancel()
 		defer context.AfterFunc(u.fills.ctx, cancel)()
-		return u.fetchDocument(fctx, req, true)
+		return u.fetchDocument(fctx, req, true, nil)
 	})
 	go func() {
 		defer u.fills.running.Done()
@@ -211,8 +259,9 @@ func (u *Upstream) refreshInBackground(ctx context.Context, req DocRequest) {
 }
 
 // fetchDocument asks the upstream, conditionally when a copy is held, and
-// stores what it answers.
-func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bool) (Doc, error) {
+// stores what it answers. answerEarly, when not nil, gets the document
+// before it is stored (see DocumentToAnswer).
+func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bool, answerEarly func(Doc)) (Doc, error) {
 	db := u.env.Store.DB
 	// Nodes that share a database ask the upstream once between them: the
 	// others wait here, then find the copy fresh below.
@@ -249,9 +298,6 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 	now := u.opts.Now()
 	switch {
 	case resp.StatusCode == http.StatusNotModified && hasCopy:
-		if err := db.TouchDocument(ctx, u.opts.Name, req.Key, req.Variant, now, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")); err != nil {
-			return Doc{}, err
-		}
 		cached.FetchedAt = now
 		if etag := resp.Header.Get("ETag"); etag != "" {
 			cached.ETag = etag
@@ -259,7 +305,19 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 		if lm := resp.Header.Get("Last-Modified"); lm != "" {
 			cached.LastModified = lm
 		}
+		endCommit := func(failed bool) {}
+		if answerEarly != nil {
+			// The body is the one held: only the row is committing.
+			endCommit = u.answered.begin(docFlightKey(req), cached.Body, nil)
+			answerEarly(Doc{cached, Revalidated, false})
+		}
+		err := db.TouchDocument(ctx, u.opts.Name, req.Key, req.Variant, now, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"))
+		if err != nil {
+			endCommit(true)
+			return Doc{}, err
+		}
 		u.rememberDoc(cached)
+		endCommit(false)
 		return Doc{cached, Revalidated, false}, nil
 	case resp.StatusCode != http.StatusOK:
 		return Doc{}, statusError(resp)
@@ -292,20 +350,27 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 		return Doc{cached, Revalidated, false}, nil
 	}
 	u.offerPrepared(prep.Artifacts)
-	doc, err := u.env.Store.KeepDocument(ctx, storage.NewDocument{
-		Doc: storage.Document{
-			Registry: u.opts.Name, Key: req.Key, Variant: req.Variant,
-			ContentType: prep.ContentType,
-			ETag:        resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
-			Serial: prep.Serial, FetchedAt: now,
-		},
-		Package:   req.Package,
-		Announces: prep.Artifacts,
-	}, prep.Body)
+	fresh := storage.Document{
+		Registry: u.opts.Name, Key: req.Key, Variant: req.Variant,
+		ContentType: prep.ContentType,
+		ETag:        resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
+		Serial: prep.Serial, FetchedAt: now,
+	}
+	endCommit := func(failed bool) {}
+	if answerEarly != nil {
+		early := fresh
+		early.Size, early.Body = int64(len(prep.Body)), storage.DigestOf(prep.Body)
+		endCommit = u.answered.begin(docFlightKey(req), early.Body, prep.Body)
+		answerEarly(Doc{early, Miss, false})
+	}
+	doc, err := u.env.Store.KeepDocument(ctx, storage.NewDocument{Doc: fresh, Package: req.Package, Announces: prep.Artifacts}, prep.Body)
 	if err != nil {
+		endCommit(true)
 		return Doc{}, err
 	}
+	// Remembered first: whoever waited for the commit finds it.
 	u.rememberDoc(doc)
+	endCommit(false)
 	return Doc{doc, Miss, false}, nil
 }
 
@@ -343,6 +408,9 @@ func (u *Upstream) RenderStored(ctx context.Context, doc storage.Document, conte
 
 // Body reads a stored document's body.
 func (u *Upstream) Body(ctx context.Context, doc storage.Document) ([]byte, error) {
+	if b, ok := u.answered.body(doc.Body); ok {
+		return b, nil
+	}
 	rc, _, err := u.env.Store.OpenBody(ctx, doc.Body)
 	if err != nil {
 		return nil, err

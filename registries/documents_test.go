@@ -531,7 +531,7 @@ func TestDocumentFlightThatFindsAFreshCopyDoesNotAskTheUpstream(t *testing.T) {
 			u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Hour})
 			first := mustDocument(t, u, leftPad(f), Miss)
 
-			d, err := u.fetchDocument(context.Background(), leftPad(f), false)
+			d, err := u.fetchDocument(context.Background(), leftPad(f), false, nil)
 			if err != nil || d.Status != Hit || d.Body != first.Body {
 				t.Errorf("fetchDocument = %s, %v; want a HIT on the stored copy", d.Status, err)
 			}

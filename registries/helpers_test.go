@@ -30,6 +30,7 @@ const testRegistry = "test"
 type testEnv struct {
 	Env
 	reg *prometheus.Registry
+	dir string // the data folder
 }
 
 // newTestEnv is newTestEnvMemory with the memory cache on, unless
@@ -43,7 +44,8 @@ func newTestEnv(t *testing.T) *testEnv {
 // (memory_cache).
 func newTestEnvMemory(t *testing.T, memory bool) *testEnv {
 	t.Helper()
-	store, err := storage.Open(context.Background(), t.TempDir())
+	dir := t.TempDir()
+	store, err := storage.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}
@@ -56,6 +58,7 @@ func newTestEnvMemory(t *testing.T, memory bool) *testEnv {
 	return &testEnv{
 		Env: Env{Store: store, Metrics: NewMetrics(reg), Renders: NewRenderCache(0), Hits: hits, Log: log, NoMemoryCache: !memory},
 		reg: reg,
+		dir: dir,
 	}
 }
 

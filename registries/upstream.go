@@ -60,6 +60,7 @@ type Upstream struct {
 	held            memo[string, storage.Artifact]
 	small           smallBlobs
 	docRows         memo[docKey, storage.Document]
+	answered        answeredDocs  // see DocumentToAnswer
 	removals        atomic.Uint64 // storage.Removals seen: see held.go
 	heldChanges     atomic.Uint64 // artifacts committed and removals seen: see HeldChanges
 	stopRemovals    func()

@@ -1,0 +1,180 @@
+package registries
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// holdWrites takes SQLite's write lock on e's database from a connection of
+// its own, as another writer would, until the returned function ends the
+// transaction; then commits statements run in it first. While it is held,
+// nothing larder writes can commit.
+func (e *testEnv) holdWrites(t *testing.T, statements ...string) (commit func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "larder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	t.Cleanup(func() {
+		if !done {
+			conn.ExecContext(ctx, "ROLLBACK")
+		}
+		conn.Close()
+	})
+	return func() {
+		t.Helper()
+		for _, s := range statements {
+			if _, err := conn.ExecContext(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			t.Fatal(err)
+		}
+		done = true
+	}
+}
+
+// answerWithin is DocumentToAnswer, failing the test when it does not
+// return within patience.
+func answerWithin(t *testing.T, u *Upstream, req DocRequest, want CacheStatus) Doc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	d, err := u.DocumentToAnswer(ctx, req)
+	if err != nil {
+		t.Fatalf("DocumentToAnswer(%s): %v", req.Key, err)
+	}
+	if d.Status != want {
+		t.Fatalf("DocumentToAnswer(%s) is %s, want %s", req.Key, d.Status, want)
+	}
+	return d
+}
+
+func TestDocumentToAnswerIsHandedOverBeforeItsCommit(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	f := newFakeUpstream(t)
+	f.handle("/left-pad", docHandler(`{"name":"left-pad"}`, `"v1"`, lastModified))
+	u := e.upstream(t, f.URL("/"), Options{})
+	release := e.holdWrites(t)
+
+	d := answerWithin(t, u, leftPad(f), Miss)
+	if got := bodyOf(t, u, d); got != `{"name":"left-pad"}` {
+		t.Errorf("the body answered is %q", got)
+	}
+	// Anyone else waits for the commit, then finds the copy held, as if
+	// the commit had come first: what the document announces must be in
+	// the database when they look.
+	joined := make(chan Doc, 1)
+	go func() {
+		d, err := u.Document(context.Background(), leftPad(f))
+		if err != nil {
+			t.Errorf("Document while the first commits: %v", err)
+		}
+		joined <- d
+	}()
+	select {
+	case <-joined:
+		t.Fatal("a second caller had the document before it was committed")
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	j := <-joined
+	if j.Status != Hit || j.Body != d.Body || j.Size != d.Size {
+		t.Errorf("the caller who waited got %s %s (%d bytes), want a HIT on %s (%d bytes)", j.Status, j.Body, j.Size, d.Body, d.Size)
+	}
+	stored, err := u.Cached(context.Background(), "left-pad", "full")
+	if err != nil || stored.Body != d.Body || !stored.FetchedAt.Equal(d.FetchedAt) || stored.ETag != `"v1"` {
+		t.Errorf("stored %+v, %v; want the row answered: %+v", stored, err, d.Document)
+	}
+	if n := f.count("/left-pad"); n != 1 {
+		t.Errorf("upstream received %d requests, want 1", n)
+	}
+}
+
+func TestDocumentToAnswerOfALargeBodyNamesTheBlobItIsKeptIn(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	f := newFakeUpstream(t)
+	big := `{"readme":"` + strings.Repeat("x", 300<<10) + `"}`
+	f.handle("/left-pad", docHandler(big, `"v1"`, lastModified))
+	u := e.upstream(t, f.URL("/"), Options{})
+
+	d := answerWithin(t, u, leftPad(f), Miss)
+	waitDocFlight(u, "left-pad", "full")
+	stored, err := u.Cached(context.Background(), "left-pad", "full")
+	if err != nil || stored.Body != d.Body || stored.Size != d.Size {
+		t.Fatalf("stored %s (%d bytes), %v; answered %s (%d bytes)", stored.Body, stored.Size, err, d.Body, d.Size)
+	}
+	if got := bodyOf(t, u, Doc{Document: stored}); got != big {
+		t.Errorf("the stored body is %d bytes, want %d", len(got), len(big))
+	}
+}
+
+func TestDocumentToAnswerRevalidatedBeforeItsCommit(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	f := newFakeUpstream(t)
+	f.handle("/left-pad", docHandler(`{}`, `"v1"`, lastModified))
+	now := time.Now()
+	clock := func() time.Time { return now }
+	u := e.upstream(t, f.URL("/"), Options{MetadataTTL: time.Minute, Now: func() time.Time { return clock() }})
+	first := mustDocument(t, u, leftPad(f), Miss)
+	now = now.Add(2 * time.Minute)
+	release := e.holdWrites(t)
+
+	d := answerWithin(t, u, leftPad(f), Revalidated)
+	if d.Body != first.Body || !d.FetchedAt.Equal(now) {
+		t.Errorf("revalidated %s fetched at %v, want %s at %v", d.Body, d.FetchedAt, first.Body, now)
+	}
+	release()
+	waitDocFlight(u, "left-pad", "full")
+	stored, err := u.Cached(context.Background(), "left-pad", "full")
+	if err != nil || !stored.FetchedAt.Equal(now) {
+		t.Errorf("stored fetched at %v, %v; want %v", stored.FetchedAt, err, now)
+	}
+}
+
+func TestDocumentToAnswerWhoseCommitFailsIsFetchedAgain(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	f := newFakeUpstream(t)
+	f.handle("/left-pad", docHandler(`{"name":"left-pad"}`, `"v1"`, lastModified))
+	u := e.upstream(t, f.URL("/"), Options{})
+	// The commit that was waiting for the lock then fails, as on a full disk.
+	release := e.holdWrites(t, `CREATE TRIGGER refuse BEFORE INSERT ON documents BEGIN SELECT RAISE(ABORT, 'test: no room'); END`)
+
+	d := answerWithin(t, u, leftPad(f), Miss)
+	release()
+	waitDocFlight(u, "left-pad", "full")
+	assertNotCached(t, u, leftPad(f))
+	// Its caller may still be rendering what it was answered.
+	if got := bodyOf(t, u, d); got != `{"name":"left-pad"}` {
+		t.Errorf("the body answered reads %q after the failed commit", got)
+	}
+
+	e.holdWrites(t, `DROP TRIGGER refuse`)()
+	again := answerWithin(t, u, leftPad(f), Miss)
+	waitDocFlight(u, "left-pad", "full")
+	if n := f.count("/left-pad"); n != 2 {
+		t.Errorf("upstream received %d requests, want 2: nothing was kept the first time", n)
+	}
+	if stored, err := u.Cached(context.Background(), "left-pad", "full"); err != nil || stored.Body != again.Body {
+		t.Errorf("stored %+v, %v after the second fetch", stored, err)
+	}
+}

@@ -154,6 +154,13 @@ type ArtifactOptions struct {
 // ServeArtifact answers a request for an artifact: from the blob store when
 // held, else by joining or starting its download.
 func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a storage.Artifact, o ArtifactOptions) error {
+	return u.serveArtifact(w, r, a, o, noLookUp)
+}
+
+// serveArtifact is ServeArtifact for a row read after the count of
+// finished fills was seen (see startFill): while no fill has finished
+// since, a row not held is not read again before its download starts.
+func (u *Upstream) serveArtifact(w http.ResponseWriter, r *http.Request, a storage.Artifact, o ArtifactOptions, seen uint64) error {
 	if a.Cached() {
 		err := u.serveBlob(w, r, a, o, Hit)
 		if !errors.Is(err, storage.ErrNotFound) {
@@ -176,7 +183,7 @@ func (u *Upstream) ServeArtifact(w http.ResponseWriter, r *http.Request, a stora
 	if !u.reachableFor(r.Context()) {
 		return u.notCached(a.Path)
 	}
-	f, err := u.joinFill(r.Context(), a)
+	f, err := u.joinFill(r.Context(), a, seen)
 	if err != nil {
 		return err
 	}
@@ -303,9 +310,10 @@ func (u *Upstream) fillOf(path string) *fill {
 }
 
 // joinFill returns the fill in progress for a, starting one if none is. It
-// returns nil when the artifact was stored meanwhile.
-func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact) (*fill, error) {
-	return u.startFill(ctx, a.Path, noLookUp, func() *fill { return &fill{art: a, size: -1, changed: make(chan struct{})} })
+// returns nil when the artifact was stored meanwhile. seen is as for
+// startFill.
+func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact, seen uint64) (*fill, error) {
+	return u.startFill(ctx, a.Path, seen, func() *fill { return &fill{art: a, size: -1, changed: make(chan struct{})} })
 }
 
 // noLookUp tells startFill that its caller read no row it can vouch for.

@@ -252,5 +252,5 @@ func (u *Upstream) serveTarget(w http.ResponseWriter, r *http.Request, t *Artifa
 	if err != nil {
 		return err
 	}
-	return u.ServeArtifact(w, r, a, t.Options)
+	return u.serveArtifact(w, r, a, t.Options, seen)
 }

@@ -211,13 +211,26 @@ func (g *Registry) bodyOf(ctx context.Context, doc storage.Document, derive bool
 // the full form is cached), it is derived from the full one: never 404 only
 // one form.
 func (g *Registry) loadPackument(ctx context.Context, name, variant string) (packument, error) {
+	return g.packumentVia(ctx, name, variant, g.up.Document)
+}
+
+// packumentToAnswer is loadPackument for a view that answers its client
+// with the packument: a copy fetched for it is answered while its row
+// commits (registries.Upstream.DocumentToAnswer).
+func (g *Registry) packumentToAnswer(ctx context.Context, name, variant string) (packument, error) {
+	return g.packumentVia(ctx, name, variant, g.up.DocumentToAnswer)
+}
+
+type documentFetch func(context.Context, registries.DocRequest) (registries.Doc, error)
+
+func (g *Registry) packumentVia(ctx context.Context, name, variant string, fetch documentFetch) (packument, error) {
 	if variant == variantAbbreviated && (g.fullServesAbbreviated(name) || g.up.Cutoff(ctx, name).Active()) {
 		// The abbreviated form is a subset of the full one held: one
 		// document per package, revalidated as any other. Under a cutoff
 		// too: only the full form dates each version.
-		return g.derivedAbbreviated(ctx, name)
+		return g.derivedAbbreviated(ctx, name, fetch)
 	}
-	doc, err := g.up.Document(ctx, g.docRequest(name, variant))
+	doc, err := fetch(ctx, g.docRequest(name, variant))
 	if err == nil {
 		return packument{digest: doc.Body, status: doc.Status, degraded: doc.Degraded, load: g.bodyOf(ctx, doc.Document, false)}, nil
 	}
@@ -237,15 +250,15 @@ func (g *Registry) loadPackument(ctx context.Context, name, variant string) (pac
 		derive := variant == variantAbbreviated
 		return packument{digest: cached.Body, status: registries.Stale, derived: derive, degraded: true, load: g.bodyOf(ctx, cached, derive)}, nil
 	case errors.Is(err, registries.ErrNotFound) && variant == variantAbbreviated:
-		return g.derivedAbbreviated(ctx, name)
+		return g.derivedAbbreviated(ctx, name, fetch)
 	}
 	return packument{}, err
 }
 
 // derivedAbbreviated is the abbreviated packument of name derived from the
 // full one, loaded through the cache policy.
-func (g *Registry) derivedAbbreviated(ctx context.Context, name string) (packument, error) {
-	full, err := g.loadPackument(ctx, name, variantFull)
+func (g *Registry) derivedAbbreviated(ctx context.Context, name string, fetch documentFetch) (packument, error) {
+	full, err := g.packumentVia(ctx, name, variantFull, fetch)
 	if err != nil {
 		return packument{}, err
 	}
@@ -313,7 +326,7 @@ func contentTypeOf(variant string) string {
 // packumentView is the packument a client gets, rendered for base: the
 // offline view when the upstream cannot be asked. The hit is recorded.
 func (g *Registry) packumentView(ctx context.Context, name, variant, base string) (*registries.Rendered, registries.CacheStatus, error) {
-	p, err := g.loadPackument(ctx, name, variant)
+	p, err := g.packumentToAnswer(ctx, name, variant)
 	if err != nil {
 		return nil, "", err
 	}
@@ -361,7 +374,7 @@ func boolKey(b bool) string {
 
 // versionView answers /name/1.2.3 and /name/latest from the full packument.
 func (g *Registry) versionView(ctx context.Context, name, spec, base string) (*registries.Rendered, registries.CacheStatus, error) {
-	p, err := g.loadPackument(ctx, name, variantFull)
+	p, err := g.packumentToAnswer(ctx, name, variantFull)
 	if err != nil {
 		return nil, "", err
 	}

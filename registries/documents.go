@@ -74,10 +74,11 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 // the document and reads nothing else its fetch writes: a copy fetched or
 // revalidated for this call is handed over once checked, while its row
 // commits (Body finds the new body in memory until then). Whoever else
-// asks for the document meanwhile waits for the commit, as before, so
-// that what the document announces is in the database when they look; a
-// client that follows the links of the answer asks later still. A commit
-// that fails is logged, and the next request fetches the document again.
+// asks for the document meanwhile waits for the commit and then looks
+// again, as if the commit had come first: what the document announces is
+// in the database when they look, a client that follows the links of the
+// answer included. A commit that fails is logged, and the next request
+// fetches the document again.
 func (u *Upstream) DocumentToAnswer(ctx context.Context, req DocRequest) (Doc, error) {
 	return u.documentFor(ctx, req, true)
 }

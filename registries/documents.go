@@ -190,6 +190,19 @@ func (u *Upstream) fillDocument(ctx context.Context, req DocRequest, hadCopy boo
 	defer cancel()
 	answered := false
 	if answerEarly != nil {
+		// Close waits for the commit of a document whose client has it,
+		// as for a verified artifact's; once closing, the answer waits
+		// for the commit instead.
+		u.fills.mu.Lock()
+		tracked := u.fills.track()
+		u.fills.mu.Unlock()
+		if tracked {
+			defer u.fills.running.Done()
+		} else {
+			answerEarly = nil
+		}
+	}
+	if answerEarly != nil {
 		send := answerEarly
 		answerEarly = func(d Doc) {
 			answered = true

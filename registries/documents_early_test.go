@@ -178,3 +178,27 @@ func TestDocumentToAnswerWhoseCommitFailsIsFetchedAgain(t *testing.T) {
 		t.Errorf("stored %+v, %v after the second fetch", stored, err)
 	}
 }
+
+func TestCloseWaitsForTheCommitOfADocumentAnsweredBeforeIt(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	f := newFakeUpstream(t)
+	f.handle("/left-pad", docHandler(`{"name":"left-pad"}`, `"v1"`, lastModified))
+	u := e.upstream(t, f.URL("/"), Options{})
+	release := e.holdWrites(t)
+
+	d := answerWithin(t, u, leftPad(f), Miss)
+	closed := make(chan struct{})
+	go func() { u.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the document its client has was still committing")
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	<-closed
+	stored, err := u.Cached(context.Background(), "left-pad", "full")
+	if err != nil || stored.Body != d.Body {
+		t.Errorf("stored %+v, %v; want the document answered", stored, err)
+	}
+}

@@ -65,12 +65,19 @@ func answerWithin(t *testing.T, u *Upstream, req DocRequest, want CacheStatus) D
 	return d
 }
 
-func TestDocumentToAnswerIsHandedOverBeforeItsCommit(t *testing.T) {
-	t.Parallel()
+// leftPadRig is a fresh env and an upstream that serves left-pad's
+// document, {"name":"left-pad"}.
+func leftPadRig(t *testing.T) (*testEnv, *fakeUpstream, *Upstream) {
+	t.Helper()
 	e := newTestEnv(t)
 	f := newFakeUpstream(t)
 	f.handle("/left-pad", docHandler(`{"name":"left-pad"}`, `"v1"`, lastModified))
-	u := e.upstream(t, f.URL("/"), Options{})
+	return e, f, e.upstream(t, f.URL("/"), Options{})
+}
+
+func TestDocumentToAnswerIsHandedOverBeforeItsCommit(t *testing.T) {
+	t.Parallel()
+	e, f, u := leftPadRig(t)
 	release := e.holdWrites(t)
 
 	d := answerWithin(t, u, leftPad(f), Miss)
@@ -152,10 +159,7 @@ func TestDocumentToAnswerRevalidatedBeforeItsCommit(t *testing.T) {
 
 func TestDocumentToAnswerWhoseCommitFailsIsFetchedAgain(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	f := newFakeUpstream(t)
-	f.handle("/left-pad", docHandler(`{"name":"left-pad"}`, `"v1"`, lastModified))
-	u := e.upstream(t, f.URL("/"), Options{})
+	e, f, u := leftPadRig(t)
 	// The commit that was waiting for the lock then fails, as on a full disk.
 	release := e.holdWrites(t, `CREATE TRIGGER refuse BEFORE INSERT ON documents BEGIN SELECT RAISE(ABORT, 'test: no room'); END`)
 
@@ -181,10 +185,7 @@ func TestDocumentToAnswerWhoseCommitFailsIsFetchedAgain(t *testing.T) {
 
 func TestCloseWaitsForTheCommitOfADocumentAnsweredBeforeIt(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	f := newFakeUpstream(t)
-	f.handle("/left-pad", docHandler(`{"name":"left-pad"}`, `"v1"`, lastModified))
-	u := e.upstream(t, f.URL("/"), Options{})
+	e, f, u := leftPadRig(t)
 	release := e.holdWrites(t)
 
 	d := answerWithin(t, u, leftPad(f), Miss)

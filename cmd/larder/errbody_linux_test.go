@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/larder-mirror/larder/npm/npmtest"
 	"github.com/larder-mirror/larder/pypi/pypitest"
@@ -47,10 +48,21 @@ func TestAFullDiskShowsClientsNoServerPath(t *testing.T) {
 		if code, body := probe(t, http.MethodGet, base+"/pypi/simple/tiny/"); code != http.StatusOK {
 			t.Fatalf("project page: %d %s", code, body)
 		}
+		// Answered before their commits: asked again, each waits for its
+		// commit, so the disk fills only after they are kept.
+		for _, doc := range []string{"/npm/" + pkg, "/pypi/simple/tiny/"} {
+			if code, body := probe(t, http.MethodGet, base+doc); code != http.StatusOK {
+				t.Fatalf("%s again: %d %s", doc, code, body)
+			}
+		}
 		fill(t, disk)
 		defer unfill(t, disk)
 		if code, body := probe(t, http.MethodGet, base+"/npm/"+cold); code != http.StatusOK || !strings.Contains(body, `"name":"`+cold+`"`) {
 			t.Errorf("a cold packument on a full disk: %d %q, want the upstream's", code, body)
+		}
+		// Its commit ends after the answer: the disk stays full until it has.
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.log.String(), "not kept; the next request fetches it again\" registry=npm key="+cold) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
 		}
 		for _, path := range []string{"/npm/" + pkg + "/-/" + pkg + "-1.0.0.tgz", "/pypi/files/tiny/" + wheel} {
 			code, body := probe(t, http.MethodGet, base+path)

@@ -224,7 +224,15 @@ func (g *Registry) packumentToAnswer(ctx context.Context, name, variant string) 
 type documentFetch func(context.Context, registries.DocRequest) (registries.Doc, error)
 
 func (g *Registry) packumentVia(ctx context.Context, name, variant string, fetch documentFetch) (packument, error) {
-	if variant == variantAbbreviated && (g.fullServesAbbreviated(name) || g.up.Cutoff(ctx, name).Active()) {
+	derive := false
+	if variant == variantAbbreviated {
+		held, err := g.fullServesAbbreviatedOnceCommitted(ctx, name)
+		if err != nil {
+			return packument{}, err
+		}
+		derive = held || g.up.Cutoff(ctx, name).Active()
+	}
+	if derive {
 		// The abbreviated form is a subset of the full one held: one
 		// document per package, revalidated as any other. Under a cutoff
 		// too: only the full form dates each version.
@@ -243,6 +251,9 @@ func (g *Registry) packumentVia(ctx context.Context, name, variant string, fetch
 		// Offline, or the upstream is down: any cached form will do. An
 		// abbreviated document is a subset of the full one that every
 		// installer accepts.
+		if werr := g.up.AwaitCommit(ctx, name, other); werr != nil {
+			return packument{}, werr
+		}
 		cached, cerr := g.up.Cached(ctx, name, other)
 		if cerr != nil {
 			return packument{}, err
@@ -279,6 +290,19 @@ func (g *Registry) derivedAbbreviated(ctx context.Context, name string, fetch do
 // abbreviated one.
 func (g *Registry) fullServesAbbreviated(name string) bool {
 	return !g.up.Holds(name, variantAbbreviated) && g.up.Holds(name, variantFull)
+}
+
+// fullServesAbbreviatedOnceCommitted is fullServesAbbreviated once neither
+// form of the packument is committing: a full one answered a moment ago,
+// its row not yet written, is held all the same, and the abbreviated one
+// is derived from it rather than fetched.
+func (g *Registry) fullServesAbbreviatedOnceCommitted(ctx context.Context, name string) (bool, error) {
+	for _, variant := range []string{variantFull, variantAbbreviated} {
+		if err := g.up.AwaitCommit(ctx, name, variant); err != nil {
+			return false, err
+		}
+	}
+	return g.fullServesAbbreviated(name), nil
 }
 
 func (g *Registry) docRequest(name, variant string) registries.DocRequest {

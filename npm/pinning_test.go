@@ -42,7 +42,13 @@ func newPinMirror(t *testing.T, upstream *npmtest.Server) *pinMirror {
 // newPinMirrorAt is newPinMirror for an upstream at baseURL.
 func newPinMirrorAt(t *testing.T, baseURL string) *pinMirror {
 	t.Helper()
-	store, err := storage.Open(context.Background(), t.TempDir())
+	return newPinMirrorIn(t, baseURL, t.TempDir())
+}
+
+// newPinMirrorIn is newPinMirrorAt with its data folder in dir.
+func newPinMirrorIn(t *testing.T, baseURL, dir string) *pinMirror {
+	t.Helper()
+	store, err := storage.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

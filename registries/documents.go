@@ -152,6 +152,14 @@ func (u *Upstream) documentFor(ctx context.Context, req DocRequest, early bool) 
 
 func docFlightKey(req DocRequest) string { return req.Key + "\x00" + req.Variant }
 
+// AwaitCommit waits while the document under key and variant, answered
+// before its row committed (DocumentToAnswer), is committing: whoever
+// looks for it afterwards (Holds, Cached) finds it, as if the commit had
+// come before the answer.
+func (u *Upstream) AwaitCommit(ctx context.Context, key, variant string) error {
+	return u.answered.wait(ctx, docFlightKey(DocRequest{Key: key, Variant: variant}))
+}
+
 // revalidateGap is how recently a copy must have been fetched for a
 // revalidating call to take it as it is.
 const revalidateGap = 10 * time.Second

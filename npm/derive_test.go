@@ -1,18 +1,16 @@
 package npm
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/larder-mirror/larder/npm/npmtest"
+	"github.com/larder-mirror/larder/storage/storagetest"
 )
 
 // Once larder holds a package's full packument, the abbreviated one is
@@ -50,7 +48,7 @@ func TestAnAbbreviatedPackumentAskedWhileTheFullOneCommitsIsDerivedFromIt(t *tes
 	up.Publish("leaf", "1.0.0", nil)
 	dir := t.TempDir()
 	m := newPinMirrorIn(t, up.URL, dir)
-	release := holdWrites(t, filepath.Join(dir, "larder.db"))
+	release := storagetest.HoldWrites(t, filepath.Join(dir, "larder.db"))
 	m.get(t, "/npm/leaf", "application/json") // answered; its commit waits for the lock
 
 	type answer struct {
@@ -92,33 +90,4 @@ func TestAnAbbreviatedPackumentAskedWhileTheFullOneCommitsIsDerivedFromIt(t *tes
 			t.Errorf("the upstream was asked for the abbreviated packument (%s %s) while the full one committed", r.Method, r.Path)
 		}
 	}
-}
-
-// holdWrites takes SQLite's write lock on the database at path from a
-// connection of its own, as another writer would, until release: nothing
-// larder writes meanwhile can commit.
-func holdWrites(t *testing.T, path string) (release func()) {
-	t.Helper()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ctx := context.Background()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			conn.ExecContext(ctx, "ROLLBACK")
-			conn.Close()
-		})
-	}
-	t.Cleanup(release)
-	return release
 }

@@ -2,51 +2,18 @@ package registries
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/larder-mirror/larder/storage/storagetest"
 )
 
-// holdWrites takes SQLite's write lock on e's database from a connection of
-// its own, as another writer would, until the returned function ends the
-// transaction; then commits statements run in it first. While it is held,
-// nothing larder writes can commit.
+// holdWrites is storagetest.HoldWrites on e's database.
 func (e *testEnv) holdWrites(t *testing.T, statements ...string) (commit func()) {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(e.dir, "larder.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ctx := context.Background()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	done := false
-	t.Cleanup(func() {
-		if !done {
-			conn.ExecContext(ctx, "ROLLBACK")
-		}
-		conn.Close()
-	})
-	return func() {
-		t.Helper()
-		for _, s := range statements {
-			if _, err := conn.ExecContext(ctx, s); err != nil {
-				t.Fatalf("%s: %v", s, err)
-			}
-		}
-		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-			t.Fatal(err)
-		}
-		done = true
-	}
+	return storagetest.HoldWrites(t, filepath.Join(e.dir, "larder.db"), statements...)
 }
 
 // answerWithin is DocumentToAnswer, failing the test when it does not

@@ -330,7 +330,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 		endCommit := func(failed bool) {}
 		if answerEarly != nil {
 			// The body is the one held: only the row is committing.
-			endCommit = u.answered.begin(docFlightKey(req), cached.Body, nil)
+			endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), cached.Body, nil))
 			answerEarly(Doc{cached, Revalidated, false})
 		}
 		err := db.TouchDocument(ctx, u.opts.Name, req.Key, req.Variant, now, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"))
@@ -382,7 +382,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 	if answerEarly != nil {
 		early := fresh
 		early.Size, early.Body = int64(len(prep.Body)), storage.DigestOf(prep.Body)
-		endCommit = u.answered.begin(docFlightKey(req), early.Body, prep.Body)
+		endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), early.Body, prep.Body))
 		answerEarly(Doc{early, Miss, false})
 	}
 	doc, err := u.env.Store.KeepDocument(ctx, storage.NewDocument{Doc: fresh, Package: req.Package, Announces: prep.Artifacts}, prep.Body)
@@ -394,6 +394,19 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 	u.rememberDoc(doc)
 	endCommit(false)
 	return Doc{doc, Miss, false}, nil
+}
+
+// endFlightAtCommit makes end, the end of a commit answered before, end
+// the flight too: whoever waited for the commit asked after the answer,
+// and fetches as if the commit had come first instead of joining a flight
+// whose upstream exchange is over (its status, or its failed commit's
+// error, would be answered to a request it predates). The flight's own
+// callers still have its result.
+func (u *Upstream) endFlightAtCommit(req DocRequest, end func(failed bool)) func(failed bool) {
+	return func(failed bool) {
+		u.docs.Forget(docFlightKey(req))
+		end(failed)
+	}
 }
 
 // rereadDocument is document for a flight, whose starter found a copy or

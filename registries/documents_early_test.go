@@ -2,8 +2,11 @@ package registries
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,5 +171,69 @@ func TestCloseWaitsForTheCommitOfADocumentAnsweredBeforeIt(t *testing.T) {
 	stored, err := u.Cached(context.Background(), "left-pad", "full")
 	if err != nil || stored.Body != d.Body {
 		t.Errorf("stored %+v, %v; want the document answered", stored, err)
+	}
+}
+
+// stallingHandler is a log handler that holds whoever logs msg until
+// unstall is closed, telling stalled when it starts to.
+type stallingHandler struct {
+	slog.Handler
+	msg              string
+	stalled, unstall chan struct{}
+	once             *sync.Once
+}
+
+func (h stallingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.stalled) })
+		<-h.unstall
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (stallingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h stallingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	h.Handler = h.Handler.WithAttrs(as)
+	return h
+}
+
+func TestARequestWaitingForACommitDoesNotJoinTheFlightThatAnsweredBeforeIt(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	// The flight that answered early is held after its commit's end, in
+	// the log line of its failed commit: whoever waited for that end must
+	// not join it (it would have its error, or a status the upstream gave
+	// before they asked), but fetch as if the commit had come first.
+	stall := stallingHandler{Handler: slog.DiscardHandler, msg: "document answered but not kept; the next request fetches it again",
+		stalled: make(chan struct{}), unstall: make(chan struct{}), once: new(sync.Once)}
+	e.Log = slog.New(stall)
+	f := newFakeUpstream(t)
+	f.handle("/left-pad", docHandler(`{"name":"left-pad"}`, `"v1"`, lastModified))
+	u := e.upstream(t, f.URL("/"), Options{})
+	defer close(stall.unstall)
+	release := e.holdWrites(t, `CREATE TRIGGER refuse BEFORE INSERT ON documents BEGIN SELECT RAISE(ABORT, 'test: no room'); END`)
+	answerWithin(t, u, leftPad(f), Miss)
+
+	second := make(chan error, 1)
+	go func() {
+		d, err := u.DocumentToAnswer(context.Background(), leftPad(f))
+		if err == nil && d.Status != Miss {
+			err = fmt.Errorf("status %s, want %s", d.Status, Miss)
+		}
+		second <- err
+	}()
+	release()
+	<-stall.stalled
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatalf("the request that waited for the failed commit: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request that waited for the commit joined the flight that had answered before it")
+	}
+	if n := f.count("/left-pad"); n != 2 {
+		t.Errorf("upstream received %d requests, want 2", n)
 	}
 }

@@ -40,8 +40,18 @@ func (d *DB) Document(ctx context.Context, registry, key, variant string) (Docum
 // DocumentKeys lists the keys of a registry's documents that begin with
 // prefix, each once, in order.
 func (d *DB) DocumentKeys(ctx context.Context, registry, prefix string) ([]string, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT DISTINCT doc_key FROM documents
-		WHERE registry = ? AND substr(doc_key, 1, ?) = ? ORDER BY doc_key`, registry, len(prefix), prefix)
+	query := `SELECT DISTINCT doc_key FROM documents
+		WHERE registry = ? AND substr(doc_key, 1, ?) = ?`
+	args := []any{registry, len(prefix), prefix}
+	// SQLite compares text byte by byte, so the keys that begin with
+	// prefix are a range of the primary key: without it, every document
+	// of the registry is read. PostgreSQL compares by the database's
+	// collation, under which they need not be, and reads them all.
+	if end, ok := prefixEnd(prefix); ok && !d.postgres {
+		query += ` AND doc_key >= ? AND doc_key < ?`
+		args = append(args, prefix, end)
+	}
+	rows, err := d.sql.QueryContext(ctx, query+` ORDER BY doc_key`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +65,20 @@ func (d *DB) DocumentKeys(ctx context.Context, registry, prefix string) ([]strin
 		keys = append(keys, k)
 	}
 	return keys, rows.Err()
+}
+
+// prefixEnd is the least string, byte-wise, greater than every string
+// that begins with prefix; ok is false when there is none (prefix is empty
+// or all 0xff bytes).
+func prefixEnd(prefix string) (end string, ok bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
 }
 
 // PutDocument stores a document (its body must already be in the blob store)

@@ -177,6 +177,8 @@ func TestDocumentKeysListsARegistrysKeysByPrefixEachOnce(t *testing.T) {
 		{"go", "sumdb/sum.golang.org/tile/8/0/000", "sumdb"},
 		{"go", "sumdb/sum.golang.org/tile/8/0/000", "other"},
 		{"go", "sumdb%/x", "sumdb"}, // a LIKE pattern would match it
+		{"go", "sumdb0", "sumdb"},   // just past the keys that begin with sumdb/
+		{"go", "sumdb/\u00e9", "sumdb"},
 		{"go", "example.com/m", "list"},
 		{"go-internal", "sumdb/sum.golang.org/latest", "sumdb"},
 	} {
@@ -187,7 +189,25 @@ func TestDocumentKeysListsARegistrysKeysByPrefixEachOnce(t *testing.T) {
 		}
 	}
 	got, err := d.DocumentKeys(t.Context(), "go", "sumdb/")
-	if want := []string{"sumdb/sum.golang.org/latest", "sumdb/sum.golang.org/tile/8/0/000"}; err != nil || !slices.Equal(got, want) {
+	if want := []string{"sumdb/sum.golang.org/latest", "sumdb/sum.golang.org/tile/8/0/000", "sumdb/\u00e9"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("DocumentKeys = %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestPrefixEndIsTheLeastStringPastThePrefix(t *testing.T) {
+	for _, c := range []struct {
+		prefix, end string
+		ok          bool
+	}{
+		{"sumdb/", "sumdb0", true},
+		{"a\xff", "b", true},
+		{"a\xfe\xff\xff", "a\xff", true},
+		{"\xff\xff", "", false},
+		{"", "", false},
+	} {
+		end, ok := prefixEnd(c.prefix)
+		if end != c.end || ok != c.ok {
+			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", c.prefix, end, ok, c.end, c.ok)
+		}
 	}
 }

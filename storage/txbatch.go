@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,18 +11,22 @@ import (
 // Write transactions run one at a time whatever larder does: SQLite takes
 // its write lock at BEGIN IMMEDIATE, and on PostgreSQL every writer takes
 // writeLockKey. So the writers that queue while one transaction runs are
-// run together in the next one, each in a savepoint of its own, and
-// committed once (group commit). A cold install stores a document and an
-// artifact row per package; one commit each wrote the same index pages to
-// the log again, and took the locks again, for every package (issue 21).
+// run together in the next one, and committed once (group commit). A cold
+// install stores a document and an artifact row per package; one commit
+// each wrote the same index pages to the log again, and took the locks
+// again, for every package (issue 21).
 //
-// A writer's outcome is its own: one whose work fails is rolled back to its
-// savepoint and told so, while the others commit. Should the transaction
-// end under them before its commit (a rollback SQLite refused: it rolls
-// everything back on a full disk, say), every writer of the batch that had
-// succeeded is run again, alone; nothing of theirs was committed. A commit
-// that fails is every writer's failure: it may have happened (a connection
-// lost in the middle), and counters must not be added twice.
+// A writer's outcome is its own. When one fails, the transaction is rolled
+// back: it is told what it met, having run after the writers before it as
+// it would have alone, and every other writer of the batch is run again,
+// alone; nothing of theirs was committed. Writers rarely fail, so they do
+// not run in savepoints of their own: SQLite copies every page a savepoint
+// changes into its sub-journal, a temporary file once it passes 64 KiB, and
+// those writes cost a cold install more than its commits. A writer that
+// ends the transaction itself (SQLite rolls everything back on a full
+// disk) is one more failure. A commit that fails is every writer's
+// failure: it may have happened (a connection lost in the middle), and
+// counters must not be added twice.
 //
 // A caller may give up while its writer waits for its turn, including while
 // the batch waits for the write lock; a writer taken into a transaction runs
@@ -270,9 +273,9 @@ func (d *DB) runAlone(op *txOp) (out txOutcome) {
 	return out
 }
 
-// runTogether runs several writers in one transaction, each in a
-// savepoint. Their statements run under contexts that do not end: an
-// interrupted statement would roll back the whole transaction, everyone's.
+// runTogether runs several writers in one transaction. Their statements
+// run under contexts that do not end: an interrupted statement would roll
+// back the whole transaction, everyone's.
 func (d *DB) runTogether(ops []*txOp) {
 	alone := func(ops []*txOp) {
 		for _, op := range ops {
@@ -304,55 +307,23 @@ func (d *DB) runTogether(ops []*txOp) {
 		}
 		alone(ops)
 	}
-	var succeeded, failedOps []*txOp
-	var failed []txOutcome
 	for i, op := range taken {
-		sp := fmt.Sprintf("writer_%d", i)
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
-			tx.Rollback()
-			rerun(append(succeeded, taken[i:]...))
-			d.tell(failedOps, failed)
-			return
-		}
 		out := call(context.WithoutCancel(op.ctx), tx, op.fn)
 		if out.err == nil && out.panicked == nil {
-			if _, err := tx.ExecContext(ctx, "RELEASE "+sp); err != nil {
-				tx.Rollback()
-				rerun(append(succeeded, taken[i:]...))
-				d.tell(failedOps, failed)
-				return
-			}
-			succeeded = append(succeeded, op)
 			continue
 		}
-		// Some errors (a full disk, say) make SQLite roll back the
-		// whole transaction: then the savepoint is gone too.
-		_, rerr := tx.ExecContext(ctx, "ROLLBACK TO "+sp)
-		if rerr == nil {
-			_, rerr = tx.ExecContext(ctx, "RELEASE "+sp)
-		}
-		failedOps, failed = append(failedOps, op), append(failed, out)
-		if rerr != nil {
-			tx.Rollback()
-			rerun(append(succeeded, taken[i+1:]...))
-			d.tell(failedOps, failed)
-			return
-		}
+		tx.Rollback()
+		op.done <- out
+		rerun(append(taken[:i:i], taken[i+1:]...))
+		return
 	}
 	err = tx.Commit()
 	if err == nil {
 		d.txq.commits.Add(1)
-		d.writes.Add(uint64(len(succeeded)))
+		d.writes.Add(uint64(len(taken)))
 	}
-	for _, op := range succeeded {
+	for _, op := range taken {
 		op.done <- txOutcome{err: err}
-	}
-	d.tell(failedOps, failed)
-}
-
-func (d *DB) tell(ops []*txOp, outs []txOutcome) {
-	for i, op := range ops {
-		op.done <- outs[i]
 	}
 }
 

@@ -37,8 +37,8 @@ func minutesWritten(t *testing.T, d *DB) map[int64]bool {
 }
 
 // queueBehindGate starts a writer that holds the transaction until gate is
-// closed, then runs each of writers from its own goroutine and waits until
-// all of them are queued behind it. The returned function closes the gate
+// closed, then runs each of writers from its own goroutine, queued behind
+// it in their order. The returned function closes the gate
 // and gives each writer's outcome, in order.
 func queueBehindGate(t *testing.T, d *DB, writers ...func(context.Context, *sql.Tx) error) func() []any {
 	t.Helper()
@@ -67,8 +67,8 @@ func queueBehindGate(t *testing.T, d *DB, writers ...func(context.Context, *sql.
 				outs[i] = err
 			}
 		}()
+		waitQueued(t, d, i+1)
 	}
-	waitQueued(t, d, len(writers))
 	return func() []any {
 		close(gate)
 		if err := <-first; err != nil {
@@ -148,6 +148,45 @@ func TestAWriterThatFailsInABatchIsRolledBackAloneAndToldItsOwnError(t *testing.
 	got := minutesWritten(t, d)
 	if !got[1] || !got[3] || got[2] || len(got) != 3 {
 		t.Errorf("rows written: %v, want minutes 0, 1 and 3", got)
+	}
+}
+
+// A failing writer of a batch is told what it met after the writers queued
+// before it, as if it had run alone after them, and its work is not done
+// twice; the writers around it still commit.
+func TestAWriterThatFailsInABatchRunsOnceAfterTheWritersBeforeIt(t *testing.T) {
+	d := newTestDB(t)
+	var calls int
+	var sawEarlier bool
+	mine := errors.New("this writer's own failure")
+	release := queueBehindGate(t, d,
+		writeMinute(5),
+		func(ctx context.Context, tx *sql.Tx) error {
+			calls++
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM traffic WHERE registry = 'batch' AND minute = 5`).Scan(&n); err != nil {
+				return err
+			}
+			sawEarlier = n == 1
+			return mine
+		},
+		writeMinute(6),
+	)
+	outs := release()
+	if outs[0] != nil || outs[2] != nil {
+		t.Errorf("the writers around the failing one were told %v and %v", outs[0], outs[2])
+	}
+	if err, _ := outs[1].(error); !errors.Is(err, mine) {
+		t.Errorf("the failing writer was told %v, want its own error", outs[1])
+	}
+	if calls != 1 {
+		t.Errorf("the failing writer ran %d times, want once", calls)
+	}
+	if !sawEarlier {
+		t.Error("the failing writer did not see the write of the writer queued before it")
+	}
+	if got := minutesWritten(t, d); !got[5] || !got[6] || len(got) != 3 {
+		t.Errorf("rows written: %v, want minutes 0, 5 and 6", got)
 	}
 }
 

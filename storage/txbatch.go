@@ -134,10 +134,17 @@ func (d *DB) enqueue(ctx context.Context, op *txOp) error {
 	q.pending = append(q.pending, op)
 	start := !q.running
 	q.running = true
+	// A deferred writer does not bring forward the wait of a writeLoop
+	// waiting for company: the earliest deadline is an earlier writer's.
+	// Waking the loop for nothing cost a cold install a thread wake-up
+	// for each of its deferred writes.
+	wake := op.deferUntil.IsZero() || len(q.pending) >= maxBatch
 	q.mu.Unlock()
-	select {
-	case q.queued <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case q.queued <- struct{}{}:
+		default:
+		}
 	}
 	if start {
 		go d.writeLoop()

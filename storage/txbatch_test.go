@@ -305,3 +305,28 @@ func commitsWithTheNext(t *testing.T, d *DB, first func() error) uint64 {
 	}
 	return d.txq.commits.Load() - commits
 }
+
+// Deferred writers wait for company only until a batch is full: the
+// writer that fills it wakes the loop, however long the others could wait.
+func TestDeferredWritersThatFillABatchCommitWithoutWaiting(t *testing.T) {
+	d := newTestDB(t)
+	d.txq.deferWindow = time.Hour
+	errs := make(chan error, maxBatch)
+	for i := range maxBatch {
+		go func() { errs <- d.txDeferred(t.Context(), writeMinute(int64(i+1))) }()
+	}
+	timeout := time.After(time.Minute)
+	for range maxBatch {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatalf("%d deferred writers, a full batch, still wait for company", maxBatch)
+		}
+	}
+	if got := minutesWritten(t, d); len(got) != maxBatch {
+		t.Errorf("%d rows written, want %d", len(got), maxBatch)
+	}
+}

@@ -362,9 +362,9 @@ func (u *Upstream) registerFill(path string, seen uint64, newFill func() *fill) 
 	}
 	f = newFill()
 	u.fills.m[path] = f
-	go u.runFill(f)
+	goBackground(func() { u.runFill(f) })
 	if f.announce != nil {
-		go f.announce()
+		goBackground(f.announce)
 	}
 	return f, true, nil
 }

@@ -123,7 +123,7 @@ func (u *Upstream) documentFor(ctx context.Context, req DocRequest, early bool) 
 		answer = make(chan Doc, 1)
 		answerEarly = func(d Doc) { answer <- d }
 	}
-	ch := u.docs.DoChan(docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req, hasCopy, answerEarly) })
+	ch := doChan(&u.docs, docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req, hasCopy, answerEarly) })
 	var patience <-chan time.Time
 	if hasCopy {
 		t := time.NewTimer(u.opts.StaleWait)

@@ -92,10 +92,10 @@ func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, kept 
 		tracked := u.fills.track()
 		u.fills.mu.Unlock()
 		if tracked {
-			go func() {
+			goBackground(func() {
 				defer u.fills.running.Done()
 				u.kept(u.fills.ctx, a)
-			}()
+			})
 		}
 	}
 	return err

@@ -101,6 +101,11 @@ type fill struct {
 	announceOnce sync.Once
 	announceErr  error
 
+	// answerable is closed (under mu) once a client may be answered: the
+	// fill is done or verified, or holdBack bytes of it are in. A client
+	// waits on it alone, not on every chunk of the download.
+	answerable chan struct{}
+
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change
 	started bool          // the upstream answered 200 and w is set
@@ -125,9 +130,20 @@ func (f *fill) awaitAnnounce() error {
 	return f.announceErr
 }
 
+func newFill(a storage.Artifact) *fill {
+	return &fill{art: a, size: -1, changed: make(chan struct{}), answerable: make(chan struct{})}
+}
+
 func (f *fill) notify() {
 	close(f.changed)
 	f.changed = make(chan struct{})
+	select {
+	case <-f.answerable:
+	default:
+		if f.done || f.verified || (f.started && f.written >= holdBack) {
+			close(f.answerable)
+		}
+	}
 }
 
 type fillState struct {
@@ -313,7 +329,7 @@ func (u *Upstream) fillOf(path string) *fill {
 // returns nil when the artifact was stored meanwhile. seen is as for
 // startFill.
 func (u *Upstream) joinFill(ctx context.Context, a storage.Artifact, seen uint64) (*fill, error) {
-	return u.startFill(ctx, a.Path, seen, func() *fill { return &fill{art: a, size: -1, changed: make(chan struct{})} })
+	return u.startFill(ctx, a.Path, seen, func() *fill { return newFill(a) })
 }
 
 // noLookUp tells startFill that its caller read no row it can vouch for.
@@ -405,9 +421,11 @@ func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget, seen ui
 		// and for the next ones, whoever started it.
 		// No one waits for its writes: see storage.NoOneWaits.
 		actx := storage.NoOneWaits(context.WithoutCancel(ctx))
-		return &fill{art: storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream},
-			announced: announced, prepared: make(chan storage.Artifact, 1), size: -1, changed: make(chan struct{}),
-			announce: func() { announced <- t.Announce(actx) }, reannounce: t.Announce}
+		f := newFill(storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream})
+		f.announced, f.prepared = announced, make(chan storage.Artifact, 1)
+		f.announce = func() { announced <- t.Announce(actx) }
+		f.reannounce = t.Announce
+		return f
 	})
 }
 
@@ -734,18 +752,12 @@ func (u *Upstream) serveFill(w http.ResponseWriter, r *http.Request, f *fill, o 
 	if first := f.state(); joined && first.verified && first.err == nil {
 		status = Hit
 	}
-	var st fillState
-	for {
-		st = f.state()
-		if st.done || st.verified || (st.started && st.written >= holdBack) {
-			break
-		}
-		select {
-		case <-st.changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	select {
+	case <-f.answerable:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+	st := f.state()
 	if st.done && st.err != nil {
 		u.count("artifact", "ERROR", true)
 		return st.err

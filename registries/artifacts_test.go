@@ -677,7 +677,7 @@ func TestAFillStartedOnALookUpMadeBeforeAnotherFinishedFindsTheRowInstead(t *tes
 	waitFillsDone(t, x.u)
 	f, err := x.u.startFill(t.Context(), tarballPath, seen, func() *fill {
 		t.Error("a second download was started")
-		return &fill{art: x.row(t), size: -1, changed: make(chan struct{})}
+		return newFill(x.row(t))
 	})
 	if err != nil || f != nil {
 		t.Errorf("startFill after the row was stored: %v, %v; want no fill", f, err)

@@ -20,6 +20,9 @@ type Registry struct {
 	pagesBase string   // the upstream's simple API, ending in "/"
 
 	refreshingRoot atomic.Bool
+	// prefetchSlots bounds the dependency pages loaded at once (see
+	// prefetchDependencyPages).
+	prefetchSlots chan struct{}
 }
 
 // DefaultFileHosts are the hosts files may come from when file_hosts is
@@ -34,6 +37,8 @@ func New(up *registries.Upstream, publicURL string) *Registry {
 		name:      o.Name,
 		publicURL: strings.TrimSuffix(publicURL, "/"),
 		files:     fileResolver{upstream: o.Upstream, hosts: o.AlsoFrom},
+
+		prefetchSlots: make(chan struct{}, prefetchParallel),
 	}
 	g.mount = "/" + o.Name
 	if g.publicURL != "" {
@@ -44,6 +49,7 @@ func New(up *registries.Upstream, publicURL string) *Registry {
 	g.pagesBase = strings.TrimSuffix(o.Upstream.JoinPath("").String(), "/") + "/"
 	// https://pypi.org/simple/ has its JSON API at https://pypi.org/pypi/.
 	g.legacy, _ = o.Upstream.Parse("../pypi/")
+	up.OnKept(g.prefetchDependencyPages)
 	return g
 }
 

@@ -17,8 +17,7 @@ import (
 // it, since two documents may have the same one.
 type answeredDocs struct {
 	mu         sync.Mutex
-	committing map[string]chan struct{}    // by docFlightKey, closed at the commit's end
-	answers    map[string]storage.Document // by docFlightKey, the row answered
+	committing map[string]chan struct{} // by docFlightKey, closed at the commit's end
 	bodies     map[storage.Digest]*pendingBody
 	n          atomic.Int32 // len(committing), read without the lock
 }
@@ -32,18 +31,16 @@ type pendingBody struct {
 // caller, answered before the commit failed, may still be rendering it.
 const pendingGrace = time.Minute
 
-// begin marks key as committing the row answered as doc, with body (when
-// not nil) readable under doc.Body until the returned end is called: at
-// once when the commit succeeded, pendingGrace later when it failed.
-func (a *answeredDocs) begin(key string, doc storage.Document, body []byte) (end func(failed bool)) {
-	d := doc.Body
+// begin marks key as committing, with body (when not nil) readable under
+// d until the returned end is called: at once when the commit succeeded,
+// pendingGrace later when it failed.
+func (a *answeredDocs) begin(key string, d storage.Digest, body []byte) (end func(failed bool)) {
 	done := make(chan struct{})
 	a.mu.Lock()
 	if a.committing == nil {
-		a.committing, a.answers, a.bodies = map[string]chan struct{}{}, map[string]storage.Document{}, map[storage.Digest]*pendingBody{}
+		a.committing, a.bodies = map[string]chan struct{}{}, map[storage.Digest]*pendingBody{}
 	}
 	a.committing[key] = done
-	a.answers[key] = doc
 	a.n.Store(int32(len(a.committing)))
 	if body != nil {
 		e := a.bodies[d]
@@ -57,7 +54,6 @@ func (a *answeredDocs) begin(key string, doc storage.Document, body []byte) (end
 	return func(failed bool) {
 		a.mu.Lock()
 		delete(a.committing, key)
-		delete(a.answers, key)
 		a.n.Store(int32(len(a.committing)))
 		a.mu.Unlock()
 		close(done)
@@ -99,17 +95,6 @@ func (a *answeredDocs) wait(ctx context.Context, key string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// answer is the row answered under key while it commits.
-func (a *answeredDocs) answer(key string) (storage.Document, bool) {
-	if a.n.Load() == 0 {
-		return storage.Document{}, false
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	d, ok := a.answers[key]
-	return d, ok
 }
 
 // body is a body answered and not yet committed.

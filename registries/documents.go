@@ -84,15 +84,6 @@ func (u *Upstream) DocumentToAnswer(ctx context.Context, req DocRequest) (Doc, e
 }
 
 func (u *Upstream) documentFor(ctx context.Context, req DocRequest, early bool) (Doc, error) {
-	if early {
-		// Answered to another client while its row commits: this one
-		// takes it too, as held, when it is fresh for this request.
-		// Whoever follows its links waits for the commit (Document, as
-		// behind Announce).
-		if d, ok := u.answered.answer(docFlightKey(req)); ok && u.takeAsIs(ctx, d) {
-			return Doc{d, Hit, false}, nil
-		}
-	}
 	if err := u.answered.wait(ctx, docFlightKey(req)); err != nil {
 		return Doc{}, err
 	}
@@ -339,7 +330,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 		endCommit := func(failed bool) {}
 		if answerEarly != nil {
 			// The body is the one held: only the row is committing.
-			endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), cached, nil))
+			endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), cached.Body, nil))
 			answerEarly(Doc{cached, Revalidated, false})
 		}
 		err := db.TouchDocument(ctx, u.opts.Name, req.Key, req.Variant, now, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"))
@@ -391,7 +382,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 	if answerEarly != nil {
 		early := fresh
 		early.Size, early.Body = int64(len(prep.Body)), storage.DigestOf(prep.Body)
-		endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), early, prep.Body))
+		endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), early.Body, prep.Body))
 		answerEarly(Doc{early, Miss, false})
 	}
 	doc, err := u.env.Store.KeepDocument(ctx, storage.NewDocument{Doc: fresh, Package: req.Package, Announces: prep.Artifacts}, prep.Body)

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/larder-mirror/larder/storage"
 )
@@ -53,20 +52,19 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 	}
 	ctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
 	defer cancel()
-	var loads errgroup.Group
+	var loads sync.WaitGroup
 	for _, name := range names {
-		loads.Go(func() error {
+		loads.Go(func() {
 			select {
 			case g.prefetchSlots <- struct{}{}:
 			case <-ctx.Done():
-				return nil
+				return
 			}
 			defer func() { <-g.prefetchSlots }()
 			if _, err := g.up.Document(ctx, g.pageRequest(name)); err != nil && !errors.Is(err, context.Canceled) {
 				g.up.Env().Log.Debug("a dependency's page could not be loaded ahead", "registry", g.name,
 					"project", name, "of", a.Path, "err", err)
 			}
-			return nil
 		})
 	}
 	loads.Wait()

@@ -61,7 +61,7 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 				return
 			}
 			defer func() { <-g.prefetchSlots }()
-			if _, err := g.up.Document(ctx, g.pageRequest(name)); err != nil && !errors.Is(err, context.Canceled) {
+			if _, err := g.up.DocumentToAnswer(ctx, g.pageRequest(name)); err != nil && !errors.Is(err, context.Canceled) {
 				g.up.Env().Log.Debug("a dependency's page could not be loaded ahead", "registry", g.name,
 					"project", name, "of", a.Path, "err", err)
 			}

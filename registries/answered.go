@@ -17,9 +17,11 @@ import (
 // it, since two documents may have the same one.
 type answeredDocs struct {
 	mu         sync.Mutex
-	committing map[string]chan struct{} // by docFlightKey, closed at the commit's end
+	committing map[string]chan struct{}    // by docFlightKey, closed at the commit's end
+	answers    map[string]storage.Document // by docFlightKey, the row answered
 	bodies     map[storage.Digest]*pendingBody
-	n          atomic.Int32 // len(committing), read without the lock
+	n          atomic.Int32  // len(committing), read without the lock
+	handed     chan struct{} // closed, and replaced, when an answer is handed over
 }
 
 type pendingBody struct {
@@ -31,16 +33,18 @@ type pendingBody struct {
 // caller, answered before the commit failed, may still be rendering it.
 const pendingGrace = time.Minute
 
-// begin marks key as committing, with body (when not nil) readable under
-// d until the returned end is called: at once when the commit succeeded,
-// pendingGrace later when it failed.
-func (a *answeredDocs) begin(key string, d storage.Digest, body []byte) (end func(failed bool)) {
+// begin marks key as committing the row answered as doc, with body (when
+// not nil) readable under doc.Body until the returned end is called: at
+// once when the commit succeeded, pendingGrace later when it failed.
+func (a *answeredDocs) begin(key string, doc storage.Document, body []byte) (end func(failed bool)) {
+	d := doc.Body
 	done := make(chan struct{})
 	a.mu.Lock()
 	if a.committing == nil {
-		a.committing, a.bodies = map[string]chan struct{}{}, map[storage.Digest]*pendingBody{}
+		a.committing, a.answers, a.bodies = map[string]chan struct{}{}, map[string]storage.Document{}, map[storage.Digest]*pendingBody{}
 	}
 	a.committing[key] = done
+	a.answers[key] = doc
 	a.n.Store(int32(len(a.committing)))
 	if body != nil {
 		e := a.bodies[d]
@@ -54,6 +58,7 @@ func (a *answeredDocs) begin(key string, d storage.Digest, body []byte) (end fun
 	return func(failed bool) {
 		a.mu.Lock()
 		delete(a.committing, key)
+		delete(a.answers, key)
 		a.n.Store(int32(len(a.committing)))
 		a.mu.Unlock()
 		close(done)
@@ -97,6 +102,17 @@ func (a *answeredDocs) wait(ctx context.Context, key string) error {
 	}
 }
 
+// answer is the row answered under key while it commits.
+func (a *answeredDocs) answer(key string) (storage.Document, bool) {
+	if a.n.Load() == 0 {
+		return storage.Document{}, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, ok := a.answers[key]
+	return d, ok
+}
+
 // body is a body answered and not yet committed.
 func (a *answeredDocs) body(d storage.Digest) ([]byte, bool) {
 	a.mu.Lock()
@@ -106,4 +122,27 @@ func (a *answeredDocs) body(d storage.Digest) ([]byte, bool) {
 		return nil, false
 	}
 	return e.bytes, true
+}
+
+// nextHandover is closed once the next answer is handed over before its
+// commit: a caller that joined a flight wakes to take the copy the flight
+// answered (answer), not only at the flight's end. There is one such
+// channel for every key: few callers wait on it, and only for a flight.
+func (a *answeredDocs) nextHandover() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.handed == nil {
+		a.handed = make(chan struct{})
+	}
+	return a.handed
+}
+
+// handedOver wakes the callers of nextHandover; it comes after begin.
+func (a *answeredDocs) handedOver() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.handed != nil {
+		close(a.handed)
+		a.handed = nil
+	}
 }

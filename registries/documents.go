@@ -73,17 +73,28 @@ func (u *Upstream) Document(ctx context.Context, req DocRequest) (Doc, error) {
 // DocumentToAnswer is Document for a caller that answers its client with
 // the document and reads nothing else its fetch writes: a copy fetched or
 // revalidated for this call is handed over once checked, while its row
-// commits (Body finds the new body in memory until then). Whoever else
-// asks for the document meanwhile waits for the commit and then looks
-// again, as if the commit had come first: what the document announces is
-// in the database when they look, a client that follows the links of the
-// answer included. A commit that fails is logged, and the next request
-// fetches the document again.
+// commits (Body finds the new body in memory until then). Another
+// DocumentToAnswer caller, one that joined the flight or came during the
+// commit, has that copy too (a Hit) when it is fresh for it. A Document
+// caller waits for the commit and then looks again, as if the commit had
+// come first: what the document announces is in the database when it
+// looks, behind a client that follows the links of the answer included. A
+// commit that fails is logged, and the next request fetches the document
+// again.
 func (u *Upstream) DocumentToAnswer(ctx context.Context, req DocRequest) (Doc, error) {
 	return u.documentFor(ctx, req, true)
 }
 
 func (u *Upstream) documentFor(ctx context.Context, req DocRequest, early bool) (Doc, error) {
+	if early {
+		// Answered to another client while its row commits: this one
+		// takes it too, as held, when it is fresh for this request.
+		// Whoever follows its links waits for the commit (Document, as
+		// behind Announce).
+		if d, ok := u.answeredCopy(ctx, req); ok {
+			return d, nil
+		}
+	}
 	if err := u.answered.wait(ctx, docFlightKey(req)); err != nil {
 		return Doc{}, err
 	}
@@ -115,13 +126,20 @@ func (u *Upstream) documentFor(ctx context.Context, req DocRequest, early bool) 
 		return Doc{cached, Stale, false}, nil
 	}
 
-	// Only the call whose function runs is answered early: one that
-	// joins a flight waits for its end.
+	// The call whose function runs is answered early through answer; one
+	// that joins a flight wakes at a handover and takes the copy answered
+	// (as above), or has the flight's end.
 	var answer chan Doc
 	var answerEarly func(Doc)
+	var handover <-chan struct{}
 	if early {
 		answer = make(chan Doc, 1)
 		answerEarly = func(d Doc) { answer <- d }
+		handover = u.answered.nextHandover()
+		// A flight that handed its copy over before the handover above.
+		if d, ok := u.answeredCopy(ctx, req); ok {
+			return d, nil
+		}
 	}
 	ch := doChan(&u.docs, docFlightKey(req), func() (any, error) { return u.fillDocument(ctx, req, hasCopy, answerEarly) })
 	var patience <-chan time.Time
@@ -130,24 +148,48 @@ func (u *Upstream) documentFor(ctx context.Context, req DocRequest, early bool) 
 		defer t.Stop()
 		patience = t.C
 	}
-	select {
-	case d := <-answer:
-		return d, nil
-	case res := <-ch:
-		if res.Err == nil {
-			return res.Val.(Doc), nil
+	for {
+		select {
+		case d := <-answer:
+			return d, nil
+		case <-handover:
+			// Another flight's, or this one's: its own answer is sent
+			// before the handover is told.
+			select {
+			case d := <-answer:
+				return d, nil
+			default:
+			}
+			handover = u.answered.nextHandover()
+			if d, ok := u.answeredCopy(ctx, req); ok {
+				return d, nil
+			}
+			continue
+		case res := <-ch:
+			if res.Err == nil {
+				return res.Val.(Doc), nil
+			}
+			if hasCopy && !errors.Is(res.Err, ErrNotFound) {
+				u.log.Debug("serving stale document", "key", req.Key, "variant", req.Variant, "err", res.Err)
+				return Doc{cached, Stale, true}, nil
+			}
+			return Doc{}, res.Err
+		case <-patience:
+			u.log.Debug("upstream slow; serving stale document while it revalidates", "key", req.Key, "variant", req.Variant)
+			return Doc{cached, Stale, false}, nil
+		case <-ctx.Done():
+			return Doc{}, ctx.Err()
 		}
-		if hasCopy && !errors.Is(res.Err, ErrNotFound) {
-			u.log.Debug("serving stale document", "key", req.Key, "variant", req.Variant, "err", res.Err)
-			return Doc{cached, Stale, true}, nil
-		}
-		return Doc{}, res.Err
-	case <-patience:
-		u.log.Debug("upstream slow; serving stale document while it revalidates", "key", req.Key, "variant", req.Variant)
-		return Doc{cached, Stale, false}, nil
-	case <-ctx.Done():
-		return Doc{}, ctx.Err()
 	}
+}
+
+// answeredCopy is the copy of req's document answered to another caller
+// and still committing, when it is fresh for this one.
+func (u *Upstream) answeredCopy(ctx context.Context, req DocRequest) (Doc, bool) {
+	if d, ok := u.answered.answer(docFlightKey(req)); ok && u.takeAsIs(ctx, d) {
+		return Doc{d, Hit, false}, true
+	}
+	return Doc{}, false
 }
 
 func docFlightKey(req DocRequest) string { return req.Key + "\x00" + req.Variant }
@@ -215,6 +257,7 @@ func (u *Upstream) fillDocument(ctx context.Context, req DocRequest, hadCopy boo
 		answerEarly = func(d Doc) {
 			answered = true
 			send(d)
+			u.answered.handedOver()
 			// The caller, woken by the send, waits for this processor
 			// until this goroutine blocks, which is on the commit: yield
 			// it (the answer reached the caller in 0.14 ms before, and in
@@ -330,7 +373,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 		endCommit := func(failed bool) {}
 		if answerEarly != nil {
 			// The body is the one held: only the row is committing.
-			endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), cached.Body, nil))
+			endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), cached, nil))
 			answerEarly(Doc{cached, Revalidated, false})
 		}
 		err := db.TouchDocument(ctx, u.opts.Name, req.Key, req.Variant, now, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"))
@@ -382,7 +425,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 	if answerEarly != nil {
 		early := fresh
 		early.Size, early.Body = int64(len(prep.Body)), storage.DigestOf(prep.Body)
-		endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), early.Body, prep.Body))
+		endCommit = u.endFlightAtCommit(req, u.answered.begin(docFlightKey(req), early, prep.Body))
 		answerEarly(Doc{early, Miss, false})
 	}
 	doc, err := u.env.Store.KeepDocument(ctx, storage.NewDocument{Doc: fresh, Package: req.Package, Announces: prep.Artifacts}, prep.Body)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,13 +50,10 @@ func TestAFullDiskShowsClientsNoServerPath(t *testing.T) {
 		if code, body := probe(t, http.MethodGet, base+"/pypi/simple/tiny/"); code != http.StatusOK {
 			t.Fatalf("project page: %d %s", code, body)
 		}
-		// Answered before their commits: asked again, each waits for its
-		// commit, so the disk fills only after they are kept.
-		for _, doc := range []string{"/npm/" + pkg, "/pypi/simple/tiny/"} {
-			if code, body := probe(t, http.MethodGet, base+doc); code != http.StatusOK {
-				t.Fatalf("%s again: %d %s", doc, code, body)
-			}
-		}
+		// Answered before their commits: the disk fills only after both
+		// are kept.
+		awaitDocument(t, p, "npm", pkg)
+		awaitDocument(t, p, "pypi", "tiny")
 		fill(t, disk)
 		defer unfill(t, disk)
 		if code, body := probe(t, http.MethodGet, base+"/npm/"+cold); code != http.StatusOK || !strings.Contains(body, `"name":"`+cold+`"`) {
@@ -92,5 +91,26 @@ func TestAFullDiskShowsClientsNoServerPath(t *testing.T) {
 	}
 	if paths != 4 || documents != 2 {
 		t.Errorf("%d downloads and %d documents logged whole, want 4 and 2:\n%s", paths, documents, p.log.String())
+	}
+}
+
+// awaitDocument waits until a document of registry under key is in the
+// database: a client's request does not, since it may be answered the copy
+// that is still being committed.
+func awaitDocument(t *testing.T, p *probeApp, registry, key string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		keys, err := p.app.store.DocumentKeys(context.Background(), registry, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(keys, key) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s document %s is not kept after 10 s (keys %q)", registry, key, keys)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

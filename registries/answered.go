@@ -126,8 +126,8 @@ func (a *answeredDocs) body(d storage.Digest) ([]byte, bool) {
 
 // nextHandover is closed once the next answer is handed over before its
 // commit: a caller that joined a flight wakes to take the copy the flight
-// answered (answer), not only at the flight's end. There is one such
-// channel for every key: few callers wait on it, and only for a flight.
+// answered (answer), not only at the flight's end. One channel serves
+// every key: few callers wait on it, and only while they wait for a flight.
 func (a *answeredDocs) nextHandover() <-chan struct{} {
 	a.mu.Lock()
 	defer a.mu.Unlock()

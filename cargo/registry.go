@@ -118,11 +118,17 @@ func (g *Registry) WriteError(w http.ResponseWriter, err error) {
 	g.up.WritePlainError(w, err)
 }
 
-// loadIndex is a crate's index file through the cache policy. Fetching it
-// announces every version's .crate, with the sha256 its line declares.
+// loadIndex is a crate's index file through the cache policy, for a
+// caller that reads what its fetch writes (the .crate rows it announces).
 func (g *Registry) loadIndex(ctx context.Context, rt route) (registries.Doc, error) {
+	return g.up.Document(ctx, g.indexRequest(rt))
+}
+
+// indexRequest asks for a crate's index file. Fetching it announces every
+// version's .crate, with the sha256 its line declares.
+func (g *Registry) indexRequest(rt route) registries.DocRequest {
 	pkg := rt.pkg()
-	return g.up.Document(ctx, registries.DocRequest{
+	return registries.DocRequest{
 		Key: pkg, Variant: variantIndex, Package: pkg,
 		URL: g.up.Options().Upstream.String() + IndexPath(pkg),
 		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
@@ -136,15 +142,18 @@ func (g *Registry) loadIndex(ctx context.Context, rt route) (registries.Doc, err
 			}
 			return registries.Prepared{Body: body, ContentType: mediaText, Artifacts: arts}, nil
 		},
-	})
+	}
 }
 
 // indexView is a crate's index file: the upstream's bytes while it can be
 // asked; while it cannot, only the lines of versions whose .crate larder
 // holds, so that cargo resolves to what it can download. Under a
 // release-age cutoff, only the lines of versions old enough.
+//
+// A copy fetched for it is answered while its row commits: the view reads
+// only the body, and the releases it records itself.
 func (g *Registry) indexView(ctx context.Context, rt route) (*registries.Rendered, registries.CacheStatus, error) {
-	doc, err := g.loadIndex(ctx, rt)
+	doc, err := g.up.DocumentToAnswer(ctx, g.indexRequest(rt))
 	if err != nil {
 		return nil, "", err
 	}

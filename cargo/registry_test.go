@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/larder-mirror/larder/cargo/cargotest"
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/registries/registriestest"
+	"github.com/larder-mirror/larder/storage/storagetest"
 )
 
 type mirror struct {
@@ -243,4 +245,61 @@ func newMirrorOn(t *testing.T, env registries.Env, fake *cargotest.Server, ro re
 	t.Cleanup(up.Close)
 	reg := New(up, "", Options{DownloadURL: fake.DownloadURL()})
 	return &mirror{up: up, reg: reg, m: registries.Mount(reg)}
+}
+
+// A cold index file is answered as soon as it is checked, while its row
+// commits: cargo asks for the next crate's index without waiting for
+// larder's database. The .crate it announces is fetched once the row is
+// in, as ever.
+func TestAColdIndexFileIsAnsweredBeforeItsCommit(t *testing.T) {
+	t.Parallel()
+	fake := cargotest.New()
+	defer fake.Close()
+	crate := fake.Publish("serde", "1.0.0")
+	m := newMirror(t, fake.URL, fake.DownloadURL(), "")
+	release := sync.OnceFunc(storagetest.HoldWrites(t, filepath.Join(m.up.Store().Dir, "larder.db")))
+	defer release()
+
+	answered := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		m.m.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://larder.test/se/rd/serde", nil))
+		answered <- w
+	}()
+	select {
+	case w := <-answered:
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"vers":"1.0.0"`) {
+			t.Fatalf("the index file while its row commits: %d %q", w.Code, w.Body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the index file was not answered while its commit waited")
+	}
+	release()
+	ctx := context.Background()
+	if err := m.up.AwaitCommit(ctx, "serde", variantIndex); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.up.Cached(ctx, "serde", variantIndex); err != nil {
+		t.Errorf("the index file answered was not kept: %v", err)
+	}
+	// The versions it dates are recorded behind the answer, for a
+	// release-age policy turned on later.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		rels, err := m.up.Releases(ctx, "serde")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := rels["1.0.0"]; ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the index file's versions were not recorded: %v", rels)
+		}
+	}
+	if w := m.do(http.MethodGet, "/api/v1/crates/serde/1.0.0/download"); w.Code != 200 || w.Body.String() != string(crate) {
+		t.Errorf("the .crate it announces: %d (%d bytes)", w.Code, w.Body.Len())
+	}
+	if n := fake.Count("GET", "/se/rd/serde"); n != 1 {
+		t.Errorf("the upstream was asked for the index file %d times, want 1", n)
+	}
 }

@@ -30,7 +30,14 @@ func releasesOf(lines []line) []storage.Release {
 
 // recordIndex records the versions a stored index file dates.
 func (g *Registry) recordIndex(ctx context.Context, pkg string, doc storage.Document) error {
-	return g.up.RecordReleases(ctx, pkg, "index\x00"+string(doc.Body), func() ([]storage.Release, error) {
+	return g.up.RecordReleases(ctx, pkg, indexReleasesKey(doc), g.indexReleases(ctx, pkg, doc))
+}
+
+func indexReleasesKey(doc storage.Document) string { return "index\x00" + string(doc.Body) }
+
+// indexReleases lists the versions a stored index file dates.
+func (g *Registry) indexReleases(ctx context.Context, pkg string, doc storage.Document) func() ([]storage.Release, error) {
+	return func() ([]storage.Release, error) {
 		body, err := g.up.Body(ctx, doc)
 		if err != nil {
 			return nil, err
@@ -40,17 +47,23 @@ func (g *Registry) recordIndex(ctx context.Context, pkg string, doc storage.Docu
 			return nil, err
 		}
 		return releasesOf(lines), nil
-	})
+	}
 }
 
 // allowedVersions records the versions an index file dates and names
 // those the request's cutoff lets it list: nil when it holds nothing
-// back, with a key for the render cache.
+// back, with a key for the render cache. Without a cutoff nothing reads
+// the record now: it is written behind the answer.
 func (g *Registry) allowedVersions(ctx context.Context, pkg string, doc storage.Document) (map[string]bool, string, error) {
+	c := g.up.Cutoff(ctx, pkg)
+	if !c.Active() {
+		g.up.RecordReleasesBehind(pkg, indexReleasesKey(doc), g.indexReleases(context.WithoutCancel(ctx), pkg, doc))
+		return nil, "", nil
+	}
 	if err := g.recordIndex(ctx, pkg, doc); err != nil {
 		return nil, "", err
 	}
-	return g.up.AllowedReleases(ctx, g.up.Cutoff(ctx, pkg), pkg)
+	return g.up.AllowedReleases(ctx, c, pkg)
 }
 
 // learnVersion dates the versions of a crate from its index file, for a

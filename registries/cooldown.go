@@ -139,6 +139,30 @@ func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list fun
 	return nil
 }
 
+// RecordReleasesBehind is RecordReleases for a view that reads nothing of
+// the record now (no cutoff applies to its answer): the record is written
+// behind the answer, which then waits for no commit of its own, and Close
+// waits for it, as for the work after a kept artifact. list must not rely
+// on the request's context. A record that fails is logged; the next read
+// of the same body records it again.
+func (u *Upstream) RecordReleasesBehind(pkg, key string, list func() ([]storage.Release, error)) {
+	if _, ok := u.recorded.get(pkg + "\x00" + key); ok && !u.env.Store.DB.ReadOnly() {
+		return
+	}
+	u.fills.mu.Lock()
+	tracked := u.fills.track()
+	u.fills.mu.Unlock()
+	if !tracked {
+		return // closing: the next start reads the document again
+	}
+	goBackground(func() {
+		defer u.fills.running.Done()
+		if err := u.RecordReleases(u.fills.ctx, pkg, key, list); err != nil {
+			u.log.Warn("releases not recorded; the next read of the document records them", "registry", u.opts.Name, "package", pkg, "err", err)
+		}
+	})
+}
+
 // Releases are the recorded releases of pkg, by name.
 func (u *Upstream) Releases(ctx context.Context, pkg string) (map[string]storage.Release, error) {
 	if rels, ok := u.releaseRows.get(pkg); ok {

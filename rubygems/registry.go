@@ -143,11 +143,17 @@ func (g *Registry) render(ctx context.Context, doc storage.Document) (*registrie
 	})
 }
 
-// infoDoc loads a gem's info file through the cache policy. Storing it
-// announces each release's .gem, to be checked against the sha256 its
-// line declares, and its gemspec, which nothing declares a digest of.
+// infoDoc loads a gem's info file through the cache policy, for a caller
+// that reads what its fetch writes (the rows of the files it announces).
 func (g *Registry) infoDoc(ctx context.Context, name string) (registries.Doc, error) {
-	return g.up.Document(ctx, registries.DocRequest{
+	return g.up.Document(ctx, g.infoRequest(name))
+}
+
+// infoRequest asks for a gem's info file. Storing it announces each
+// release's .gem, to be checked against the sha256 its line declares, and
+// its gemspec, which nothing declares a digest of.
+func (g *Registry) infoRequest(name string) registries.DocRequest {
+	return registries.DocRequest{
 		Key: name, Variant: variantInfo, Package: name, URL: g.upstreamURL("info/" + name),
 		Prepare: func(body []byte, _ string) (registries.Prepared, error) {
 			inf, err := parseInfo(body)
@@ -156,7 +162,7 @@ func (g *Registry) infoDoc(ctx context.Context, name string) (registries.Doc, er
 			}
 			return registries.Prepared{Body: body, ContentType: mediaText, Artifacts: g.announced(name, inf)}, nil
 		},
-	})
+	}
 }
 
 // announced are the rows of the files an info file names.
@@ -178,9 +184,16 @@ func (g *Registry) announced(name string, inf info) []storage.Artifact {
 // upstream cannot be asked, with only the releases whose .gem larder
 // holds, so that bundler picks one it can install. A copy within its TTL
 // that the upstream's /versions says is out of date is asked for again
-// (see infoBehind).
+// (see infoBehind). Without a cutoff, a copy fetched for it is answered
+// while its row commits: the view reads only the body. Under one, /versions
+// is written from the info files held, and the next request for it must
+// find this one.
 func (g *Registry) infoView(ctx context.Context, name string) (*registries.Rendered, registries.CacheStatus, error) {
-	doc, err := g.infoDoc(ctx, name)
+	fetch := g.up.DocumentToAnswer
+	if g.cutoffActive(ctx) {
+		fetch = g.up.Document
+	}
+	doc, err := fetch(ctx, g.infoRequest(name))
 	if err != nil {
 		return nil, "", err
 	}

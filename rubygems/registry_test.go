@@ -10,13 +10,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/larder-mirror/larder/registries"
 	"github.com/larder-mirror/larder/registries/registriestest"
 	"github.com/larder-mirror/larder/rubygems/rubygemstest"
+	"github.com/larder-mirror/larder/storage/storagetest"
 )
 
 // testMirror is a registry on its own data folder (env), reading from up.
@@ -350,5 +353,62 @@ func TestAnInfoFileVersionsListsAnotherMD5ForIsRevalidated(t *testing.T) {
 	}
 	if n := up.Count("GET", "/info/beta"); n != 1 {
 		t.Errorf("the upstream was asked for /info/beta %d times, want 1: /versions lists the MD5 of the copy", n)
+	}
+}
+
+// Without a release-age cutoff, a cold info file is answered as soon as it
+// is checked, while its row commits: bundler asks for the next gem's
+// without waiting for larder's database. The .gem it announces is fetched
+// once the row is in, as ever, and its releases are recorded behind the
+// answer.
+func TestAColdInfoFileIsAnsweredBeforeItsCommit(t *testing.T) {
+	t.Parallel()
+	up := rubygemstest.New()
+	defer up.Close()
+	publish(up, "alpha", "1.0.0")
+	env := registriestest.NewEnv(t)
+	m := newTestMirror(t, up, env, registries.Options{})
+	release := sync.OnceFunc(storagetest.HoldWrites(t, filepath.Join(env.Store.Dir, "larder.db")))
+	defer release()
+
+	answered := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		m.m.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://larder.test/info/alpha", nil))
+		answered <- w
+	}()
+	select {
+	case w := <-answered:
+		if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), up.Info("alpha")) {
+			t.Fatalf("the info file while its row commits: %d %q, want %q", w.Code, w.Body, up.Info("alpha"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the info file was not answered while its commit waited")
+	}
+	release()
+	ctx := context.Background()
+	if err := m.reg.up.AwaitCommit(ctx, "alpha", variantInfo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.reg.up.Cached(ctx, "alpha", variantInfo); err != nil {
+		t.Errorf("the info file answered was not kept: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		rels, err := m.reg.up.Releases(ctx, "alpha")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := rels["1.0.0"]; ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the info file's releases were not recorded: %v", rels)
+		}
+	}
+	if r := m.get(t, "/gems/alpha-1.0.0.gem"); r.StatusCode != 200 || string(body(t, r)) != "alpha-1.0.0 bytes" {
+		t.Errorf("the .gem it announces: %d", r.StatusCode)
+	}
+	if n := up.Count("GET", "/info/alpha"); n != 1 {
+		t.Errorf("the upstream was asked for the info file %d times, want 1", n)
 	}
 }

@@ -30,7 +30,24 @@ func infoReleases(inf info) []storage.Release {
 // those the request's cutoff lets it show: nil when it holds nothing back,
 // with a key for the render cache.
 func (g *Registry) allowedReleases(ctx context.Context, name string, doc storage.Document) (map[string]bool, string, error) {
-	err := g.up.RecordReleases(ctx, name, "info\x00"+string(doc.Body), func() ([]storage.Release, error) {
+	key := infoReleasesKey(doc)
+	c := g.up.Cutoff(ctx, name)
+	if !c.Active() {
+		// Nothing reads the record now: it is written behind the answer.
+		g.up.RecordReleasesBehind(name, key, g.infoFileReleases(context.WithoutCancel(ctx), doc))
+		return nil, "", nil
+	}
+	if err := g.up.RecordReleases(ctx, name, key, g.infoFileReleases(ctx, doc)); err != nil {
+		return nil, "", err
+	}
+	return g.up.AllowedReleases(ctx, c, name)
+}
+
+func infoReleasesKey(doc storage.Document) string { return "info\x00" + string(doc.Body) }
+
+// infoFileReleases lists the releases a stored info file dates.
+func (g *Registry) infoFileReleases(ctx context.Context, doc storage.Document) func() ([]storage.Release, error) {
+	return func() ([]storage.Release, error) {
 		body, err := g.up.Body(ctx, doc)
 		if err != nil {
 			return nil, err
@@ -40,11 +57,7 @@ func (g *Registry) allowedReleases(ctx context.Context, name string, doc storage
 			return nil, err
 		}
 		return infoReleases(inf), nil
-	})
-	if err != nil {
-		return nil, "", err
 	}
-	return g.up.AllowedReleases(ctx, g.up.Cutoff(ctx, name), name)
 }
 
 // learnRelease dates the releases of a gem from its info file, for a
@@ -54,8 +67,7 @@ func (g *Registry) learnRelease(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = g.allowedReleases(ctx, name, doc.Document)
-	return err
+	return g.up.RecordReleases(ctx, name, infoReleasesKey(doc.Document), g.infoFileReleases(ctx, doc.Document))
 }
 
 // cutoffActive says whether a request under ctx may have releases held

@@ -284,18 +284,7 @@ func TestAColdIndexFileIsAnsweredBeforeItsCommit(t *testing.T) {
 	}
 	// The versions it dates are recorded behind the answer, for a
 	// release-age policy turned on later.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		rels, err := m.up.Releases(ctx, "serde")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := rels["1.0.0"]; ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the index file's versions were not recorded: %v", rels)
-		}
-	}
+	registriestest.AwaitRelease(t, m.up, "serde", "1.0.0")
 	if w := m.do(http.MethodGet, "/api/v1/crates/serde/1.0.0/download"); w.Code != 200 || w.Body.String() != string(crate) {
 		t.Errorf("the .crate it announces: %d (%d bytes)", w.Code, w.Body.Len())
 	}

@@ -393,18 +393,7 @@ func TestAColdInfoFileIsAnsweredBeforeItsCommit(t *testing.T) {
 	if _, err := m.reg.up.Cached(ctx, "alpha", variantInfo); err != nil {
 		t.Errorf("the info file answered was not kept: %v", err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		rels, err := m.reg.up.Releases(ctx, "alpha")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := rels["1.0.0"]; ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the info file's releases were not recorded: %v", rels)
-		}
-	}
+	registriestest.AwaitRelease(t, m.reg.up, "alpha", "1.0.0")
 	if r := m.get(t, "/gems/alpha-1.0.0.gem"); r.StatusCode != 200 || string(body(t, r)) != "alpha-1.0.0 bytes" {
 		t.Errorf("the .gem it announces: %d", r.StatusCode)
 	}

@@ -193,6 +193,24 @@ func NewEnv(t testing.TB) registries.Env {
 	}
 }
 
+// AwaitRelease waits until up has recorded release of pkg, failing t after
+// 10 s: a record written behind an answer (RecordReleasesBehind).
+func AwaitRelease(t testing.TB, up *registries.Upstream, pkg, release string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		rels, err := up.Releases(context.Background(), pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := rels[release]; ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s is not recorded after 10 s (recorded: %v)", pkg, release, rels)
+		}
+	}
+}
+
 // mirror is one mounted registry of the ecosystem under test.
 type mirror struct {
 	up  *registries.Upstream

@@ -52,18 +52,10 @@ func (g *Registry) indexReleases(ctx context.Context, pkg string, doc storage.Do
 
 // allowedVersions records the versions an index file dates and names
 // those the request's cutoff lets it list: nil when it holds nothing
-// back, with a key for the render cache. Without a cutoff nothing reads
-// the record now: it is written behind the answer.
+// back, with a key for the render cache.
 func (g *Registry) allowedVersions(ctx context.Context, pkg string, doc storage.Document) (map[string]bool, string, error) {
-	c := g.up.Cutoff(ctx, pkg)
-	if !c.Active() {
-		g.up.RecordReleasesBehind(pkg, indexReleasesKey(doc), g.indexReleases(context.WithoutCancel(ctx), pkg, doc))
-		return nil, "", nil
-	}
-	if err := g.recordIndex(ctx, pkg, doc); err != nil {
-		return nil, "", err
-	}
-	return g.up.AllowedReleases(ctx, c, pkg)
+	return g.up.RecordAndAllow(ctx, g.up.Cutoff(ctx, pkg), pkg, indexReleasesKey(doc),
+		g.indexReleases(context.WithoutCancel(ctx), pkg, doc))
 }
 
 // learnVersion dates the versions of a crate from its index file, for a

@@ -1,6 +1,7 @@
 package registries
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -34,6 +35,21 @@ func goBackground(task func()) {
 	if background().Submit(task) != nil {
 		go task() // the pool is never released: not expected
 	}
+}
+
+// goTracked runs task on a background goroutine that Close stops (through
+// ctx) and waits for, as for a download; not once Close has begun.
+func (u *Upstream) goTracked(task func(ctx context.Context)) {
+	u.fills.mu.Lock()
+	tracked := u.fills.track()
+	u.fills.mu.Unlock()
+	if !tracked {
+		return
+	}
+	goBackground(func() {
+		defer u.fills.running.Done()
+		task(u.fills.ctx)
+	})
 }
 
 // doChan is singleflight's DoChan with the flight's function run on a

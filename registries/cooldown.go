@@ -109,11 +109,7 @@ func (u *Upstream) MayHoldBack(r Request, pkg string) bool {
 // is earlier (a kind that knows larder saw the release before, such as
 // when it first fetched a file of it), else now.
 func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list func() ([]storage.Release, error)) error {
-	done := pkg + "\x00" + key
-	readOnly := u.env.Store.DB.ReadOnly()
-	// A read-only mirror keeps what it learns in a bounded memory, which
-	// may have let the package go since.
-	if _, ok := u.recorded.get(done); ok && (!readOnly || u.readOnlyReleases.has(pkg)) {
+	if u.releasesRecorded(pkg, key) {
 		return nil
 	}
 	rels, err := list()
@@ -126,7 +122,7 @@ func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list fun
 			rels[i].FirstSeen = now
 		}
 	}
-	if readOnly {
+	if u.env.Store.DB.ReadOnly() {
 		// Nothing can be written: what this process learns is kept in
 		// memory, so that a read-only mirror still dates what it serves.
 		u.readOnlyReleases.add(pkg, rels)
@@ -135,32 +131,40 @@ func (u *Upstream) RecordReleases(ctx context.Context, pkg, key string, list fun
 	}
 	u.releaseGen.Add(1)
 	u.releaseRows.drop(pkg)
-	u.recorded.put(done, true, nil, nil)
+	u.recorded.put(pkg+"\x00"+key, true, nil, nil)
 	return nil
 }
 
-// RecordReleasesBehind is RecordReleases for a view that reads nothing of
-// the record now (no cutoff applies to its answer): the record is written
-// behind the answer, which then waits for no commit of its own, and Close
-// waits for it, as for the work after a kept artifact. list must not rely
-// on the request's context. A record that fails is logged; the next read
-// of the same body records it again.
-func (u *Upstream) RecordReleasesBehind(pkg, key string, list func() ([]storage.Release, error)) {
-	if _, ok := u.recorded.get(pkg + "\x00" + key); ok && !u.env.Store.DB.ReadOnly() {
-		return
-	}
-	u.fills.mu.Lock()
-	tracked := u.fills.track()
-	u.fills.mu.Unlock()
-	if !tracked {
-		return // closing: the next start reads the document again
-	}
-	goBackground(func() {
-		defer u.fills.running.Done()
-		if err := u.RecordReleases(u.fills.ctx, pkg, key, list); err != nil {
-			u.log.Warn("releases not recorded; the next read of the document records them", "registry", u.opts.Name, "package", pkg, "err", err)
+// releasesRecorded reports whether the releases of pkg that the body key
+// dates are recorded already. A read-only mirror keeps what it learns in a
+// bounded memory, which may have let the package go since.
+func (u *Upstream) releasesRecorded(pkg, key string) bool {
+	_, ok := u.recorded.get(pkg + "\x00" + key)
+	return ok && (!u.env.Store.DB.ReadOnly() || u.readOnlyReleases.has(pkg))
+}
+
+// RecordAndAllow records the releases of pkg a document dates
+// (RecordReleases) and names those c lets it show (AllowedReleases). When c
+// holds nothing back, nothing reads the record now: it is written behind
+// the answer, which then waits for no commit of its own, and Close waits
+// for it; a record that fails then is logged, and the next read of the
+// same body records it again. So list must not rely on a context that
+// ends with the request.
+func (u *Upstream) RecordAndAllow(ctx context.Context, c Cutoff, pkg, key string, list func() ([]storage.Release, error)) (map[string]bool, string, error) {
+	if c.Active() {
+		if err := u.RecordReleases(ctx, pkg, key, list); err != nil {
+			return nil, "", err
 		}
-	})
+		return u.AllowedReleases(ctx, c, pkg)
+	}
+	if !u.releasesRecorded(pkg, key) {
+		u.goTracked(func(ctx context.Context) {
+			if err := u.RecordReleases(ctx, pkg, key, list); err != nil {
+				u.log.Warn("releases not recorded; the next read of the document records them", "registry", u.opts.Name, "package", pkg, "err", err)
+			}
+		})
+	}
+	return nil, "", nil
 }
 
 // Releases are the recorded releases of pkg, by name.

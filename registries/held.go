@@ -87,16 +87,7 @@ func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, kept 
 	}
 	if err == nil && u.kept != nil {
 		a.SHA256, a.Size = d, size
-		// Close stops it, and waits for it, as for a download.
-		u.fills.mu.Lock()
-		tracked := u.fills.track()
-		u.fills.mu.Unlock()
-		if tracked {
-			goBackground(func() {
-				defer u.fills.running.Done()
-				u.kept(u.fills.ctx, a)
-			})
-		}
+		u.goTracked(func(ctx context.Context) { u.kept(ctx, a) })
 	}
 	return err
 }

@@ -30,17 +30,8 @@ func infoReleases(inf info) []storage.Release {
 // those the request's cutoff lets it show: nil when it holds nothing back,
 // with a key for the render cache.
 func (g *Registry) allowedReleases(ctx context.Context, name string, doc storage.Document) (map[string]bool, string, error) {
-	key := infoReleasesKey(doc)
-	c := g.up.Cutoff(ctx, name)
-	if !c.Active() {
-		// Nothing reads the record now: it is written behind the answer.
-		g.up.RecordReleasesBehind(name, key, g.infoFileReleases(context.WithoutCancel(ctx), doc))
-		return nil, "", nil
-	}
-	if err := g.up.RecordReleases(ctx, name, key, g.infoFileReleases(ctx, doc)); err != nil {
-		return nil, "", err
-	}
-	return g.up.AllowedReleases(ctx, c, name)
+	return g.up.RecordAndAllow(ctx, g.up.Cutoff(ctx, name), name, infoReleasesKey(doc),
+		g.infoFileReleases(context.WithoutCancel(ctx), doc))
 }
 
 func infoReleasesKey(doc storage.Document) string { return "info\x00" + string(doc.Body) }

@@ -194,7 +194,7 @@ func NewEnv(t testing.TB) registries.Env {
 }
 
 // AwaitRelease waits until up has recorded release of pkg, failing t after
-// 10 s: a record written behind an answer (RecordReleasesBehind).
+// 10 s: a record written behind an answer (Upstream.RecordAndAllow).
 func AwaitRelease(t testing.TB, up *registries.Upstream, pkg, release string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {

@@ -43,7 +43,7 @@ func checkDocument(body []byte, contentType string) error {
 // abbreviatedFields are the per-version fields of the abbreviated ("corgi")
 // form: what an installer needs, plus libc, which the registry's own form
 // lacks and pnpm reads.
-var abbreviatedFields = []string{
+var abbreviatedFields = [...]string{
 	"name", "version", "deprecated",
 	"dependencies", "optionalDependencies", "devDependencies", "peerDependencies",
 	"peerDependenciesMeta", "bundleDependencies", "bundledDependencies", "acceptDependencies",
@@ -107,11 +107,41 @@ func abbreviate(full []byte) []byte {
 	return b.Bytes()
 }
 
+// abbreviatedField is the index of each of abbreviatedFields.
+var abbreviatedField = func() map[string]int {
+	m := make(map[string]int, len(abbreviatedFields))
+	for i, f := range abbreviatedFields {
+		m[f] = i
+	}
+	return m
+}()
+
+// writeAbbreviatedVersion writes the fields of v an installer needs, in
+// the order of abbreviatedFields, each as its first occurrence in v (as
+// gjson's Get reads it). One pass over v's keys: a lookup of each field
+// walked the whole version once per field, which on a registry's
+// packument of hundreds of versions was most of abbreviating it.
 func writeAbbreviatedVersion(b *bytes.Buffer, v gjson.Result) {
 	b.WriteByte('{')
+	if !v.IsObject() {
+		b.WriteByte('}')
+		return
+	}
+	var found [len(abbreviatedFields)]gjson.Result
+	var scripts gjson.Result
+	v.ForEach(func(k, x gjson.Result) bool {
+		key := k.String()
+		if i, ok := abbreviatedField[key]; ok {
+			if !found[i].Exists() {
+				found[i] = x
+			}
+		} else if key == "scripts" && !scripts.Exists() {
+			scripts = x
+		}
+		return true
+	})
 	n := 0
-	for _, f := range abbreviatedFields {
-		x := v.Get(gjsonKey(f))
+	for i, x := range found {
 		if !x.Exists() {
 			continue
 		}
@@ -119,13 +149,15 @@ func writeAbbreviatedVersion(b *bytes.Buffer, v gjson.Result) {
 			b.WriteByte(',')
 		}
 		n++
-		fmt.Fprintf(b, "%q:%s", f, x.Raw)
+		b.WriteByte('"')
+		b.WriteString(abbreviatedFields[i])
+		b.WriteString(`":`)
+		b.WriteString(x.Raw)
 	}
 	// The registry derives hasInstallScript from the scripts a version runs
 	// on install; a full document only has the scripts.
-	if !v.Get("hasInstallScript").Exists() {
-		s := v.Get("scripts")
-		if s.Get("preinstall").Exists() || s.Get("install").Exists() || s.Get("postinstall").Exists() {
+	if !found[abbreviatedField["hasInstallScript"]].Exists() {
+		if scripts.Get("preinstall").Exists() || scripts.Get("install").Exists() || scripts.Get("postinstall").Exists() {
 			if n > 0 {
 				b.WriteByte(',')
 			}

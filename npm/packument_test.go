@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -72,6 +73,45 @@ func TestAbbreviateIsIdempotent(t *testing.T) {
 	twice := abbreviate(once)
 	if !bytes.Equal(once, twice) {
 		t.Errorf("abbreviating an abbreviated document changed it:\n%s\n%s", once, twice)
+	}
+}
+
+// A version naming a field twice is abbreviated to the first, the one
+// larder reads: a client's JSON parser takes the last, so both left in
+// would let an upstream show larder one tarball and the client another.
+func TestAbbreviateKeepsOnlyAFieldsFirstOccurrence(t *testing.T) {
+	in := []byte(`{"name":"x","versions":{"1.0.0":{"dist":{"tarball":"https://r/x/-/x-1.0.0.tgz"},"readme":"r",` +
+		`"dist":{"tarball":"https://evil/x.tgz"},"scripts":{"postinstall":"a"},"scripts":{}}}}`)
+	got := string(abbreviate(in))
+	want := `{"name":"x","versions":{"1.0.0":{"dist":{"tarball":"https://r/x/-/x-1.0.0.tgz"},"hasInstallScript":true}}}`
+	if got != want {
+		t.Errorf("abbreviate:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+// BenchmarkAbbreviate abbreviates a packument of 500 versions shaped like
+// the registry's: larder does it to every packument an abbreviated request
+// loads.
+func BenchmarkAbbreviate(b *testing.B) {
+	var doc bytes.Buffer
+	doc.WriteString(`{"name":"big","dist-tags":{"latest":"1.0.0"},"versions":{`)
+	for i := range 500 {
+		if i > 0 {
+			doc.WriteByte(',')
+		}
+		fmt.Fprintf(&doc, `"1.0.%[1]d":{"name":"big","version":"1.0.%[1]d","description":"a package","main":"index.js",`+
+			`"scripts":{"test":"mocha","build":"tsc"},"repository":{"type":"git","url":"git+https://github.com/x/big.git"},`+
+			`"keywords":["a","b"],"license":"MIT","homepage":"https://github.com/x/big#readme",`+
+			`"dependencies":{"a":"^1.0.0","b":"^2.0.0"},"devDependencies":{"mocha":"^10.0.0"},"gitHead":"0123456789abcdef",`+
+			`"_id":"big@1.0.%[1]d","_nodeVersion":"20.0.0","_npmVersion":"10.0.0",`+
+			`"dist":{"integrity":"sha512-AAAA","shasum":"abcd","tarball":"https://registry.npmjs.org/big/-/big-1.0.%[1]d.tgz",`+
+			`"fileCount":10,"unpackedSize":12345,"signatures":[{"keyid":"SHA256:x","sig":"MEUC"}]},`+
+			`"_npmUser":{"name":"x","email":"x@x"},"maintainers":[{"name":"x","email":"x@x"}],"_hasShrinkwrap":false}`, i)
+	}
+	doc.WriteString(`}}`)
+	b.SetBytes(int64(doc.Len()))
+	for b.Loop() {
+		abbreviate(doc.Bytes())
 	}
 }
 

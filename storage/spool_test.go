@@ -142,6 +142,34 @@ func TestCreateFailsAtOnceWithoutItsSpoolFolder(t *testing.T) {
 	}
 }
 
+// On a roomy disk, a Create soon after another does not ask the disk
+// again (spoolRoom): one made after its folder went fails on Commit
+// instead, and keeps nothing.
+func TestAWriterMadeAfterItsFolderWentFailsToCommit(t *testing.T) {
+	b, tmp := openTestBlobs(t)
+	first, err := b.Create(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Cancel()
+	if err := os.RemoveAll(tmp); err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.Create(t.Context())
+	if err != nil {
+		return // the disk was not roomy: Create asked it, and failed at once
+	}
+	defer w.Cancel()
+	body := []byte("bytes with nowhere to go")
+	w.Write(body)
+	if _, _, err := w.Commit(t.Context(), DigestOf(body)); err == nil {
+		t.Fatal("Commit succeeded with its spool folder gone")
+	}
+	if _, _, err := b.Open(t.Context(), DigestOf(body)); err == nil {
+		t.Error("a blob was kept from a writer whose Commit failed")
+	}
+}
+
 func TestAWriterTakesNoWriteOnceCommitted(t *testing.T) {
 	b, _ := openTestBlobs(t)
 	w, err := b.Create(t.Context())

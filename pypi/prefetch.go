@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,7 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 	if !strings.HasSuffix(a.Path, ".metadata") || !g.up.Reachable() {
 		return
 	}
-	names, err := g.dependencyProjects(ctx, a)
+	deps, err := g.dependencyProjects(ctx, a)
 	if err != nil {
 		g.up.Env().Log.Debug("the dependencies of a metadata file could not be read", "registry", g.name, "path", a.Path, "err", err)
 		return
@@ -53,7 +54,7 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 	ctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
 	defer cancel()
 	var loads sync.WaitGroup
-	for _, name := range names {
+	for _, dep := range deps {
 		loads.Go(func() {
 			select {
 			case g.prefetchSlots <- struct{}{}:
@@ -61,18 +62,171 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 				return
 			}
 			defer func() { <-g.prefetchSlots }()
-			if _, err := g.up.DocumentToAnswer(ctx, g.pageRequest(name)); err != nil && !errors.Is(err, context.Canceled) {
-				g.up.Env().Log.Debug("a dependency's page could not be loaded ahead", "registry", g.name,
-					"project", name, "of", a.Path, "err", err)
+			doc, err := g.up.DocumentToAnswer(ctx, g.pageRequest(dep.name))
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					g.up.Env().Log.Debug("a dependency's page could not be loaded ahead", "registry", g.name,
+						"project", dep.name, "of", a.Path, "err", err)
+				}
+				return
 			}
+			g.preloadLikelyMetadata(ctx, dep, doc.Document)
 		})
 	}
 	loads.Wait()
 }
 
-// dependencyProjects are the normalized names of the projects the core
-// metadata file a requires (extras aside) whose pages larder does not hold.
-func (g *Registry) dependencyProjects(ctx context.Context, a storage.Artifact) ([]string, error) {
+// pip, once it has a dependency's page, reads the core metadata file of the
+// release it picks, and then asks for the pages that file names: one
+// round trip after another, down the tree. When larder can tell which file
+// pip reads, it loads that one too, with the page; kept, the file is
+// followed in turn (OnKept), so the tree loads ahead of pip's resolver. It
+// can tell when the newest final release the requirement allows (by its
+// >=, >, <=, <, == and != clauses; any other clause, and larder does not
+// guess) has a pure-Python wheel with a metadata file: every pip picks
+// that wheel's metadata, whatever its platform. Not under a release-age
+// cutoff, which hides releases from pip. A wrong guess (pip runs an older
+// Python than the release requires) costs one small file, kept all the
+// same.
+func (g *Registry) preloadLikelyMetadata(ctx context.Context, dep dependency, page storage.Document) {
+	if g.up.Cutoff(ctx, dep.name).Active() {
+		return
+	}
+	p, err := g.loadProject(ctx, page)
+	if err != nil {
+		return
+	}
+	f, ok := likelyWheel(p, dep.name, dep.constraint)
+	if !ok {
+		return
+	}
+	// The file is announced by the page's rows: wait for them.
+	if err := g.up.AwaitCommit(ctx, dep.name, variantPage); err != nil {
+		return
+	}
+	path := filePath(dep.name, f.Filename) + ".metadata"
+	if err := g.up.Preload(ctx, path); err != nil && !errors.Is(err, context.Canceled) {
+		g.up.Env().Log.Debug("a dependency's metadata file could not be loaded ahead", "registry", g.name, "path", path, "err", err)
+	}
+}
+
+// likelyWheel is the pure-Python wheel, with a metadata file, of the newest
+// final release of project that constraint allows, when that release has
+// one and no file of it is yanked.
+func likelyWheel(p Project, project, constraint string) (File, bool) {
+	clauses, ok := parseClauses(constraint)
+	if !ok {
+		return File{}, false
+	}
+	newest := ""
+	for _, f := range p.Files {
+		v := versionFromFilename(project, f.Filename)
+		pv, ok := parsePyVersion(v)
+		if !ok || f.Yanked || pv.pre >= 0 || pv.dev >= 0 || !clauses.allow(v) {
+			continue
+		}
+		if newest == "" || compareVersions(v, newest) > 0 {
+			newest = v
+		}
+	}
+	if newest == "" {
+		return File{}, false
+	}
+	var pick File
+	found := false
+	for _, f := range p.Files {
+		v := versionFromFilename(project, f.Filename)
+		if compareVersions(v, newest) != 0 {
+			continue
+		}
+		if f.Yanked {
+			return File{}, false
+		}
+		if !found && f.CoreMetadata && pureWheel(f.Filename) {
+			pick, found = f, true
+		}
+	}
+	return pick, found
+}
+
+// pureWheel says whether a wheel installs on any platform under Python 3.
+func pureWheel(filename string) bool {
+	name, ok := strings.CutSuffix(filename, "-none-any.whl")
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(name, '-')
+	return i >= 0 && slices.Contains(strings.Split(name[i+1:], "."), "py3")
+}
+
+// clause is one comparison of a version specifier (PEP 440).
+type clause struct{ op, version string }
+
+type clauses []clause
+
+// parseClauses reads a requirement's specifiers; false for one larder does
+// not read (~=, ===, a wildcard, or not a version).
+func parseClauses(spec string) (clauses, bool) {
+	var cs clauses
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			if strings.TrimSpace(spec) == "" {
+				break
+			}
+			return nil, false
+		}
+		var c clause
+		for _, op := range []string{">=", "<=", "==", "!=", ">", "<"} {
+			if rest, ok := strings.CutPrefix(part, op); ok {
+				c = clause{op, strings.TrimSpace(rest)}
+				break
+			}
+		}
+		if c.op == "" || strings.HasPrefix(c.version, "=") || strings.HasSuffix(c.version, ".*") {
+			return nil, false
+		}
+		if _, ok := parsePyVersion(c.version); !ok {
+			return nil, false
+		}
+		cs = append(cs, c)
+	}
+	return cs, true
+}
+
+// allow says whether every clause allows version v.
+func (cs clauses) allow(v string) bool {
+	for _, c := range cs {
+		n := compareVersions(v, c.version)
+		var ok bool
+		switch c.op {
+		case ">=":
+			ok = n >= 0
+		case "<=":
+			ok = n <= 0
+		case "==":
+			ok = n == 0
+		case "!=":
+			ok = n != 0
+		case ">":
+			ok = n > 0
+		case "<":
+			ok = n < 0
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// dependency is a project a metadata file requires, and the specifiers
+// it requires of it.
+type dependency struct{ name, constraint string }
+
+// dependencyProjects are the projects the core metadata file a requires
+// (extras aside), by normalized name, whose pages larder does not hold.
+func (g *Registry) dependencyProjects(ctx context.Context, a storage.Artifact) ([]dependency, error) {
 	rc, _, err := g.up.Store().OpenArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
 		return nil, err
@@ -82,7 +236,7 @@ func (g *Registry) dependencyProjects(ctx context.Context, a storage.Artifact) (
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	var deps []dependency
 	seen := map[string]bool{a.Package: true}
 	for _, dep := range requirements(meta.RequiresDist) {
 		if extraMarker.MatchString(dep.Note) || ValidateName(dep.Name) != nil {
@@ -96,9 +250,9 @@ func (g *Registry) dependencyProjects(ctx context.Context, a storage.Artifact) (
 		if _, err := g.up.Cached(ctx, name, variantPage); err == nil {
 			continue
 		}
-		if names = append(names, name); len(names) == maxPrefetchedPages {
+		if deps = append(deps, dependency{name, dep.Constraint}); len(deps) == maxPrefetchedPages {
 			break
 		}
 	}
-	return names, nil
+	return deps, nil
 }

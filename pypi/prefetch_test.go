@@ -59,7 +59,7 @@ func TestAKeptMetadataFileLoadsThePagesOfItsDependencies(t *testing.T) {
 		}
 	}
 	for _, r := range up.Requests() {
-		if r.Host == "files" && !strings.HasSuffix(r.Path, "/"+wheel+".metadata") {
+		if r.Host == "files" && !strings.HasSuffix(r.Path, ".metadata") {
 			t.Errorf("a file was fetched ahead: %s", r.Path)
 		}
 	}
@@ -67,5 +67,104 @@ func TestAKeptMetadataFileLoadsThePagesOfItsDependencies(t *testing.T) {
 	// A client's request for a page loaded ahead is a hit.
 	if r := m.get(t, "/pypi/simple/dep-one/"); r.header.Get("X-Larder-Cache") != "HIT" {
 		t.Errorf("a page loaded ahead: X-Larder-Cache %q, want HIT", r.header.Get("X-Larder-Cache"))
+	}
+}
+
+// Past the pages: the metadata file pip will read of each dependency is
+// loaded with its page, and followed in turn, down the tree.
+func TestTheMetadataPipWillReadIsLoadedAheadDownTheTree(t *testing.T) {
+	up := pypitest.New()
+	t.Cleanup(up.Close)
+	app := up.AddWheel("app", "1.0", []string{"a>=1", "c~=1.0"}, "")
+	up.AddWheel("a", "1.0", nil, "")
+	a2 := up.AddWheel("a", "2.0", []string{"b<2"}, "")
+	aYanked, data := pypitest.Wheel("a", "3.0", nil, "")
+	up.AddFile("a", aYanked, data, pypitest.FileOpts{Yanked: true, Metadata: pypitest.WheelMetadata("a", "3.0", nil, "")})
+	b1 := up.AddWheel("b", "1.0", nil, "")
+	up.AddWheel("b", "2.0", nil, "")
+	up.AddWheel("c", "1.0", nil, "")
+	m := mirrorOf(t, up, registries.Options{})
+	m.get(t, "/pypi/simple/app/")
+	up.Reset()
+
+	if r := m.get(t, "/pypi/files/app/"+app+".metadata"); r.status != http.StatusOK {
+		t.Fatalf("GET the metadata file: %d\n%s", r.status, r.body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, path := range []string{"files/a/" + a2 + ".metadata", "files/b/" + b1 + ".metadata"} {
+		for {
+			if a, err := m.up.Artifact(context.Background(), path); err == nil && a.Cached() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s was not loaded ahead", path)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for {
+		if _, err := m.up.Cached(context.Background(), "c", variantPage); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page of c was not loaded ahead")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := m.get(t, "/pypi/files/a/"+a2+".metadata"); r.header.Get("X-Larder-Cache") != "HIT" {
+		t.Errorf("a metadata file loaded ahead: X-Larder-Cache %q, want HIT", r.header.Get("X-Larder-Cache"))
+	}
+	m.up.Close() // waits for what follows a kept artifact
+	want := map[string]int{app: 0, a2: 0, b1: 0}
+	for _, r := range up.Requests() {
+		if r.Host != "files" {
+			continue
+		}
+		name, ok := strings.CutSuffix(r.Path[strings.LastIndexByte(r.Path, '/')+1:], ".metadata")
+		if _, expected := want[name]; ok && expected {
+			want[name]++
+		} else {
+			// a 3.0 is yanked, b 2.0 excluded, c's ~= not read by larder,
+			// and no wheel is fetched ahead.
+			t.Errorf("fetched ahead: %s", r.Path)
+		}
+	}
+	for name, n := range want {
+		if n != 1 {
+			t.Errorf("%s.metadata was asked of the upstream %d times, want 1", name, n)
+		}
+	}
+}
+
+func TestLikelyWheelIsTheNewestPureWheelTheRequirementAllows(t *testing.T) {
+	page := func(files ...File) Project { return Project{Files: files} }
+	wheel := func(name string) File { return File{Filename: name, CoreMetadata: true} }
+	for _, tc := range []struct {
+		what       string
+		p          Project
+		constraint string
+		want       string
+	}{
+		{"the newest", page(wheel("x-1.0-py3-none-any.whl"), wheel("x-2.0-py3-none-any.whl")), "", "x-2.0-py3-none-any.whl"},
+		{"within bounds", page(wheel("x-1.0-py3-none-any.whl"), wheel("x-2.0-py3-none-any.whl")), ">=1, <2", "x-1.0-py3-none-any.whl"},
+		{"== pads zeros", page(wheel("x-1.0.0-py2.py3-none-any.whl"), wheel("x-2.0-py3-none-any.whl")), "==1.0", "x-1.0.0-py2.py3-none-any.whl"},
+		{"!= skips", page(wheel("x-1.0-py3-none-any.whl"), wheel("x-2.0-py3-none-any.whl")), "!=2.0", "x-1.0-py3-none-any.whl"},
+		{"no pre-release", page(wheel("x-1.0-py3-none-any.whl"), wheel("x-2.0rc1-py3-none-any.whl")), "", "x-1.0-py3-none-any.whl"},
+		{"newest only an sdist", page(wheel("x-1.0-py3-none-any.whl"), File{Filename: "x-2.0.tar.gz"}), "", ""},
+		{"newest only for a platform", page(wheel("x-1.0-py3-none-any.whl"), wheel("x-2.0-cp312-cp312-manylinux_2_17_x86_64.whl")), "", ""},
+		{"a platform wheel beside", page(wheel("x-2.0-cp312-cp312-win_amd64.whl"), wheel("x-2.0-py3-none-any.whl")), "", "x-2.0-py3-none-any.whl"},
+		{"no metadata file", page(File{Filename: "x-2.0-py3-none-any.whl"}), "", ""},
+		{"a yanked file", page(wheel("x-1.0-py3-none-any.whl"), File{Filename: "x-2.0-py3-none-any.whl", CoreMetadata: true, Yanked: true}), "", "x-1.0-py3-none-any.whl"},
+		{"compatible release", page(wheel("x-1.0-py3-none-any.whl")), "~=1.0", ""},
+		{"a wildcard", page(wheel("x-1.0-py3-none-any.whl")), "==1.*", ""},
+		{"arbitrary equality", page(wheel("x-1.0-py3-none-any.whl")), "===1.0", ""},
+		{"extras", page(wheel("x-1.0-py3-none-any.whl")), "[fast]>=1", ""},
+		{"nothing allowed", page(wheel("x-1.0-py3-none-any.whl")), ">1", ""},
+		{"Python 2 only", page(wheel("x-1.0-py2-none-any.whl")), "", ""},
+	} {
+		got, ok := likelyWheel(tc.p, "x", tc.constraint)
+		if ok != (tc.want != "") || got.Filename != tc.want {
+			t.Errorf("%s: likelyWheel = %q, %v; want %q", tc.what, got.Filename, ok, tc.want)
+		}
 	}
 }

@@ -19,10 +19,11 @@ import (
 // names that it does not hold, several at once: pip's next requests find
 // them held, or join their load under way, and a cold install pays the
 // upstream's round trip once for them all instead of once per dependency.
-// Only pages are loaded, never files, and only while the upstream is
-// reachable. A dependency only an extra asks for is left out; one behind
-// another marker (a Python version, a platform) is loaded, as larder does
-// not know the client's.
+// Pages are loaded, and the metadata file pip will read of each when
+// larder can tell which (preloadLikelyMetadata), never a wheel or an
+// sdist; only while the upstream is reachable. A dependency only an extra
+// asks for is left out; one behind another marker (a Python version, a
+// platform) is loaded, as larder does not know the client's.
 
 // maxPrefetchedPages bounds the pages loaded for one metadata file, and
 // prefetchParallel how many of a registry's are loaded at once: an install

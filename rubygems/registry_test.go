@@ -371,19 +371,9 @@ func TestAColdInfoFileIsAnsweredBeforeItsCommit(t *testing.T) {
 	release := sync.OnceFunc(storagetest.HoldWrites(t, filepath.Join(env.Store.Dir, "larder.db")))
 	defer release()
 
-	answered := make(chan *httptest.ResponseRecorder, 1)
-	go func() {
-		w := httptest.NewRecorder()
-		m.m.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://larder.test/info/alpha", nil))
-		answered <- w
-	}()
-	select {
-	case w := <-answered:
-		if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), up.Info("alpha")) {
-			t.Fatalf("the info file while its row commits: %d %q, want %q", w.Code, w.Body, up.Info("alpha"))
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the info file was not answered while its commit waited")
+	w := registriestest.AnswerWithin(t, m.m, "http://larder.test/info/alpha")
+	if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), up.Info("alpha")) {
+		t.Fatalf("the info file while its row commits: %d %q, want %q", w.Code, w.Body, up.Info("alpha"))
 	}
 	release()
 	ctx := context.Background()

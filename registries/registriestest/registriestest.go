@@ -211,6 +211,27 @@ func AwaitRelease(t testing.TB, up *registries.Upstream, pkg, release string) {
 	}
 }
 
+// AnswerWithin serves a GET of url through h on a goroutine of its own and
+// returns the answer, failing t when none comes within 10 s: for a request
+// that must be answered while something it need not wait for (the
+// database's writes, say) is held.
+func AnswerWithin(t testing.TB, h http.Handler, url string) *httptest.ResponseRecorder {
+	t.Helper()
+	answered := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, url, nil))
+		answered <- w
+	}()
+	select {
+	case w := <-answered:
+		return w
+	case <-time.After(10 * time.Second):
+		t.Fatalf("GET %s was not answered within 10 s", url)
+		return nil
+	}
+}
+
 // mirror is one mounted registry of the ecosystem under test.
 type mirror struct {
 	up  *registries.Upstream

@@ -72,21 +72,22 @@ func abbreviate(full []byte) []byte {
 		b.WriteByte(':')
 		b.WriteString(raw)
 	}
-	if v := doc.Get("name"); v.Exists() {
+	top := topLevelFields(doc)
+	if v := top.name; v.Exists() {
 		field("name", v.Raw)
 	}
-	if v := doc.Get("modified"); v.Exists() {
+	if v := top.modified; v.Exists() {
 		field("modified", v.Raw)
-	} else if v := doc.Get("time.modified"); v.Exists() {
+	} else if v := top.timeModified; v.Exists() {
 		field("modified", v.Raw)
 	}
-	if v := doc.Get("dist-tags"); v.Exists() {
+	if v := top.distTags; v.Exists() {
 		field("dist-tags", v.Raw)
 	}
-	if v := doc.Get("time"); v.IsObject() {
+	if v := top.time; v.IsObject() {
 		field("time", v.Raw)
 	}
-	if versions := doc.Get("versions"); versions.IsObject() {
+	if versions := top.versions; versions.IsObject() {
 		var vb bytes.Buffer
 		vb.WriteByte('{')
 		n := 0
@@ -105,6 +106,51 @@ func abbreviate(full []byte) []byte {
 	}
 	b.WriteByte('}')
 	return b.Bytes()
+}
+
+// packumentTop is the first occurrence of each top-level field abbreviate
+// keeps, as gjson's Get finds it.
+type packumentTop struct {
+	name, modified, distTags, time, versions gjson.Result
+	// timeModified is Get("time.modified"): the first "modified" of the
+	// first "time" object that has one.
+	timeModified gjson.Result
+}
+
+// topLevelFields reads doc's top-level keys once. A Get for each field
+// walked the document from its start: past every version for the fields
+// that follow them (the registry puts "modified" last) and to its end for
+// one it lacks ("time" in the registry's abbreviated form).
+func topLevelFields(doc gjson.Result) packumentTop {
+	var top packumentTop
+	if !doc.IsObject() {
+		return top
+	}
+	doc.ForEach(func(k, v gjson.Result) bool {
+		var slot *gjson.Result
+		switch k.String() {
+		case "name":
+			slot = &top.name
+		case "modified":
+			slot = &top.modified
+		case "dist-tags":
+			slot = &top.distTags
+		case "time":
+			if !top.timeModified.Exists() && v.IsObject() {
+				top.timeModified = v.Get("modified")
+			}
+			slot = &top.time
+		case "versions":
+			slot = &top.versions
+		default:
+			return true
+		}
+		if !slot.Exists() {
+			*slot = v
+		}
+		return true
+	})
+	return top
 }
 
 // abbreviatedField is the index of each of abbreviatedFields.

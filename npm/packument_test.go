@@ -89,13 +89,52 @@ func TestAbbreviateKeepsOnlyAFieldsFirstOccurrence(t *testing.T) {
 	}
 }
 
-// BenchmarkAbbreviate abbreviates a packument of 500 versions shaped like
+// At the top level too: the versions larder announces and verifies
+// against are the first "versions" object, and "modified" comes from the
+// first "time" object that has one, as gjson's Get read them.
+func TestAbbreviateReadsTheTopLevelAsGetDoes(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"name":"x","versions":{"1.0.0":{"dist":{"tarball":"https://r/x-1.0.0.tgz"}}},"name":"y",` +
+			`"versions":{"6.6.6":{"dist":{"tarball":"https://evil/x.tgz"}}}}`,
+			`{"name":"x","versions":{"1.0.0":{"dist":{"tarball":"https://r/x-1.0.0.tgz"}}}}`},
+		{`{"name":"x","time":"soon","time":{"created":"c"},"time":{"modified":"m","modified":"n"},"versions":{}}`,
+			`{"name":"x","modified":"m","versions":{}}`},
+		{`{"versions":{},"modified":"m1","time":{"modified":"m2","created":"c"},"modified":"m3"}`,
+			`{"modified":"m1","time":{"modified":"m2","created":"c"},"versions":{}}`},
+		{`{"name":"x","versions":["not","an","object"],"dist-tags":{"latest":"1.0.0"}}`,
+			`{"name":"x","dist-tags":{"latest":"1.0.0"}}`},
+	} {
+		if got := string(abbreviate([]byte(c.in))); got != c.want {
+			t.Errorf("abbreviate(%s):\ngot  %s\nwant %s", c.in, got, c.want)
+		}
+	}
+}
+
+// BenchmarkAbbreviate abbreviates packuments of 500 versions shaped like
 // the registry's: larder does it to every packument an abbreviated request
-// loads.
+// loads. The registry answers that request with its own abbreviated form,
+// "modified" after the versions; a full document has "time" there.
 func BenchmarkAbbreviate(b *testing.B) {
+	for _, c := range []struct{ name, tail string }{
+		{"registry-abbreviated", `,"modified":"2026-01-01T00:00:00.000Z"}`},
+		{"full", `,"time":{"created":"2020-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z"},"readme":"# big"}`},
+	} {
+		doc := registryShapedPackument(500, c.tail)
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				abbreviate(doc)
+			}
+		})
+	}
+}
+
+// registryShapedPackument is a packument of n versions, each with the
+// fields the registry's full form has, and tail after the versions.
+func registryShapedPackument(n int, tail string) []byte {
 	var doc bytes.Buffer
 	doc.WriteString(`{"name":"big","dist-tags":{"latest":"1.0.0"},"versions":{`)
-	for i := range 500 {
+	for i := range n {
 		if i > 0 {
 			doc.WriteByte(',')
 		}
@@ -108,11 +147,9 @@ func BenchmarkAbbreviate(b *testing.B) {
 			`"fileCount":10,"unpackedSize":12345,"signatures":[{"keyid":"SHA256:x","sig":"MEUC"}]},`+
 			`"_npmUser":{"name":"x","email":"x@x"},"maintainers":[{"name":"x","email":"x@x"}],"_hasShrinkwrap":false}`, i)
 	}
-	doc.WriteString(`}}`)
-	b.SetBytes(int64(doc.Len()))
-	for b.Loop() {
-		abbreviate(doc.Bytes())
-	}
+	doc.WriteString(`}`)
+	doc.WriteString(tail)
+	return doc.Bytes()
 }
 
 func TestRewriteTarballsChangesOnlyTheTarballURLs(t *testing.T) {

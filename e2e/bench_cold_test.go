@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,27 @@ import (
 // coldLatencies are the fake upstream's delays before each answer: a
 // registry on the same network, across a country, across an ocean.
 var coldLatencies = []time.Duration{0, 20 * time.Millisecond, 80 * time.Millisecond}
+
+// coldCondition is what the installs of one case of a round run under:
+// at names it in the metrics ("@0ms"); set and reset, when not nil, put
+// it in place before the case's installs and take it away after.
+type coldCondition struct {
+	at         string
+	set, reset func()
+}
+
+// latencyConditions are coldLatencies, each set by setDelay.
+func latencyConditions(setDelay func(time.Duration)) []coldCondition {
+	var cs []coldCondition
+	for _, lat := range coldLatencies {
+		cs = append(cs, coldCondition{
+			at:    fmt.Sprintf("@%dms", lat.Milliseconds()),
+			set:   func() { setDelay(lat) },
+			reset: func() { setDelay(0) },
+		})
+	}
+	return cs
+}
 
 // wipe stops l, empties its data folder and starts it again on the same
 // address: the next install through it is cold.
@@ -55,7 +77,7 @@ func BenchmarkColdNpmCI(b *testing.B) {
 	viaLarderProject.mustRun(through, "npm", "install", "--no-audit", "--package-lock-only")
 	straight.mustRun(direct, "npm", "install", "--no-audit", "--package-lock-only")
 
-	coldRounds(b, "cold npm ci", up.SetDelay, l, func(viaLarder bool) {
+	coldRounds(b, "cold npm ci", latencyConditions(up.SetDelay), l, func(viaLarder bool) {
 		c, registry := straight, direct
 		if viaLarder {
 			c, registry = viaLarderProject, through
@@ -64,6 +86,45 @@ func BenchmarkColdNpmCI(b *testing.B) {
 		c.freshCache()
 		c.mustRun(registry, "npm", "ci", "--no-audit")
 	})
+}
+
+// BenchmarkColdNpmCILive is BenchmarkColdNpmCI against the public npm
+// registry, whose packuments are real ones (hundreds of versions, some
+// megabytes): a lockfile of about 450 packages (express, webpack, eslint
+// and jest, resolved today), through an empty larder against straight from
+// the registry, over whatever network the machine has. Off by default:
+// LARDER_LIVE_NPM=1 (bench/cold.sh passes it on).
+func BenchmarkColdNpmCILive(b *testing.B) {
+	if os.Getenv("LARDER_LIVE_NPM") != "1" {
+		b.Skip("set LARDER_LIVE_NPM=1 to install from the public npm registry")
+	}
+	const registry = "https://registry.npmjs.org/"
+	l := startLarder(b, `
+[[registry]]
+name = "npm"
+kind = "npm"
+upstream = "`+registry+`"
+`)
+	pkg := `{"name":"live","version":"1.0.0","private":true,` +
+		`"dependencies":{"express":"^4.19.0","webpack":"^5.90.0","eslint":"^8.57.0","jest":"^29.7.0"}}`
+	through := l.URL + "/npm/"
+	viaLarderProject, straight := newProject(b, pkg), newProject(b, pkg)
+	viaLarderProject.mustRun(through, "npm", "install", "--no-audit", "--package-lock-only")
+	straight.mustRun(registry, "npm", "install", "--no-audit", "--package-lock-only")
+	lock, err := os.ReadFile(filepath.Join(straight.dir, "package-lock.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	coldRounds(b, "cold npm ci, public registry", []coldCondition{{at: "@live"}}, l, func(viaLarder bool) {
+		c, reg := straight, registry
+		if viaLarder {
+			c, reg = viaLarderProject, through
+		}
+		c.removeNodeModules()
+		c.freshCache()
+		c.mustRun(reg, "npm", "ci", "--no-audit")
+	})
+	b.ReportMetric(float64(bytes.Count(lock, []byte(`"resolved":`))), "packages")
 }
 
 // BenchmarkColdPipInstall is BenchmarkColdNpmCI for `pip install` of a
@@ -85,7 +146,7 @@ func BenchmarkColdPipInstall(b *testing.B) {
 	}
 	up.AddWheel("coldapp", "1.0.0", deps, "")
 	l := startLarder(b, pypiConfig(up, ""))
-	coldRounds(b, "cold pip install", up.SetDelay, l, func(viaLarder bool) {
+	coldRounds(b, "cold pip install", latencyConditions(up.SetDelay), l, func(viaLarder bool) {
 		index := up.IndexURL
 		if viaLarder {
 			index = l.URL + "/pypi/simple/"
@@ -97,18 +158,20 @@ func BenchmarkColdPipInstall(b *testing.B) {
 }
 
 // coldRounds runs install straight from the upstream and through l
-// emptied (wipe), at each of coldLatencies (setDelay), in interleaved
-// rounds, and reports the direct medians, larder's ratios to them and the
-// median of the rounds' own ratios (paired). It reports too the CPU the
-// client spent on a direct install and the CPU larder spent on one through
-// it: on a machine whose cores the client keeps busy, larder's CPU is what
-// the 0 ms case measures.
-func coldRounds(b *testing.B, what string, setDelay func(time.Duration), l *larder, install func(viaLarder bool)) {
+// emptied (wipe), under each of conditions, in interleaved rounds, and
+// reports the direct medians, larder's ratios to them and the median of
+// the rounds' own ratios (paired). It reports too the CPU the client spent
+// on a direct install and the CPU larder spent on one through it: on a
+// machine whose cores the client keeps busy, larder's CPU is what the 0 ms
+// case measures.
+func coldRounds(b *testing.B, what string, conditions []coldCondition, l *larder, install func(viaLarder bool)) {
 	took, cpu := map[string][]float64{}, map[string][]float64{}
 	for b.Loop() {
-		for _, lat := range coldLatencies {
+		for _, c := range conditions {
 			b.StopTimer()
-			setDelay(lat)
+			if c.set != nil {
+				c.set()
+			}
 			for _, viaLarder := range []bool{false, true} {
 				name := "direct"
 				if viaLarder {
@@ -119,36 +182,36 @@ func coldRounds(b *testing.B, what string, setDelay func(time.Duration), l *lard
 				start := time.Now()
 				install(viaLarder)
 				s := time.Since(start).Seconds()
-				at := fmt.Sprintf("@%dms", lat.Milliseconds())
-				key := name + at
+				key := name + c.at
 				took[key] = append(took[key], s)
 				if viaLarder {
-					cpu["larder-cpu-s"+at] = append(cpu["larder-cpu-s"+at], l.cpu()-larderBefore)
+					cpu["larder-cpu-s"+c.at] = append(cpu["larder-cpu-s"+c.at], l.cpu()-larderBefore)
 				} else {
-					cpu["client-cpu-s"+at] = append(cpu["client-cpu-s"+at], childrenCPU()-clientBefore)
+					cpu["client-cpu-s"+c.at] = append(cpu["client-cpu-s"+c.at], childrenCPU()-clientBefore)
 				}
 				fmt.Fprintf(os.Stderr, "%s: round %d, %s: %.2fs\n", what, len(took[key]), key, s)
 			}
-			setDelay(0)
+			if c.reset != nil {
+				c.reset()
+			}
 			b.StartTimer()
 		}
 	}
-	for _, lat := range coldLatencies {
-		ms := lat.Milliseconds()
-		d := median(took[fmt.Sprintf("direct@%dms", ms)])
-		b.ReportMetric(d, fmt.Sprintf("direct-s@%dms", ms))
-		through := took[fmt.Sprintf("larder@%dms", ms)]
-		b.ReportMetric(median(through)/d, fmt.Sprintf("larder/direct@%dms", ms))
+	for _, c := range conditions {
+		d := median(took["direct"+c.at])
+		b.ReportMetric(d, "direct-s"+c.at)
+		through := took["larder"+c.at]
+		b.ReportMetric(median(through)/d, "larder/direct"+c.at)
 		// Each round's pair ran back to back: their ratio shares the
 		// machine's state of the moment, which a shared machine's drift
 		// between rounds moves by more than the target allows.
 		paired := make([]float64, len(through))
 		for i, s := range through {
-			paired[i] = s / took[fmt.Sprintf("direct@%dms", ms)][i]
+			paired[i] = s / took["direct"+c.at][i]
 		}
-		b.ReportMetric(median(paired), fmt.Sprintf("paired@%dms", ms))
+		b.ReportMetric(median(paired), "paired"+c.at)
 		for _, who := range []string{"client", "larder"} {
-			key := fmt.Sprintf("%s-cpu-s@%dms", who, ms)
+			key := who + "-cpu-s" + c.at
 			b.ReportMetric(median(cpu[key]), key)
 		}
 	}

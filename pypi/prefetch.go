@@ -20,8 +20,8 @@ import (
 // them held, or join their load under way, and a cold install pays the
 // upstream's round trip once for them all instead of once per dependency.
 // Pages are loaded, and the metadata file pip will read of each when
-// larder can tell which (preloadLikelyMetadata), never a wheel or an
-// sdist; only while the upstream is reachable. A dependency only an extra
+// larder can tell which (preloadLikelyMetadata), of a page held already
+// too, never a wheel or an sdist; only while the upstream is reachable. A dependency only an extra
 // asks for is left out; one behind another marker (a Python version, a
 // platform) is loaded, as larder does not know the client's.
 
@@ -42,7 +42,8 @@ const prefetchTimeout = time.Minute
 var extraMarker = regexp.MustCompile(`\bextra\b`)
 
 // prefetchDependencyPages loads the project pages the core metadata file a
-// names as dependencies, those not held already.
+// names as dependencies, those not held already, and with each page, held
+// or loaded, the metadata file pip will likely read next.
 func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifact) {
 	if !strings.HasSuffix(a.Path, ".metadata") || !g.up.Reachable() {
 		return
@@ -63,6 +64,10 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 				return
 			}
 			defer func() { <-g.prefetchSlots }()
+			if dep.page != nil {
+				g.preloadLikelyMetadata(ctx, dep, *dep.page)
+				return
+			}
 			doc, err := g.up.DocumentToAnswer(ctx, g.pageRequest(dep.name))
 			if err != nil {
 				if !errors.Is(err, context.Canceled) {
@@ -223,10 +228,15 @@ func (cs clauses) allow(v string) bool {
 
 // dependency is a project a metadata file requires, and the specifiers
 // it requires of it.
-type dependency struct{ name, constraint string }
+type dependency struct {
+	name, constraint string
+	// page is the project's page larder holds; nil when it holds none.
+	page *storage.Document
+}
 
 // dependencyProjects are the projects the core metadata file a requires
-// (extras aside), by normalized name, whose pages larder does not hold.
+// (extras aside), by normalized name, each with its page when larder holds
+// it.
 func (g *Registry) dependencyProjects(ctx context.Context, a storage.Artifact) ([]dependency, error) {
 	rc, _, err := g.up.Store().OpenArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
@@ -248,10 +258,11 @@ func (g *Registry) dependencyProjects(ctx context.Context, a storage.Artifact) (
 			continue
 		}
 		seen[name] = true
-		if _, err := g.up.Cached(ctx, name, variantPage); err == nil {
-			continue
+		d := dependency{name: name, constraint: dep.Constraint}
+		if page, err := g.up.Cached(ctx, name, variantPage); err == nil {
+			d.page = &page
 		}
-		if deps = append(deps, dependency{name, dep.Constraint}); len(deps) == maxPrefetchedPages {
+		if deps = append(deps, d); len(deps) == maxPrefetchedPages {
 			break
 		}
 	}

@@ -3,6 +3,8 @@ package pypi
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +135,50 @@ func TestTheMetadataPipWillReadIsLoadedAheadDownTheTree(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s.metadata was asked of the upstream %d times, want 1", name, n)
 		}
+	}
+}
+
+// A dependency whose page larder holds already (another install read it)
+// is not loaded again, but the metadata file pip will read of it is loaded
+// ahead all the same: a team's mirror holds many pages and fewer of the
+// metadata files of their newest releases.
+func TestTheMetadataOfADependencyWhosePageIsHeldIsLoadedAhead(t *testing.T) {
+	up := pypitest.New()
+	t.Cleanup(up.Close)
+	app := up.AddWheel("app", "1.0", []string{"b>=1"}, "")
+	up.AddWheel("b", "1.0", nil, "")
+	b2 := up.AddWheel("b", "2.0", nil, "")
+	m := mirrorOf(t, up, registries.Options{})
+	m.get(t, "/pypi/simple/app/")
+	m.get(t, "/pypi/simple/b/")
+	up.Reset()
+
+	if r := m.get(t, "/pypi/files/app/"+app+".metadata"); r.status != http.StatusOK {
+		t.Fatalf("GET the metadata file: %d\n%s", r.status, r.body)
+	}
+	path := "files/b/" + b2 + ".metadata"
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if a, err := m.up.Artifact(context.Background(), path); err == nil && a.Cached() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not loaded ahead", path)
+		}
+	}
+	m.up.Close() // waits for what follows a kept artifact
+	var asked []string
+	for _, r := range up.Requests() {
+		asked = append(asked, r.Host+" "+r.Path)
+	}
+	metadataPath := func(filename string) string {
+		u, err := url.Parse(up.MetadataURL(filename))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "files " + u.Path
+	}
+	if want := []string{metadataPath(app), metadataPath(b2)}; !slices.Equal(asked, want) {
+		t.Errorf("asked of the upstream:\n%s\nwant (the held page not again):\n%s", strings.Join(asked, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -21,9 +21,10 @@ import (
 // upstream's round trip once for them all instead of once per dependency.
 // Pages are loaded, and the metadata file pip will read of each when
 // larder can tell which (preloadLikelyMetadata), of a page held already
-// too, never a wheel or an sdist; only while the upstream is reachable. A dependency only an extra
-// asks for is left out; one behind another marker (a Python version, a
-// platform) is loaded, as larder does not know the client's.
+// too, never a wheel or an sdist; only while the upstream is reachable. A
+// dependency only an extra asks for is left out; one behind another marker
+// (a Python version, a platform) is loaded, as larder does not know the
+// client's.
 
 // maxPrefetchedPages bounds the pages loaded for one metadata file, and
 // prefetchParallel how many of a registry's are loaded at once: an install

@@ -77,15 +77,22 @@ func BenchmarkColdNpmCI(b *testing.B) {
 	viaLarderProject.mustRun(through, "npm", "install", "--no-audit", "--package-lock-only")
 	straight.mustRun(direct, "npm", "install", "--no-audit", "--package-lock-only")
 
-	coldRounds(b, "cold npm ci", latencyConditions(up.SetDelay), l, func(viaLarder bool) {
+	coldRounds(b, "cold npm ci", latencyConditions(up.SetDelay), l, coldNpmCI(straight, direct, viaLarderProject, through))
+}
+
+// coldNpmCI is coldRounds' install for npm: `npm ci` with no node_modules
+// and an empty cache, of straight from direct, or of viaLarder through
+// larder at through (each project's lockfile names its own registry).
+func coldNpmCI(straight *client, direct string, viaLarder *client, through string) func(bool) {
+	return func(throughLarder bool) {
 		c, registry := straight, direct
-		if viaLarder {
-			c, registry = viaLarderProject, through
+		if throughLarder {
+			c, registry = viaLarder, through
 		}
 		c.removeNodeModules()
 		c.freshCache()
 		c.mustRun(registry, "npm", "ci", "--no-audit")
-	})
+	}
 }
 
 // BenchmarkColdNpmCILive is BenchmarkColdNpmCI against the public npm
@@ -115,15 +122,7 @@ upstream = "`+registry+`"
 	if err != nil {
 		b.Fatal(err)
 	}
-	coldRounds(b, "cold npm ci, public registry", []coldCondition{{at: "@live"}}, l, func(viaLarder bool) {
-		c, reg := straight, registry
-		if viaLarder {
-			c, reg = viaLarderProject, through
-		}
-		c.removeNodeModules()
-		c.freshCache()
-		c.mustRun(reg, "npm", "ci", "--no-audit")
-	})
+	coldRounds(b, "cold npm ci, public registry", []coldCondition{{at: "@live"}}, l, coldNpmCI(straight, registry, viaLarderProject, through))
 	b.ReportMetric(float64(bytes.Count(lock, []byte(`"resolved":`))), "packages")
 }
 

@@ -42,6 +42,8 @@ echo "$out" | grep -E '^cold ' >bench/out/cold.log || true
       }
     }'
   echo
-  echo "medians of $runs interleaved rounds (${BENCH_LIVE_RUNS:-5} for the public registry); every round of larder starts from an empty data folder; paired: the median of each round's larder / direct."
+  live_note=""
+  [[ ${LARDER_LIVE_NPM:-} == 1 ]] && live_note=" (${BENCH_LIVE_RUNS:-5} for the public registry)"
+  echo "medians of $runs interleaved rounds$live_note; every round of larder starts from an empty data folder; paired: the median of each round's larder / direct."
   echo "client CPU: what the client spent on a direct install; larder CPU: what larder spent during an install through it."
 } | tee bench/out/cold.md

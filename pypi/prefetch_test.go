@@ -92,19 +92,9 @@ func TestTheMetadataPipWillReadIsLoadedAheadDownTheTree(t *testing.T) {
 	if r := m.get(t, "/pypi/files/app/"+app+".metadata"); r.status != http.StatusOK {
 		t.Fatalf("GET the metadata file: %d\n%s", r.status, r.body)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for _, path := range []string{"files/a/" + a2 + ".metadata", "files/b/" + b1 + ".metadata"} {
-		for {
-			if a, err := m.up.Artifact(context.Background(), path); err == nil && a.Cached() {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s was not loaded ahead", path)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	for {
+	m.waitHeld(t, "a", filePath("a", a2)+".metadata")
+	m.waitHeld(t, "b", filePath("b", b1)+".metadata")
+	for deadline := time.Now().Add(5 * time.Second); ; {
 		if _, err := m.up.Cached(context.Background(), "c", variantPage); err == nil {
 			break
 		}
@@ -156,15 +146,7 @@ func TestTheMetadataOfADependencyWhosePageIsHeldIsLoadedAhead(t *testing.T) {
 	if r := m.get(t, "/pypi/files/app/"+app+".metadata"); r.status != http.StatusOK {
 		t.Fatalf("GET the metadata file: %d\n%s", r.status, r.body)
 	}
-	path := "files/b/" + b2 + ".metadata"
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if a, err := m.up.Artifact(context.Background(), path); err == nil && a.Cached() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s was not loaded ahead", path)
-		}
-	}
+	m.waitHeld(t, "b", filePath("b", b2)+".metadata")
 	m.up.Close() // waits for what follows a kept artifact
 	var asked []string
 	for _, r := range up.Requests() {

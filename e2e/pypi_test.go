@@ -348,3 +348,55 @@ func TestOfflinePagesListOnlyHeldFiles(t *testing.T) {
 		t.Errorf("offline larder made %d upstream requests", n)
 	}
 }
+
+// An index without PEP 658 metadata files (many private ones): pip
+// downloads each wheel to read its dependencies, then asks for their pages
+// one at a time, a round trip each. larder reads the dependencies from the
+// wheel it keeps and loads their pages together, so pip finds most of them
+// held (HIT); each is still fetched from the upstream once.
+func TestPipFromAnIndexWithoutMetadataFilesFindsDependencyPagesLoadedAhead(t *testing.T) {
+	up := pypitest.New()
+	defer up.Close()
+	var deps []string
+	for i := range 6 {
+		name := fmt.Sprintf("dep%d", i)
+		deps = append(deps, name+">=1")
+		wheel, data := pypitest.Wheel(name, "1.0", nil, "")
+		up.AddFile(name, wheel, data, pypitest.FileOpts{})
+	}
+	wheel, data := pypitest.Wheel("app", "1.0", deps, "")
+	up.AddFile("app", wheel, data, pypitest.FileOpts{})
+	// A round trip long enough that pip's sequence of them shows, and
+	// larder's loads ahead finish before pip asks.
+	up.SetDelay(100 * time.Millisecond)
+	l := startLarder(t, pypiConfig(up, ""))
+
+	target := filepath.Join(t.TempDir(), "site")
+	newPip(t, l.URL+"/pypi/simple/").mustRun("install", "--target", target, "app")
+	got := installedDists(t, target)
+	for i := range 6 {
+		if want := fmt.Sprintf("dep%d-1.0.dist-info", i); !strings.Contains(got, want) {
+			t.Errorf("installed %q, want %s", got, want)
+		}
+	}
+	requestsOnlyFromLarder(t, up)
+	log := l.flushedLog()
+	hits := 0
+	for i := range 6 {
+		page := fmt.Sprintf("/simple/dep%d/", i)
+		if n := up.Count("index", http.MethodGet, page); n != 1 {
+			t.Errorf("%s was asked of the upstream %d times, want once", page, n)
+		}
+		for _, line := range strings.Split(log, "\n") {
+			if strings.Contains(line, "path=/pypi"+page+" ") && strings.Contains(line, "cache=HIT") {
+				hits++
+				break
+			}
+		}
+	}
+	// The first dependency's page is asked for as its load begins; by the
+	// time pip has it and its wheel, the others are held.
+	if hits < 4 {
+		t.Errorf("pip found %d of the 6 dependency pages held, want at least 4 (loaded ahead from the app's wheel)\n%s", hits, log)
+	}
+}

@@ -24,9 +24,11 @@ import (
 // too, never a wheel or an sdist; only while the upstream is reachable. A
 // dependency only an extra asks for is left out; one behind another marker
 // (a Python version, a platform) is loaded, as larder does not know the
-// client's.
+// client's. From an index without PEP 658 metadata files, pip downloads a
+// wheel to read its dependencies: larder reads them from the wheel it keeps
+// instead (wheelMetadata), unless its page offers the metadata file.
 
-// maxPrefetchedPages bounds the pages loaded for one metadata file, and
+// maxPrefetchedPages bounds the pages loaded for one kept file, and
 // prefetchParallel how many of a registry's are loaded at once: an install
 // of a hundred packages must not add a hundred requests to the upstream at
 // one moment. The others wait their turn.
@@ -35,25 +37,36 @@ const (
 	prefetchParallel   = 4
 )
 
-// prefetchTimeout bounds the loads for one metadata file, once their turn
+// prefetchTimeout bounds the loads for one kept file, once their turn
 // has come.
 const prefetchTimeout = time.Minute
 
 // extraMarker finds a requirement needed only with an extra.
 var extraMarker = regexp.MustCompile(`\bextra\b`)
 
-// prefetchDependencyPages loads the project pages the core metadata file a
-// names as dependencies, those not held already, and with each page, held
-// or loaded, the metadata file pip will likely read next.
+// prefetchDependencyPages loads the project pages the core metadata of a
+// (a metadata file, or a wheel without one) names as dependencies, those
+// not held already, and with each page, held or loaded, the metadata file
+// pip will likely read next.
 func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifact) {
-	if !strings.HasSuffix(a.Path, ".metadata") || !g.up.Reachable() {
+	if !g.up.Reachable() {
 		return
 	}
-	deps, err := g.dependencyProjects(ctx, a)
+	var meta about
+	var err error
+	switch {
+	case strings.HasSuffix(a.Path, ".metadata"):
+		meta, err = g.keptMetadata(ctx, a)
+	case strings.HasSuffix(a.Path, ".whl") && !g.offersMetadataFile(ctx, a):
+		meta, err = g.wheelMetadata(ctx, a)
+	default:
+		return
+	}
 	if err != nil {
-		g.up.Env().Log.Debug("the dependencies of a metadata file could not be read", "registry", g.name, "path", a.Path, "err", err)
+		g.up.Env().Log.Debug("the dependencies of a kept file could not be read", "registry", g.name, "path", a.Path, "err", err)
 		return
 	}
+	deps := g.dependencyProjects(ctx, a.Package, meta)
 	ctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
 	defer cancel()
 	var loads sync.WaitGroup
@@ -235,21 +248,31 @@ type dependency struct {
 	page *storage.Document
 }
 
-// dependencyProjects are the projects the core metadata file a requires
-// (extras aside), by normalized name, each with its page when larder holds
-// it.
-func (g *Registry) dependencyProjects(ctx context.Context, a storage.Artifact) ([]dependency, error) {
+// keptMetadata reads the kept core metadata file a.
+func (g *Registry) keptMetadata(ctx context.Context, a storage.Artifact) (about, error) {
 	rc, _, err := g.up.Store().OpenArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
-		return nil, err
+		return about{}, err
 	}
 	defer rc.Close()
-	meta, err := aboutFromMetadata(rc)
-	if err != nil {
-		return nil, err
-	}
+	return aboutFromMetadata(rc)
+}
+
+// offersMetadataFile says whether the index offers the PEP 658 metadata file
+// of wheel a (its page announced one): pip reads that instead of the
+// wheel's, and keeping it loads the dependencies. When larder cannot tell,
+// it says so too, and the wheel is left unopened.
+func (g *Registry) offersMetadataFile(ctx context.Context, a storage.Artifact) bool {
+	_, err := g.up.Store().DB.Artifact(ctx, a.Registry, a.Path+".metadata")
+	return !errors.Is(err, storage.ErrNotFound)
+}
+
+// dependencyProjects are the projects that meta, the core metadata of a
+// file of project, requires (extras aside), by normalized name, each with
+// its page when larder holds it.
+func (g *Registry) dependencyProjects(ctx context.Context, project string, meta about) []dependency {
 	var deps []dependency
-	seen := map[string]bool{a.Package: true}
+	seen := map[string]bool{project: true}
 	for _, dep := range requirements(meta.RequiresDist) {
 		if extraMarker.MatchString(dep.Note) || ValidateName(dep.Name) != nil {
 			continue
@@ -267,5 +290,5 @@ func (g *Registry) dependencyProjects(ctx context.Context, a storage.Artifact) (
 			break
 		}
 	}
-	return deps, nil
+	return deps
 }

@@ -164,6 +164,92 @@ func TestTheMetadataOfADependencyWhosePageIsHeldIsLoadedAhead(t *testing.T) {
 	}
 }
 
+// An index without PEP 658 metadata files: pip downloads each wheel to read
+// its dependencies, so larder reads them from the wheel it keeps, and
+// loads their pages ahead. Only pages: no file is fetched ahead of pip.
+func TestAKeptWheelWithoutMetadataFileLoadsThePagesOfItsDependencies(t *testing.T) {
+	up := pypitest.New()
+	t.Cleanup(up.Close)
+	wheel, data := pypitest.Wheel("app", "1.0", []string{"Dep_One>=1", "only-for-extra; extra == \"speed\""}, "")
+	up.AddFile("app", wheel, data, pypitest.FileOpts{})
+	for _, name := range []string{"dep-one", "only-for-extra"} {
+		dep, data := pypitest.Wheel(name, "1.0", nil, "")
+		up.AddFile(name, dep, data, pypitest.FileOpts{})
+	}
+	m := mirrorOf(t, up, registries.Options{})
+	m.get(t, "/pypi/simple/app/")
+	up.Reset()
+
+	if r := m.get(t, "/pypi/files/app/"+wheel); r.status != http.StatusOK {
+		t.Fatalf("GET the wheel: %d\n%s", r.status, r.body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for up.Count("index", http.MethodGet, "/simple/dep-one/") == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	m.up.Close() // waits for what follows a kept artifact
+	if _, err := m.up.Cached(context.Background(), "dep-one", variantPage); err != nil {
+		t.Errorf("the page of dep-one, which the wheel requires, was not loaded: %v", err)
+	}
+	var asked []string
+	for _, r := range up.Requests() {
+		asked = append(asked, r.Host+" "+r.Path)
+	}
+	wheelPath := func(filename string) string {
+		u, err := url.Parse(up.FileURL(filename))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "files " + u.Path
+	}
+	if want := []string{wheelPath(wheel), "index /simple/dep-one/"}; !slices.Equal(asked, want) {
+		t.Errorf("asked of the upstream:\n%s\nwant (the wheel, then its dependency's page; no file ahead):\n%s",
+			strings.Join(asked, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A "wheel" that is no zip is served and kept as the index published it;
+// larder only finds no dependencies in it.
+func TestAKeptWheelThatIsNoZipLoadsNothingAhead(t *testing.T) {
+	up := pypitest.New()
+	t.Cleanup(up.Close)
+	const wheel = "app-1.0-py3-none-any.whl"
+	up.AddFile("app", wheel, []byte("Requires-Dist: dep-one\n\nnot a zip"), pypitest.FileOpts{})
+	m := mirrorOf(t, up, registries.Options{})
+	m.get(t, "/pypi/simple/app/")
+	up.Reset()
+
+	if r := m.get(t, "/pypi/files/app/"+wheel); r.status != http.StatusOK || !strings.HasSuffix(r.body, "not a zip") {
+		t.Fatalf("GET the wheel: %d\n%s", r.status, r.body)
+	}
+	m.waitHeld(t, "app", filePath("app", wheel))
+	m.up.Close() // waits for what follows a kept artifact
+	if n := len(up.Requests()); n != 1 {
+		t.Errorf("the upstream was asked %d times, want once (the wheel)", n)
+	}
+}
+
+// A wheel whose metadata file the index offers is not opened: pip reads
+// that file first, and its keep loads the dependencies.
+func TestAKeptWheelWithAMetadataFileIsNotOpenedForItsDependencies(t *testing.T) {
+	up := pypitest.New()
+	t.Cleanup(up.Close)
+	wheel := up.AddWheel("app", "1.0", []string{"dep-one>=1"}, "")
+	up.AddWheel("dep-one", "1.0", nil, "")
+	m := mirrorOf(t, up, registries.Options{})
+	m.get(t, "/pypi/simple/app/")
+	up.Reset()
+
+	if r := m.get(t, "/pypi/files/app/"+wheel); r.status != http.StatusOK {
+		t.Fatalf("GET the wheel: %d\n%s", r.status, r.body)
+	}
+	m.waitHeld(t, "app", filePath("app", wheel))
+	m.up.Close() // waits for what follows a kept artifact
+	if n := up.Count("index", http.MethodGet, "/simple/dep-one/"); n != 0 {
+		t.Errorf("the page of dep-one was asked of the upstream %d times after its dependent's wheel was kept, want none (the metadata file's keep loads it)", n)
+	}
+}
+
 func TestLikelyWheelIsTheNewestPureWheelTheRequirementAllows(t *testing.T) {
 	page := func(files ...File) Project { return Project{Files: files} }
 	wheel := func(name string) File { return File{Filename: name, CoreMetadata: true} }

@@ -396,6 +396,7 @@ func TestPipFromAnIndexWithoutMetadataFilesFindsDependencyPagesLoadedAhead(t *te
 	}
 	// The first dependency's page is asked for as its load begins; by the
 	// time pip has it and its wheel, the others are held.
+	t.Logf("pip found %d of the 6 dependency pages held", hits)
 	if hits < 4 {
 		t.Errorf("pip found %d of the 6 dependency pages held, want at least 4 (loaded ahead from the app's wheel)\n%s", hits, log)
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cold installs through larder against the same installs straight from the
 # fake upstream (issue 21): `npm ci` of a 300-package lockfile and `pip
-# install` of a project with 20 dependencies, each with an empty larder and
+# install` of a project with 20 dependencies (from an index with PEP 658
+# metadata files, and from one without), each with an empty larder and
 # fresh client caches, with the upstream answering after 0, 20 and 80 ms.
 # Interleaved rounds (BENCH_RUNS, default 15); each case is the median of its
 # rounds divided by the median of the direct install at the same latency.
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
 runs=${BENCH_RUNS:-15}
 mkdir -p bench/out
-out=$(go test -run '^$' -bench '^BenchmarkCold(NpmCI|PipInstall)$' -benchtime "${runs}x" -timeout 60m ./e2e/ 2>&1) || { echo "$out"; exit 1; }
+out=$(go test -run '^$' -bench '^BenchmarkCold(NpmCI|PipInstall|PipInstallNoMetadata)$' -benchtime "${runs}x" -timeout 60m ./e2e/ 2>&1) || { echo "$out"; exit 1; }
 if [[ ${LARDER_LIVE_NPM:-} == 1 ]]; then
   live=$(LARDER_LIVE_NPM=1 go test -run '^$' -bench '^BenchmarkColdNpmCILive$' -benchtime "${BENCH_LIVE_RUNS:-5}x" -timeout 60m ./e2e/ 2>&1) || { echo "$live"; exit 1; }
   out+=$'\n'"$live"
@@ -34,6 +35,7 @@ echo "$out" | grep -E '^cold ' >bench/out/cold.log || true
         next
       }
       name = ($1 ~ /NpmCI/) ? "npm ci, 300 packages" : "pip install, 20 dependencies"
+      if ($1 ~ /NoMetadata/) name = name ", no PEP 658 files"
       split("0 20 80", lats, " ")
       for (j = 1; j <= 3; j++) {
         l = lats[j]

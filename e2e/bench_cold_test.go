@@ -127,10 +127,26 @@ upstream = "`+registry+`"
 }
 
 // BenchmarkColdPipInstall is BenchmarkColdNpmCI for `pip install` of a
-// project with 20 dependencies, no lockfile.
-func BenchmarkColdPipInstall(b *testing.B) {
+// project with 20 dependencies, no lockfile, from an index that offers PEP
+// 658 metadata files, as PyPI does.
+func BenchmarkColdPipInstall(b *testing.B) { benchColdPip(b, true) }
+
+// BenchmarkColdPipInstallNoMetadata is BenchmarkColdPipInstall from an
+// index without PEP 658 metadata files (many private ones): pip downloads
+// each wheel to read its dependencies.
+func BenchmarkColdPipInstallNoMetadata(b *testing.B) { benchColdPip(b, false) }
+
+func benchColdPip(b *testing.B, metadataFiles bool) {
 	up := pypitest.New()
 	defer up.Close()
+	add := func(name, version string, requires []string) {
+		if metadataFiles {
+			up.AddWheel(name, version, requires, "")
+			return
+		}
+		filename, data := pypitest.Wheel(name, version, requires, "")
+		up.AddFile(name, filename, data, pypitest.FileOpts{})
+	}
 	const n = 20
 	var deps []string
 	for i := range n {
@@ -139,11 +155,11 @@ func BenchmarkColdPipInstall(b *testing.B) {
 		if i+1 < n && i%3 == 0 {
 			own = []string{fmt.Sprintf("dep%02d>=1", i+1)}
 		}
-		up.AddWheel(name, "1.0.0", own, "")
-		up.AddWheel(name, "1.1.0", own, "")
+		add(name, "1.0.0", own)
+		add(name, "1.1.0", own)
 		deps = append(deps, name)
 	}
-	up.AddWheel("coldapp", "1.0.0", deps, "")
+	add("coldapp", "1.0.0", deps)
 	l := startLarder(b, pypiConfig(up, ""))
 	coldRounds(b, "cold pip install", latencyConditions(up.SetDelay), l, func(viaLarder bool) {
 		index := up.IndexURL

@@ -33,10 +33,13 @@ type about struct {
 }
 
 // maxMetadata bounds a core metadata file read for the UI, and
-// maxMetadataReads how many one page view reads.
+// maxMetadataReads how many one page view reads. maxWheelMetadataReads
+// bounds the wheels it opens for theirs: each is a few reads (ranged GETs
+// on S3), where a metadata file is one.
 const (
-	maxMetadata      = 4 << 20
-	maxMetadataReads = 100
+	maxMetadata           = 4 << 20
+	maxMetadataReads      = 100
+	maxWheelMetadataReads = 10
 )
 
 // aboutFromMetadata reads a METADATA file (RFC 822 headers; the
@@ -206,6 +209,7 @@ func (g *Registry) describeAbout(ctx context.Context, info *registries.PackageIn
 			byVersion[newest.Version] = newest
 		}
 	}
+	g.aboutFromWheels(ctx, info.Versions, byVersion)
 	for i := range info.Versions {
 		vi := &info.Versions[i]
 		if a, ok := byVersion[vi.Version]; ok {
@@ -217,5 +221,30 @@ func (g *Registry) describeAbout(ctx context.Context, info *registries.PackageIn
 	}
 	if newest.known {
 		newest.fill(info)
+	}
+}
+
+// aboutFromWheels adds to byVersion what the held wheels of the newest
+// versions it lacks say (their .dist-info/METADATA): from an index without
+// PEP 658 metadata files larder holds no other core metadata.
+func (g *Registry) aboutFromWheels(ctx context.Context, versions []registries.VersionInfo, byVersion map[string]about) {
+	reads := 0
+	for _, vi := range versions {
+		if _, ok := byVersion[vi.Version]; ok {
+			continue
+		}
+		for _, f := range vi.Files {
+			if !f.Cached || !strings.HasSuffix(f.Name, ".whl") {
+				continue
+			}
+			if reads++; reads > maxWheelMetadataReads {
+				return
+			}
+			a := storage.Artifact{Path: f.Path, SHA256: storage.Digest(f.SHA256), Size: f.Size}
+			if meta, err := g.wheelMetadata(ctx, a); err == nil {
+				byVersion[vi.Version] = meta
+				break
+			}
+		}
 	}
 }

@@ -3,11 +3,13 @@ package pypi
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"io"
 	"strings"
 	"testing"
 
 	"github.com/larder-mirror/larder/pypi/pypitest"
+	"github.com/larder-mirror/larder/registries"
 )
 
 // onlySeeker hides bytes.Reader's ReadAt, as a blob read over the network
@@ -85,5 +87,38 @@ func TestTheMetadataOfAWheelReadThroughSeeksIsWhole(t *testing.T) {
 	// Cut short, the zip is refused rather than read past its end.
 	if _, err := zip.NewReader(readerAt(onlySeeker{bytes.NewReader(wheel[:len(wheel)/2])}), int64(len(wheel))); err == nil {
 		t.Error("half a wheel read as a zip")
+	}
+}
+
+// The UI's page of a project from an index without PEP 658 metadata files
+// tells a held wheel's dependencies and summary, read from the wheel.
+func TestDescribeReadsTheDependenciesOfAHeldWheelWithoutMetadataFile(t *testing.T) {
+	up := pypitest.New()
+	t.Cleanup(up.Close)
+	old, data := pypitest.Wheel("app", "1.0", []string{"six>=1"}, "")
+	up.AddFile("app", old, data, pypitest.FileOpts{})
+	newer, data := pypitest.Wheel("app", "2.0", []string{"Dep_One>=2", "fast; extra == \"speed\""}, "")
+	up.AddFile("app", newer, data, pypitest.FileOpts{})
+	m := mirrorOf(t, up, registries.Options{})
+	m.get(t, "/pypi/simple/app/")
+	m.get(t, "/pypi/files/app/"+newer)
+	m.waitHeld(t, "app", filePath("app", newer))
+
+	info, err := m.reg.Describe(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Versions) != 2 || info.Versions[0].Version != "2.0" {
+		t.Fatalf("versions: %+v", info.Versions)
+	}
+	v2, v1 := info.Versions[0], info.Versions[1]
+	if !v2.DependenciesKnown || len(v2.Dependencies) != 2 || v2.Dependencies[0].Name != "Dep_One" {
+		t.Errorf("2.0, whose wheel is held: dependencies %+v (known %v), want Dep_One and fast (an extra's)", v2.Dependencies, v2.DependenciesKnown)
+	}
+	if v1.DependenciesKnown {
+		t.Errorf("1.0, of which nothing is held: dependencies %+v said known", v1.Dependencies)
+	}
+	if info.Description == "" {
+		t.Error("no summary from the held wheel's metadata")
 	}
 }

@@ -161,7 +161,11 @@ func benchColdPip(b *testing.B, metadataFiles bool) {
 	}
 	add("coldapp", "1.0.0", deps)
 	l := startLarder(b, pypiConfig(up, ""))
-	coldRounds(b, "cold pip install", latencyConditions(up.SetDelay), l, func(viaLarder bool) {
+	what := "cold pip install"
+	if !metadataFiles {
+		what += ", no PEP 658 files"
+	}
+	coldRounds(b, what, latencyConditions(up.SetDelay), l, func(viaLarder bool) {
 		index := up.IndexURL
 		if viaLarder {
 			index = l.URL + "/pypi/simple/"

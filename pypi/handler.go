@@ -67,6 +67,7 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		}
 		project := Normalize(parts[1])
 		release := releaseOf(parts[2])
+		g.pythons.note(path, pythonOfUserAgent(r.UserAgent))
 		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Package: project, Options: opts,
 			Announce: func(ctx context.Context) error {
 				_, err := g.up.Document(ctx, g.pageRequest(project))

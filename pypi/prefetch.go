@@ -67,6 +67,7 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 		return
 	}
 	deps := g.dependencyProjects(ctx, a.Package, meta)
+	python := g.pythons.of(a.Path)
 	ctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
 	defer cancel()
 	var loads sync.WaitGroup
@@ -79,7 +80,7 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 			}
 			defer func() { <-g.prefetchSlots }()
 			if dep.page != nil {
-				g.preloadLikelyMetadata(ctx, dep, *dep.page)
+				g.preloadLikelyMetadata(ctx, dep, *dep.page, python)
 				return
 			}
 			doc, err := g.up.DocumentToAnswer(ctx, g.pageRequest(dep.name))
@@ -90,7 +91,7 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 				}
 				return
 			}
-			g.preloadLikelyMetadata(ctx, dep, doc.Document)
+			g.preloadLikelyMetadata(ctx, dep, doc.Document, python)
 		})
 	}
 	loads.Wait()
@@ -104,11 +105,13 @@ func (g *Registry) prefetchDependencyPages(ctx context.Context, a storage.Artifa
 // can tell when the newest final release the requirement allows (by its
 // >=, >, <=, <, == and != clauses; any other clause, and larder does not
 // guess) has a pure-Python wheel with a metadata file: every pip picks
-// that wheel's metadata, whatever its platform. Not under a release-age
-// cutoff, which hides releases from pip. A wrong guess (pip runs an older
-// Python than the release requires) costs one small file, kept all the
-// same.
-func (g *Registry) preloadLikelyMetadata(ctx context.Context, dep dependency, page storage.Document) {
+// that wheel's metadata, whatever its platform. Newest for python, the
+// Python that asked for the file whose keep started this (clientPythons),
+// when larder knows it: a release whose Requires-Python leaves it out is
+// passed over, as pip passes it. Not under a release-age cutoff, which
+// hides releases from pip. A wrong guess (a Python larder was not told)
+// costs one small file, kept all the same.
+func (g *Registry) preloadLikelyMetadata(ctx context.Context, dep dependency, page storage.Document, python string) {
 	if g.up.Cutoff(ctx, dep.name).Active() {
 		return
 	}
@@ -116,7 +119,7 @@ func (g *Registry) preloadLikelyMetadata(ctx context.Context, dep dependency, pa
 	if err != nil {
 		return
 	}
-	f, ok := likelyWheel(p, dep.name, dep.constraint)
+	f, ok := likelyWheel(p, dep.name, dep.constraint, python)
 	if !ok {
 		return
 	}
@@ -125,6 +128,7 @@ func (g *Registry) preloadLikelyMetadata(ctx context.Context, dep dependency, pa
 		return
 	}
 	path := filePath(dep.name, f.Filename) + ".metadata"
+	g.pythons.note(path, python)
 	if err := g.up.Preload(ctx, path); err != nil && !errors.Is(err, context.Canceled) {
 		g.up.Env().Log.Debug("a dependency's metadata file could not be loaded ahead", "registry", g.name, "path", path, "err", err)
 	}
@@ -132,17 +136,22 @@ func (g *Registry) preloadLikelyMetadata(ctx context.Context, dep dependency, pa
 
 // likelyWheel is the pure-Python wheel, with a metadata file, of the newest
 // final release of project that constraint allows, when that release has
-// one and no file of it is yanked.
-func likelyWheel(p Project, project, constraint string) (File, bool) {
+// one and no file of it is yanked. With python set, files whose
+// Requires-Python leaves it out are not candidates.
+func likelyWheel(p Project, project, constraint, python string) (File, bool) {
 	clauses, ok := parseClauses(constraint)
 	if !ok {
 		return File{}, false
+	}
+	excluded := func(f File) bool {
+		allowed, known := pythonAllows(f.RequiresPython, python)
+		return known && !allowed
 	}
 	newest := ""
 	for _, f := range p.Files {
 		v := versionFromFilename(project, f.Filename)
 		pv, ok := parsePyVersion(v)
-		if !ok || f.Yanked || pv.pre >= 0 || pv.dev >= 0 || !clauses.allow(v) {
+		if !ok || f.Yanked || pv.pre >= 0 || pv.dev >= 0 || !clauses.allow(v) || excluded(f) {
 			continue
 		}
 		if newest == "" || compareVersions(v, newest) > 0 {
@@ -162,7 +171,7 @@ func likelyWheel(p Project, project, constraint string) (File, bool) {
 		if f.Yanked {
 			return File{}, false
 		}
-		if !found && f.CoreMetadata && pureWheel(f.Filename) {
+		if !found && f.CoreMetadata && pureWheel(f.Filename) && !excluded(f) {
 			pick, found = f, true
 		}
 	}

@@ -250,6 +250,37 @@ func TestAKeptWheelWithAMetadataFileIsNotOpenedForItsDependencies(t *testing.T) 
 	}
 }
 
+// pip on an older Python picks the newest release whose Requires-Python
+// allows it, and it says which Python in its User-Agent: the metadata files
+// loaded ahead are those, down the tree, not the newest releases'.
+func TestTheMetadataLoadedAheadIsForThePythonThatAsked(t *testing.T) {
+	up := pypitest.New()
+	t.Cleanup(up.Close)
+	app := up.AddWheel("app", "1.0", []string{"b>=1"}, "")
+	b1 := up.AddWheel("b", "1.0", []string{"c"}, ">=3.7")
+	b2 := up.AddWheel("b", "2.0", []string{"c"}, ">=3.9")
+	c1 := up.AddWheel("c", "1.0", nil, ">=3.7")
+	c2 := up.AddWheel("c", "2.0", nil, ">=3.9")
+	m := mirrorOf(t, up, registries.Options{})
+	m.get(t, "/pypi/simple/app/")
+	up.Reset()
+
+	const pip38 = `pip/24.0 {"implementation":{"name":"CPython","version":"3.8.18"},"installer":{"name":"pip","version":"24.0"},"python":"3.8.18"}`
+	if r := m.get(t, "/pypi/files/app/"+app+".metadata", "User-Agent", pip38); r.status != http.StatusOK {
+		t.Fatalf("GET the metadata file: %d\n%s", r.status, r.body)
+	}
+	m.waitHeld(t, "b", filePath("b", b1)+".metadata")
+	m.waitHeld(t, "c", filePath("c", c1)+".metadata")
+	m.up.Close() // waits for what follows a kept artifact
+	for _, r := range up.Requests() {
+		for _, newest := range []string{b2, c2} {
+			if strings.HasSuffix(r.Path, "/"+newest+".metadata") {
+				t.Errorf("%s was loaded ahead for Python 3.8, which its release does not run on", newest)
+			}
+		}
+	}
+}
+
 func TestLikelyWheelIsTheNewestPureWheelTheRequirementAllows(t *testing.T) {
 	page := func(files ...File) Project { return Project{Files: files} }
 	wheel := func(name string) File { return File{Filename: name, CoreMetadata: true} }
@@ -276,9 +307,40 @@ func TestLikelyWheelIsTheNewestPureWheelTheRequirementAllows(t *testing.T) {
 		{"nothing allowed", page(wheel("x-1.0-py3-none-any.whl")), ">1", ""},
 		{"Python 2 only", page(wheel("x-1.0-py2-none-any.whl")), "", ""},
 	} {
-		got, ok := likelyWheel(tc.p, "x", tc.constraint)
+		got, ok := likelyWheel(tc.p, "x", tc.constraint, "")
 		if ok != (tc.want != "") || got.Filename != tc.want {
 			t.Errorf("%s: likelyWheel = %q, %v; want %q", tc.what, got.Filename, ok, tc.want)
 		}
+	}
+}
+
+func TestLikelyWheelPassesOverReleasesTheClientsPythonCannotRun(t *testing.T) {
+	wheel := func(name, requires string) File {
+		return File{Filename: name, CoreMetadata: true, RequiresPython: requires}
+	}
+	page := Project{Files: []File{
+		wheel("x-1.0-py3-none-any.whl", ">=2.7, !=3.0.*, !=3.1.*"),
+		wheel("x-2.0-py3-none-any.whl", ">=3.9"),
+	}}
+	for _, tc := range []struct{ python, want string }{
+		{"3.8.18", "x-1.0-py3-none-any.whl"},
+		{"3.12.1", "x-2.0-py3-none-any.whl"},
+		{"", "x-2.0-py3-none-any.whl"},          // not told: the newest, as before
+		{"3.1.4", ""},                           // neither runs there
+		{"3.13.0rc1", "x-2.0-py3-none-any.whl"}, // not read: not held against a file
+	} {
+		got, _ := likelyWheel(page, "x", "", tc.python)
+		if got.Filename != tc.want {
+			t.Errorf("for Python %q: likelyWheel = %q, want %q", tc.python, got.Filename, tc.want)
+		}
+	}
+	// A file of the newest release that the Python cannot run is not
+	// picked, even beside one it can.
+	page = Project{Files: []File{
+		wheel("x-2.0-py3-none-any.whl", ">=3.9"),
+		wheel("x-2.0-py2.py3-none-any.whl", ""),
+	}}
+	if got, _ := likelyWheel(page, "x", "", "3.8.18"); got.Filename != "x-2.0-py2.py3-none-any.whl" {
+		t.Errorf("likelyWheel = %q, want the file Python 3.8 runs", got.Filename)
 	}
 }

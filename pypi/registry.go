@@ -23,6 +23,9 @@ type Registry struct {
 	// prefetchSlots bounds the dependency pages loaded at once (see
 	// prefetchDependencyPages).
 	prefetchSlots chan struct{}
+	// pythons is which Python asked for a file, for the loads ahead its
+	// keep starts.
+	pythons clientPythons
 }
 
 // DefaultFileHosts are the hosts files may come from when file_hosts is

@@ -21,6 +21,7 @@ type Request struct {
 	Accept      string
 	Encoding    string // Accept-Encoding
 	IfNoneMatch string
+	UserAgent   string
 	Warm        bool // the request carries WarmHeader: a fill, not a client
 	// View is the /@{date}/ view the request came through; zero for none.
 	View View
@@ -37,6 +38,7 @@ func RequestOf(r *http.Request) Request {
 		Accept:      HeaderValue(r.Header, "Accept"),
 		Encoding:    HeaderValue(r.Header, "Accept-Encoding"),
 		IfNoneMatch: HeaderValue(r.Header, "If-None-Match"),
+		UserAgent:   HeaderValue(r.Header, "User-Agent"),
 		Warm:        HeaderValue(r.Header, WarmHeader) != "",
 		View:        view,
 	}

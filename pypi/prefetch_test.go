@@ -148,18 +148,8 @@ func TestTheMetadataOfADependencyWhosePageIsHeldIsLoadedAhead(t *testing.T) {
 	}
 	m.waitHeld(t, "b", filePath("b", b2)+".metadata")
 	m.up.Close() // waits for what follows a kept artifact
-	var asked []string
-	for _, r := range up.Requests() {
-		asked = append(asked, r.Host+" "+r.Path)
-	}
-	metadataPath := func(filename string) string {
-		u, err := url.Parse(up.MetadataURL(filename))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "files " + u.Path
-	}
-	if want := []string{metadataPath(app), metadataPath(b2)}; !slices.Equal(asked, want) {
+	asked := askedOf(up)
+	if want := []string{filesRequest(t, up.MetadataURL(app)), filesRequest(t, up.MetadataURL(b2))}; !slices.Equal(asked, want) {
 		t.Errorf("asked of the upstream:\n%s\nwant (the held page not again):\n%s", strings.Join(asked, "\n"), strings.Join(want, "\n"))
 	}
 }
@@ -191,18 +181,8 @@ func TestAKeptWheelWithoutMetadataFileLoadsThePagesOfItsDependencies(t *testing.
 	if _, err := m.up.Cached(context.Background(), "dep-one", variantPage); err != nil {
 		t.Errorf("the page of dep-one, which the wheel requires, was not loaded: %v", err)
 	}
-	var asked []string
-	for _, r := range up.Requests() {
-		asked = append(asked, r.Host+" "+r.Path)
-	}
-	wheelPath := func(filename string) string {
-		u, err := url.Parse(up.FileURL(filename))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "files " + u.Path
-	}
-	if want := []string{wheelPath(wheel), "index /simple/dep-one/"}; !slices.Equal(asked, want) {
+	asked := askedOf(up)
+	if want := []string{filesRequest(t, up.FileURL(wheel)), "index /simple/dep-one/"}; !slices.Equal(asked, want) {
 		t.Errorf("asked of the upstream:\n%s\nwant (the wheel, then its dependency's page; no file ahead):\n%s",
 			strings.Join(asked, "\n"), strings.Join(want, "\n"))
 	}
@@ -343,4 +323,24 @@ func TestLikelyWheelPassesOverReleasesTheClientsPythonCannotRun(t *testing.T) {
 	if got, _ := likelyWheel(page, "x", "", "3.8.18"); got.Filename != "x-2.0-py2.py3-none-any.whl" {
 		t.Errorf("likelyWheel = %q, want the file Python 3.8 runs", got.Filename)
 	}
+}
+
+// askedOf lists what the upstream was asked, as "host path".
+func askedOf(up *pypitest.Server) []string {
+	var asked []string
+	for _, r := range up.Requests() {
+		asked = append(asked, r.Host+" "+r.Path)
+	}
+	return asked
+}
+
+// filesRequest is how askedOf lists a request for the file at raw, on the
+// files host.
+func filesRequest(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "files " + u.Path
 }

@@ -193,12 +193,7 @@ func (g *Registry) describeAbout(ctx context.Context, info *registries.PackageIn
 		if len(byVersion) >= maxMetadataReads {
 			break
 		}
-		rc, _, err := g.up.Store().OpenArtifact(ctx, art.SHA256, art.Size)
-		if err != nil {
-			continue
-		}
-		a, err := aboutFromMetadata(rc)
-		rc.Close()
+		a, err := g.keptMetadata(ctx, art)
 		if err != nil {
 			continue
 		}

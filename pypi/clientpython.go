@@ -1,7 +1,6 @@
 package pypi
 
 import (
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +23,7 @@ func pythonOfUserAgent(ua string) string {
 		return ""
 	}
 	v := gjson.Get(ua[i:], "python").String()
-	if _, ok := pythonRelease(v); !ok {
+	if _, ok := releaseNumbers(v); !ok {
 		return ""
 	}
 	return v
@@ -86,119 +85,23 @@ func (c *clientPythons) of(path string) string {
 
 // pythonAllows says whether the Requires-Python specifier spec allows the
 // Python version python, and known is false when larder cannot tell (a
-// clause it does not read, or no Python): the caller then does not hold
-// spec against the file.
+// clause it does not read, one of a version that is not a plain release,
+// or no Python): the caller then does not hold spec against the file.
 func pythonAllows(spec, python string) (allowed, known bool) {
-	spec = strings.TrimSpace(spec)
-	if spec == "" {
+	if strings.TrimSpace(spec) == "" {
 		return true, true
 	}
-	py, ok := pythonRelease(python)
+	if _, ok := releaseNumbers(python); !ok {
+		return true, false
+	}
+	cs, ok := parseSpecifier(spec)
 	if !ok {
 		return true, false
 	}
-	for _, part := range strings.Split(spec, ",") {
-		ok, known := pythonClause(strings.TrimSpace(part), py)
-		if !known {
+	for _, c := range cs {
+		if _, plain := releaseNumbers(c.version); !plain {
 			return true, false
 		}
-		if !ok {
-			return false, true
-		}
 	}
-	return true, true
-}
-
-// pythonClause checks one clause of a Requires-Python against py, the
-// Python's release numbers.
-func pythonClause(c string, py []int) (allowed, known bool) {
-	for _, op := range []string{"~=", "===", "==", "!=", ">=", "<=", ">", "<"} {
-		rest, ok := strings.CutPrefix(c, op)
-		if !ok {
-			continue
-		}
-		rest = strings.TrimSpace(rest)
-		if op == "===" {
-			return false, false
-		}
-		if prefix, wild := strings.CutSuffix(rest, ".*"); wild {
-			v, ok := pythonRelease(prefix)
-			if !ok || (op != "==" && op != "!=") {
-				return false, false
-			}
-			match := comparePrefix(py, v) == 0
-			return match == (op == "=="), true
-		}
-		v, ok := pythonRelease(rest)
-		if !ok {
-			return false, false
-		}
-		n := compareRelease(py, v)
-		switch op {
-		case "~=":
-			// ~=3.8 is >=3.8 and ==3.*; ~=3.8.1 is >=3.8.1 and ==3.8.*.
-			if len(v) < 2 {
-				return false, false
-			}
-			return n >= 0 && comparePrefix(py, v[:len(v)-1]) == 0, true
-		case "==":
-			return n == 0, true
-		case "!=":
-			return n != 0, true
-		case ">=":
-			return n >= 0, true
-		case "<=":
-			return n <= 0, true
-		case ">":
-			return n > 0, true
-		case "<":
-			return n < 0, true
-		}
-	}
-	return false, false
-}
-
-// pythonRelease reads a Python version's release numbers ("3.8", "3.11.4");
-// false for anything else (a pre-release suffix, a local label).
-func pythonRelease(v string) ([]int, bool) {
-	if v == "" {
-		return nil, false
-	}
-	var out []int
-	for _, s := range strings.Split(v, ".") {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || len(s) > 6 {
-			return nil, false
-		}
-		out = append(out, n)
-	}
-	return out, true
-}
-
-// compareRelease compares release numbers, the shorter padded with zeros
-// (3.8 is 3.8.0).
-func compareRelease(a, b []int) int {
-	for i := range max(len(a), len(b)) {
-		x, y := releasePart(a, i), releasePart(b, i)
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
-}
-
-// comparePrefix compares a's first len(prefix) numbers with prefix's: 0
-// when a is of the series prefix names (3.8.10 is of 3.8.*).
-func comparePrefix(a, prefix []int) int {
-	return compareRelease(a[:min(len(a), len(prefix))], prefix)
-}
-
-func releasePart(v []int, i int) int {
-	if i < len(v) {
-		return v[i]
-	}
-	return 0
+	return cs.allow(python), true
 }

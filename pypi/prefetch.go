@@ -23,8 +23,8 @@ import (
 // larder can tell which (preloadLikelyMetadata), of a page held already
 // too, never a wheel or an sdist; only while the upstream is reachable. A
 // dependency only an extra asks for is left out; one behind another marker
-// (a Python version, a platform) is loaded, as larder does not know the
-// client's. From an index without PEP 658 metadata files, pip downloads a
+// (a Python version, a platform) is loaded, as larder does not evaluate
+// markers. From an index without PEP 658 metadata files, pip downloads a
 // wheel to read its dependencies: larder reads them from the wheel it keeps
 // instead (wheelMetadata), unless its page offers the metadata file.
 
@@ -186,67 +186,6 @@ func pureWheel(filename string) bool {
 	}
 	i := strings.LastIndexByte(name, '-')
 	return i >= 0 && slices.Contains(strings.Split(name[i+1:], "."), "py3")
-}
-
-// clause is one comparison of a version specifier (PEP 440).
-type clause struct{ op, version string }
-
-type clauses []clause
-
-// parseClauses reads a requirement's specifiers; false for one larder does
-// not read (~=, ===, a wildcard, or not a version).
-func parseClauses(spec string) (clauses, bool) {
-	var cs clauses
-	for _, part := range strings.Split(spec, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			if strings.TrimSpace(spec) == "" {
-				break
-			}
-			return nil, false
-		}
-		var c clause
-		for _, op := range []string{">=", "<=", "==", "!=", ">", "<"} {
-			if rest, ok := strings.CutPrefix(part, op); ok {
-				c = clause{op, strings.TrimSpace(rest)}
-				break
-			}
-		}
-		if c.op == "" || strings.HasPrefix(c.version, "=") || strings.HasSuffix(c.version, ".*") {
-			return nil, false
-		}
-		if _, ok := parsePyVersion(c.version); !ok {
-			return nil, false
-		}
-		cs = append(cs, c)
-	}
-	return cs, true
-}
-
-// allow says whether every clause allows version v.
-func (cs clauses) allow(v string) bool {
-	for _, c := range cs {
-		n := compareVersions(v, c.version)
-		var ok bool
-		switch c.op {
-		case ">=":
-			ok = n >= 0
-		case "<=":
-			ok = n <= 0
-		case "==":
-			ok = n == 0
-		case "!=":
-			ok = n != 0
-		case ">":
-			ok = n > 0
-		case "<":
-			ok = n < 0
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // dependency is a project a metadata file requires, and the specifiers

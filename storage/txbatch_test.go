@@ -80,6 +80,14 @@ func queueBehindGate(t *testing.T, d *DB, writers ...func(context.Context, *sql.
 }
 
 // waitQueued waits until n writers wait in d's queue.
+// setDefer replaces deferQuiet and deferCap for d's writers; zero puts
+// each back.
+func setDefer(d *DB, quiet, capped time.Duration) {
+	d.txq.mu.Lock()
+	defer d.txq.mu.Unlock()
+	d.txq.quiet, d.txq.capped = quiet, capped
+}
+
 func waitQueued(t *testing.T, d *DB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -227,9 +235,9 @@ func TestAWriterWhoseContextEndedWhileQueuedIsNotRun(t *testing.T) {
 	}
 }
 
-// A deferred writer waits for company, up to maxDefer: the next writer
-// takes it along in its own commit; alone, it commits by itself once its
-// wait is over.
+// A deferred writer waits for company: the next writer takes it along in
+// its own commit; alone, it commits by itself once the queue has been
+// quiet for deferQuiet.
 func TestADeferredWriterCommitsWithTheNextWriterOrAloneAfterItsWait(t *testing.T) {
 	d := newTestDB(t)
 	if n := commitsWithTheNext(t, d, func() error { return d.txDeferred(t.Context(), writeMinute(1)) }); n != 1 {
@@ -237,13 +245,12 @@ func TestADeferredWriterCommitsWithTheNextWriterOrAloneAfterItsWait(t *testing.T
 	}
 
 	commits := d.txq.commits.Load()
-	d.txq.deferWindow = 0 // the default
 	start := time.Now()
 	if err := d.txDeferred(t.Context(), writeMinute(3)); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < maxDefer {
-		t.Errorf("a deferred writer alone committed after %v, before its wait of %v was over", took, maxDefer)
+	if took := time.Since(start); took < deferQuiet {
+		t.Errorf("a deferred writer alone committed after %v, before its wait of %v was over", took, deferQuiet)
 	}
 	if n := d.txq.commits.Load() - commits; n != 1 {
 		t.Errorf("a deferred writer alone took %d commits, want 1", n)
@@ -269,8 +276,8 @@ func TestAWriterNoOneWaitsForCommitsWithTheNextWriter(t *testing.T) {
 // writer comes before a deferred first one's wait is over.
 func commitsWithTheNext(t *testing.T, d *DB, first func() error) uint64 {
 	t.Helper()
-	d.txq.deferWindow = time.Hour
-	defer func() { d.txq.deferWindow = 0 }()
+	setDefer(d, time.Hour, time.Hour)
+	defer setDefer(d, 0, 0)
 	commits := d.txq.commits.Load()
 	done := make(chan error, 1)
 	go func() { done <- first() }()
@@ -288,7 +295,7 @@ func commitsWithTheNext(t *testing.T, d *DB, first func() error) uint64 {
 // writer that fills it wakes the loop, however long the others could wait.
 func TestDeferredWritersThatFillABatchCommitWithoutWaiting(t *testing.T) {
 	d := newTestDB(t)
-	d.txq.deferWindow = time.Hour
+	setDefer(d, time.Hour, time.Hour)
 	errs := make(chan error, maxBatch)
 	for i := range maxBatch {
 		go func() { errs <- d.txDeferred(t.Context(), writeMinute(int64(i+1))) }()
@@ -306,5 +313,75 @@ func TestDeferredWritersThatFillABatchCommitWithoutWaiting(t *testing.T) {
 	}
 	if got := minutesWritten(t, d); len(got) != maxBatch {
 		t.Errorf("%d rows written, want %d", len(got), maxBatch)
+	}
+}
+
+func TestDeferForWaitsForAQuietQueueUpToACap(t *testing.T) {
+	now := time.Unix(1000, 0)
+	const quiet, capped = 10 * time.Millisecond, 250 * time.Millisecond
+	deferredAt := func(ago ...time.Duration) []*txOp {
+		var ops []*txOp
+		for _, a := range ago {
+			ops = append(ops, &txOp{deferred: true, queued: now.Add(-a)})
+		}
+		return ops
+	}
+	full := deferredAt(make([]time.Duration, maxBatch)...)
+	for _, c := range []struct {
+		name    string
+		pending []*txOp
+		want    time.Duration
+	}{
+		{"none", nil, 0},
+		{"one just queued", deferredAt(0), quiet},
+		{"one queued 4ms ago", deferredAt(4 * time.Millisecond), 6 * time.Millisecond},
+		{"one past its quiet wait", deferredAt(11 * time.Millisecond), -time.Millisecond},
+		{"a burst: the last came 2ms ago", deferredAt(100*time.Millisecond, 50*time.Millisecond, 2*time.Millisecond), 8 * time.Millisecond},
+		{"a burst near the cap", deferredAt(245*time.Millisecond, 1*time.Millisecond), 5 * time.Millisecond},
+		{"a burst past the cap", deferredAt(260*time.Millisecond, 0), -10 * time.Millisecond},
+		{"a writer someone waits for", append(deferredAt(0), &txOp{queued: now}), 0},
+		{"a full batch", full, 0},
+	} {
+		if got := deferFor(c.pending, quiet, capped, now); got != c.want {
+			t.Errorf("%s: deferFor = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// While deferred writers keep coming, the first one commits once it has
+// waited the cap, though the queue never went quiet.
+func TestDeferredWritersInABurstCommitByTheCap(t *testing.T) {
+	d := newTestDB(t)
+	const capped = 200 * time.Millisecond
+	setDefer(d, time.Hour, capped)
+	start := time.Now()
+	first := make(chan error, 1)
+	go func() { first <- d.txDeferred(t.Context(), writeMinute(1)) }()
+	waitQueued(t, d, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(time.Minute)
+	for minute := int64(2); ; minute++ {
+		select {
+		case err := <-first:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took < capped {
+				t.Errorf("the first writer of a burst committed after %v, before the cap of %v", took, capped)
+			}
+			// The rest commit by the cap too, the last a cap after it came.
+			return
+		case <-tick.C:
+			wg.Go(func() {
+				if err := d.txDeferred(t.Context(), writeMinute(minute)); err != nil {
+					t.Error(err)
+				}
+			})
+		case <-deadline:
+			t.Fatal("the first writer of a burst still waits for company after a minute; the cap is 200ms")
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -136,4 +137,41 @@ func TestAColdTarballIsAnsweredBeforeItAndItsPackumentAreStored(t *testing.T) {
 	}
 	slow.Release()
 	m.waitHeld(t, "leaf/-/leaf-1.0.0.tgz")
+}
+
+// Another version of a package, asked for while the packument loaded for
+// the first is still being stored, is checked against that packument at
+// once: its client does not wait for the commit, which waits for company
+// in a cold install (up to a quarter second) and here for a lock another
+// writer holds.
+func TestAnotherVersionAskedWhileThePackumentLoadedAheadCommitsIsNotHeldBack(t *testing.T) {
+	t.Parallel()
+	up := npmtest.New()
+	defer up.Close()
+	up.Publish("leaf", "1.0.0", nil)
+	up.Publish("leaf", "2.0.0", nil)
+	dir := t.TempDir()
+	m := newPinMirrorIn(t, up.URL, dir)
+	release := storagetest.HoldWrites(t, filepath.Join(dir, "larder.db"))
+	// Answered once its bytes pass the packument's digest; the packument's
+	// row waits for the lock.
+	if got := m.get(t, "/npm/leaf/-/leaf-1.0.0.tgz", ""); !bytes.Equal(got, npmtest.Tarball("leaf", "1.0.0", nil)) {
+		t.Fatal("1.0.0: other bytes than the registry's")
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(m.srv.URL + "/npm/leaf/-/leaf-2.0.0.tgz")
+	if err != nil {
+		release()
+		t.Fatalf("2.0.0 while the packument loaded for 1.0.0 commits: %v", err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	release()
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, npmtest.Tarball("leaf", "2.0.0", nil)) {
+		t.Fatalf("2.0.0: status %d, %v, %d bytes", resp.StatusCode, err, len(got))
+	}
+	m.waitHeld(t, "leaf/-/leaf-2.0.0.tgz")
+	if n := up.Count("GET", "/leaf"); n != 1 {
+		t.Errorf("the packument was fetched %d times, want once", n)
+	}
 }

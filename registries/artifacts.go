@@ -44,6 +44,12 @@ type fillTable struct {
 	ctx     context.Context
 	stop    context.CancelFunc
 	closed  bool // Close has begun: nothing more starts
+	// parsed holds, by path, the entries of documents loaded ahead of a
+	// fill, parsed and not yet stored (offerPrepared): a fill ahead that
+	// starts in that moment, for another version of the same package,
+	// takes its entry from here rather than wait for the commit, which may
+	// wait for company (storage.NoOneWaits).
+	parsed map[string]*parsedEntry
 	// finished counts the fills that have left m (added to with mu
 	// held). A look-up of a row made when it read n is still true of this
 	// process's fills while it reads n: none can have written the row
@@ -377,6 +383,9 @@ func (u *Upstream) registerFill(path string, seen uint64, newFill func() *fill) 
 		return nil, false, errClosing
 	}
 	f = newFill()
+	if e := u.fills.parsed[path]; e != nil && f.prepared != nil {
+		f.prepared <- e.art
+	}
 	u.fills.m[path] = f
 	goBackground(func() { u.runFill(f) })
 	if f.announce != nil {
@@ -420,7 +429,7 @@ func (u *Upstream) joinFillAhead(ctx context.Context, t *ArtifactTarget, seen ui
 		// Detached: the document is loaded for every client of the fill,
 		// and for the next ones, whoever started it.
 		// No one waits for its writes: see storage.NoOneWaits.
-		actx := storage.NoOneWaits(context.WithoutCancel(ctx))
+		actx := storage.NoOneWaits(context.WithValue(context.WithoutCancel(ctx), loadedAheadKey{}, true))
 		f := newFill(storage.Artifact{Registry: u.opts.Name, Package: t.Package, Path: t.Path, UpstreamURL: t.Upstream})
 		f.announced, f.prepared = announced, make(chan storage.Artifact, 1)
 		f.announce = func() { announced <- t.Announce(actx) }
@@ -584,22 +593,53 @@ func (u *Upstream) preparedOrHeld(ctx context.Context, f *fill) (storage.Artifac
 // offerPrepared hands each fill started ahead of its document the entry a
 // freshly parsed document declares for its artifact, before the document
 // is stored: the download is checked against it, and its clients answered,
-// while the document is still being written.
-func (u *Upstream) offerPrepared(arts []storage.Artifact) {
+// while the document is still being written. For a document loaded ahead
+// of a fill (loadedAhead), the entries stay on offer to the fills that
+// start until it is stored: the returned function takes them back.
+func (u *Upstream) offerPrepared(ctx context.Context, arts []storage.Artifact) (stored func()) {
+	keep := loadedAhead(ctx)
 	u.fills.mu.Lock()
 	defer u.fills.mu.Unlock()
-	if len(u.fills.m) == 0 {
-		return
+	if !keep && len(u.fills.m) == 0 {
+		return func() {}
 	}
+	var kept []*parsedEntry
 	for _, a := range arts {
+		a.Registry = u.opts.Name
 		if f := u.fills.m[a.Path]; f != nil && f.prepared != nil {
-			a.Registry = u.opts.Name
 			select {
 			case f.prepared <- a:
 			default: // offered by an earlier document already
 			}
 		}
+		if keep {
+			e := &parsedEntry{art: a}
+			u.fills.parsed[a.Path] = e
+			kept = append(kept, e)
+		}
 	}
+	return func() {
+		u.fills.mu.Lock()
+		defer u.fills.mu.Unlock()
+		for _, e := range kept {
+			if u.fills.parsed[e.art.Path] == e {
+				delete(u.fills.parsed, e.art.Path)
+			}
+		}
+	}
+}
+
+// parsedEntry is an artifact's entry in a parsed document not yet stored;
+// its identity tells the document's own entry from a later one's.
+type parsedEntry struct{ art storage.Artifact }
+
+type loadedAheadKey struct{}
+
+// loadedAhead says whether ctx loads a document ahead of a fill
+// (joinFillAhead), whose entries offerPrepared keeps on offer.
+func loadedAhead(ctx context.Context) bool {
+	v, _ := ctx.Value(loadedAheadKey{}).(bool)
+	return v
 }
 
 // closeVerifier releases what a verifier holds (a spool file, say),

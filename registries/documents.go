@@ -414,7 +414,8 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 		u.rememberDoc(cached)
 		return Doc{cached, Revalidated, false}, nil
 	}
-	u.offerPrepared(prep.Artifacts)
+	// On offer to fills ahead until the document is stored (or not).
+	defer u.offerPrepared(ctx, prep.Artifacts)()
 	fresh := storage.Document{
 		Registry: u.opts.Name, Key: req.Key, Variant: req.Variant,
 		ContentType: prep.ContentType,

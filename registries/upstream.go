@@ -93,6 +93,7 @@ func NewUpstream(env Env, opts Options) *Upstream {
 	opts.setDefaults()
 	u := &Upstream{opts: opts, env: env, log: env.Log.With("registry", opts.Name), client: newClient(opts)}
 	u.fills.m = map[string]*fill{}
+	u.fills.parsed = map[string]*parsedEntry{}
 	u.fills.ctx, u.fills.stop = context.WithCancel(context.Background())
 	u.initHoldings()
 	u.initReleases()

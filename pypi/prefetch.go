@@ -198,7 +198,7 @@ type dependency struct {
 
 // keptMetadata reads the kept core metadata file a.
 func (g *Registry) keptMetadata(ctx context.Context, a storage.Artifact) (about, error) {
-	rc, _, err := g.up.Store().OpenArtifact(ctx, a.SHA256, a.Size)
+	rc, _, err := g.up.OpenKept(ctx, a)
 	if err != nil {
 		return about{}, err
 	}

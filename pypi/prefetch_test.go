@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/larder-mirror/larder/pypi/pypitest"
 	"github.com/larder-mirror/larder/registries"
+	"github.com/larder-mirror/larder/registries/registriestest"
+	"github.com/larder-mirror/larder/storage/storagetest"
 )
 
 func TestAKeptMetadataFileLoadsThePagesOfItsDependencies(t *testing.T) {
@@ -343,4 +346,57 @@ func filesRequest(t *testing.T, raw string) string {
 		t.Fatal(err)
 	}
 	return "files " + u.Path
+}
+
+// The dependencies of a kept file are loaded while its row commits, not
+// after: in a cold install the row waits for company (up to a quarter
+// second, see storage's txDeferred), and pip's next request, for the page
+// of a dependency, comes a few milliseconds after its file. Here the row
+// waits for a lock another writer holds.
+func TestTheDependenciesOfAKeptFileAreLoadedWhileItsRowCommits(t *testing.T) {
+	for _, tc := range []struct {
+		what     string
+		metadata bool
+	}{
+		{"a metadata file", true},
+		{"a wheel without one", false},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			up := pypitest.New()
+			t.Cleanup(up.Close)
+			var path string
+			if tc.metadata {
+				path = "/pypi/files/app/" + up.AddWheel("app", "1.0", []string{"dep>=1"}, "") + ".metadata"
+			} else {
+				wheel, data := pypitest.Wheel("app", "1.0", []string{"dep>=1"}, "")
+				up.AddFile("app", wheel, data, pypitest.FileOpts{})
+				path = "/pypi/files/app/" + wheel
+			}
+			up.AddWheel("dep", "1.0", nil, "")
+			dir := t.TempDir()
+			m := newMirror(t, registriestest.NewEnvIn(t, dir), up.IndexURL, []string{up.FilesURL}, registries.Options{})
+			m.get(t, "/pypi/simple/app/")
+			if err := m.up.AwaitCommit(context.Background(), "app", variantPage); err != nil {
+				t.Fatal(err)
+			}
+			commit := storagetest.HoldWrites(t, filepath.Join(dir, "larder.db"))
+			if r := m.get(t, path); r.status != http.StatusOK {
+				commit()
+				t.Fatalf("GET %s: %d\n%s", path, r.status, r.body)
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for up.Count("index", http.MethodGet, "/simple/dep/") == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			loaded := up.Count("index", http.MethodGet, "/simple/dep/")
+			commit()
+			if loaded == 0 {
+				t.Fatal("the page of the dependency was not asked of the upstream while the kept file's row waited to commit")
+			}
+			m.up.Close() // waits for what follows a kept artifact
+			if _, err := m.up.Cached(context.Background(), "dep", variantPage); err != nil {
+				t.Errorf("the page of dep, loaded ahead, is not held once the writes go through: %v", err)
+			}
+		})
+	}
 }

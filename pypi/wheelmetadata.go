@@ -17,7 +17,7 @@ import (
 // of a file, ranged ones on S3): a zip's directory is at its end, and only
 // the one member is inflated, within maxMetadata.
 func (g *Registry) wheelMetadata(ctx context.Context, a storage.Artifact) (about, error) {
-	rc, size, err := g.up.Store().OpenArtifact(ctx, a.SHA256, a.Size)
+	rc, size, err := g.up.OpenKept(ctx, a)
 	if err != nil {
 		return about{}, err
 	}

@@ -759,7 +759,10 @@ func (u *Upstream) keep(ctx context.Context, f *fill, a storage.Artifact, bw sto
 	digest := kept.Digest
 	declared := a.Integrity
 	a, firstSight := pinAtFirstSight(a, verify, digest)
-	if err := u.commitArtifact(ctx, a, kept); err != nil {
+	followed := u.followKept(a, kept)
+	err = u.commitArtifact(ctx, a, kept)
+	followed()
+	if err != nil {
 		return err
 	}
 	if firstSight {

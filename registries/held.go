@@ -78,26 +78,22 @@ func (u *Upstream) removed(r storage.Removal) {
 // durable blob, or bytes the row's transaction writes): the completion
 // marker. The row is read back into memory on first use.
 func (u *Upstream) commitArtifact(ctx context.Context, a storage.Artifact, kept storage.KeptBlob) error {
-	d, size := kept.Digest, kept.Size
 	err := u.env.Store.DB.CommitArtifact(ctx, a, kept, u.opts.Now())
 	u.held.drop(a.Path)
 	u.heldChanges.Add(1)
 	if err == nil && u.env.Stored != nil {
-		u.env.Stored(size)
-	}
-	if err == nil && u.kept != nil {
-		a.SHA256, a.Size = d, size
-		u.goTracked(func(ctx context.Context) { u.kept(ctx, a) })
+		u.env.Stored(kept.Size)
 	}
 	return err
 }
 
 // OnKept sets what an ecosystem does once an artifact's bytes are kept:
-// fetch what an install from it will ask for next (npm: the packuments of
-// its version's optional dependencies). f runs in a goroutine of its own,
-// after the artifact's row is written, whether a client or warm asked for
-// it, under a context that Close ends (and Close waits for it). Set it
-// before the registry serves.
+// fetch what an install from it will ask for next (PyPI: the pages of the
+// dependencies a metadata file names). f runs in a goroutine of its own,
+// once the bytes are verified and kept, while the artifact's row commits
+// (see followKept), whether a client or warm asked for it, under a context
+// that Close ends (and Close waits for it); it reads the bytes with
+// OpenKept. Set it before the registry serves.
 func (u *Upstream) OnKept(f func(ctx context.Context, a storage.Artifact)) { u.kept = f }
 
 // blobGone deals with a held row a whose blob is not in the store. When

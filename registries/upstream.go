@@ -65,7 +65,8 @@ type Upstream struct {
 	heldChanges     atomic.Uint64 // artifacts committed and removals seen: see HeldChanges
 	stopRemovals    func()
 
-	kept func(context.Context, storage.Artifact) // see OnKept
+	kept       func(context.Context, storage.Artifact) // see OnKept
+	committing committingBytes                         // see followKept
 
 	latency    latency
 	refreshes  chan struct{} // a slot per background revalidation in flight

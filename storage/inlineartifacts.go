@@ -54,6 +54,10 @@ func (s *Store) KeepBlob(ctx context.Context, w BlobWriter) (KeptBlob, error) {
 	return KeptBlob{Digest: d, Size: n}, err
 }
 
+// Held is the bytes held in memory for the row's transaction; nil when
+// they were committed to the blob store. They are valid until Release.
+func (k KeptBlob) Held() []byte { return k.inline }
+
 // Release lets go of the bytes held for the row: once it is written, its
 // readers read them from the database.
 func (k KeptBlob) Release() {

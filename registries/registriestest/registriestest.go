@@ -176,7 +176,14 @@ const patience = 10 * time.Second
 // cmd/larder sets it up: for an ecosystem's own tests too.
 func NewEnv(t testing.TB) registries.Env {
 	t.Helper()
-	store, err := storage.Open(context.Background(), t.TempDir())
+	return NewEnvIn(t, t.TempDir())
+}
+
+// NewEnvIn is NewEnv on the data folder dir, for a test that reaches its
+// database too.
+func NewEnvIn(t testing.TB, dir string) registries.Env {
+	t.Helper()
+	store, err := storage.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}

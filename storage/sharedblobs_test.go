@@ -435,10 +435,17 @@ func TestSharedBlobResidentFollowsThePageCache(t *testing.T) {
 		t.Errorf("after reading the last 16 KiB: Resident of them %v, of the last 100 bytes %v, of the first %v, of all %v; want true, true, false, false",
 			b.Resident(size-tail, tail), b.Resident(size-100, 100), b.Resident(0, 100), b.Resident(0, size))
 	}
-	if got := readShared(t, b); !bytes.Equal(got, content) {
-		t.Fatal("read the wrong content")
+	// The kernel may take pages back at any moment; on a machine busy
+	// with the whole suite it once did between a read and the look: a
+	// blob read in full must be found resident on one of a few tries.
+	resident := false
+	for try := 0; try < 5 && !resident; try++ {
+		if got := readShared(t, b); !bytes.Equal(got, content) {
+			t.Fatal("read the wrong content")
+		}
+		resident = b.Resident(0, size) && b.Resident(5000, 300_000)
 	}
-	if !b.Resident(0, size) || !b.Resident(5000, 300_000) {
+	if !resident {
 		t.Error("a blob just read in full is not resident")
 	}
 }

@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 // conformance is pypi and pypitest, as the suite sees them.
 type conformance struct{}
 
-func (conformance) New(up *registries.Upstream) registries.Registry { return New(up, "") }
+func (conformance) New(up *registries.Upstream) registries.Registry { return New(up, "", Options{}) }
 
 func (conformance) NewFake(t *testing.T) registriestest.Fake {
 	s := pypitest.New()

@@ -68,7 +68,11 @@ func (g *Registry) Resolve(r registries.Request) (registries.Target, error) {
 		project := Normalize(parts[1])
 		release := releaseOf(parts[2])
 		g.pythons.note(path, pythonOfUserAgent(r.UserAgent))
-		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Package: project, Options: opts,
+		var asked func()
+		if described, ok := strings.CutSuffix(path, ".metadata"); ok {
+			asked = func() { g.loadFileAhead(project, described) }
+		}
+		return registries.Target{Artifact: &registries.ArtifactTarget{Path: path, Package: project, Options: opts, Asked: asked,
 			Announce: func(ctx context.Context) error {
 				_, err := g.up.Document(ctx, g.pageRequest(project))
 				return err

@@ -71,6 +71,12 @@ type testMirror struct {
 // allowed to fetch files from fileHosts; fields set in opts win.
 func newMirror(t *testing.T, env registries.Env, indexURL string, fileHosts []string, opts registries.Options) *testMirror {
 	t.Helper()
+	return newMirrorOf(t, env, indexURL, fileHosts, opts, Options{})
+}
+
+// newMirrorOf is newMirror with the registry's own keys, own.
+func newMirrorOf(t *testing.T, env registries.Env, indexURL string, fileHosts []string, opts registries.Options, own Options) *testMirror {
+	t.Helper()
 	opts.Name = "pypi"
 	opts.Upstream = mustURL(t, indexURL)
 	for _, h := range fileHosts {
@@ -89,7 +95,7 @@ func newMirror(t *testing.T, env registries.Env, indexURL string, fileHosts []st
 	def(&opts.MetadataTTL, time.Hour)
 	up := registries.NewUpstream(env, opts)
 	t.Cleanup(up.Close)
-	reg := New(up, "")
+	reg := New(up, "", own)
 	mux := http.NewServeMux()
 	mux.Handle("/pypi/", http.StripPrefix("/pypi", registries.Mount(reg)))
 	srv := httptest.NewServer(mux)

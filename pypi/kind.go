@@ -2,6 +2,7 @@ package pypi
 
 import (
 	"bytes"
+	"fmt"
 	"net/url"
 	"path"
 	"strings"
@@ -17,27 +18,43 @@ var Kind = registries.Kind{
 	Upstream:    "https://pypi.org/simple/",
 	MetadataTTL: 10 * time.Minute,
 	Default:     true,
-	Keys:        []string{"file_hosts"},
+	Keys:        []string{"file_hosts", "files_ahead"},
 	Decode:      decodeKeys,
 	// The digests the documents declare: dist.integrity and shasum for npm,
 	// the hashes of PyPI's pages.
 	Verify: registries.VerifyDeclared,
-	New: func(up *registries.Upstream, publicURL string, _ any) registries.Registry {
-		return New(up, publicURL)
+	New: func(up *registries.Upstream, publicURL string, opts any) registries.Registry {
+		o, _ := opts.(Options)
+		return New(up, publicURL, o)
 	},
 	DatesReleases: true,
 	Lockfiles:     []registries.LockfileReader{requirementsFormat{}, pylockFormat{}},
 }
 
-// decodeKeys reads file_hosts: the only hosts besides the upstream that
-// files may come from (DefaultFileHosts when absent).
+// Options are a pypi registry's own keys, decoded.
+type Options struct {
+	// NoFilesAhead keeps larder from loading the file whose metadata
+	// file a client reads (see loadFileAhead): files_ahead = false.
+	NoFilesAhead bool
+}
+
+// decodeKeys reads file_hosts, the only hosts besides the upstream that
+// files may come from (DefaultFileHosts when absent), and files_ahead.
 func decodeKeys(keys registries.KindKeys, o *registries.Options) (any, error) {
 	hosts, err := keys.Hosts("file_hosts", DefaultFileHosts)
 	if err != nil {
 		return nil, err
 	}
 	o.AlsoFrom = hosts
-	return nil, nil
+	var opts Options
+	if raw, ok := keys["files_ahead"]; ok {
+		on, isBool := raw.(bool)
+		if !isBool {
+			return nil, &registries.ConfigError{Key: "files_ahead", Err: fmt.Errorf("want true or false")}
+		}
+		opts.NoFilesAhead = !on
+	}
+	return opts, nil
 }
 
 // requirementsFormat reads pip's requirements files: requirements.txt and

@@ -21,6 +21,24 @@ func TestFileHostsDefaultToPyPIsAndAreChecked(t *testing.T) {
 	}
 }
 
+func TestFilesAheadIsOnUnlessSetFalse(t *testing.T) {
+	for _, tc := range []struct {
+		keys registries.KindKeys
+		off  bool
+	}{{nil, false}, {registries.KindKeys{"files_ahead": true}, false}, {registries.KindKeys{"files_ahead": false}, true}} {
+		var o registries.Options
+		got, err := Kind.Decode(tc.keys, &o)
+		if err != nil || got.(Options).NoFilesAhead != tc.off {
+			t.Errorf("%v: %+v, %v; want NoFilesAhead %v", tc.keys, got, err, tc.off)
+		}
+	}
+	var o registries.Options
+	_, err := Kind.Decode(registries.KindKeys{"files_ahead": "no"}, &o)
+	if ce, ok := err.(*registries.ConfigError); !ok || ce.Key != "files_ahead" {
+		t.Errorf("files_ahead = \"no\": %v, want a ConfigError naming files_ahead", err)
+	}
+}
+
 func TestARequirementsPinIsFoundOnItsPageAndAmongHeldFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "requirements.txt")

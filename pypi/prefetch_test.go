@@ -63,8 +63,10 @@ func TestAKeptMetadataFileLoadsThePagesOfItsDependencies(t *testing.T) {
 			t.Errorf("the page of %s was asked of the upstream %d times, want none", name, n)
 		}
 	}
+	// The wheel whose metadata the client read is loaded beside it (see
+	// loadFileAhead); no other.
 	for _, r := range up.Requests() {
-		if r.Host == "files" && !strings.HasSuffix(r.Path, ".metadata") {
+		if r.Host == "files" && !strings.HasSuffix(r.Path, ".metadata") && r.Path != filesPath(t, up, wheel) {
 			t.Errorf("a file was fetched ahead: %s", r.Path)
 		}
 	}
@@ -109,24 +111,28 @@ func TestTheMetadataPipWillReadIsLoadedAheadDownTheTree(t *testing.T) {
 	if r := m.get(t, "/pypi/files/a/"+a2+".metadata"); r.header.Get("X-Larder-Cache") != "HIT" {
 		t.Errorf("a metadata file loaded ahead: X-Larder-Cache %q, want HIT", r.header.Get("X-Larder-Cache"))
 	}
+	m.waitHeld(t, "app", filePath("app", app))
+	m.waitHeld(t, "a", filePath("a", a2))
 	m.up.Close() // waits for what follows a kept artifact
-	want := map[string]int{app: 0, a2: 0, b1: 0}
+	// The wheels of app and a 2.0, whose metadata files a client read, are
+	// loaded beside them; b 1.0's, whose metadata file only larder read,
+	// is not.
+	want := map[string]int{app + ".metadata": 0, a2 + ".metadata": 0, b1 + ".metadata": 0, app: 0, a2: 0}
 	for _, r := range up.Requests() {
 		if r.Host != "files" {
 			continue
 		}
-		name, ok := strings.CutSuffix(r.Path[strings.LastIndexByte(r.Path, '/')+1:], ".metadata")
-		if _, expected := want[name]; ok && expected {
+		name := r.Path[strings.LastIndexByte(r.Path, '/')+1:]
+		if _, expected := want[name]; expected {
 			want[name]++
 		} else {
-			// a 3.0 is yanked, b 2.0 excluded, c's ~= not read by larder,
-			// and no wheel is fetched ahead.
+			// a 3.0 is yanked, b 2.0 excluded, c's ~= not read by larder.
 			t.Errorf("fetched ahead: %s", r.Path)
 		}
 	}
 	for name, n := range want {
 		if n != 1 {
-			t.Errorf("%s.metadata was asked of the upstream %d times, want 1", name, n)
+			t.Errorf("%s was asked of the upstream %d times, want 1", name, n)
 		}
 	}
 }
@@ -150,9 +156,13 @@ func TestTheMetadataOfADependencyWhosePageIsHeldIsLoadedAhead(t *testing.T) {
 		t.Fatalf("GET the metadata file: %d\n%s", r.status, r.body)
 	}
 	m.waitHeld(t, "b", filePath("b", b2)+".metadata")
+	m.waitHeld(t, "app", filePath("app", app))
 	m.up.Close() // waits for what follows a kept artifact
 	asked := askedOf(up)
-	if want := []string{filesRequest(t, up.MetadataURL(app)), filesRequest(t, up.MetadataURL(b2))}; !slices.Equal(asked, want) {
+	slices.Sort(asked)
+	// app's wheel is loaded beside the metadata file the client read.
+	want := []string{filesRequest(t, up.FileURL(app)), filesRequest(t, up.MetadataURL(app)), filesRequest(t, up.MetadataURL(b2))}
+	if slices.Sort(want); !slices.Equal(asked, want) {
 		t.Errorf("asked of the upstream:\n%s\nwant (the held page not again):\n%s", strings.Join(asked, "\n"), strings.Join(want, "\n"))
 	}
 }
@@ -335,6 +345,12 @@ func askedOf(up *pypitest.Server) []string {
 		asked = append(asked, r.Host+" "+r.Path)
 	}
 	return asked
+}
+
+// filesPath is the path of filename's URL on the files host.
+func filesPath(t *testing.T, up *pypitest.Server, filename string) string {
+	t.Helper()
+	return strings.TrimPrefix(filesRequest(t, up.FileURL(filename)), "files ")
 }
 
 // filesRequest is how askedOf lists a request for the file at raw, on the

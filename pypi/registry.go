@@ -23,6 +23,10 @@ type Registry struct {
 	// prefetchSlots bounds the dependency pages loaded at once (see
 	// prefetchDependencyPages).
 	prefetchSlots chan struct{}
+	// filesAheadSlots bounds the files loaded at once because a client
+	// read their metadata (see loadFileAhead); nil under files_ahead =
+	// false.
+	filesAheadSlots chan struct{}
 	// pythons is which Python asked for a file, for the loads ahead its
 	// keep starts.
 	pythons clientPythons
@@ -33,7 +37,7 @@ type Registry struct {
 var DefaultFileHosts = []string{"https://files.pythonhosted.org/"}
 
 // New mounts a Python index on up; publicURL as for npm.
-func New(up *registries.Upstream, publicURL string) *Registry {
+func New(up *registries.Upstream, publicURL string, opts Options) *Registry {
 	o := up.Options()
 	g := &Registry{
 		up:        up,
@@ -42,6 +46,9 @@ func New(up *registries.Upstream, publicURL string) *Registry {
 		files:     fileResolver{upstream: o.Upstream, hosts: o.AlsoFrom},
 
 		prefetchSlots: make(chan struct{}, prefetchParallel),
+	}
+	if !opts.NoFilesAhead {
+		g.filesAheadSlots = make(chan struct{}, prefetchParallel)
 	}
 	g.mount = "/" + o.Name
 	if g.publicURL != "" {

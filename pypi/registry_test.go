@@ -49,7 +49,7 @@ func TestPageURLJoinsTheIndexAndTheProject(t *testing.T) {
 		u := mustURL(t, index)
 		up := registries.NewUpstream(env, registries.Options{Name: "pypi", Upstream: u})
 		t.Cleanup(up.Close)
-		g := New(up, "")
+		g := New(up, "", Options{})
 		want := u.JoinPath("foo-bar").String() + "/"
 		if got := g.pageRequest("foo-bar").URL; got != want {
 			t.Errorf("%s: %q, want %q", index, got, want)

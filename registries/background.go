@@ -52,6 +52,10 @@ func (u *Upstream) goTracked(task func(ctx context.Context)) {
 	})
 }
 
+// GoTracked runs task in the background as larder runs a download: Close
+// cancels its ctx and waits for it. Once Close has begun, task does not run.
+func (u *Upstream) GoTracked(task func(ctx context.Context)) { u.goTracked(task) }
+
 // doChan is singleflight's DoChan with the flight's function run on a
 // background goroutine.
 func doChan(g *singleflight.Group, key string, fn func() (any, error)) <-chan singleflight.Result {

@@ -90,6 +90,11 @@ type ArtifactTarget struct {
 	// (a 404 or 410), for an ecosystem that remembers what is missing so
 	// that clients probing for files pay no upstream round trip each.
 	Missing func()
+	// Asked, when set, is told that a client asked for the artifact with
+	// a GET (not a HEAD, nor a warm fill) that the release-age policy let
+	// through, before it is answered: for an ecosystem that can tell what
+	// the client will ask for next.
+	Asked func()
 
 	// For the release-age policy (see CheckRelease): the Version and
 	// Release (what the kind dates: the version, or the file) the artifact
@@ -175,6 +180,9 @@ func (m *Mounted) serve(w http.ResponseWriter, r *http.Request, t Target) error 
 	if err := m.up.CheckRelease(r.Context(), t.Artifact); err != nil {
 		return err
 	}
+	if t.Artifact.Asked != nil && r.Method == http.MethodGet && Served(r.Context()) {
+		t.Artifact.Asked()
+	}
 	return m.up.serveArtifactTarget(w, r, t.Artifact)
 }
 
@@ -198,7 +206,11 @@ func (m *Mounted) Quick(r Request) (Quick, bool) {
 	if !m.up.quickRelease(t.Artifact) {
 		return Quick{}, false
 	}
-	return m.up.Quick(r, t.Artifact.Path, t.Artifact.Options)
+	q, ok := m.up.Quick(r, t.Artifact.Path, t.Artifact.Options)
+	if ok && !r.Head && t.Artifact.Asked != nil {
+		t.Artifact.Asked()
+	}
+	return q, ok
 }
 
 type quickKey struct{}

@@ -15,11 +15,7 @@ import (
 // resolver has settled: larder has loaded it meanwhile, and the download is
 // a hit that costs the upstream nothing more.
 func TestTheFileWhoseMetadataAClientReadIsLoadedAhead(t *testing.T) {
-	up := pypitest.New()
-	t.Cleanup(up.Close)
-	wheel := up.AddWheel("app", "1.0", nil, "")
-	m := mirrorOf(t, up, registries.Options{})
-	m.get(t, "/pypi/simple/app/", "Accept", pipAccept)
+	up, m, wheel := mirrorOfApp(t)
 	if r := m.get(t, "/pypi/files/app/"+wheel+".metadata"); r.status != http.StatusOK {
 		t.Fatalf("GET the metadata file: %d\n%s", r.status, r.body)
 	}
@@ -33,14 +29,22 @@ func TestTheFileWhoseMetadataAClientReadIsLoadedAhead(t *testing.T) {
 	}
 }
 
-// On the quick path (a metadata file held, answered without the handler),
-// too.
-func TestAMetadataFileAnsweredOnTheQuickPathLoadsItsFileAhead(t *testing.T) {
+// mirrorOfApp is a mirror whose upstream holds the wheel of app 1.0, and
+// which has read app's page.
+func mirrorOfApp(t *testing.T) (*pypitest.Server, *testMirror, string) {
+	t.Helper()
 	up := pypitest.New()
 	t.Cleanup(up.Close)
 	wheel := up.AddWheel("app", "1.0", nil, "")
 	m := mirrorOf(t, up, registries.Options{})
 	m.get(t, "/pypi/simple/app/", "Accept", pipAccept)
+	return up, m, wheel
+}
+
+// On the quick path (a metadata file held, answered without the handler),
+// too.
+func TestAMetadataFileAnsweredOnTheQuickPathLoadsItsFileAhead(t *testing.T) {
+	up, m, wheel := mirrorOfApp(t)
 	metadata := filePath("app", wheel) + ".metadata"
 	if err := m.up.Preload(context.Background(), metadata); err != nil {
 		t.Fatal(err)

@@ -68,6 +68,7 @@ func TestAMetadataFileAnsweredOnTheQuickPathLoadsItsFileAhead(t *testing.T) {
 // one (pip downloads it only when pinned to it), the file of a metadata
 // file only looked at (HEAD) or filled by larder warm, and any under
 // files_ahead = false.
+//
 // Each case's project is asked for before a small one's, whose file is
 // loaded: by then, the case's had its turn (under files_ahead = false,
 // half a second).

@@ -46,6 +46,11 @@ func mirrorOfApp(t *testing.T) (*pypitest.Server, *testMirror, string) {
 func TestAMetadataFileAnsweredOnTheQuickPathLoadsItsFileAhead(t *testing.T) {
 	up, m, wheel := mirrorOfApp(t)
 	metadata := filePath("app", wheel) + ".metadata"
+	// The metadata file's row comes with the page's, which may still be
+	// committing.
+	if err := m.up.AwaitCommit(context.Background(), "app", variantPage); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.up.Preload(context.Background(), metadata); err != nil {
 		t.Fatal(err)
 	}

@@ -163,32 +163,47 @@ func startSeaweedFS() {
 		s3.err = err
 		return
 	}
-	// Each server also listens on its port + 10000 (gRPC): both must be free.
-	ports, err := freePortPairs(4)
-	if err != nil {
-		s3.err = err
-		return
-	}
-	s3.endpoint = fmt.Sprintf("http://127.0.0.1:%d", ports[3])
 	identities := filepath.Join(s3.dir, "s3.json")
 	if s3.err = os.WriteFile(identities, []byte(s3Identities), 0o600); s3.err != nil {
 		return
 	}
-	// Each bucket is a SeaweedFS collection, which takes 7 volumes on its
-	// first write (and the filer's own log takes some): 16 volume slots
-	// ran out at the third bucket of one test process, and every write
-	// then hung. 256 slots hold dozens of buckets; an unused slot costs
-	// nothing, and a volume is a sparse file of at most 64 MB.
-	s3.args = []string{bin, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + s3.dir,
-		"-master.port=" + strconv.Itoa(ports[0]), "-volume.port=" + strconv.Itoa(ports[1]),
-		"-filer.port=" + strconv.Itoa(ports[2]), "-s3", "-s3.port=" + strconv.Itoa(ports[3]),
-		"-s3.config=" + identities, "-master.volumeSizeLimitMB=64", "-volume.max=256"}
 	s3.log, err = os.Create(filepath.Join(s3.dir, "weed.log"))
 	if err != nil {
 		s3.err = err
 		return
 	}
-	s3.err = s3.start()
+	// The ports are free when chosen, not held until weed binds them:
+	// another test process may take one meanwhile, and weed then exits.
+	// New ports, then, a few times.
+	for attempt := 0; ; attempt++ {
+		// Each server also listens on its port + 10000 (gRPC): both must
+		// be free.
+		ports, err := freePortPairs(4)
+		if err != nil {
+			s3.err = err
+			return
+		}
+		s3.endpoint = fmt.Sprintf("http://127.0.0.1:%d", ports[3])
+		// A fresh folder: the master records its own address in what it
+		// keeps there.
+		data := filepath.Join(s3.dir, fmt.Sprintf("data%d", attempt))
+		if s3.err = os.Mkdir(data, 0o755); s3.err != nil {
+			return
+		}
+		// Each bucket is a SeaweedFS collection, which takes 7 volumes on
+		// its first write (and the filer's own log takes some): 16 volume
+		// slots ran out at the third bucket of one test process, and every
+		// write then hung. 256 slots hold dozens of buckets; an unused slot
+		// costs nothing, and a volume is a sparse file of at most 64 MB.
+		s3.args = []string{bin, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + data,
+			"-master.port=" + strconv.Itoa(ports[0]), "-volume.port=" + strconv.Itoa(ports[1]),
+			"-filer.port=" + strconv.Itoa(ports[2]), "-s3", "-s3.port=" + strconv.Itoa(ports[3]),
+			"-s3.config=" + identities, "-master.volumeSizeLimitMB=64", "-volume.max=256"}
+		s3.err = s3.start()
+		if s3.err == nil || attempt == 2 || !strings.Contains(s3.err.Error(), "address already in use") {
+			break
+		}
+	}
 	onStop(func() {
 		if s3.cmd != nil && s3.cmd.Process != nil {
 			s3.cmd.Process.Kill()

@@ -30,6 +30,12 @@ func (g *Registry) loadFileAhead(project, path string) {
 		return
 	}
 	g.up.GoTracked(func(ctx context.Context) {
+		// Most metadata files read on a warm mirror describe a held file:
+		// that costs no look at its page, nor a wait for a slot behind
+		// loads under way.
+		if a, err := g.up.Artifact(ctx, path); err == nil && a.Cached() {
+			return
+		}
 		select {
 		case g.filesAheadSlots <- struct{}{}:
 		case <-ctx.Done():
@@ -38,11 +44,6 @@ func (g *Registry) loadFileAhead(project, path string) {
 		defer func() { <-g.filesAheadSlots }()
 		ctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
 		defer cancel()
-		// Most metadata files read on a warm mirror describe a held file:
-		// that costs no look at its page.
-		if a, err := g.up.Artifact(ctx, path); err == nil && a.Cached() {
-			return
-		}
 		size, ok := g.declaredSize(ctx, project, path[strings.LastIndexByte(path, '/')+1:])
 		if !ok || size > filesAheadMaxSize {
 			return

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -57,19 +58,25 @@ var abbreviatedFields = [...]string{
 // upstream (or an intermediary) chose to send. Unlike the registry's own
 // abbreviated form it keeps `time`, so pnpm need not fetch the full document.
 func abbreviate(full []byte) []byte {
-	doc := gjson.ParseBytes(full)
+	// A view of full, not a copy (gjson.ParseBytes copies it): what is
+	// read from it is written to b before abbreviate returns, and full is
+	// not changed meanwhile.
+	doc := gjson.Parse(unsafe.String(unsafe.SliceData(full), len(full)))
 	var b bytes.Buffer
 	b.Grow(len(full) / 3)
 	b.WriteByte('{')
 	first := true
-	field := func(key string, raw string) {
+	key := func(k string) {
 		if !first {
 			b.WriteByte(',')
 		}
 		first = false
-		kb, _ := json.Marshal(key)
+		kb, _ := json.Marshal(k)
 		b.Write(kb)
 		b.WriteByte(':')
+	}
+	field := func(k, raw string) {
+		key(k)
 		b.WriteString(raw)
 	}
 	top := topLevelFields(doc)
@@ -88,21 +95,21 @@ func abbreviate(full []byte) []byte {
 		field("time", v.Raw)
 	}
 	if versions := top.versions; versions.IsObject() {
-		var vb bytes.Buffer
-		vb.WriteByte('{')
+		// Straight into b: the versions are most of the document.
+		key("versions")
+		b.WriteByte('{')
 		n := 0
 		versions.ForEach(func(k, v gjson.Result) bool {
 			if n > 0 {
-				vb.WriteByte(',')
+				b.WriteByte(',')
 			}
 			n++
-			vb.WriteString(k.Raw)
-			vb.WriteByte(':')
-			writeAbbreviatedVersion(&vb, v)
+			b.WriteString(k.Raw)
+			b.WriteByte(':')
+			writeAbbreviatedVersion(&b, v)
 			return true
 		})
-		vb.WriteByte('}')
-		field("versions", vb.String())
+		b.WriteByte('}')
 	}
 	b.WriteByte('}')
 	return b.Bytes()
@@ -267,7 +274,9 @@ func (t tarballResolver) resolve(raw string) (string, error) {
 // each and the digests it declares. Tarballs on hosts larder may not contact
 // are left out (and reported).
 func announcedTarballs(name string, body []byte, res tarballResolver) ([]storage.Artifact, []error) {
-	var arts []storage.Artifact
+	// Room for one row a tarball named: growing the slice copied every
+	// row again at each doubling, for a packument of hundreds of versions.
+	arts := make([]storage.Artifact, 0, bytes.Count(body, []byte(`"tarball"`)))
 	var errs []error
 	gjson.GetBytes(body, "versions").ForEach(func(k, v gjson.Result) bool {
 		version := k.String()
@@ -285,13 +294,13 @@ func announcedTarballs(name string, body []byte, res tarballResolver) ([]storage
 			errs = append(errs, err)
 			return true
 		}
-		integrity := registries.Integrity(dist.Get("integrity").String())
-		if sha := dist.Get("shasum").String(); sha != "" {
-			integrity = integrity.Join(registries.SRIFromHex("sha1", sha))
+		declared := registries.Integrity(dist.Get("integrity").String())
+		if shasum := dist.Get("shasum").String(); shasum != "" {
+			declared = declared.Join(registries.SRIFromHex("sha1", shasum))
 		}
 		arts = append(arts, storage.Artifact{
 			Path: tarballPath(name, version), Package: name, Version: version,
-			UpstreamURL: src, Integrity: string(integrity),
+			UpstreamURL: src, Integrity: string(declared),
 		})
 		return true
 	})

@@ -129,6 +129,24 @@ func BenchmarkAbbreviate(b *testing.B) {
 	}
 }
 
+// BenchmarkAnnouncedTarballs lists the tarballs of an abbreviated
+// packument of 500 versions shaped like the registry's: larder does it to
+// every packument it loads, before it stores the document.
+func BenchmarkAnnouncedTarballs(b *testing.B) {
+	doc := abbreviate(registryShapedPackument(500, `,"modified":"2026-01-01T00:00:00.000Z"}`))
+	up, err := url.Parse("https://registry.npmjs.org/")
+	if err != nil {
+		b.Fatal(err)
+	}
+	res := tarballResolver{upstream: up}
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if arts, errs := announcedTarballs("big", doc, res); len(arts) != 500 || len(errs) != 0 {
+			b.Fatalf("%d tarballs, errors %v", len(arts), errs)
+		}
+	}
+}
+
 // registryShapedPackument is a packument of n versions, each with the
 // fields the registry's full form has, and tail after the versions.
 func registryShapedPackument(n int, tail string) []byte {

@@ -388,7 +388,7 @@ func (u *Upstream) fetchDocument(ctx context.Context, req DocRequest, hadCopy bo
 		return Doc{}, statusError(resp)
 	}
 
-	body, err := io.ReadAll(io.LimitReader(resp.Body, u.opts.MaxDocumentSize+1))
+	body, err := readAll(io.LimitReader(resp.Body, u.opts.MaxDocumentSize+1))
 	if err != nil {
 		return Doc{}, u.bodyFailed(resp, fmt.Errorf("reading %s: %w", req.Key, err))
 	}
@@ -495,5 +495,5 @@ func (u *Upstream) Body(ctx context.Context, doc storage.Document) ([]byte, erro
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(rc)
+	return readAll(rc)
 }

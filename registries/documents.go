@@ -175,6 +175,7 @@ func (u *Upstream) documentFor(ctx context.Context, req DocRequest, early bool) 
 			}
 			return Doc{}, res.Err
 		case <-patience:
+			u.latency.waitedOut(u.opts.StaleWait, time.Now())
 			u.log.Debug("upstream slow; serving stale document while it revalidates", "key", req.Key, "variant", req.Variant)
 			return Doc{cached, Stale, false}, nil
 		case <-ctx.Done():

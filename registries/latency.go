@@ -13,13 +13,18 @@ import (
 // The estimate is the first answer's time, then a moving average that
 // weighs each new answer by half. A
 // request still waiting counts too: one that has waited longer than the
-// budget is proof enough, before it has answered at all.
+// budget is proof enough, before it has answered at all, and so is a client
+// that waited the budget out on one (waitedOut): its wait began before the
+// request was sent, so the request's own clock may be a little short.
 type latency struct {
 	mu       sync.Mutex
 	average  time.Duration
 	measured bool // average holds at least one answer
 	inFlight map[uint64]time.Time
 	next     uint64
+	// overdue is set by waitedOut and stands until an answer gives a
+	// measure, or the requests in flight have all failed.
+	overdue bool
 }
 
 // begin records a request sent upstream; call end with its id once its
@@ -43,6 +48,7 @@ func (l *latency) end(id uint64, now time.Time) {
 		return
 	}
 	delete(l.inFlight, id)
+	l.overdue = false
 	took := now.Sub(start)
 	if !l.measured {
 		// The first answer is all there is to go by; averaging it with
@@ -57,13 +63,31 @@ func (l *latency) forget(id uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.inFlight, id)
+	if len(l.inFlight) == 0 {
+		l.overdue = false
+	}
+}
+
+// waitedOut records that a client waited the whole budget out, at now, for
+// an answer still outstanding. Only a request that has itself waited most
+// of the budget is taken for the one it waited on: one sent a moment ago
+// is another's.
+func (l *latency) waitedOut(budget time.Duration, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, start := range l.inFlight {
+		if now.Sub(start) > budget/2 {
+			l.overdue = true
+			return
+		}
+	}
 }
 
 // over reports whether the upstream is answering slower than budget.
 func (l *latency) over(budget time.Duration, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.average > budget {
+	if l.overdue || l.average > budget {
 		return true
 	}
 	for _, start := range l.inFlight {
